@@ -1,0 +1,19 @@
+"""Input encoders: turn a static image into what the network sees at each timestep."""
+
+from training.encoding.direct import DirectCurrentEncoder
+from training.encoding.intensity import IntensityLatencyEncoder
+from training.encoding.latency import (
+    LatencyEncoder,
+    latency_encode,
+    latency_spikes_at,
+    spike_times,
+)
+
+__all__ = [
+    "DirectCurrentEncoder",
+    "IntensityLatencyEncoder",
+    "LatencyEncoder",
+    "latency_encode",
+    "latency_spikes_at",
+    "spike_times",
+]

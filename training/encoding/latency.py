@@ -1,0 +1,69 @@
+"""Latency encoding module (LE), eqs (5)-(9).
+
+    F = sigmoid(Phi(I))                      (5)  Phi = conv + batchnorm
+    X[t] = 1 iff t == t_s(F), else 0         (6)-(7)
+    t_s(x) = ceil((1 - x) T)                 (8)  every feature neuron fires once in 1..T
+    dL/dF = sum_t dL/dX[t]                   (9)  straight-through estimator
+
+An encoder exposes two pure halves so that serving can compute the features once per request
+and then produce each timestep's spikes cheaply: ``features(image)`` and ``input_at(features, t)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def spike_times(features: torch.Tensor, timesteps: int) -> torch.Tensor:
+    """t_s of (8), 1-based, for features in [0, 1].
+
+    Clamped to [1, T]: a float32 sigmoid can round to exactly 1.0 (ceil(0) = 0) and a raw
+    intensity can be exactly 0 (ceil(T) = T already, kept for symmetry).
+    """
+    return torch.ceil((1.0 - features) * timesteps).clamp_(1, timesteps)
+
+
+def latency_spikes_at(features: torch.Tensor, timestep: int, timesteps: int) -> torch.Tensor:
+    """X[t] of (7) for one 1-based timestep, without building the whole train."""
+    return (spike_times(features, timesteps) == timestep).to(features.dtype)
+
+
+class _LatencyEncodeSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, features: torch.Tensor, timesteps: int) -> torch.Tensor:
+        times = spike_times(features, timesteps)
+        steps = torch.arange(1, timesteps + 1, device=features.device, dtype=features.dtype)
+        steps = steps.view(timesteps, *([1] * features.dim()))
+        return (times.unsqueeze(0) == steps).to(features.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        return grad_output.sum(dim=0), None
+
+
+def latency_encode(features: torch.Tensor, timesteps: int) -> torch.Tensor:
+    """The spike train X [T, ...] of (6)-(7), differentiable through the STE of (9)."""
+    return _LatencyEncodeSTE.apply(features, timesteps)
+
+
+class LatencyEncoder(nn.Module):
+    """Phi (conv + batchnorm) -> sigmoid -> one spike per feature neuron, eqs (5)-(9)."""
+
+    uses_analog_layer = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False)
+        self.norm = nn.BatchNorm2d(out_channels)
+        self.out_channels = out_channels
+
+    def features(self, image: torch.Tensor) -> torch.Tensor:
+        """F of (5), computed once per input."""
+        return torch.sigmoid(self.norm(self.conv(image)))
+
+    def input_sequence(self, features: torch.Tensor, timesteps: int) -> torch.Tensor:
+        return latency_encode(features, timesteps)
+
+    def input_at(self, features: torch.Tensor, timestep: int, timesteps: int) -> torch.Tensor:
+        return latency_spikes_at(features, timestep, timesteps)

@@ -1,0 +1,18 @@
+"""Architecture bodies. Each builder returns the layers between the encoder and the classifier.
+
+A builder takes the channels the encoder hands over and an activation factory (LIF for SNNs,
+ReLU for the ANN), so one definition serves every coding.
+"""
+
+from training.network.architectures.digits import digits_net
+from training.network.architectures.sew_resnet import sew_resnet18
+from training.network.architectures.vgg import vgg11, vgg16
+
+ARCHITECTURES = {
+    "digits_net": digits_net,
+    "vgg11": vgg11,
+    "vgg16": vgg16,
+    "sew_resnet18": sew_resnet18,
+}
+
+__all__ = ["ARCHITECTURES"]

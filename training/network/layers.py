@@ -1,0 +1,113 @@
+"""Layers that take the explicit ``Run`` alongside their input.
+
+Only two kinds of layer touch the run: spiking activations (state in, state out, spike counts)
+and synapses (count the activity that drives them, for the energy estimate of (16)).
+Everything else is an ordinary stateless module applied to the folded batch.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from training.network.run import Run
+from training.neurons.lif import lif_sequence
+
+
+class Layer(nn.Module):
+    """A module whose forward takes (x, run)."""
+
+    def forward(self, x: torch.Tensor, run: Run) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Stateless(Layer):
+    """An ordinary module (batchnorm, pooling, flatten) on the folded batch."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor, run: Run) -> torch.Tensor:
+        return self.module(x)
+
+
+class Synapse(Layer):
+    """A weighted layer (conv or linear). Records the summed activity of its input per step.
+
+    ``index`` is assigned by the network; it orders the energy table.
+    """
+
+    def __init__(self, module: nn.Conv2d | nn.Linear) -> None:
+        super().__init__()
+        self.module = module
+        self.index = -1
+
+    def forward(self, x: torch.Tensor, run: Run) -> torch.Tensor:
+        run.synaptic_inputs[self.index] = run.per_sample_sum(x.detach())
+        out = self.module(x)
+        if run.probe is not None:
+            run.probe.setdefault("synapse_in", {})[self.index] = tuple(x.shape[1:])
+            run.probe.setdefault("synapse_out", {})[self.index] = tuple(out.shape[1:])
+        return out
+
+    def flops(self, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> int:
+        """Multiply-accumulates of one dense pass (paper, Sec. IV-B)."""
+        if isinstance(self.module, nn.Linear):
+            return self.module.in_features * self.module.out_features
+        conv = self.module
+        c_out, h_out, w_out = output_shape
+        k_h, k_w = conv.kernel_size
+        return h_out * w_out * (conv.in_channels // conv.groups) * c_out * k_h * k_w
+
+
+class SpikingActivation(Layer):
+    """LIF neurons (2)-(4) after a synaptic layer; may fire many times within T."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.index = -1
+
+    def forward(self, x: torch.Tensor, run: Run) -> torch.Tensor:
+        current = run.unfold(x)
+        spikes, _, state = lif_sequence(current, run.neuron, run.state_for(self.index, current[0]))
+        run.states_out[self.index] = state
+        run.layer_spikes[self.index] = spikes.detach().flatten(2).sum(dim=2)
+        if run.probe is not None:
+            run.probe.setdefault("spiking", {})[self.index] = tuple(x.shape[1:])
+        return run.fold(spikes)
+
+
+class ReLUActivation(Layer):
+    """The ANN counterpart of ``SpikingActivation``: same place in the graph, no state."""
+
+    def forward(self, x: torch.Tensor, run: Run) -> torch.Tensor:
+        return torch.relu(x)
+
+
+class Chain(Layer):
+    """Layers applied in order, each given the same run."""
+
+    def __init__(self, *layers: Layer) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor, run: Run) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x, run)
+        return x
+
+
+ActivationFactory = Callable[[], Layer]
+
+
+def conv_bn_act(in_channels: int, out_channels: int, activation: ActivationFactory, stride: int = 1,
+                kernel_size: int = 3) -> Chain:
+    """conv -> batchnorm -> activation, the building block of every architecture here."""
+    return Chain(
+        Synapse(nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False)),
+        Stateless(nn.BatchNorm2d(out_channels)),
+        activation(),
+    )

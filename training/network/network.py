@@ -1,0 +1,205 @@
+"""The spiking network: encoder -> body -> linear classifier -> output LIF layer.
+
+Two ways to run it, through one code path (see ``run.py``):
+
+- ``forward(images)``: all T timesteps from rest, for training and evaluation;
+- ``features(images)`` once, then ``step(features, t, state)`` per timestep with an explicit
+  ``NetworkState``, for early-exit serving. ``initial_state(batch)`` makes the state at rest.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from training.encoding import DirectCurrentEncoder, IntensityLatencyEncoder, LatencyEncoder
+from training.network.architectures import ARCHITECTURES
+from training.network.layers import ReLUActivation, SpikingActivation, Synapse
+from training.network.run import Run
+from training.network.spec import NetworkSpec
+from training.neurons.lif import LIFState, lif_sequence
+
+
+class NetworkState(NamedTuple):
+    hidden: tuple[LIFState, ...]  # one per spiking activation, in network order
+    output: LIFState
+
+
+class NetworkOutput(NamedTuple):
+    """Outputs of a pass of k timesteps; k = T for ``forward``, 1 for ``step``."""
+
+    current: torch.Tensor  # [k, B, K] O[t], pre-synaptic current of the output layer (TAD's logits)
+    membrane: torch.Tensor  # [k, B, K] output membrane before reset (decoding (11))
+    spikes: torch.Tensor  # [k, B, K] output spikes
+    layer_spikes: torch.Tensor  # [k, B, L] spikes per spiking layer (encoder, hidden), per sample
+    synaptic_inputs: torch.Tensor  # [k, B, S] summed input activity per synaptic layer
+    state: NetworkState
+
+
+class StepOutput(NamedTuple):
+    """One timestep: [B, K] output tensors, [B, L] layer spikes, [B, S] synaptic inputs."""
+
+    current: torch.Tensor
+    membrane: torch.Tensor
+    spikes: torch.Tensor
+    layer_spikes: torch.Tensor
+    synaptic_inputs: torch.Tensor
+    state: NetworkState
+
+
+def build_encoder(spec: NetworkSpec) -> nn.Module:
+    in_channels = spec.input_shape[0]
+    if spec.encoder == "le":
+        return LatencyEncoder(in_channels, spec.stem_channels)
+    if spec.encoder == "intensity":
+        return IntensityLatencyEncoder(in_channels)
+    return DirectCurrentEncoder(in_channels, spec.stem_channels)
+
+
+class SpikingNetwork(nn.Module):
+    def __init__(self, spec: NetworkSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.timesteps = spec.timesteps
+        self.encoder = build_encoder(spec)
+        activation = ReLUActivation if spec.coding == "ann" else SpikingActivation
+        # Direct current needs a first activation to become spikes (rate) or activations (ANN);
+        # latency encoders already emit spikes.
+        self.entry = activation() if isinstance(self.encoder, DirectCurrentEncoder) else None
+        builder = ARCHITECTURES[spec.architecture]
+        self.body = builder(self.encoder.out_channels, activation, **spec.arch_args)
+        self._spiking = [m for m in self.modules() if isinstance(m, SpikingActivation)]
+        for index, layer in enumerate(self._spiking):
+            layer.index = index
+        body_synapses = [m for m in self.body.modules() if isinstance(m, Synapse)]
+        feature_dim = self._probe()["body_out"][-1]
+        self.head = Synapse(nn.Linear(feature_dim, spec.num_classes))
+        self._synapses = body_synapses + [self.head]
+        for index, layer in enumerate(self._synapses):
+            layer.index = index
+        self.layout = self._describe(self._probe())
+
+    @property
+    def emits_input_spikes(self) -> bool:
+        return isinstance(self.encoder, (LatencyEncoder, IntensityLatencyEncoder))
+
+    # -- running ---------------------------------------------------------------------------
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The static, once-per-input part of the encoder (F of (5) for the LE module)."""
+        return self.encoder.features(images)
+
+    def forward(self, images: torch.Tensor) -> NetworkOutput:
+        """All T timesteps from rest."""
+        features = self.features(images)
+        inputs = self.encoder.input_sequence(features, self.timesteps)
+        return self._pass(Run.fold(inputs), self.timesteps, images.shape[0], None)
+
+    def step(self, features: torch.Tensor, timestep: int, state: NetworkState) -> StepOutput:
+        """One timestep (1-based) from ``state``; returns the new state with the outputs."""
+        inputs = self.encoder.input_at(features, timestep, self.timesteps)
+        out = self._pass(inputs, 1, features.shape[0], state)
+        return StepOutput(*(t[0] for t in out[:5]), out.state)
+
+    def initial_state(self, batch_size: int, device: torch.device | str = "cpu", dtype=torch.float32) -> NetworkState:
+        hidden = tuple(
+            LIFState(torch.zeros((batch_size, *shape), device=device, dtype=dtype))
+            for shape in self.layout["hidden_state_shapes"]
+        )
+        output = LIFState(torch.zeros((batch_size, self.spec.num_classes), device=device, dtype=dtype))
+        return NetworkState(hidden, output)
+
+    def _pass(self, inputs: torch.Tensor, timesteps: int, batch_size: int, state: NetworkState | None,
+              probe: dict | None = None) -> NetworkOutput:
+        run = Run(timesteps, batch_size, self.spec.neuron, None if state is None else state.hidden, probe=probe)
+        layer_spikes = [run.per_sample_sum(inputs.detach())] if self.emits_input_spikes else []
+        x = inputs if self.entry is None else self.entry(inputs, run)
+        x = self.body(x, run)
+        if probe is not None:
+            probe["body_out"] = tuple(x.shape[1:])
+        current = run.unfold(self.head(x, run))
+        if self.spec.coding == "ann":
+            spikes, membrane, output_state = torch.zeros_like(current), current, LIFState(current[-1])
+        else:
+            start = None if state is None else state.output
+            spikes, membrane, output_state = lif_sequence(current, self.spec.neuron, start)
+        layer_spikes += [run.layer_spikes[i] for i in range(len(self._spiking))]
+        empty = current.new_zeros((timesteps, batch_size, 0))
+        return NetworkOutput(
+            current=current,
+            membrane=membrane,
+            spikes=spikes,
+            layer_spikes=torch.stack(layer_spikes, dim=-1) if layer_spikes else empty,
+            synaptic_inputs=torch.stack([run.synaptic_inputs[i] for i in sorted(run.synaptic_inputs)], dim=-1),
+            state=NetworkState(tuple(run.states_out[i] for i in range(len(self._spiking))), output_state),
+        )
+
+    # -- static description (neuron counts, FLOPs) -----------------------------------------
+
+    @torch.no_grad()
+    def _probe(self) -> dict:
+        """Run one timestep on one zero image in eval mode and record every layer's shape."""
+        was_training = self.training
+        self.eval()
+        try:
+            probe: dict = {}
+            image = torch.zeros((1, *self.spec.input_shape))
+            features = self.features(image)
+            probe["features"] = tuple(features.shape[1:])
+            inputs = self.encoder.input_at(features, 1, self.timesteps)
+            if not hasattr(self, "head"):
+                # Before the head exists only the body's output shape is needed.
+                run = Run(1, 1, self.spec.neuron, probe=probe)
+                x = inputs if self.entry is None else self.entry(inputs, run)
+                probe["body_out"] = tuple(self.body(x, run).shape[1:])
+                return probe
+            self._pass(inputs, 1, 1, None, probe=probe)
+            return probe
+        finally:
+            self.train(was_training)
+
+    def _describe(self, probe: dict) -> dict:
+        """Per-layer neuron counts and FLOPs for the firing rate and the energy of (15)-(16)."""
+        names = {module: name for name, module in self.named_modules()}
+        spiking_layers = []
+        if self.emits_input_spikes:
+            spiking_layers.append({"name": "encoder", "neurons": _numel(probe["features"])})
+        hidden_shapes = [probe["spiking"][i] for i in range(len(self._spiking))]
+        spiking_layers += [
+            {"name": names[layer], "neurons": _numel(shape)} for layer, shape in zip(self._spiking, hidden_shapes)
+        ]
+        spiking = self.spec.coding != "ann"
+        synaptic_layers = []
+        if isinstance(self.encoder, (LatencyEncoder, DirectCurrentEncoder)):
+            conv = self.encoder.conv
+            c_out, h_out, w_out = probe["features"]
+            synaptic_layers.append({
+                "name": "encoder.conv",
+                "kind": "mac",
+                "flops": h_out * w_out * conv.in_channels * c_out * conv.kernel_size[0] * conv.kernel_size[1],
+                "input_neurons": _numel(self.spec.input_shape),
+                "static": True,
+            })
+        for layer in self._synapses:
+            synaptic_layers.append({
+                "name": names[layer],
+                "kind": "sop" if spiking else "mac",
+                "flops": layer.flops(probe["synapse_in"][layer.index], probe["synapse_out"][layer.index]),
+                "input_neurons": _numel(probe["synapse_in"][layer.index]),
+                "static": False,
+            })
+        return {
+            "spiking_layers": spiking_layers,
+            "output_neurons": self.spec.num_classes,
+            "synaptic_layers": synaptic_layers,
+            "hidden_state_shapes": hidden_shapes,
+        }
+
+
+def _numel(shape) -> int:
+    total = 1
+    for dim in shape:
+        total *= int(dim)
+    return total

@@ -1,0 +1,51 @@
+"""The explicit context of one pass through a network.
+
+A pass runs ``timesteps`` consecutive timesteps for a batch, folded into the batch dimension
+([timesteps * batch, ...]) so that stateless layers (conv, batchnorm, pooling) see one big
+batch; spiking layers unfold the time axis, start from the given states and hand back their
+final states. Training uses one pass of T timesteps from rest; serving uses passes of one
+timestep, each starting from the state the previous one returned. Both go through the same
+layer code, which is why step-by-step inference equals the multi-step run.
+
+A ``Run`` is created per call and discarded afterwards: two models (or two requests) never
+share one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from training.neurons.lif import LIFParameters, LIFState
+
+
+@dataclass
+class Run:
+    timesteps: int
+    batch_size: int
+    neuron: LIFParameters
+    states_in: tuple[LIFState, ...] | None = None  # None: every neuron starts at rest
+    states_out: dict[int, LIFState] = field(default_factory=dict)
+    layer_spikes: dict[int, torch.Tensor] = field(default_factory=dict)  # [timesteps, batch]
+    synaptic_inputs: dict[int, torch.Tensor] = field(default_factory=dict)  # [timesteps, batch]
+    # Shapes seen by each layer on a probe pass; filled only when probing an architecture.
+    probe: dict[str, dict[int, tuple[int, ...]]] | None = None
+
+    def unfold(self, x: torch.Tensor) -> torch.Tensor:
+        """[timesteps * batch, ...] -> [timesteps, batch, ...]"""
+        return x.reshape(self.timesteps, self.batch_size, *x.shape[1:])
+
+    @staticmethod
+    def fold(x: torch.Tensor) -> torch.Tensor:
+        """[timesteps, batch, ...] -> [timesteps * batch, ...]"""
+        return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+    def per_sample_sum(self, x: torch.Tensor) -> torch.Tensor:
+        """Sum of a folded activity tensor per timestep and sample: [timesteps, batch]."""
+        return self.unfold(x).flatten(2).sum(dim=2)
+
+    def state_for(self, index: int, like: torch.Tensor) -> LIFState:
+        if self.states_in is None:
+            return LIFState.at_rest(like)
+        return self.states_in[index]

@@ -1,0 +1,75 @@
+"""A JSON-serialisable description of a network: enough to rebuild it without training code."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from training.neurons.lif import LIFParameters
+
+CODINGS = ("latency", "rate", "ann")
+ENCODERS = {"latency": ("le", "intensity"), "rate": ("direct",), "ann": ("direct",)}
+DEFAULT_STEM_CHANNELS = {"digits_net": 32, "vgg11": 64, "vgg16": 64, "sew_resnet18": 64}
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Architecture (name + constructor args), input, coding and neuron parameters.
+
+    coding: ``latency`` (first-spike decision), ``rate`` (direct input, time-mean decoding)
+    or ``ann`` (the same architecture with ReLU, one pass).
+    encoder: ``le`` (the LE module, (5)-(9)) or ``intensity`` (raw pixels to latency) for
+    latency coding; ``direct`` (analog current) for rate coding and the ANN.
+    """
+
+    architecture: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    arch_args: dict = field(default_factory=dict)
+    coding: str = "latency"
+    encoder: str | None = None
+    timesteps: int = 4
+    stem_channels: int | None = None
+    neuron: LIFParameters = field(default_factory=LIFParameters)
+
+    def __post_init__(self) -> None:
+        from training.network.architectures import ARCHITECTURES
+
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.architecture!r}; choose from {sorted(ARCHITECTURES)}")
+        if self.coding not in CODINGS:
+            raise ValueError(f"unknown coding {self.coding!r}; choose from {list(CODINGS)}")
+        encoder = self.encoder or ENCODERS[self.coding][0]
+        if encoder not in ENCODERS[self.coding]:
+            raise ValueError(f"encoder {encoder!r} does not fit {self.coding} coding; use one of {ENCODERS[self.coding]}")
+        object.__setattr__(self, "encoder", encoder)
+        if self.coding == "ann":
+            object.__setattr__(self, "timesteps", 1)
+        if self.timesteps < 1:
+            raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
+        object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+        if self.stem_channels is None:
+            width = float(self.arch_args.get("width", 1.0))
+            object.__setattr__(self, "stem_channels", max(1, int(DEFAULT_STEM_CHANNELS[self.architecture] * width)))
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values["neuron"] = self.neuron.to_dict()
+        values["input_shape"] = list(self.input_shape)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "NetworkSpec":
+        values = dict(values)
+        values["neuron"] = LIFParameters.from_dict(values.get("neuron", {}))
+        values["input_shape"] = tuple(values["input_shape"])
+        return cls(**values)
+
+    def variant(self, **changes) -> "NetworkSpec":
+        """The same network with some fields changed (for ablations and the ANN reference)."""
+        values = self.to_dict()
+        values.update(changes)
+        if "coding" in changes and "encoder" not in changes:
+            values["encoder"] = None
+        if changes.get("coding", self.coding) != "ann" and self.coding == "ann" and "timesteps" not in changes:
+            values["timesteps"] = 4
+        return NetworkSpec.from_dict(values)
