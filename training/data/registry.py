@@ -6,17 +6,45 @@ from typing import Callable
 
 from torch.utils.data import Dataset
 
+from training.data.cifar import CIFAR10_INFO, CIFAR100_INFO, CifarDataset
 from training.data.digits import DIGITS_INFO, DigitsDataset
 from training.data.info import DatasetInfo
+from training.data.tiny_imagenet import TINY_IMAGENET_INFO, TinyImageNetDataset
 
 
 def _digits(split: str, root: str | None, augment: bool) -> Dataset:
     return DigitsDataset(split, augment=augment)
 
 
-# name -> (info, loader(split, root, augment))
+def _required_root(name: str, root: str | None, expected: str) -> str:
+    # Nothing is ever downloaded, so a missing root is a usage error, reported before any I/O.
+    if root is None:
+        raise ValueError(f"dataset {name} needs --data-root: a folder holding {expected}")
+    return root
+
+
+def _cifar10(split: str, root: str | None, augment: bool) -> Dataset:
+    root = _required_root("cifar10", root, "cifar-10-batches-py/ (the extracted python version)")
+    return CifarDataset("cifar10", root, split, augment=augment)
+
+
+def _cifar100(split: str, root: str | None, augment: bool) -> Dataset:
+    root = _required_root("cifar100", root, "cifar-100-python/ (the extracted python version)")
+    return CifarDataset("cifar100", root, split, augment=augment)
+
+
+def _tiny_imagenet(split: str, root: str | None, augment: bool) -> Dataset:
+    root = _required_root("tiny-imagenet", root, "tiny-imagenet-200/ (the extracted zip)")
+    return TinyImageNetDataset(root, split, augment=augment)
+
+
+# name -> (info, loader(split, root, augment)). tiny-imagenet's info has placeholder class names
+# (its real ones come from words.txt); the loaded data set's ``info`` carries the real ones.
 DATASETS: dict[str, tuple[DatasetInfo, Callable[[str, str | None, bool], Dataset]]] = {
     "digits": (DIGITS_INFO, _digits),
+    "cifar10": (CIFAR10_INFO, _cifar10),
+    "cifar100": (CIFAR100_INFO, _cifar100),
+    "tiny-imagenet": (TINY_IMAGENET_INFO, _tiny_imagenet),
 }
 
 

@@ -1,0 +1,107 @@
+"""The ``firstspike`` command: train, eval, export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from training.store.manifest import ModelStoreError
+
+
+def _train(args: argparse.Namespace) -> int:
+    from training.config import load_config
+    from training.trainer import train
+
+    config = load_config(args.config, args.set or [])
+    result = train(config, run_dir=args.out, resume=args.resume, progress=not args.quiet)
+    if result.history:
+        last = result.history[-1]
+        print(json.dumps({k: v for k, v in last.items() if k.startswith("test_") or k in ("epoch", "loss")}))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from training.data import load_dataset
+    from training.evaluate import evaluate
+    from training.store.load import load_network
+
+    network, manifest = load_network(args.model_dir)
+    dataset_name = args.dataset or manifest["evaluation"]["dataset"]
+    result = evaluate(network, load_dataset(dataset_name, args.split, args.data_root), batch_size=args.batch_size)
+    summary = {"model": {"name": manifest["name"], "version": manifest["version"]}, "dataset": dataset_name,
+               "split": args.split, **result.summary()}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{manifest['name']}/{manifest['version']} on {dataset_name} {args.split}: "
+              f"accuracy {result.accuracy:.4f}, mean decision timestep {result.mean_decision_timestep:.3f} "
+              f"of {result.timesteps}, firing rate {result.firing_rate if result.firing_rate is None else round(result.firing_rate, 4)}, "
+              f"energy {result.energy_joules_per_sample * 1e9:.3f} nJ/sample, {result.samples} samples")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from training.data import dataset_info, load_dataset
+    from training.evaluate import evaluate
+    from training.store.export import export_version
+    from training.trainer import network_from_checkpoint
+
+    network, config, history = network_from_checkpoint(args.run_dir)
+    result = evaluate(network, load_dataset(config.dataset, "test", config.data_root))
+    training = {"config": config.to_dict(), "epochs_trained": len(history),
+                "command": " ".join(["firstspike", *sys.argv[1:]])}
+    path = export_version(network, args.store, args.name or config.name, dataset_info(config.dataset), result,
+                          split="test", training=training, version=args.version)
+    print(json.dumps({"exported": str(path), "accuracy": result.accuracy,
+                      "mean_decision_timestep": result.mean_decision_timestep}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="firstspike", description="Train and serve latency-coded spiking networks.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a network from a config",
+                                description="Train a network. Use torchrun --nproc_per_node=N to train data-parallel.")
+    train.add_argument("--config", required=True, help="YAML/JSON config path or a shipped config name (e.g. digits)")
+    train.add_argument("--out", help="run folder for checkpoint.pt and history.json")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set epochs=10 --set network.coding=rate")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("eval", help="evaluate a model-store version")
+    evaluate.add_argument("model_dir", help="model_store/<name>/<version> or model_store/<name> (latest)")
+    evaluate.add_argument("--dataset", help="data set (default: the one in the manifest)")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--data-root", help="root folder for on-disk data sets")
+    evaluate.add_argument("--batch-size", type=int, default=256)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(handler=_eval)
+
+    export = commands.add_parser("export", help="export a training run to the model store")
+    export.add_argument("run_dir", help="run folder (or checkpoint.pt) written by train --out")
+    export.add_argument("--store", default="model_store", help="model store root (default ./model_store)")
+    export.add_argument("--name", help="model name (default: the config's name)")
+    export.add_argument("--version", type=int, help="version number (default: next free)")
+    export.set_defaults(handler=_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("firstspike: interrupted", file=sys.stderr)
+        return 130
+    except (ModelStoreError, ValueError, OSError) as error:
+        # What a user gave (config, paths, model folders) was wrong: one line, no traceback.
+        print(f"firstspike {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Training configuration: a YAML or JSON file, optionally overridden by ``key.sub=value`` pairs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from training.data import dataset_info
+from training.network.spec import NetworkSpec
+from training.neurons.lif import LIFParameters
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class TrainConfig:
+    name: str
+    dataset: str
+    network: dict
+    loss: dict = field(default_factory=lambda: {"name": "tad", "temperature": 2.0})
+    epochs: int = 200
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    seed: int = 0
+    augment: bool = True
+    data_root: str | None = None
+    workers: int = 0
+    eval_every: int = 1
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        missing = {"name", "dataset", "network"} - set(values)
+        if missing:
+            raise ValueError(f"config is missing: {', '.join(sorted(missing))}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def network_spec(self) -> NetworkSpec:
+        info = dataset_info(self.dataset)
+        values = dict(self.network)
+        values["neuron"] = LIFParameters.from_dict(values.get("neuron", {}))
+        values.setdefault("input_shape", info.input_shape)
+        values.setdefault("num_classes", info.num_classes)
+        values["input_shape"] = tuple(values["input_shape"])
+        return NetworkSpec(**values)
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Read a config file (a path, or a name of a shipped config such as ``digits``)."""
+    path = Path(path)
+    if not path.exists() and (CONFIG_DIR / f"{path}.yaml").exists():
+        path = CONFIG_DIR / f"{path}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"config {path} not found (shipped configs: {', '.join(shipped_configs())})")
+    text = path.read_text()
+    values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(values, dict):
+        raise ValueError(f"config {path} must hold a mapping at the top level")
+    for override in overrides:
+        apply_override(values, override)
+    return TrainConfig.from_dict(values)
+
+
+def apply_override(values: dict, override: str) -> None:
+    """Set ``a.b.c=value`` in a nested dict; the value is parsed as YAML (numbers, lists, ...)."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key:
+        raise ValueError(f"override {override!r} is not of the form key.sub=value")
+    *parents, leaf = key.split(".")
+    target = values
+    for part in parents:
+        target = target.setdefault(part, {})
+        if not isinstance(target, dict):
+            raise ValueError(f"override {override!r}: {part} is not a mapping")
+    target[leaf] = yaml.safe_load(raw)
+
+
+def shipped_configs() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))

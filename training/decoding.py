@@ -1,0 +1,57 @@
+"""First-spike decoding with the membrane-potential tie-break, eqs (10)-(11), and the
+time-mean decoding of rate-coded networks.
+
+    decision timestep = min{ t : sum_k S_k[t] > 0 }          (10)
+    class = argmax_k U_k[decision timestep]                  (11)  (membrane before reset)
+
+With no output spike by T the class is argmax_k U_k[T] and the exit reason ``no_spike``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+FIRST_SPIKE = "first_spike"
+NO_SPIKE = "no_spike"
+TIME_MEAN = "time_mean"
+
+
+class Decision(NamedTuple):
+    class_index: torch.Tensor  # [B] int64
+    decision_timestep: torch.Tensor  # [B] int64, 1-based
+    fired: torch.Tensor  # [B] bool: an output spike happened by the decision timestep
+
+    def exit_reasons(self) -> list[str]:
+        return [FIRST_SPIKE if fired else NO_SPIKE for fired in self.fired.tolist()]
+
+
+def first_spike_decision(spikes: torch.Tensor, membrane: torch.Tensor) -> Decision:
+    """Decide from a whole run: ``spikes`` and ``membrane`` are [T, B, K]."""
+    timesteps = spikes.shape[0]
+    any_spike = spikes.detach().sum(dim=2) > 0  # [T, B]
+    fired = any_spike.any(dim=0)
+    # argmax over a boolean time axis returns the first True; samples that never fire use T.
+    first = torch.where(fired, any_spike.to(torch.int8).argmax(dim=0), torch.full_like(fired, timesteps - 1, dtype=torch.long))
+    at_decision = membrane.detach().gather(0, first.view(1, -1, 1).expand(1, *membrane.shape[1:]))[0]
+    return Decision(at_decision.argmax(dim=1), first + 1, fired)
+
+
+def step_decision(spikes: torch.Tensor, membrane: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decide within one timestep: ``spikes`` and ``membrane`` are [B, K].
+
+    Returns (fired [B] bool, class [B] int64). Early exit calls this after every step and stops
+    a sample at its first ``fired``; at T it takes the class whatever ``fired`` says.
+    """
+    return spikes.detach().sum(dim=1) > 0, membrane.detach().argmax(dim=1)
+
+
+def time_mean_decision(current: torch.Tensor) -> Decision:
+    """Rate-coded (and ANN) decoding: argmax of the time-mean output, always after all T steps."""
+    timesteps, batch = current.shape[:2]
+    return Decision(
+        current.detach().mean(dim=0).argmax(dim=1),
+        torch.full((batch,), timesteps, dtype=torch.long, device=current.device),
+        torch.zeros(batch, dtype=torch.bool, device=current.device),
+    )

@@ -1,0 +1,122 @@
+"""Evaluation: accuracy, mean decision timestep, firing rate, spikes and energy per sample,
+each counted only over the timesteps a sample actually runs before its decision."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from training.decoding import Decision, first_spike_decision, time_mean_decision
+from training.energy import operation_counts
+from training.network.network import NetworkOutput, SpikingNetwork
+
+
+def decide(network: SpikingNetwork, output: NetworkOutput) -> Decision:
+    if network.spec.coding == "latency":
+        return first_spike_decision(output.spikes, output.membrane)
+    return time_mean_decision(output.current)
+
+
+@dataclass
+class EvaluationResult:
+    samples: int
+    accuracy: float
+    mean_decision_timestep: float
+    firing_rate: float | None  # spikes per neuron per timestep run (the paper's "sparsity")
+    firing_rate_per_layer: dict[str, float]
+    spikes_per_sample: float
+    synaptic_ops_per_sample: float
+    macs_per_sample: float
+    energy_joules_per_sample: float
+    exits: dict[str, int]
+    decision_timestep_counts: dict[int, int]
+    timesteps: int
+    per_sample: dict[str, list] = field(default_factory=dict, repr=False)
+
+    def summary(self) -> dict:
+        values = asdict(self)
+        values.pop("per_sample")
+        return values
+
+
+class _Totals:
+    """Running sums over batches."""
+
+    def __init__(self, num_layers: int, timesteps: int) -> None:
+        self.layer_spikes = torch.zeros(num_layers, dtype=torch.float64)
+        self.correct = self.samples = self.timesteps_run = 0
+        self.spikes = self.synaptic_ops = self.macs = self.joules = 0.0
+        self.exits: dict[str, int] = {}
+        self.timestep_counts = {t: 0 for t in range(1, timesteps + 1)}
+        self.per_sample = {"label": [], "class_index": [], "decision_timestep": [], "exit_reason": [], "spikes": [], "joules": []}
+
+
+@torch.no_grad()
+def evaluate(network: SpikingNetwork, dataset: Dataset, batch_size: int = 256, device: str = "cpu") -> EvaluationResult:
+    network.eval()
+    layout = network.layout
+    spiking_layers = layout["spiking_layers"]
+    totals = _Totals(len(spiking_layers), network.timesteps)
+    for images, labels in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        images, labels = images.to(device), labels.to(device)
+        output = network(images)
+        decision = decide(network, output)
+        _accumulate(totals, network, output, decision, labels)
+    neurons = torch.tensor([layer["neurons"] for layer in spiking_layers], dtype=torch.float64)
+    spiking = network.spec.coding != "ann"
+    all_neurons = float(neurons.sum()) + layout["output_neurons"]
+    n = max(totals.samples, 1)
+    return EvaluationResult(
+        samples=totals.samples,
+        accuracy=totals.correct / n,
+        mean_decision_timestep=totals.timesteps_run / n,
+        firing_rate=totals.spikes / (all_neurons * totals.timesteps_run) if spiking else None,
+        firing_rate_per_layer={
+            layer["name"]: float(count / (layer["neurons"] * totals.timesteps_run))
+            for layer, count in zip(spiking_layers, totals.layer_spikes)
+        },
+        spikes_per_sample=totals.spikes / n,
+        synaptic_ops_per_sample=totals.synaptic_ops / n,
+        macs_per_sample=totals.macs / n,
+        energy_joules_per_sample=totals.joules / n,
+        exits=totals.exits,
+        decision_timestep_counts=totals.timestep_counts,
+        timesteps=network.timesteps,
+        per_sample=totals.per_sample,
+    )
+
+
+def _accumulate(totals: _Totals, network: SpikingNetwork, output: NetworkOutput, decision: Decision,
+                labels: torch.Tensor) -> None:
+    timesteps = output.current.shape[0]
+    steps = torch.arange(1, timesteps + 1, device=labels.device).view(-1, 1)
+    ran = (steps <= decision.decision_timestep.view(1, -1)).to(output.current.dtype)  # [T, B]
+    layer_spikes = (output.layer_spikes * ran.unsqueeze(-1)).sum(dim=0).double()  # [B, L]
+    output_spikes = (output.spikes.sum(dim=2) * ran).sum(dim=0).double()  # [B]
+    synaptic_inputs = (output.synaptic_inputs * ran.unsqueeze(-1)).sum(dim=0).double()  # [B, S]
+    spikes_per_sample = layer_spikes.sum(dim=1) + output_spikes
+    reasons = decision.exit_reasons() if network.spec.coding == "latency" else ["time_mean"] * len(labels)
+    for b, reason in enumerate(reasons):
+        counts = operation_counts(network.layout["synaptic_layers"], synaptic_inputs[b].tolist(),
+                                  int(decision.decision_timestep[b]))
+        totals.synaptic_ops += counts.synaptic_ops
+        totals.macs += counts.macs
+        joules = counts.joules()
+        totals.joules += joules
+        totals.exits[reason] = totals.exits.get(reason, 0) + 1
+        step = int(decision.decision_timestep[b])
+        totals.timestep_counts[step] += 1
+        record = totals.per_sample
+        record["label"].append(int(labels[b]))
+        record["class_index"].append(int(decision.class_index[b]))
+        record["decision_timestep"].append(step)
+        record["exit_reason"].append(reason)
+        record["spikes"].append(float(spikes_per_sample[b]))
+        record["joules"].append(joules)
+    totals.layer_spikes += layer_spikes.sum(dim=0).cpu()
+    totals.spikes += float(spikes_per_sample.sum())
+    totals.correct += int((decision.class_index == labels).sum())
+    totals.samples += len(labels)
+    totals.timesteps_run += int(decision.decision_timestep.sum())

@@ -1,0 +1,11 @@
+"""Baseline loss of the TAD ablation (Sec. IV-E 2): CE of the time-mean output,
+L = CE((1/T) sum_t O[t], y)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def mean_output_cross_entropy(current: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(current.mean(dim=0), target)

@@ -1,0 +1,40 @@
+"""Temporal adaptive decision (TAD) loss, eqs (12)-(14).
+
+    z[t]      = softmax(O[t])
+    lambda[t] = 1 - H(z[t]) / log C                          (12)  confidence
+    Lambda[t] = softmax_t(lambda[t] / temperature)           (13)
+    L_TAD     = sum_t Lambda[t] * CE(O[t], y)                (14)
+
+Weights are computed per sample (each sample has its own confidence trajectory) and the loss
+is averaged over the batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def tad_weights(current: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
+    """Lambda [T, B] of (13) from the output currents O [T, B, K]."""
+    num_classes = current.shape[-1]
+    log_probs = F.log_softmax(current, dim=-1)
+    entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
+    confidence = 1.0 - entropy / math.log(num_classes)
+    return torch.softmax(confidence / temperature, dim=0)
+
+
+def tad_loss(current: torch.Tensor, target: torch.Tensor, temperature: float = 2.0,
+             detach_weights: bool = False) -> torch.Tensor:
+    """L_TAD of (14). The paper leaves the weights in the graph; ``detach_weights`` treats
+    them as constants instead (an option for experiments, off by default)."""
+    timesteps, batch, num_classes = current.shape
+    weights = tad_weights(current, temperature)
+    if detach_weights:
+        weights = weights.detach()
+    per_step = F.cross_entropy(
+        current.reshape(timesteps * batch, num_classes), target.repeat(timesteps), reduction="none"
+    ).view(timesteps, batch)
+    return (weights * per_step).sum(dim=0).mean()

@@ -1,0 +1,94 @@
+"""Writing a trained network into the model store as a new version."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from safetensors.torch import save_file
+
+from training.data.info import DatasetInfo
+from training.energy import E_AC_JOULES, E_MAC_JOULES, NEUROMORPHIC_COEFFICIENTS
+from training.evaluate import EvaluationResult
+from training.network.network import SpikingNetwork
+from training.store.manifest import MANIFEST, MANIFEST_FORMAT, WEIGHTS, is_valid_name, list_versions, sha256_file
+
+
+def build_manifest(network: SpikingNetwork, name: str, version: int, info: DatasetInfo,
+                   evaluation: EvaluationResult, split: str, training: dict) -> dict:
+    spec = network.spec
+    channels, height, width = spec.input_shape
+    return {
+        "format": MANIFEST_FORMAT,
+        "name": name,
+        "version": version,
+        "kind": "image",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "architecture": {"name": spec.architecture, "args": spec.arch_args},
+        "network": spec.to_dict(),
+        "coding": spec.coding,
+        "encoder": spec.encoder,
+        "timesteps": spec.timesteps,
+        "neuron": spec.neuron.to_dict(),
+        "input": {
+            "channels": channels,
+            "height": height,
+            "width": width,
+            # pixels are scaled from 0..255 to [0, 1], then (x - mean) / std per channel
+            "normalization": {"scale": 1 / 255, "mean": list(info.mean), "std": list(info.std)},
+        },
+        "labels": list(info.labels),
+        "layers": {
+            "spiking": network.layout["spiking_layers"],
+            "output_neurons": network.layout["output_neurons"],
+            "synaptic": network.layout["synaptic_layers"],
+            "hidden_state_shapes": [list(s) for s in network.layout["hidden_state_shapes"]],
+        },
+        "energy": {
+            "e_mac_joules": E_MAC_JOULES,
+            "e_ac_joules": E_AC_JOULES,
+            "neuromorphic": {k: {"static": s, "dynamic": d} for k, (s, d) in NEUROMORPHIC_COEFFICIENTS.items()},
+        },
+        "evaluation": {"dataset": info.name, "split": split, **evaluation.summary()},
+        "training": training,
+        "files": {},
+    }
+
+
+def export_version(network: SpikingNetwork, store_root: str | Path, name: str, info: DatasetInfo,
+                   evaluation: EvaluationResult, split: str = "test", training: dict | None = None,
+                   version: int | None = None) -> Path:
+    """Write ``<store_root>/<name>/<version>/`` atomically and return its path.
+
+    The version defaults to one past the highest existing one; an existing version is never
+    overwritten.
+    """
+    if not is_valid_name(name):
+        raise ValueError(f"invalid model name {name!r}: use letters, digits, '_', '-', '.'")
+    model_dir = Path(store_root) / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    existing = list_versions(model_dir)
+    version = version if version is not None else (existing[-1] + 1 if existing else 1)
+    if version < 1:
+        raise ValueError(f"version must be a positive integer, got {version}")
+    target = model_dir / str(version)
+    if target.exists():
+        raise FileExistsError(f"{target} already exists; model versions are immutable")
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_dir))
+    try:
+        state = {key: value.detach().cpu().contiguous() for key, value in network.state_dict().items()}
+        save_file(state, str(staging / WEIGHTS), metadata={"format": MANIFEST_FORMAT})
+        manifest = build_manifest(network, name, version, info, evaluation, split, training or {})
+        manifest["files"] = {
+            path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+            for path in sorted(staging.iterdir())
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

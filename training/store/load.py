@@ -1,0 +1,23 @@
+"""Rebuilding a torch network from a verified model-store version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from training.network.network import SpikingNetwork
+from training.network.spec import NetworkSpec
+from training.store.manifest import WEIGHTS, ModelStoreError, read_manifest, resolve_version_dir
+
+
+def load_network(path: str | Path) -> tuple[SpikingNetwork, dict]:
+    """The network (eval mode) and manifest of a version folder or a model folder's latest."""
+    version_dir = resolve_version_dir(Path(path))
+    manifest = read_manifest(version_dir)
+    try:
+        network = SpikingNetwork(NetworkSpec.from_dict(manifest["network"]))
+        network.load_state_dict(load_file(str(version_dir / WEIGHTS)))
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise ModelStoreError(f"{version_dir}: weights do not fit the manifest's network ({error})") from None
+    return network.eval(), manifest

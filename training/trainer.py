@@ -1,0 +1,187 @@
+"""Training loop: AdamW, cosine learning rate to 0, seeds, checkpoint + resume, progress bar,
+and data-parallel training across processes when started with torchrun."""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from training.config import TrainConfig
+from training.data import load_dataset
+from training.distributed import DistributedContext, all_reduce_sum, init_distributed, shutdown_distributed
+from training.evaluate import decide, evaluate
+from training.losses import LOSSES
+from training.network.network import SpikingNetwork
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainResult:
+    network: SpikingNetwork
+    history: list[dict]
+    run_dir: Path | None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _reseed_worker(worker_id: int) -> None:
+    """Give each loader worker its own augmentation stream: workers start as copies of the
+    dataset, generator included, and torch seeds each worker differently every epoch."""
+    dataset = torch.utils.data.get_worker_info().dataset
+    generator = getattr(dataset, "generator", None)
+    if isinstance(generator, torch.Generator):
+        generator.manual_seed(torch.initial_seed() % 2**63)
+
+
+def build_loss(config: TrainConfig):
+    args = dict(config.loss)
+    name = args.pop("name")
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; choose from {sorted(LOSSES)}")
+    loss_fn = LOSSES[name]
+    return lambda current, target: loss_fn(current, target, **args)
+
+
+def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False,
+          progress: bool = True, context: DistributedContext | None = None) -> TrainResult:
+    """Train ``config``; with ``run_dir`` the checkpoint is written there after every epoch."""
+    owns_context = context is None
+    context = context or init_distributed()
+    try:
+        return _train(config, Path(run_dir) if run_dir else None, resume, progress, context)
+    finally:
+        if owns_context:
+            shutdown_distributed(context)
+
+
+def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bool,
+           context: DistributedContext) -> TrainResult:
+    seed_everything(config.seed)
+    device = context.device()
+    train_set = load_dataset(config.dataset, "train", config.data_root, augment=config.augment)
+    test_set = load_dataset(config.dataset, "test", config.data_root)
+    sampler = DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.seed) \
+        if context.enabled else None
+    loader = DataLoader(
+        train_set, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
+        num_workers=config.workers, drop_last=len(train_set) > config.batch_size * context.world_size,
+        generator=torch.Generator().manual_seed(config.seed), worker_init_fn=_reseed_worker,
+    )
+    network = SpikingNetwork(config.network_spec()).to(device)
+    model = DistributedDataParallel(network) if context.enabled else network
+    optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * len(loader), eta_min=0.0)
+    loss_fn = build_loss(config)
+    history: list[dict] = []
+    start_epoch = 0
+    if resume and run_dir and (run_dir / CHECKPOINT).exists():
+        start_epoch, history = _load_checkpoint(run_dir / CHECKPOINT, network, optimizer, scheduler)
+    for epoch in range(start_epoch, config.epochs):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        started = time.perf_counter()
+        stats = _train_epoch(model, network, loader, optimizer, scheduler, loss_fn, device, context,
+                             progress and context.is_main, f"epoch {epoch + 1}/{config.epochs}")
+        stats.update(epoch=epoch + 1, seconds=time.perf_counter() - started, peak_rss_mib=peak_rss_mib())
+        last = epoch + 1 == config.epochs
+        if context.is_main and (last or (epoch + 1) % config.eval_every == 0):
+            result = evaluate(network, test_set, device=str(device))
+            stats.update(test_accuracy=result.accuracy, test_mean_decision_timestep=result.mean_decision_timestep,
+                         test_firing_rate=result.firing_rate)
+            network.train()
+        history.append(stats)
+        if progress and context.is_main:
+            tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()}))
+        if run_dir and context.is_main:
+            _save_checkpoint(run_dir, config, network, optimizer, scheduler, epoch + 1, history)
+    network.eval()
+    return TrainResult(network, history, run_dir)
+
+
+def _train_epoch(model, network: SpikingNetwork, loader, optimizer, scheduler, loss_fn, device, context, progress,
+                 description) -> dict:
+    model.train()
+    sums = torch.zeros(4, dtype=torch.float64)  # loss * n, correct, decision timesteps, n
+    bar = tqdm(loader, desc=description, disable=not progress, leave=False)
+    for images, labels in bar:
+        images, labels = images.to(device), labels.to(device)
+        output = model(images)
+        loss = loss_fn(output.current, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        decision = decide(network, output)
+        n = len(labels)
+        sums += torch.tensor([float(loss.detach()) * n, float((decision.class_index == labels).sum()),
+                              float(decision.decision_timestep.sum()), n], dtype=torch.float64)
+        bar.set_postfix(loss=f"{sums[0] / sums[3]:.4f}", acc=f"{sums[1] / sums[3]:.3f}",
+                        t=f"{sums[2] / sums[3]:.2f}")
+    sums = all_reduce_sum(sums.to(device), context).cpu()
+    return {"loss": float(sums[0] / sums[3]), "train_accuracy": float(sums[1] / sums[3]),
+            "train_mean_decision_timestep": float(sums[2] / sums[3]), "lr": scheduler.get_last_lr()[0]}
+
+
+def _save_checkpoint(run_dir: Path, config: TrainConfig, network, optimizer, scheduler, epoch: int,
+                     history: list[dict]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "config": config.to_dict(),
+        "spec": network.spec.to_dict(),
+        "model": network.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "epoch": epoch,
+        "history": history,
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state()[1].tolist(), "python": random.getstate()[1]},
+    }
+    partial = run_dir / (CHECKPOINT + ".partial")
+    torch.save(payload, partial)
+    partial.replace(run_dir / CHECKPOINT)  # a crash mid-write never leaves a torn checkpoint
+    (run_dir / "history.json").write_text(json.dumps(history, indent=2))
+
+
+def load_checkpoint_payload(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _load_checkpoint(path: Path, network, optimizer, scheduler) -> tuple[int, list[dict]]:
+    payload = load_checkpoint_payload(path)
+    network.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+    torch.set_rng_state(payload["rng"]["torch"])
+    return payload["epoch"], payload["history"]
+
+
+def network_from_checkpoint(run_dir: str | Path) -> tuple[SpikingNetwork, TrainConfig, list[dict]]:
+    from training.network.spec import NetworkSpec
+
+    path = Path(run_dir) / CHECKPOINT if Path(run_dir).is_dir() else Path(run_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    payload = load_checkpoint_payload(path)
+    network = SpikingNetwork(NetworkSpec.from_dict(payload["spec"]))
+    network.load_state_dict(payload["model"])
+    network.eval()
+    return network, TrainConfig.from_dict(payload["config"]), payload["history"]
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
