@@ -87,6 +87,11 @@ def export_version(network: SpikingNetwork, store_root: str | Path, name: str, i
             for path in sorted(staging.iterdir())
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        # mkdtemp makes a private folder; a model store is read by other users (a container's
+        # non-root service user), so open it up before it becomes visible.
+        for path in staging.iterdir():
+            path.chmod(0o644)
+        staging.chmod(0o755)
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

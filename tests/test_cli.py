@@ -1,0 +1,70 @@
+"""The firstspike command as users run it, including the shipped digits model."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+SHIPPED = ROOT / "model_store" / "digits" / "1"
+
+
+def firstspike(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).with_name("firstspike")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "training.cli"]
+    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["eval"], ["export"]])
+def test_help(command):
+    completed = firstspike(*command, "--help")
+    assert completed.returncode == 0 and "usage: firstspike" in completed.stdout
+
+
+def test_shipped_digits_model_meets_its_targets():
+    completed = firstspike("eval", str(SHIPPED), "--dataset", "digits", "--split", "test", "--json")
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert {"accuracy", "mean_decision_timestep", "firing_rate", "samples"} <= result.keys()
+    assert result["samples"] == 360
+    assert result["accuracy"] >= 0.98
+    assert result["mean_decision_timestep"] <= 1.2
+    assert result["timesteps"] == 4
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    assert result["accuracy"] == pytest.approx(manifest["evaluation"]["accuracy"])
+
+
+@pytest.mark.slow
+def test_train_export_eval_round_trip(tmp_path):
+    run = tmp_path / "run"
+    trained = firstspike("train", "--config", "digits", "--set", "epochs=1", "--set",
+                         "network.arch_args.channels=[8, 16]", "--out", str(run), "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    exported = firstspike("export", str(run), "--store", str(tmp_path / "store"), "--name", "mini")
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout)["exported"].endswith("mini/1")
+    evaluated = firstspike("eval", str(tmp_path / "store" / "mini"), "--json")
+    assert evaluated.returncode == 0 and json.loads(evaluated.stdout)["model"] == {"name": "mini", "version": 1}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["eval", "/nonexistent/model"],
+        ["eval", str(SHIPPED), "--dataset", "imagenet"],
+        ["eval", str(SHIPPED), "--split", "validation"],
+        ["eval", str(SHIPPED), "--dataset", "cifar10"],
+        ["train", "--config", "no-such-config"],
+        ["train", "--config", "digits", "--set", "epochs"],
+        ["train", "--config", "digits", "--set", "network.coding=phase"],
+        ["export", "/nonexistent/run"],
+    ],
+)
+def test_bad_input_gives_one_line_and_nonzero_exit(args):
+    completed = firstspike(*args)
+    assert completed.returncode != 0
+    assert "Traceback" not in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1, completed.stderr
+    assert completed.stderr.startswith("firstspike")

@@ -1,0 +1,71 @@
+"""LIF neuron (2)-(4) against hand-computed values."""
+
+import math
+
+import pytest
+import torch
+
+from training.neurons import ArctanSurrogate, LIFParameters, LIFState, SigmoidSurrogate, lif_sequence, lif_step
+
+
+def test_several_steps_with_two_spikes_and_soft_reset():
+    params = LIFParameters(leak=0.5, threshold=1.0)
+    inputs = torch.tensor([0.6, 0.6, 1.5, 0.2, 2.5, 0.0])
+    spikes, membranes, state = lif_sequence(inputs.view(6, 1), params)
+    # U[t] = 0.5 * U_reset[t-1] + I[t]; spike when U >= 1; U_reset = U - S * 1
+    # t1: 0.6            -> no spike, keeps 0.6
+    # t2: 0.3 + 0.6 = 0.9 -> no spike, keeps 0.9
+    # t3: 0.45 + 1.5 = 1.95 -> spike, keeps 0.95 (soft reset keeps the excess)
+    # t4: 0.475 + 0.2 = 0.675 -> no spike
+    # t5: 0.3375 + 2.5 = 2.8375 -> spike, keeps 1.8375
+    # t6: 0.91875 -> no spike
+    assert spikes.view(-1).tolist() == [0, 0, 1, 0, 1, 0]
+    assert membranes.view(-1).tolist() == pytest.approx([0.6, 0.9, 1.95, 0.675, 2.8375, 0.91875])
+    assert state.membrane.item() == pytest.approx(0.91875)
+
+
+def test_soft_reset_lets_one_large_input_fire_on_later_steps():
+    params = LIFParameters(leak=1.0, threshold=1.0)
+    spikes, membranes, state = lif_sequence(torch.tensor([[2.5], [0.0], [0.0]]), params)
+    assert spikes.view(-1).tolist() == [1, 1, 0]  # 2.5 -> 1.5 -> 0.5: the residue fires again
+    assert membranes.view(-1).tolist() == pytest.approx([2.5, 1.5, 0.5])
+    assert state.membrane.item() == pytest.approx(0.5)
+
+
+def test_step_takes_and_returns_explicit_state():
+    params = LIFParameters(leak=0.25, threshold=2.0)
+    out = lif_step(torch.tensor([1.0, 3.0]), LIFState(torch.tensor([4.0, 0.0])), params)
+    assert out.membrane.tolist() == pytest.approx([2.0, 3.0])
+    assert out.spikes.tolist() == [1.0, 1.0]  # reaching the threshold exactly fires
+    assert out.state.membrane.tolist() == pytest.approx([0.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    "surrogate, x, expected",
+    [
+        (SigmoidSurrogate(4.0), 0.0, 1.0),  # alpha * s * (1 - s) = 4 * 0.25
+        (SigmoidSurrogate(4.0), 0.5, 4 * (1 / (1 + math.exp(-2))) * (1 - 1 / (1 + math.exp(-2)))),
+        (ArctanSurrogate(2.0), 0.0, 1.0),  # alpha / 2
+        (ArctanSurrogate(2.0), 0.5, 1.0 / (1 + (math.pi / 2) ** 2)),
+    ],
+)
+def test_surrogate_gradients(surrogate, x, expected):
+    value = torch.tensor(x, requires_grad=True)
+    spike = surrogate(value)
+    spike.backward()
+    assert spike.item() == (1.0 if x >= 0 else 0.0)
+    assert value.grad.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_gradient_flows_through_time():
+    params = LIFParameters(leak=0.5, threshold=1.0, surrogate="sigmoid", surrogate_alpha=4.0)
+    current = torch.tensor([[0.8], [0.8]], requires_grad=True)
+    spikes, _, _ = lif_sequence(current, params)
+    spikes.sum().backward()
+    assert current.grad[0].item() != 0 and current.grad[1].item() != 0
+
+
+@pytest.mark.parametrize("bad", [{"leak": 1.5}, {"threshold": 0.0}, {"surrogate": "tanh"}])
+def test_invalid_parameters_are_refused(bad):
+    with pytest.raises(ValueError):
+        LIFParameters(**bad)
