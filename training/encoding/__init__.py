@@ -2,6 +2,7 @@
 
 from training.encoding.direct import DirectCurrentEncoder
 from training.encoding.intensity import IntensityLatencyEncoder
+from training.encoding.stem import FeatureStem
 from training.encoding.latency import (
     LatencyEncoder,
     latency_encode,
@@ -11,6 +12,7 @@ from training.encoding.latency import (
 
 __all__ = [
     "DirectCurrentEncoder",
+    "FeatureStem",
     "IntensityLatencyEncoder",
     "LatencyEncoder",
     "latency_encode",

@@ -8,20 +8,13 @@ SNN, ReLU for the ANN) turns it into spikes or activations.
 from __future__ import annotations
 
 import torch
-from torch import nn
+
+from training.encoding.stem import FeatureStem
 
 
-class DirectCurrentEncoder(nn.Module):
-    uses_analog_layer = True
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False)
-        self.norm = nn.BatchNorm2d(out_channels)
-        self.out_channels = out_channels
-
+class DirectCurrentEncoder(FeatureStem):
     def features(self, image: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.conv(image))
+        return self.phi(image)
 
     def input_sequence(self, features: torch.Tensor, timesteps: int) -> torch.Tensor:
         return features.unsqueeze(0).expand(timesteps, *features.shape)

@@ -13,8 +13,6 @@ from training.encoding.latency import latency_encode, latency_spikes_at
 
 
 class IntensityLatencyEncoder(nn.Module):
-    uses_analog_layer = False
-
     def __init__(self, in_channels: int) -> None:
         super().__init__()
         self.out_channels = in_channels

@@ -12,7 +12,8 @@ and then produce each timestep's spikes cheaply: ``features(image)`` and ``input
 from __future__ import annotations
 
 import torch
-from torch import nn
+
+from training.encoding.stem import FeatureStem
 
 
 def spike_times(features: torch.Tensor, timesteps: int) -> torch.Tensor:
@@ -47,20 +48,12 @@ def latency_encode(features: torch.Tensor, timesteps: int) -> torch.Tensor:
     return _LatencyEncodeSTE.apply(features, timesteps)
 
 
-class LatencyEncoder(nn.Module):
+class LatencyEncoder(FeatureStem):
     """Phi (conv + batchnorm) -> sigmoid -> one spike per feature neuron, eqs (5)-(9)."""
-
-    uses_analog_layer = True
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False)
-        self.norm = nn.BatchNorm2d(out_channels)
-        self.out_channels = out_channels
 
     def features(self, image: torch.Tensor) -> torch.Tensor:
         """F of (5), computed once per input."""
-        return torch.sigmoid(self.norm(self.conv(image)))
+        return torch.sigmoid(self.phi(image))
 
     def input_sequence(self, features: torch.Tensor, timesteps: int) -> torch.Tensor:
         return latency_encode(features, timesteps)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from training.encoding import DirectCurrentEncoder, IntensityLatencyEncoder, LatencyEncoder
+from training.encoding import DirectCurrentEncoder, FeatureStem, IntensityLatencyEncoder, LatencyEncoder
 from training.network.architectures import ARCHITECTURES
 from training.network.layers import ReLUActivation, SpikingActivation, Synapse
 from training.network.run import Run
@@ -172,7 +172,7 @@ class SpikingNetwork(nn.Module):
         ]
         spiking = self.spec.coding != "ann"
         synaptic_layers = []
-        if isinstance(self.encoder, (LatencyEncoder, DirectCurrentEncoder)):
+        if isinstance(self.encoder, FeatureStem):
             conv = self.encoder.conv
             c_out, h_out, w_out = probe["features"]
             synaptic_layers.append({

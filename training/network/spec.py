@@ -63,13 +63,3 @@ class NetworkSpec:
         values["neuron"] = LIFParameters.from_dict(values.get("neuron", {}))
         values["input_shape"] = tuple(values["input_shape"])
         return cls(**values)
-
-    def variant(self, **changes) -> "NetworkSpec":
-        """The same network with some fields changed (for ablations and the ANN reference)."""
-        values = self.to_dict()
-        values.update(changes)
-        if "coding" in changes and "encoder" not in changes:
-            values["encoder"] = None
-        if changes.get("coding", self.coding) != "ann" and self.coding == "ann" and "timesteps" not in changes:
-            values["timesteps"] = 4
-        return NetworkSpec.from_dict(values)

@@ -18,33 +18,19 @@ def heaviside(x: torch.Tensor) -> torch.Tensor:
     return (x >= 0).to(x.dtype)
 
 
-class _SigmoidSpike(torch.autograd.Function):
+class _SurrogateSpike(torch.autograd.Function):
+    """Heaviside forward; backward multiplies by the surrogate's derivative at x."""
+
     @staticmethod
-    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, derivative) -> torch.Tensor:
         ctx.save_for_backward(x)
-        ctx.alpha = alpha
+        ctx.derivative = derivative
         return heaviside(x)
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        sig = torch.sigmoid(ctx.alpha * x)
-        return grad_output * ctx.alpha * sig * (1 - sig), None
-
-
-class _ArctanSpike(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        return heaviside(x)
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):
-        (x,) = ctx.saved_tensors
-        # d/dx of (1/pi) arctan(pi/2 alpha x) + 1/2
-        scaled = (math.pi / 2) * ctx.alpha * x
-        return grad_output * (ctx.alpha / 2) / (1 + scaled * scaled), None
+        return grad_output * ctx.derivative(x), None
 
 
 @dataclass(frozen=True)
@@ -53,8 +39,12 @@ class SigmoidSurrogate:
 
     alpha: float = 4.0
 
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        sig = torch.sigmoid(self.alpha * x)
+        return self.alpha * sig * (1 - sig)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return _SigmoidSpike.apply(x, self.alpha)
+        return _SurrogateSpike.apply(x, self.derivative)
 
 
 @dataclass(frozen=True)
@@ -63,8 +53,12 @@ class ArctanSurrogate:
 
     alpha: float = 2.0
 
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        scaled = (math.pi / 2) * self.alpha * x
+        return (self.alpha / 2) / (1 + scaled * scaled)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return _ArctanSpike.apply(x, self.alpha)
+        return _SurrogateSpike.apply(x, self.derivative)
 
 
 SURROGATES = {"sigmoid": SigmoidSurrogate, "arctan": ArctanSurrogate}
