@@ -3,8 +3,8 @@ mean-output CE, latency-coded vs rate-coded (TET), and the same-architecture ANN
 
     python -m training.ablations [--epochs 60] [--seed 0] [--json results.json]
 
-Prints a markdown table: accuracy, mean decision timestep, firing rate, energy per sample,
-training seconds per epoch and peak resident memory.
+Prints a markdown table: accuracy, mean decision timestep, firing rate and energy per sample
+(test split). Runs are seeded and deterministic on a given machine.
 """
 
 from __future__ import annotations
@@ -31,14 +31,11 @@ def run_variant(overrides: list[str], epochs: int, seed: int) -> dict:
     config = load_config("digits", [f"epochs={epochs}", f"seed={seed}", f"eval_every={epochs}", *overrides])
     result = train(config, progress=False)
     evaluation = evaluate(result.network, load_dataset("digits", "test"))
-    seconds = [h["seconds"] for h in result.history]
     return {
         "accuracy": evaluation.accuracy,
         "mean_decision_timestep": evaluation.mean_decision_timestep,
         "firing_rate": evaluation.firing_rate,
         "energy_nj": evaluation.energy_joules_per_sample * 1e9,
-        "seconds_per_epoch": sum(seconds) / len(seconds),
-        "peak_rss_mib": max(h["peak_rss_mib"] for h in result.history),
         "overrides": overrides,
     }
 
@@ -51,15 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
     rows = {}
-    print("| variant | accuracy | mean decision timestep | firing rate | energy (nJ/sample) | s/epoch | peak RSS (MiB) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| variant | accuracy | mean decision timestep | firing rate | energy (nJ/sample) |")
+    print("|---|---|---|---|---|")
     for name, overrides in VARIANTS.items():
         if args.only and not any(part in name for part in args.only):
             continue
         row = rows[name] = run_variant(overrides, args.epochs, args.seed)
         rate = "n/a" if row["firing_rate"] is None else f"{row['firing_rate']:.3f}"
         print(f"| {name} | {row['accuracy'] * 100:.2f}% | {row['mean_decision_timestep']:.2f} | {rate} | "
-              f"{row['energy_nj']:.1f} | {row['seconds_per_epoch']:.2f} | {row['peak_rss_mib']:.0f} |", flush=True)
+              f"{row['energy_nj']:.1f} |", flush=True)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"epochs": args.epochs, "seed": args.seed, "results": rows}, handle, indent=2)
