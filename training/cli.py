@@ -14,7 +14,9 @@ def _train(args: argparse.Namespace) -> int:
     from training.trainer import train
 
     config = load_config(args.config, args.set or [])
-    result = train(config, run_dir=args.out, resume=args.resume, progress=not args.quiet)
+    if (args.resume or args.until_epoch) and not args.out:
+        raise ValueError("--resume and --until-epoch need --out (the run folder holding the checkpoint)")
+    result = train(config, run_dir=args.out, resume=args.resume, progress=not args.quiet, until_epoch=args.until_epoch)
     if result.history:
         last = result.history[-1]
         print(json.dumps({k: v for k, v in last.items() if k.startswith("test_") or k in ("epoch", "loss")}))
@@ -67,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", required=True, help="YAML/JSON config path or a shipped config name (e.g. digits)")
     train.add_argument("--out", help="run folder for checkpoint.pt and history.json")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    train.add_argument("--until-epoch", type=int, metavar="N",
+                       help="stop after epoch N (keeping the full schedule); continue later with --resume")
     train.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a config value, e.g. --set epochs=10 --set network.coding=rate")
     train.add_argument("--quiet", action="store_true", help="no progress bar")

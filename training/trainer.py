@@ -58,19 +58,25 @@ def build_loss(config: TrainConfig):
 
 
 def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False,
-          progress: bool = True, context: DistributedContext | None = None) -> TrainResult:
-    """Train ``config``; with ``run_dir`` the checkpoint is written there after every epoch."""
+          progress: bool = True, context: DistributedContext | None = None,
+          until_epoch: int | None = None) -> TrainResult:
+    """Train ``config``; with ``run_dir`` the checkpoint is written there after every epoch.
+
+    ``until_epoch`` stops after that epoch, leaving a checkpoint to ``resume`` from later (for
+    jobs with a wall-time limit); the schedule stays the one of ``config.epochs``.
+    """
     owns_context = context is None
     context = context or init_distributed()
     try:
-        return _train(config, Path(run_dir) if run_dir else None, resume, progress, context)
+        return _train(config, Path(run_dir) if run_dir else None, resume, progress, context,
+                      min(until_epoch or config.epochs, config.epochs))
     finally:
         if owns_context:
             shutdown_distributed(context)
 
 
 def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bool,
-           context: DistributedContext) -> TrainResult:
+           context: DistributedContext, until_epoch: int) -> TrainResult:
     seed_everything(config.seed)
     device = context.device()
     train_set = load_dataset(config.dataset, "train", config.data_root, augment=config.augment)
@@ -90,8 +96,8 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
     history: list[dict] = []
     start_epoch = 0
     if resume and run_dir and (run_dir / CHECKPOINT).exists():
-        start_epoch, history = _load_checkpoint(run_dir / CHECKPOINT, network, optimizer, scheduler)
-    for epoch in range(start_epoch, config.epochs):
+        start_epoch, history = _load_checkpoint(run_dir / CHECKPOINT, network, optimizer, scheduler, loader)
+    for epoch in range(start_epoch, until_epoch):
         if sampler is not None:
             sampler.set_epoch(epoch)
         started = time.perf_counter()
@@ -108,7 +114,7 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
         if progress and context.is_main:
             tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()}))
         if run_dir and context.is_main:
-            _save_checkpoint(run_dir, config, network, optimizer, scheduler, epoch + 1, history)
+            _save_checkpoint(run_dir, config, network, optimizer, scheduler, loader, epoch + 1, history)
     network.eval()
     return TrainResult(network, history, run_dir)
 
@@ -137,8 +143,25 @@ def _train_epoch(model, network: SpikingNetwork, loader, optimizer, scheduler, l
             "train_mean_decision_timestep": float(sums[2] / sums[3]), "lr": scheduler.get_last_lr()[0]}
 
 
-def _save_checkpoint(run_dir: Path, config: TrainConfig, network, optimizer, scheduler, epoch: int,
-                     history: list[dict]) -> None:
+def _random_states(loader: DataLoader) -> dict:
+    """Every random stream training draws from: the global torch RNG (dropout-free nets use it
+    only at init), the loader's shuffling generator and the data set's augmentation generator."""
+    states = {"torch": torch.get_rng_state(), "shuffle": loader.generator.get_state()}
+    augmentation = getattr(loader.dataset, "generator", None)
+    if isinstance(augmentation, torch.Generator):
+        states["augmentation"] = augmentation.get_state()
+    return states
+
+
+def _restore_random_states(states: dict, loader: DataLoader) -> None:
+    torch.set_rng_state(states["torch"])
+    loader.generator.set_state(states["shuffle"])
+    if "augmentation" in states:
+        loader.dataset.generator.set_state(states["augmentation"])
+
+
+def _save_checkpoint(run_dir: Path, config: TrainConfig, network, optimizer, scheduler, loader: DataLoader,
+                     epoch: int, history: list[dict]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     payload = {
         "config": config.to_dict(),
@@ -148,7 +171,7 @@ def _save_checkpoint(run_dir: Path, config: TrainConfig, network, optimizer, sch
         "scheduler": scheduler.state_dict(),
         "epoch": epoch,
         "history": history,
-        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state()[1].tolist(), "python": random.getstate()[1]},
+        "rng": _random_states(loader),
     }
     partial = run_dir / (CHECKPOINT + ".partial")
     torch.save(payload, partial)
@@ -157,15 +180,15 @@ def _save_checkpoint(run_dir: Path, config: TrainConfig, network, optimizer, sch
 
 
 def load_checkpoint_payload(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _load_checkpoint(path: Path, network, optimizer, scheduler) -> tuple[int, list[dict]]:
+def _load_checkpoint(path: Path, network, optimizer, scheduler, loader: DataLoader) -> tuple[int, list[dict]]:
     payload = load_checkpoint_payload(path)
     network.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
-    torch.set_rng_state(payload["rng"]["torch"])
+    _restore_random_states(payload["rng"], loader)
     return payload["epoch"], payload["history"]
 
 

@@ -140,22 +140,23 @@ class SpikingNetwork(nn.Module):
 
     @torch.no_grad()
     def _probe(self) -> dict:
-        """Run one timestep on one zero image in eval mode and record every layer's shape."""
+        """Run one timestep on one zero image in eval mode and record every layer's shape.
+
+        Called once before the classifier exists (only the body's output size is needed to
+        build it) and once after, for the full layout.
+        """
         was_training = self.training
         self.eval()
         try:
-            probe: dict = {}
-            image = torch.zeros((1, *self.spec.input_shape))
-            features = self.features(image)
-            probe["features"] = tuple(features.shape[1:])
+            features = self.features(torch.zeros((1, *self.spec.input_shape)))
             inputs = self.encoder.input_at(features, 1, self.timesteps)
-            if not hasattr(self, "head"):
-                # Before the head exists only the body's output shape is needed.
+            probe: dict = {"features": tuple(features.shape[1:])}
+            if hasattr(self, "head"):
+                self._pass(inputs, 1, 1, None, probe=probe)
+            else:
                 run = Run(1, 1, self.spec.neuron, probe=probe)
                 x = inputs if self.entry is None else self.entry(inputs, run)
                 probe["body_out"] = tuple(self.body(x, run).shape[1:])
-                return probe
-            self._pass(inputs, 1, 1, None, probe=probe)
             return probe
         finally:
             self.train(was_training)
