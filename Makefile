@@ -19,10 +19,9 @@ $(STAMP): pyproject.toml
 test: install
 	$(BIN)/python -m pytest
 
+# Serves every model in model_store/ (the default, digits, among them) on 127.0.0.1:8000.
 run: install
-	@echo "make run: the inference service is not built yet (issue #3); the shipped model can be evaluated with" >&2
-	@echo "  $(BIN)/firstspike eval model_store/digits --dataset digits --split test" >&2
-	@exit 2
+	$(BIN)/firstspike serve --host 127.0.0.1 --port 8000 --model-store model_store
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -2,7 +2,8 @@
 
 import torch
 
-from training.decoding import first_spike_decision, step_decision, time_mean_decision
+from service.early_exit import step_decision
+from training.decoding import first_spike_decision, time_mean_decision
 
 
 def _run(spikes, membrane):
@@ -42,7 +43,7 @@ def test_batch_mixes_samples_and_step_decision_agrees():
     decision = first_spike_decision(spikes, membrane)
     assert decision.class_index.tolist() == [1, 0]
     assert decision.decision_timestep.tolist() == [2, 1]
-    fired, winner = step_decision(spikes[0], membrane[0])
+    fired, winner = step_decision(spikes[0].numpy(), membrane[0].numpy())
     assert fired.tolist() == [False, True] and winner[1].item() == 0
 
 

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from training.decoding import first_spike_decision, step_decision
 from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
 
@@ -60,28 +59,6 @@ def test_step_by_step_equals_multi_step(spec):
     final = steps[-1].state
     for stepped, whole in zip(final.hidden, full.state.hidden):
         torch.testing.assert_close(stepped.membrane, whole.membrane, rtol=0, atol=1e-5)
-
-
-@torch.no_grad()
-def test_early_exit_decision_equals_full_run_decision():
-    network = _trained_like(SPECS[0])
-    images = torch.rand(32, 1, 8, 8)
-    full = network(images)
-    expected = first_spike_decision(full.spikes, full.membrane)
-    features = network.features(images)
-    state = network.initial_state(32)
-    decided = torch.zeros(32, dtype=torch.bool)
-    classes = torch.zeros(32, dtype=torch.long)
-    timesteps = torch.zeros(32, dtype=torch.long)
-    for t in range(1, network.timesteps + 1):
-        out = network.step(features, t, state)
-        state = out.state
-        fired, winner = step_decision(out.spikes, out.membrane)
-        newly = ~decided & (fired | (t == network.timesteps))
-        classes[newly], timesteps[newly] = winner[newly], t
-        decided |= newly
-    assert torch.equal(classes, expected.class_index)
-    assert torch.equal(timesteps, expected.decision_timestep)
 
 
 def test_two_networks_do_not_share_state():

@@ -1,4 +1,4 @@
-"""The ``firstspike`` command: train, eval, export."""
+"""The ``firstspike`` command: train, eval, export, serve."""
 
 from __future__ import annotations
 
@@ -60,6 +60,28 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+    from pydantic import ValidationError
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    overrides = {key: value for key, value in {
+        "model_store": args.model_store, "runtime": args.runtime, "threads": args.threads,
+        "default_models": args.models.split(",") if args.models else None,
+    }.items() if value is not None}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise ValueError(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    if not settings.model_store.is_dir():
+        raise FileNotFoundError(f"model store {settings.model_store} is not a directory")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="firstspike", description="Train and serve latency-coded spiking networks.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--name", help="model name (default: the config's name)")
     export.add_argument("--version", type=int, help="version number (default: next free)")
     export.set_defaults(handler=_export)
+
+    serve = commands.add_parser("serve", help="serve the model store over HTTP (service.app:app with uvicorn)",
+                                description="Serve models with early-exit inference. Settings not given here "
+                                            "come from FIRSTSPIKE_* environment variables.")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--model-store", help="model store root (FIRSTSPIKE_MODEL_STORE, default ./model_store)")
+    serve.add_argument("--models", help="comma-separated models to load (default: every model in the store)")
+    serve.add_argument("--runtime", choices=["torch"], help="FIRSTSPIKE_RUNTIME (default torch)")
+    serve.add_argument("--threads", type=int, help="intra-op threads per runtime (FIRSTSPIKE_THREADS)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(handler=_serve)
     return parser
 
 

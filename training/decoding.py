@@ -5,6 +5,8 @@ time-mean decoding of rate-coded networks.
     class = argmax_k U_k[decision timestep]                  (11)  (membrane before reset)
 
 With no output spike by T the class is argmax_k U_k[T] and the exit reason ``no_spike``.
+The service applies the same rule one timestep at a time (``service.early_exit``); the tests
+check that both agree on every test sample.
 """
 
 from __future__ import annotations
@@ -36,15 +38,6 @@ def first_spike_decision(spikes: torch.Tensor, membrane: torch.Tensor) -> Decisi
     first = torch.where(fired, any_spike.to(torch.int8).argmax(dim=0), torch.full_like(fired, timesteps - 1, dtype=torch.long))
     at_decision = membrane.detach().gather(0, first.view(1, -1, 1).expand(1, *membrane.shape[1:]))[0]
     return Decision(at_decision.argmax(dim=1), first + 1, fired)
-
-
-def step_decision(spikes: torch.Tensor, membrane: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decide within one timestep: ``spikes`` and ``membrane`` are [B, K].
-
-    Returns (fired [B] bool, class [B] int64). Early exit calls this after every step and stops
-    a sample at its first ``fired``; at T it takes the class whatever ``fired`` says.
-    """
-    return spikes.detach().sum(dim=1) > 0, membrane.detach().argmax(dim=1)
 
 
 def time_mean_decision(current: torch.Tensor) -> Decision:

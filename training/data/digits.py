@@ -1,7 +1,9 @@
 """scikit-learn's 8x8 handwritten digits with the project's fixed split (DESIGN.md).
 
 test = samples whose index in ``load_digits()`` order satisfies i % 5 == 0 (360),
-train = the rest (1,437). Values 0..16 are scaled to [0, 1].
+train = the rest (1,437). Values 0..16 are scaled to [0, 1] through the digit's 8-bit image
+form, min(255, 16 v) / 255: a network then sees exactly the same numbers whether a digit comes
+from this data set or as a PNG file over HTTP.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ DIGITS_INFO = DatasetInfo(
     name="digits",
     input_shape=(1, 8, 8),
     labels=tuple(str(d) for d in range(10)),
-    mean=(0.0,),
+    mean=(0.0,),  # pixels / 255 as they are: no per-channel shift
     std=(1.0,),
 )
 
@@ -58,7 +60,7 @@ class DigitsDataset(Dataset):
 
     def __init__(self, split: str, augment: bool = False, seed: int = 0) -> None:
         images, labels = digits_split(split)
-        self.images = torch.from_numpy(images.astype(np.float32) / 16.0).unsqueeze(1)
+        self.images = torch.from_numpy(digit_to_png_pixels(images).astype(np.float32) / 255.0).unsqueeze(1)
         self.labels = torch.from_numpy(labels.astype(np.int64))
         self.augment = augment
         self.generator = torch.Generator().manual_seed(seed)

@@ -37,8 +37,8 @@ def build_manifest(network: SpikingNetwork, name: str, version: int, info: Datas
             "channels": channels,
             "height": height,
             "width": width,
-            # pixels are scaled from 0..255 to [0, 1], then (x - mean) / std per channel
-            "normalization": {"scale": 1 / 255, "mean": list(info.mean), "std": list(info.std)},
+            # x = (pixel / pixel_max - mean) / std per channel, pixels as 8-bit values
+            "normalization": {"pixel_max": 255, "mean": list(info.mean), "std": list(info.std)},
         },
         "labels": list(info.labels),
         "layers": {

@@ -1,0 +1,1 @@
+"""firstspike service: early-exit inference over HTTP for latency-coded spiking networks."""

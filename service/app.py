@@ -1,0 +1,77 @@
+"""The ASGI app: ``create_app()`` builds one; ``app`` is the one ``uvicorn service.app:app`` runs.
+
+Models load in the background after start-up, so the process answers liveness at once and
+readiness turns 200 only when the default models are loaded and warmed up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service.dependencies import ServiceState
+from service.errors import install_error_handlers
+from service.metrics import Metrics
+from service.middleware import RequestContextMiddleware
+from service.registry import ModelRegistry
+from service.routes import classify, health, metrics, models
+from service.settings import Settings
+
+log = logging.getLogger("firstspike.service")
+
+
+def _log_to_stderr() -> None:
+    """One JSON line per request on stderr, whoever started the process (uvicorn, firstspike
+    serve, a test): attach a plain handler once unless the host application configured one."""
+    logger = logging.getLogger("firstspike")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    _log_to_stderr()
+    service = ServiceState(settings=settings, registry=ModelRegistry(settings), metrics=Metrics())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        service.loader = asyncio.create_task(asyncio.to_thread(_load, service))
+        try:
+            yield
+        finally:
+            service.draining = True
+            if not service.loader.done():
+                await asyncio.wait([service.loader], timeout=30)
+
+    app = FastAPI(
+        title="firstspike",
+        summary="Early-exit inference for latency-coded spiking neural networks",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    for router in (classify.router, health.router, models.router, metrics.router):
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware, metrics=service.metrics, max_body_bytes=settings.max_body_bytes,
+                       log_requests=settings.log_requests)
+    return app
+
+
+def _load(service: ServiceState) -> None:
+    service.registry.load_all()
+    for name, versions in service.registry.models.items():
+        for version, model in versions.items():
+            service.metrics.model_info.labels(name, str(version), model.runtime.name, str(model.runtime.timesteps)).set(1)
+    if service.registry.ready:
+        log.info("ready: %s", {name: sorted(v) for name, v in service.registry.models.items()})
+
+
+app = create_app()

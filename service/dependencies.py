@@ -1,0 +1,29 @@
+"""What route handlers receive through FastAPI's dependency injection."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from service.metrics import Metrics
+from service.registry import ModelRegistry
+from service.settings import Settings
+
+
+@dataclass
+class ServiceState:
+    """Everything one app instance owns. Nothing here is module-global: two apps in one
+    process (as in the tests) each have their own models, metrics and limits."""
+
+    settings: Settings
+    registry: ModelRegistry
+    metrics: Metrics
+    draining: bool = False
+    inflight: int = 0
+    loader: asyncio.Task | None = field(default=None, repr=False)
+
+
+def get_service(request: Request) -> ServiceState:
+    return request.app.state.service

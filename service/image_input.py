@@ -1,0 +1,71 @@
+"""The three ways to send an image to /classify: multipart field ``image``, a raw body with an
+``image/*`` content type, or JSON ``{"image_base64": "..."}``."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+
+from service.errors import ApiError, bad_request
+from service.preprocessing import decode_base64_image
+
+ACCEPTED = "multipart/form-data (field 'image'), image/* or application/json ({\"image_base64\": ...})"
+
+OPENAPI_REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "required": ["image"],
+                           "properties": {"image": {"type": "string", "format": "binary"}}},
+            },
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {
+                "schema": {"type": "object", "required": ["image_base64"],
+                           "properties": {"image_base64": {"type": "string", "description": "base64 image file"}}},
+            },
+        },
+    }
+}
+
+
+async def read_image_bytes(request: Request) -> bytes:
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "multipart/form-data":
+        return await _from_multipart(request)
+    if media_type.startswith("image/"):
+        return await request.body()
+    if media_type == "application/json":
+        return await _from_json(request)
+    shown = media_type or "none"
+    raise ApiError(415, "unsupported_media_type", f"content type {shown} is not accepted; send {ACCEPTED}")
+
+
+async def _from_multipart(request: Request) -> bytes:
+    try:
+        form = await request.form(max_files=1, max_fields=8)
+    except MultiPartException as error:
+        raise bad_request(f"malformed multipart body ({error.message})", "invalid_multipart") from None
+    try:
+        upload = form.get("image")
+        if not isinstance(upload, UploadFile):
+            raise bad_request("multipart body needs a file field named 'image'", "missing_field")
+        return await upload.read()
+    finally:
+        await form.close()
+
+
+async def _from_json(request: Request) -> bytes:
+    body = await request.body()
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise bad_request("the body is not valid JSON", "invalid_json") from None
+    if not isinstance(payload, dict) or "image_base64" not in payload:
+        raise bad_request("JSON body must be an object with an 'image_base64' field", "missing_field")
+    return decode_base64_image(payload["image_base64"])

@@ -1,0 +1,90 @@
+"""Per-request plumbing as one pure ASGI middleware: request id, body size limit, request
+metrics and one structured log line per request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import ApiError
+from service.metrics import Metrics
+
+access_log = logging.getLogger("firstspike.access")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _endpoint(scope: Scope) -> str:
+    """The route template (``/models/{name}``), never the raw path, to bound label values."""
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, log_requests: bool = True) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        given = headers.get("x-request-id", "")
+        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                status["code"] = message["status"]
+            await send(message)
+
+        limit = self.max_body_bytes
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes")
+            return message
+
+        declared = headers.get("content-length")
+        try:
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                # Refused before a byte of the body is read.
+                state["error_code"] = "payload_too_large"
+                body = {"error": f"request body exceeds {limit} bytes", "code": "payload_too_large",
+                        "request_id": request_id}
+                await JSONResponse(body, status_code=413)(scope, receive, send_with_id)
+                return
+            await self.app(scope, limited_receive, send_with_id)
+        finally:
+            self._record(scope, state, status["code"], time.perf_counter() - started, request_id)
+
+    def _record(self, scope: Scope, state: dict, status: int, seconds: float, request_id: str) -> None:
+        endpoint = _endpoint(scope)
+        model, version = state.get("model", ""), str(state.get("version", ""))
+        self.metrics.requests.labels(endpoint, str(status), model, version).inc()
+        self.metrics.request_duration.labels(endpoint, model, version).observe(seconds)
+        if self.log_requests:
+            line = {"request_id": request_id, "method": scope["method"], "path": scope["path"],
+                    "endpoint": endpoint, "status": status, "duration_ms": round(seconds * 1000, 3),
+                    **state.get("log", {})}
+            if "error_code" in state:
+                line["error_code"] = state["error_code"]
+            access_log.info(json.dumps(line))

@@ -1,0 +1,127 @@
+"""Loaded models: discovery in the model store, verification, loading and warm-up."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from service.early_exit import classify
+from service.errors import ApiError
+from service.preprocessing import InputSpec
+from service.runtimes.base import Runtime
+from service.settings import Settings
+from training.store.manifest import ModelStoreError, discover, is_valid_name, read_manifest
+
+log = logging.getLogger("firstspike.service")
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    version: int
+    manifest: dict
+    runtime: Runtime
+    input_spec: InputSpec | None  # None for event models
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+
+def make_runtime(settings: Settings, version_dir: Path) -> Runtime:
+    if settings.runtime == "torch":
+        from service.runtimes.torch_runtime import TorchRuntime
+
+        return TorchRuntime(version_dir, threads=settings.threads)
+    raise ValueError(f"unknown runtime {settings.runtime!r}")
+
+
+def warm_up(model: LoadedModel, rounds: int) -> None:
+    """Full T-step passes on a blank input, so the first real request pays no one-off costs."""
+    spec = model.input_spec
+    if spec is None or rounds == 0:
+        return
+    blank = np.zeros((1, spec.channels, spec.height, spec.width), dtype=np.float32)
+    for _ in range(rounds):
+        classify(model.runtime, blank, early_exit=False)
+
+
+@dataclass
+class ModelRegistry:
+    settings: Settings
+    models: dict[str, dict[int, LoadedModel]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # "name/version" -> why it was refused
+    ready: bool = False
+    loading: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load_all(self) -> None:
+        """Load and warm every version of the default models; ready when each has one."""
+        self.loading = True
+        try:
+            store = self.settings.model_store
+            available = discover(store)
+            wanted = self.settings.default_models or sorted(available)
+            for name in wanted:
+                if name not in available:
+                    self.errors[name] = f"model {name!r} is not in the model store {store}"
+                    log.error(self.errors[name])
+                    continue
+                for version in available[name]:
+                    self._load_version(store / name / str(version), name, version)
+            self.ready = bool(wanted) and all(self.models.get(name) for name in wanted)
+            if not wanted:
+                self.errors["store"] = f"no models in the model store {store}"
+        except ModelStoreError as error:
+            self.errors["store"] = str(error)
+            log.error(str(error))
+        finally:
+            self.loading = False
+
+    def _load_version(self, version_dir: Path, name: str, version: int) -> None:
+        try:
+            manifest = read_manifest(version_dir)
+            runtime = make_runtime(self.settings, version_dir)
+            spec = InputSpec.from_manifest(manifest) if manifest["kind"] == "image" else None
+            model = LoadedModel(name, version, manifest, runtime, spec)
+            warm_up(model, self.settings.warmup_rounds)
+        except (ModelStoreError, ValueError, KeyError, OSError) as error:
+            self.errors[f"{name}/{version}"] = str(error)
+            log.error("refusing model %s/%s: %s", name, version, error)
+            return
+        with self._lock:
+            self.models.setdefault(name, {})[version] = model
+        log.info("loaded model %s/%s (%s runtime, T=%s)", name, version, runtime.name, runtime.timesteps)
+
+    def default_image_model(self) -> str | None:
+        names = self.settings.default_models or sorted(self.models)
+        for name in names:
+            versions = self.models.get(name)
+            if versions and versions[max(versions)].kind == "image":
+                return name
+        return None
+
+    def resolve(self, name: str | None, version: int | None, kind: str = "image") -> LoadedModel:
+        if not self.ready:
+            raise ApiError(503, "not_ready", "models are still loading", {"Retry-After": "1"})
+        if name is None:
+            name = self.default_image_model()
+            if name is None:
+                raise ApiError(404, "unknown_model", "no image model is loaded")
+        if not is_valid_name(name):
+            raise ApiError(400, "invalid_model_name", f"invalid model name {name!r}")
+        versions = self.models.get(name)
+        if not versions:
+            raise ApiError(404, "unknown_model", f"model {name!r} is not loaded")
+        chosen = max(versions) if version is None else version
+        if chosen not in versions:
+            raise ApiError(404, "unknown_version", f"model {name!r} has no loaded version {version} "
+                                                    f"(loaded: {sorted(versions)})")
+        model = versions[chosen]
+        if model.kind != kind:
+            raise ApiError(400, "wrong_model_kind", f"model {name!r} takes {model.kind} input, not {kind}")
+        return model

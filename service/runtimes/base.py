@@ -1,0 +1,35 @@
+"""The runtime contract (DESIGN.md): make an empty state for a batch, run one timestep.
+
+Arrays at this boundary are numpy, so the early-exit loop and everything above it work the
+same for every runtime, including one without torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StepResult:
+    membrane: np.ndarray  # [B, K] output membrane before reset
+    spikes: np.ndarray  # [B, K] output spikes
+    layer_spikes: np.ndarray  # [B, L] spikes per spiking layer
+    synaptic_inputs: np.ndarray  # [B, S] input activity per synaptic layer
+    state: Any  # opaque to the loop; only the runtime reads it
+
+
+class Runtime(Protocol):
+    name: str
+    timesteps: int
+
+    def encode(self, images: np.ndarray) -> Any:
+        """The once-per-input part (the LE module's features) for a batch [B, C, H, W]."""
+
+    def initial_state(self, batch_size: int) -> Any:
+        """Every neuron at rest."""
+
+    def step(self, encoded: Any, timestep: int, state: Any) -> StepResult:
+        """One timestep (1-based) from ``state``."""

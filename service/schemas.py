@@ -1,0 +1,48 @@
+"""Response bodies, as in DESIGN.md."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: int
+
+
+class Spikes(BaseModel):
+    total: int = Field(description="all spikes emitted over the timesteps run, output layer included")
+    per_layer: list[int] = Field(description="per spiking layer (encoder, hidden layers)")
+    output: list[int] = Field(description="per output neuron (class)")
+
+
+class Energy(BaseModel):
+    synaptic_ops: float = Field(description="accumulate operations driven by spikes, eq (16)")
+    macs: float = Field(description="multiply-accumulates of the analog first layer")
+    joules: float = Field(description="E_MAC * macs + E_AC * synaptic_ops")
+
+
+class Classification(BaseModel):
+    request_id: str
+    model: ModelRef
+    class_index: int
+    label: str
+    decision_timestep: int = Field(description="1-based timestep of the first output spike (or T)")
+    max_timesteps: int
+    timesteps_run: int = Field(description="timesteps computed: decision_timestep with early exit, T without")
+    exit_reason: str = Field(description="first_spike, or no_spike when nothing fired by T")
+    spikes: Spikes
+    energy: Energy
+    scores: list[float] = Field(description="output membrane potentials at the decision timestep")
+    latency_ms: float
+
+
+class ErrorBody(BaseModel):
+    error: str
+    code: str
+    request_id: str
+
+
+class Health(BaseModel):
+    status: str
+    detail: dict | None = None

@@ -1,0 +1,98 @@
+"""Shared fixtures: real uvicorn servers on 127.0.0.1 and the digits test images as PNG files."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).parents[1]
+MODEL_STORE = ROOT / "model_store"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(tmp_path: Path, env: dict[str, str] | None = None, wait_ready: bool = True,
+                 store: Path = MODEL_STORE) -> Server:
+    """``firstspike serve`` in its own process, as a user starts it."""
+    port = free_port()
+    log_path = tmp_path / f"server-{port}.log"
+    script = Path(sys.executable).with_name("firstspike")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "training.cli"]
+    process = subprocess.Popen(
+        [*command, "serve", "--host", "127.0.0.1", "--port", str(port), "--model-store", str(store)],
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, cwd=ROOT,
+        stdout=log_path.open("w"), stderr=subprocess.STDOUT,
+    )
+    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + 60
+    path = "/health/ready" if wait_ready else "/health/live"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(server.url + path, timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    stop_server(server)
+    raise RuntimeError(f"server not up within 60 s:\n{server.log()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    running = start_server(tmp_path_factory.mktemp("server"))
+    yield running
+    stop_server(running)
+
+
+def png_bytes(pixels, mode: str = "L", format: str = "PNG") -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode).save(buffer, format)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def digits_test_pngs():
+    """The 360 digits test images as PNG files (8-bit grey, value min(255, 16 v)), with labels."""
+    from training.data.digits import digit_to_png_pixels, digits_split
+
+    images, labels = digits_split("test")
+    return [png_bytes(digit_to_png_pixels(image)) for image in images], [int(label) for label in labels]

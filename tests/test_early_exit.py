@@ -1,0 +1,113 @@
+"""The early-exit loop: it really stops, and its answer is the full T-step run's decision."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import MODEL_STORE
+from service.early_exit import classify
+from service.runtimes.base import StepResult
+from service.runtimes.torch_runtime import TorchRuntime
+from training.data import load_dataset
+from training.decoding import first_spike_decision
+
+
+class CountingRuntime:
+    """Wraps a runtime and counts the timesteps it is asked to run."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.timesteps = inner.timesteps
+        self.steps = 0
+
+    def encode(self, images):
+        return self.inner.encode(images)
+
+    def initial_state(self, batch_size):
+        return self.inner.initial_state(batch_size)
+
+    def step(self, encoded, timestep, state):
+        self.steps += 1
+        return self.inner.step(encoded, timestep, state)
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    return TorchRuntime(MODEL_STORE / "digits" / "1")
+
+
+def test_every_test_digit_decides_as_the_full_run_and_runs_exactly_that_many_steps(runtime):
+    dataset = load_dataset("digits", "test")
+    images = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    with torch.no_grad():
+        full = runtime.network(images)
+    expected = first_spike_decision(full.spikes, full.membrane)
+    counting = CountingRuntime(runtime)
+    for index in range(len(dataset)):
+        counting.steps = 0
+        outcome = classify(counting, images[index : index + 1].numpy())[0]
+        assert outcome.class_index == int(expected.class_index[index])
+        assert outcome.decision_timestep == int(expected.decision_timestep[index])
+        assert counting.steps == outcome.decision_timestep == outcome.timesteps_run
+
+
+class ScriptedRuntime:
+    """Output spikes and membranes given per timestep, to exercise every branch by hand."""
+
+    name = "scripted"
+
+    def __init__(self, spikes, membranes) -> None:
+        self.spikes = np.asarray(spikes, dtype=np.float32)  # [T, B, K]
+        self.membranes = np.asarray(membranes, dtype=np.float32)
+        self.timesteps = self.spikes.shape[0]
+        self.calls = 0
+
+    def encode(self, images):
+        return images
+
+    def initial_state(self, batch_size):
+        return None
+
+    def step(self, encoded, timestep, state):
+        self.calls += 1
+        batch = self.spikes.shape[1]
+        return StepResult(self.membranes[timestep - 1], self.spikes[timestep - 1],
+                          np.full((batch, 2), float(timestep)), np.ones((batch, 1)), state)
+
+
+def test_tie_break_no_spike_and_per_sample_accounting():
+    spikes = [
+        [[0, 0, 0], [1, 1, 0], [0, 0, 0]],  # t=1: sample 1 ties between classes 0 and 1
+        [[0, 0, 1], [0, 0, 0], [0, 0, 0]],  # t=2: sample 0 fires class 2
+        [[1, 1, 1], [1, 1, 1], [0, 0, 0]],  # t=3: sample 2 never fires
+    ]
+    membranes = [
+        [[0.1, 0.2, 0.3], [1.2, 1.5, 0.1], [0.0, 0.0, 0.0]],
+        [[0.2, 0.3, 1.1], [9.0, 9.0, 9.0], [0.1, 0.4, 0.2]],
+        [[5.0, 5.0, 5.0], [5.0, 5.0, 5.0], [0.3, 0.2, 0.9]],
+    ]
+    runtime = ScriptedRuntime(spikes, membranes)
+    outcomes = classify(runtime, np.zeros((3, 1, 1, 1), dtype=np.float32))
+    assert [o.class_index for o in outcomes] == [2, 1, 2]
+    assert [o.decision_timestep for o in outcomes] == [2, 1, 3]
+    assert [o.exit_reason for o in outcomes] == ["first_spike", "first_spike", "no_spike"]
+    assert outcomes[1].scores == pytest.approx([1.2, 1.5, 0.1])
+    # activity counted only up to each sample's own decision
+    assert [o.layer_spikes for o in outcomes] == [[3.0, 3.0], [1.0, 1.0], [6.0, 6.0]]
+    assert [o.output_spikes for o in outcomes] == [[0, 0, 1], [1, 1, 0], [0, 0, 0]]
+    assert runtime.calls == 3
+
+
+def test_without_early_exit_every_step_runs_and_counts_but_the_answer_is_the_same():
+    spikes = [[[0, 1]], [[1, 0]], [[0, 0]], [[1, 1]]]
+    membranes = [[[0.5, 1.2]], [[1.3, 0.1]], [[0.0, 0.0]], [[2.0, 2.0]]]
+    fast_runtime, full_runtime = ScriptedRuntime(spikes, membranes), ScriptedRuntime(spikes, membranes)
+    fast = classify(fast_runtime, np.zeros((1, 1, 1, 1), dtype=np.float32))[0]
+    full = classify(full_runtime, np.zeros((1, 1, 1, 1), dtype=np.float32), early_exit=False)[0]
+    assert (fast.class_index, fast.decision_timestep) == (full.class_index, full.decision_timestep) == (1, 1)
+    assert (fast_runtime.calls, full_runtime.calls) == (1, 4)
+    assert (fast.timesteps_run, full.timesteps_run) == (1, 4)
+    assert full.output_spikes == [2, 2] and fast.output_spikes == [0, 1]
