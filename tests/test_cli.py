@@ -17,7 +17,7 @@ def firstspike(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["eval"], ["export"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["eval"], ["export"], ["serve"]])
 def test_help(command):
     completed = firstspike(*command, "--help")
     assert completed.returncode == 0 and "usage: firstspike" in completed.stdout
@@ -60,6 +60,8 @@ def test_train_export_eval_round_trip(tmp_path):
         ["train", "--config", "digits", "--set", "epochs"],
         ["train", "--config", "digits", "--set", "network.coding=phase"],
         ["export", "/nonexistent/run"],
+        ["serve", "--model-store", "/nonexistent/store"],
+        ["serve", "--threads", "0"],
     ],
 )
 def test_bad_input_gives_one_line_and_nonzero_exit(args):

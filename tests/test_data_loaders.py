@@ -408,8 +408,10 @@ def test_digits_split_is_every_fifth_sample_for_test():
 
     assert len(train) == 1437 and len(test) == 360
     index = np.arange(len(digits.target))
-    expected_test = torch.from_numpy(digits.images[index % 5 == 0].astype(np.float32) / 16).unsqueeze(1)
-    expected_train = torch.from_numpy(digits.images[index % 5 != 0].astype(np.float32) / 16).unsqueeze(1)
+    # scaled through the 8-bit image form: min(255, 16 v) / 255
+    as_image = lambda raw: np.minimum(255, raw * 16).astype(np.float32) / 255  # noqa: E731
+    expected_test = torch.from_numpy(as_image(digits.images[index % 5 == 0])).unsqueeze(1)
+    expected_train = torch.from_numpy(as_image(digits.images[index % 5 != 0])).unsqueeze(1)
     assert torch.equal(test.images, expected_test)
     assert torch.equal(train.images, expected_train)
     assert test.labels.tolist() == digits.target[index % 5 == 0].tolist()

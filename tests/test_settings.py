@@ -1,0 +1,31 @@
+"""Service settings come from FIRSTSPIKE_* variables."""
+
+import pytest
+from pydantic import ValidationError
+
+from service.settings import Settings
+
+
+def test_environment_variables(monkeypatch, tmp_path):
+    monkeypatch.setenv("FIRSTSPIKE_MODEL_STORE", str(tmp_path))
+    monkeypatch.setenv("FIRSTSPIKE_DEFAULT_MODELS", "digits, digits-dvs")
+    monkeypatch.setenv("FIRSTSPIKE_MAX_BODY_BYTES", "2048")
+    monkeypatch.setenv("FIRSTSPIKE_THREADS", "2")
+    settings = Settings()
+    assert settings.model_store == tmp_path
+    assert settings.default_models == ["digits", "digits-dvs"]
+    assert (settings.max_body_bytes, settings.threads) == (2048, 2)
+
+
+def test_defaults():
+    settings = Settings()
+    assert settings.runtime == "torch" and settings.default_models == []
+    assert str(settings.model_store) == "model_store"
+
+
+@pytest.mark.parametrize("name, value", [("FIRSTSPIKE_THREADS", "0"), ("FIRSTSPIKE_RUNTIME", "tensorrt"),
+                                         ("FIRSTSPIKE_MAX_BODY_BYTES", "lots")])
+def test_invalid_values_are_refused(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()
