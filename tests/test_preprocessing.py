@@ -65,7 +65,10 @@ def test_too_many_pixels_are_refused_from_the_header():
     assert caught.value.status == 413
 
 
-@pytest.mark.parametrize("data", [b"", b"GIF89a-not-really", png_bytes(np.zeros((8, 8), np.uint8))[:30]])
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n"
+
+
+@pytest.mark.parametrize("data", [b"", b"GIF89a-not-really", png_bytes(np.zeros((8, 8), np.uint8))[:30], EPS])
 def test_undecodable_bytes_are_400(data):
     with pytest.raises(ApiError) as caught:
         open_image(data, max_pixels=1_000)
