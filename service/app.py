@@ -17,7 +17,8 @@ from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.registry import ModelRegistry
-from service.routes import classify, health, metrics, models
+from service.routes import classify, health, models
+from service.routes import metrics as metrics_routes
 from service.settings import Settings
 
 log = logging.getLogger("firstspike.service")
@@ -38,7 +39,8 @@ def _log_to_stderr() -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     _log_to_stderr()
-    service = ServiceState(settings=settings, registry=ModelRegistry(settings), metrics=Metrics())
+    metrics = Metrics()
+    service = ServiceState(settings=settings, registry=ModelRegistry(settings, metrics), metrics=metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             service.draining = True
             if not service.loader.done():
                 await asyncio.wait([service.loader], timeout=30)
+            await service.registry.close()
 
     app = FastAPI(
         title="firstspike",
@@ -58,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = service
     install_error_handlers(app)
-    for router in (classify.router, health.router, models.router, metrics.router):
+    for router in (classify.router, health.router, models.router, metrics_routes.router):
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, metrics=service.metrics, max_body_bytes=settings.max_body_bytes,
                        log_requests=settings.log_requests)

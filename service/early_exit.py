@@ -1,14 +1,20 @@
 """The runtime-independent early-exit loop: step until the first output spike, eqs (10)-(11).
 
-At every timestep a sample that emits any output spike is decided; its class is the argmax of
-the output membrane potentials at that step (before reset), which breaks ties between neurons
-firing together. A sample with no output spike by T takes the argmax at T (``no_spike``).
-Spikes and synaptic activity are counted only over the timesteps a sample actually ran.
+At every timestep a row that emits any output spike is decided; its class is the argmax of the
+output membrane potentials at that step (before reset), which breaks ties between neurons firing
+together. A row with no output spike by T takes the argmax at T (``no_spike``). Rate-coded
+models and ANNs decide at T by the time-mean output current (``time_mean``).
+
+A ``Batch`` holds rows that may have started at different timesteps. ``advance`` runs one step
+for all of them and removes every row that is finished, so no work is ever spent on a decided
+sample; ``join`` adds new rows at a timestep boundary. ``classify`` is the same loop for one
+fixed batch. Spikes and synaptic activity are counted over the steps a row really ran.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -16,6 +22,22 @@ from service.runtimes.base import Runtime
 
 FIRST_SPIKE = "first_spike"
 NO_SPIKE = "no_spike"
+TIME_MEAN = "time_mean"
+DECODINGS = ("first_spike", "time_mean")
+
+
+class Widths(NamedTuple):
+    """Sizes of a model's per-row records, from its manifest."""
+
+    classes: int
+    layers: int  # spiking layers
+    synapses: int  # synaptic layers driven per timestep
+
+    @classmethod
+    def from_manifest(cls, manifest: dict) -> "Widths":
+        layers = manifest["layers"]
+        return cls(len(manifest["labels"]), len(layers["spiking"]),
+                   sum(1 for layer in layers["synaptic"] if not layer["static"]))
 
 
 @dataclass(frozen=True)
@@ -30,51 +52,122 @@ class Outcome:
     synaptic_inputs: list[float]  # per synaptic layer, over the timesteps run
 
 
-def step_decision(spikes: np.ndarray, membrane: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(fired [B] bool, class [B]) for one timestep's output spikes and membranes [B, K]."""
-    return spikes.sum(axis=1) > 0, membrane.argmax(axis=1)
+@dataclass
+class Rows:
+    """Per-row bookkeeping, one entry per row of the runtime's batch, in the same order."""
+
+    ticket: np.ndarray  # caller's id for the row
+    early_exit: np.ndarray  # bool
+    elapsed: np.ndarray  # timesteps run so far
+    decided_at: np.ndarray  # 0 while undecided
+    class_index: np.ndarray
+    fired: np.ndarray  # bool: decided by an output spike
+    scores: np.ndarray  # [B, K]
+    current_sum: np.ndarray  # [B, K]
+    output_spikes: np.ndarray  # [B, K]
+    layer_spikes: np.ndarray  # [B, L]
+    synaptic_inputs: np.ndarray  # [B, S]
+
+    @classmethod
+    def fresh(cls, tickets: np.ndarray, early_exit: np.ndarray, widths: Widths) -> "Rows":
+        n = len(tickets)
+        zeros = lambda width: np.zeros((n, width), dtype=np.float64)  # noqa: E731
+        return cls(tickets, early_exit, np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
+                   np.zeros(n, bool), zeros(widths.classes), zeros(widths.classes), zeros(widths.classes),
+                   zeros(widths.layers), zeros(widths.synapses))
+
+    def take(self, rows: np.ndarray) -> "Rows":
+        return Rows(*(getattr(self, f.name)[rows] for f in fields(self)))
+
+    @staticmethod
+    def concat(parts: list["Rows"]) -> "Rows":
+        return Rows(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Rows)))
 
 
-def classify(runtime: Runtime, images: np.ndarray, early_exit: bool = True) -> list[Outcome]:
-    """Run ``images`` [B, C, H, W] until every sample has decided (or all T steps)."""
-    batch = images.shape[0]
+@dataclass
+class Batch:
+    encoded: Any
+    state: Any
+    rows: Rows
+
+    def __len__(self) -> int:
+        return len(self.rows.ticket)
+
+
+def start(runtime: Runtime, images: np.ndarray, tickets: np.ndarray, early_exit: np.ndarray,
+          widths: Widths) -> Batch:
+    """Encode new inputs (once each) and put them at rest, ready for their first timestep."""
+    return Batch(runtime.encode(images), runtime.initial_state(len(images)), Rows.fresh(tickets, early_exit, widths))
+
+
+def join(runtime: Runtime, batch: Batch | None, newcomer: Batch) -> Batch:
+    if batch is None:
+        return newcomer
+    encoded, state = runtime.merge([(batch.encoded, batch.state), (newcomer.encoded, newcomer.state)])
+    return Batch(encoded, state, Rows.concat([batch.rows, newcomer.rows]))
+
+
+def advance(runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE) -> tuple[Batch | None, list[tuple[int, Outcome]]]:
+    """One timestep for every row; returns the remaining batch (None if empty) and the finished
+    rows' (ticket, outcome)."""
+    rows = batch.rows
     timesteps = runtime.timesteps
-    encoded = runtime.encode(images)
-    state = runtime.initial_state(batch)
-    running = np.ones(batch, dtype=bool)
-    decided_at = np.zeros(batch, dtype=np.int64)
-    classes = np.zeros(batch, dtype=np.int64)
-    fired_any = np.zeros(batch, dtype=bool)
-    scores: list[np.ndarray | None] = [None] * batch
-    totals: dict[str, np.ndarray] = {}
-    timesteps_run = 0
-    for timestep in range(1, timesteps + 1):
-        result = runtime.step(encoded, timestep, state)
-        state = result.state
-        timesteps_run = timestep
-        # Without early exit the work of every step is really done, so it is counted.
-        counted = running if early_exit else np.ones(batch, dtype=bool)
-        for key, value in (("output", result.spikes), ("layers", result.layer_spikes),
-                           ("synapses", result.synaptic_inputs)):
-            totals[key] = totals.get(key, np.zeros_like(value, dtype=np.float64)) + value * counted[:, None]
-        fired, winner = step_decision(result.spikes, result.membrane)
-        deciding = running & (fired | (timestep == timesteps))
-        for index in np.flatnonzero(deciding):
-            decided_at[index], classes[index], fired_any[index] = timestep, winner[index], fired[index]
-            scores[index] = result.membrane[index]
-        running &= ~deciding
-        if early_exit and not running.any():
-            break
-    return [
-        Outcome(
-            class_index=int(classes[b]),
-            decision_timestep=int(decided_at[b]),
-            exit_reason=FIRST_SPIKE if fired_any[b] else NO_SPIKE,
-            timesteps_run=int(decided_at[b]) if early_exit else timesteps_run,
-            scores=[float(v) for v in scores[b]],
-            output_spikes=[int(v) for v in totals["output"][b]],
-            layer_spikes=[float(v) for v in totals["layers"][b]],
-            synaptic_inputs=[float(v) for v in totals["synapses"][b]],
-        )
-        for b in range(batch)
-    ]
+    rows.elapsed += 1
+    result = runtime.step(batch.encoded, rows.elapsed, batch.state)
+    rows.current_sum += result.current
+    rows.output_spikes += result.spikes
+    rows.layer_spikes += result.layer_spikes
+    rows.synaptic_inputs += result.synaptic_inputs
+    undecided = rows.decided_at == 0
+    at_end = rows.elapsed == timesteps
+    if decoding == FIRST_SPIKE:
+        fired = result.spikes.sum(axis=1) > 0
+        deciding = undecided & (fired | at_end)
+        rows.class_index = np.where(deciding, result.membrane.argmax(axis=1), rows.class_index)
+        rows.fired |= deciding & fired
+    else:
+        deciding = undecided & at_end
+        rows.class_index = np.where(deciding, rows.current_sum.argmax(axis=1), rows.class_index)
+    rows.decided_at = np.where(deciding, rows.elapsed, rows.decided_at)
+    rows.scores[deciding] = result.membrane[deciding]
+    finished = (rows.decided_at > 0) & (rows.early_exit | at_end)
+    done = [(int(rows.ticket[i]), _outcome(rows, i, decoding)) for i in np.flatnonzero(finished)]
+    keep = np.flatnonzero(~finished)
+    if len(keep) == 0:
+        return None, done
+    if len(done):
+        encoded, state = runtime.select(batch.encoded, result.state, keep)
+        return Batch(encoded, state, rows.take(keep)), done
+    return Batch(batch.encoded, result.state, rows), done
+
+
+def _outcome(rows: Rows, i: int, decoding: str) -> Outcome:
+    if decoding == TIME_MEAN:
+        reason = TIME_MEAN
+    else:
+        reason = FIRST_SPIKE if rows.fired[i] else NO_SPIKE
+    return Outcome(
+        class_index=int(rows.class_index[i]),
+        decision_timestep=int(rows.decided_at[i]),
+        exit_reason=reason,
+        timesteps_run=int(rows.elapsed[i]),
+        scores=[float(v) for v in rows.scores[i]],
+        output_spikes=[int(v) for v in rows.output_spikes[i]],
+        layer_spikes=[float(v) for v in rows.layer_spikes[i]],
+        synaptic_inputs=[float(v) for v in rows.synaptic_inputs[i]],
+    )
+
+
+def classify(runtime: Runtime, images: np.ndarray, widths: Widths, early_exit: bool = True,
+             decoding: str = FIRST_SPIKE, on_step: Callable[[int], None] | None = None) -> list[Outcome]:
+    """Run ``images`` [B, C, H, W] until every row has finished; outcomes in input order."""
+    count = len(images)
+    batch: Batch | None = start(runtime, images, np.arange(count), np.full(count, early_exit), widths)
+    outcomes: list[Outcome | None] = [None] * count
+    while batch is not None:
+        if on_step is not None:
+            on_step(len(batch))
+        batch, done = advance(runtime, batch, decoding)
+        for ticket, outcome in done:
+            outcomes[ticket] = outcome
+    return outcomes

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from service.early_exit import classify
+from service.batching import Batcher
+from service.early_exit import FIRST_SPIKE, TIME_MEAN, Widths, classify
 from service.errors import ApiError
+from service.metrics import Metrics
 from service.preprocessing import InputSpec
 from service.runtimes.base import Runtime
 from service.settings import Settings
@@ -26,18 +28,25 @@ class LoadedModel:
     manifest: dict
     runtime: Runtime
     input_spec: InputSpec | None  # None for event models
+    widths: Widths
+    decoding: str  # first_spike for latency-coded models, time_mean for rate-coded ones and ANNs
+    on_step: object = None  # records the rows of each runtime timestep
+    batcher: Batcher | None = None  # None when batching is off
 
     @property
     def kind(self) -> str:
         return self.manifest["kind"]
 
 
-def make_runtime(settings: Settings, version_dir: Path) -> Runtime:
+def make_runtime(settings: Settings, version_dir: Path, manifest: dict) -> Runtime:
+    # Imported on demand: the onnx runtime must work where torch is not installed.
     if settings.runtime == "torch":
         from service.runtimes.torch_runtime import TorchRuntime
 
-        return TorchRuntime(version_dir, threads=settings.threads)
-    raise ValueError(f"unknown runtime {settings.runtime!r}")
+        return TorchRuntime.load(version_dir, manifest, threads=settings.threads)
+    from service.runtimes.onnx_runtime import OnnxRuntime
+
+    return OnnxRuntime(version_dir, manifest, threads=settings.threads)
 
 
 def warm_up(model: LoadedModel, rounds: int) -> None:
@@ -47,12 +56,13 @@ def warm_up(model: LoadedModel, rounds: int) -> None:
         return
     blank = np.zeros((1, spec.channels, spec.height, spec.width), dtype=np.float32)
     for _ in range(rounds):
-        classify(model.runtime, blank, early_exit=False)
+        classify(model.runtime, blank, model.widths, early_exit=False, decoding=model.decoding)
 
 
 @dataclass
 class ModelRegistry:
     settings: Settings
+    metrics: Metrics
     models: dict[str, dict[int, LoadedModel]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # "name/version" -> why it was refused
     ready: bool = False
@@ -85,17 +95,28 @@ class ModelRegistry:
     def _load_version(self, version_dir: Path, name: str, version: int) -> None:
         try:
             manifest = read_manifest(version_dir)
-            runtime = make_runtime(self.settings, version_dir)
+            runtime = make_runtime(self.settings, version_dir, manifest)
             spec = InputSpec.from_manifest(manifest) if manifest["kind"] == "image" else None
-            model = LoadedModel(name, version, manifest, runtime, spec)
+            decoding = FIRST_SPIKE if manifest.get("coding", "latency") == "latency" else TIME_MEAN
+            model = LoadedModel(name, version, manifest, runtime, spec, Widths.from_manifest(manifest), decoding,
+                                self.metrics.batch_size.labels(name, str(version)).observe)
+            if self.settings.max_batch_size > 1:
+                model.batcher = Batcher(runtime, model.widths, decoding, self.settings.max_batch_size,
+                                        self.settings.max_batch_delay_ms / 1000, model.on_step, f"{name}-{version}")
             warm_up(model, self.settings.warmup_rounds)
-        except (ModelStoreError, ValueError, KeyError, OSError) as error:
+        except (ModelStoreError, ValueError, KeyError, OSError, ImportError) as error:
             self.errors[f"{name}/{version}"] = str(error)
             log.error("refusing model %s/%s: %s", name, version, error)
             return
         with self._lock:
             self.models.setdefault(name, {})[version] = model
         log.info("loaded model %s/%s (%s runtime, T=%s)", name, version, runtime.name, runtime.timesteps)
+
+    async def close(self) -> None:
+        for versions in self.models.values():
+            for model in versions.values():
+                if model.batcher is not None:
+                    await model.batcher.close()
 
     def default_image_model(self) -> str | None:
         names = self.settings.default_models or sorted(self.models)

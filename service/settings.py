@@ -16,8 +16,11 @@ class Settings(BaseSettings):
     # Models loaded at start-up (every version; the highest answers by default), comma-separated
     # in the environment. Empty means every model in the store.
     default_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    runtime: Literal["torch"] = "torch"
+    runtime: Literal["torch", "onnx"] = "torch"
     threads: int = Field(default=1, ge=1, description="intra-op threads per runtime")
+    # Per-timestep dynamic batching: concurrent requests to one model version step together.
+    max_batch_size: int = Field(default=32, ge=1, description="rows stepped together; 1 turns batching off")
+    max_batch_delay_ms: float = Field(default=0.0, ge=0, description="when idle, wait this long for company")
     warmup_rounds: int = Field(default=2, ge=0, description="full T-step passes per model before ready")
 
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)

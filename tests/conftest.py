@@ -96,3 +96,21 @@ def digits_test_pngs():
 
     images, labels = digits_split("test")
     return [png_bytes(digit_to_png_pixels(image)) for image in images], [int(label) for label in labels]
+
+
+@pytest.fixture(scope="session")
+def mixed_store(tmp_path_factory):
+    """A model store with ``mixed/1``: digits after 2 of 10 epochs, whose test decisions spread
+    over every timestep (and include ``no_spike``), exported with its ONNX graphs."""
+    from training.config import load_config
+    from training.data import dataset_info, load_dataset
+    from training.evaluate import evaluate
+    from training.store.export import export_version
+    from training.trainer import train
+
+    store = tmp_path_factory.mktemp("mixed-store")
+    network = train(load_config("digits", ["epochs=10"]), progress=False, until_epoch=2).network
+    result = evaluate(network, load_dataset("digits", "test"))
+    assert len({t for t, n in result.decision_timestep_counts.items() if n}) >= 3, result.decision_timestep_counts
+    export_version(network, store, "mixed", dataset_info("digits"), result, onnx=True)
+    return store

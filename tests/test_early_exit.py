@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from conftest import MODEL_STORE
-from service.early_exit import classify
+from service.early_exit import Widths, classify
 from service.runtimes.base import StepResult
 from service.runtimes.torch_runtime import TorchRuntime
 from training.data import load_dataset
 from training.decoding import first_spike_decision
+from training.store.load import load_network
 
 
 class CountingRuntime:
@@ -29,17 +30,25 @@ class CountingRuntime:
     def initial_state(self, batch_size):
         return self.inner.initial_state(batch_size)
 
-    def step(self, encoded, timestep, state):
-        self.steps += 1
-        return self.inner.step(encoded, timestep, state)
+    def step(self, encoded, timesteps, state):
+        self.steps += len(timesteps)  # timestep-samples
+        return self.inner.step(encoded, timesteps, state)
+
+    def select(self, encoded, state, rows):
+        return self.inner.select(encoded, state, rows)
+
+    def merge(self, parts):
+        return self.inner.merge(parts)
 
 
 @pytest.fixture(scope="module")
-def runtime():
-    return TorchRuntime(MODEL_STORE / "digits" / "1")
+def digits():
+    network, manifest = load_network(MODEL_STORE / "digits" / "1")
+    return TorchRuntime(network), Widths.from_manifest(manifest)
 
 
-def test_every_test_digit_decides_as_the_full_run_and_runs_exactly_that_many_steps(runtime):
+def test_every_test_digit_decides_as_the_full_run_and_runs_exactly_that_many_steps(digits):
+    runtime, widths = digits
     dataset = load_dataset("digits", "test")
     images = torch.stack([dataset[i][0] for i in range(len(dataset))])
     with torch.no_grad():
@@ -48,7 +57,7 @@ def test_every_test_digit_decides_as_the_full_run_and_runs_exactly_that_many_ste
     counting = CountingRuntime(runtime)
     for index in range(len(dataset)):
         counting.steps = 0
-        outcome = classify(counting, images[index : index + 1].numpy())[0]
+        outcome = classify(counting, images[index : index + 1].numpy(), widths)[0]
         assert outcome.class_index == int(expected.class_index[index])
         assert outcome.decision_timestep == int(expected.decision_timestep[index])
         assert counting.steps == outcome.decision_timestep == outcome.timesteps_run
@@ -66,16 +75,23 @@ class ScriptedRuntime:
         self.calls = 0
 
     def encode(self, images):
-        return images
+        return np.arange(len(images))
 
     def initial_state(self, batch_size):
         return None
 
-    def step(self, encoded, timestep, state):
+    def step(self, encoded, timesteps, state):
         self.calls += 1
-        batch = self.spikes.shape[1]
-        return StepResult(self.membranes[timestep - 1], self.spikes[timestep - 1],
-                          np.full((batch, 2), float(timestep)), np.ones((batch, 1)), state)
+        rows = encoded  # each row remembers which scripted sample it is
+        t = timesteps - 1
+        return StepResult(self.membranes[t, rows], self.membranes[t, rows], self.spikes[t, rows],
+                          np.repeat(timesteps[:, None].astype(float), 2, axis=1), np.ones((len(rows), 1)), state)
+
+    def select(self, encoded, state, rows):
+        return encoded[rows], state
+
+    def merge(self, parts):
+        return np.concatenate([e for e, _ in parts]), None
 
 
 def test_tie_break_no_spike_and_per_sample_accounting():
@@ -90,7 +106,7 @@ def test_tie_break_no_spike_and_per_sample_accounting():
         [[5.0, 5.0, 5.0], [5.0, 5.0, 5.0], [0.3, 0.2, 0.9]],
     ]
     runtime = ScriptedRuntime(spikes, membranes)
-    outcomes = classify(runtime, np.zeros((3, 1, 1, 1), dtype=np.float32))
+    outcomes = classify(runtime, np.zeros((3, 1, 1, 1), dtype=np.float32), Widths(3, 2, 1))
     assert [o.class_index for o in outcomes] == [2, 1, 2]
     assert [o.decision_timestep for o in outcomes] == [2, 1, 3]
     assert [o.exit_reason for o in outcomes] == ["first_spike", "first_spike", "no_spike"]
@@ -105,8 +121,8 @@ def test_without_early_exit_every_step_runs_and_counts_but_the_answer_is_the_sam
     spikes = [[[0, 1]], [[1, 0]], [[0, 0]], [[1, 1]]]
     membranes = [[[0.5, 1.2]], [[1.3, 0.1]], [[0.0, 0.0]], [[2.0, 2.0]]]
     fast_runtime, full_runtime = ScriptedRuntime(spikes, membranes), ScriptedRuntime(spikes, membranes)
-    fast = classify(fast_runtime, np.zeros((1, 1, 1, 1), dtype=np.float32))[0]
-    full = classify(full_runtime, np.zeros((1, 1, 1, 1), dtype=np.float32), early_exit=False)[0]
+    fast = classify(fast_runtime, np.zeros((1, 1, 1, 1), dtype=np.float32), Widths(2, 2, 1))[0]
+    full = classify(full_runtime, np.zeros((1, 1, 1, 1), dtype=np.float32), Widths(2, 2, 1), early_exit=False)[0]
     assert (fast.class_index, fast.decision_timestep) == (full.class_index, full.decision_timestep) == (1, 1)
     assert (fast_runtime.calls, full_runtime.calls) == (1, 4)
     assert (fast.timesteps_run, full.timesteps_run) == (1, 4)

@@ -54,7 +54,7 @@ def _export(args: argparse.Namespace) -> int:
     training = {"config": config.to_dict(), "epochs_trained": len(history),
                 "command": " ".join(["firstspike", *sys.argv[1:]])}
     path = export_version(network, args.store, args.name or config.name, dataset_info(config.dataset), result,
-                          split="test", training=training, version=args.version)
+                          split="test", training=training, version=args.version, onnx=args.onnx)
     print(json.dumps({"exported": str(path), "accuracy": result.accuracy,
                       "mean_decision_timestep": result.mean_decision_timestep}))
     return 0
@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--store", default="model_store", help="model store root (default ./model_store)")
     export.add_argument("--name", help="model name (default: the config's name)")
     export.add_argument("--version", type=int, help="version number (default: next free)")
+    export.add_argument("--onnx", action="store_true",
+                        help="also write single-timestep ONNX graphs (encoder.onnx, step.onnx) for the onnx runtime")
     export.set_defaults(handler=_export)
 
     serve = commands.add_parser("serve", help="serve the model store over HTTP (service.app:app with uvicorn)",

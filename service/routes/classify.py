@@ -41,7 +41,11 @@ async def classify_image(
     gauge = service.metrics.inflight.labels(ENDPOINT)
     gauge.inc()
     try:
-        outcome = await run_in_threadpool(_run, loaded, data, service.settings.max_image_pixels, early_exit)
+        image = await run_in_threadpool(preprocess, data, loaded.input_spec, service.settings.max_image_pixels)
+        if loaded.batcher is not None:
+            outcome = await loaded.batcher.submit(image, early_exit)
+        else:
+            outcome = await run_in_threadpool(_run_alone, loaded, image, early_exit)
     finally:
         service.inflight -= 1
         gauge.dec()
@@ -53,9 +57,9 @@ async def classify_image(
     return response
 
 
-def _run(loaded: LoadedModel, data: bytes, max_pixels: int, early_exit: bool) -> Outcome:
-    image = preprocess(data, loaded.input_spec, max_pixels)
-    return classify(loaded.runtime, image[None], early_exit=early_exit)[0]
+def _run_alone(loaded: LoadedModel, image, early_exit: bool) -> Outcome:
+    return classify(loaded.runtime, image[None], loaded.widths, early_exit=early_exit, decoding=loaded.decoding,
+                    on_step=loaded.on_step)[0]
 
 
 def _response(request: Request, loaded: LoadedModel, outcome: Outcome, seconds: float) -> Classification:

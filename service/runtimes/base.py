@@ -1,7 +1,8 @@
 """The runtime contract (DESIGN.md): make an empty state for a batch, run one timestep.
 
-Arrays at this boundary are numpy, so the early-exit loop and everything above it work the
-same for every runtime, including one without torch.
+Arrays at this boundary are numpy, so the early-exit loop and the batcher above it work the
+same for every runtime, including one without torch. ``encoded`` and ``state`` are opaque to
+them: only ``select`` and ``merge`` reshape a batch (compaction, joining).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class StepResult:
+    current: np.ndarray  # [B, K] pre-synaptic current of the output layer
     membrane: np.ndarray  # [B, K] output membrane before reset
     spikes: np.ndarray  # [B, K] output spikes
     layer_spikes: np.ndarray  # [B, L] spikes per spiking layer
@@ -31,5 +33,11 @@ class Runtime(Protocol):
     def initial_state(self, batch_size: int) -> Any:
         """Every neuron at rest."""
 
-    def step(self, encoded: Any, timestep: int, state: Any) -> StepResult:
-        """One timestep (1-based) from ``state``."""
+    def step(self, encoded: Any, timesteps: np.ndarray, state: Any) -> StepResult:
+        """One timestep per row; ``timesteps`` [B] holds each row's own 1-based timestep."""
+
+    def select(self, encoded: Any, state: Any, rows: np.ndarray) -> tuple[Any, Any]:
+        """Keep only ``rows`` of a batch (in that order)."""
+
+    def merge(self, parts: list[tuple[Any, Any]]) -> tuple[Any, Any]:
+        """Stack batches row-wise."""

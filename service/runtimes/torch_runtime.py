@@ -3,34 +3,52 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from service.runtimes.base import StepResult
-from training.store.load import load_network
+from training.network.network import NetworkState, SpikingNetwork
+from training.neurons.lif import LIFState
+from training.store.load import network_from_manifest
 
 
 class TorchRuntime:
     name = "torch"
 
-    def __init__(self, version_dir: Path, threads: int = 1) -> None:
+    def __init__(self, network: SpikingNetwork) -> None:
+        self.network = network.eval()
+        self.timesteps = network.timesteps
+
+    @classmethod
+    def load(cls, version_dir: Path, manifest: dict, threads: int = 1) -> "TorchRuntime":
         # Intra-op threads are a process-wide torch setting; every torch runtime in the process
         # asks for the same number (from the service settings), so they never disagree.
         torch.set_num_threads(threads)
-        self.network, self.manifest = load_network(version_dir)
-        self.timesteps = self.network.timesteps
+        return cls(network_from_manifest(version_dir, manifest))
 
     @torch.inference_mode()
     def encode(self, images: np.ndarray) -> torch.Tensor:
         return self.network.features(torch.from_numpy(images))
 
-    def initial_state(self, batch_size: int) -> Any:
+    def initial_state(self, batch_size: int) -> NetworkState:
         return self.network.initial_state(batch_size)
 
     @torch.inference_mode()
-    def step(self, encoded: torch.Tensor, timestep: int, state: Any) -> StepResult:
-        out = self.network.step(encoded, timestep, state)
-        return StepResult(out.membrane.numpy(), out.spikes.numpy(), out.layer_spikes.numpy(),
-                          out.synaptic_inputs.numpy(), out.state)
+    def step(self, encoded: torch.Tensor, timesteps: np.ndarray, state: NetworkState) -> StepResult:
+        out = self.network.step(encoded, torch.from_numpy(timesteps.astype(np.float32)), state)
+        return StepResult(*(t.numpy() for t in out[:5]), out.state)
+
+    def select(self, encoded: torch.Tensor, state: NetworkState, rows: np.ndarray):
+        index = torch.from_numpy(rows)
+        return encoded[index], _map_state(state, lambda m: m[index])
+
+    def merge(self, parts):
+        encoded = torch.cat([e for e, _ in parts])
+        hidden = tuple(LIFState(torch.cat([s.hidden[i].membrane for _, s in parts]))
+                       for i in range(len(parts[0][1].hidden)))
+        return encoded, NetworkState(hidden, LIFState(torch.cat([s.output.membrane for _, s in parts])))
+
+
+def _map_state(state: NetworkState, fn) -> NetworkState:
+    return NetworkState(tuple(LIFState(fn(s.membrane)) for s in state.hidden), LIFState(fn(state.output.membrane)))

@@ -25,8 +25,14 @@ def spike_times(features: torch.Tensor, timesteps: int) -> torch.Tensor:
     return torch.ceil((1.0 - features) * timesteps).clamp_(1, timesteps)
 
 
-def latency_spikes_at(features: torch.Tensor, timestep: int, timesteps: int) -> torch.Tensor:
-    """X[t] of (7) for one 1-based timestep, without building the whole train."""
+def latency_spikes_at(features: torch.Tensor, timestep: int | torch.Tensor, timesteps: int) -> torch.Tensor:
+    """X[t] of (7) for one 1-based timestep, without building the whole train.
+
+    ``timestep`` may be a tensor [B] holding each sample's own timestep, so that samples that
+    started at different times can share a batch.
+    """
+    if isinstance(timestep, torch.Tensor) and timestep.dim() == 1:
+        timestep = timestep.view(-1, *([1] * (features.dim() - 1)))
     return (spike_times(features, timesteps) == timestep).to(features.dtype)
 
 

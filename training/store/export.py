@@ -60,11 +60,11 @@ def build_manifest(network: SpikingNetwork, name: str, version: int, info: Datas
 
 def export_version(network: SpikingNetwork, store_root: str | Path, name: str, info: DatasetInfo,
                    evaluation: EvaluationResult, split: str = "test", training: dict | None = None,
-                   version: int | None = None) -> Path:
+                   version: int | None = None, onnx: bool = False) -> Path:
     """Write ``<store_root>/<name>/<version>/`` atomically and return its path.
 
     The version defaults to one past the highest existing one; an existing version is never
-    overwritten.
+    overwritten. With ``onnx`` the single-timestep graphs are written beside the weights.
     """
     if not is_valid_name(name):
         raise ValueError(f"invalid model name {name!r}: use letters, digits, '_', '-', '.'")
@@ -82,6 +82,10 @@ def export_version(network: SpikingNetwork, store_root: str | Path, name: str, i
         state = {key: value.detach().cpu().contiguous() for key, value in network.state_dict().items()}
         save_file(state, str(staging / WEIGHTS), metadata={"format": MANIFEST_FORMAT})
         manifest = build_manifest(network, name, version, info, evaluation, split, training or {})
+        if onnx:
+            from training.store.onnx_export import export_onnx
+
+            manifest["onnx"] = export_onnx(network, staging)
         manifest["files"] = {
             path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
             for path in sorted(staging.iterdir())

@@ -15,9 +15,14 @@ def load_network(path: str | Path) -> tuple[SpikingNetwork, dict]:
     """The network (eval mode) and manifest of a version folder or a model folder's latest."""
     version_dir = resolve_version_dir(Path(path))
     manifest = read_manifest(version_dir)
+    return network_from_manifest(version_dir, manifest), manifest
+
+
+def network_from_manifest(version_dir: Path, manifest: dict) -> SpikingNetwork:
+    """The network of an already verified version."""
     try:
         network = SpikingNetwork(NetworkSpec.from_dict(manifest["network"]))
         network.load_state_dict(load_file(str(version_dir / WEIGHTS)))
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise ModelStoreError(f"{version_dir}: weights do not fit the manifest's network ({error})") from None
-    return network.eval(), manifest
+    return network.eval()

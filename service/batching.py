@@ -1,0 +1,106 @@
+"""Per-timestep dynamic batching for one model version.
+
+Concurrent requests step together: a request waiting when a timestep finishes joins the batch
+at the next timestep (each row keeps its own timestep and state), and a row leaves the batch the
+moment it decides, so no work is spent on decided samples. Rows never interact, so an answer
+never depends on who else was in the batch.
+
+The batch lives in one worker thread; the event loop only queues requests and hands back
+outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
+
+from service.early_exit import Batch, Outcome, Widths, advance, join, start
+from service.runtimes.base import Runtime
+
+
+class Batcher:
+    def __init__(self, runtime: Runtime, widths: Widths, decoding: str, max_batch_size: int,
+                 max_delay_seconds: float = 0.0, on_step: Callable[[int], None] | None = None,
+                 name: str = "model") -> None:
+        self.runtime = runtime
+        self.widths = widths
+        self.decoding = decoding
+        self.max_batch_size = max_batch_size
+        self.max_delay_seconds = max_delay_seconds
+        self.on_step = on_step
+        self._queue: asyncio.Queue | None = None
+        self._futures: dict[int, asyncio.Future] = {}
+        self._tickets = itertools.count()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batcher-{name}")
+        self._task: asyncio.Task | None = None
+
+    async def submit(self, image: np.ndarray, early_exit: bool = True) -> Outcome:
+        """Classify one preprocessed image [C, H, W]."""
+        if self._task is None:
+            self._queue = asyncio.Queue()
+            self._task = asyncio.create_task(self._run())
+        ticket = next(self._tickets)
+        future = asyncio.get_running_loop().create_future()
+        self._futures[ticket] = future
+        self._queue.put_nowait((ticket, image, early_exit))
+        try:
+            return await future
+        finally:
+            self._futures.pop(ticket, None)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        batch: Batch | None = None
+        while True:
+            arrivals = await self._arrivals(0 if batch is None else len(batch))
+            try:
+                if arrivals:
+                    tickets = np.array([a[0] for a in arrivals])
+                    images = np.stack([a[1] for a in arrivals])
+                    early = np.array([a[2] for a in arrivals])
+                    newcomer = await loop.run_in_executor(self._executor, start, self.runtime, images, tickets,
+                                                          early, self.widths)
+                    batch = join(self.runtime, batch, newcomer)
+                if self.on_step is not None:
+                    self.on_step(len(batch))
+                batch, done = await loop.run_in_executor(self._executor, advance, self.runtime, batch, self.decoding)
+            except Exception as error:  # a runtime failure fails the requests in flight, not the batcher
+                failed = [a[0] for a in arrivals] + ([] if batch is None else batch.rows.ticket.tolist())
+                for ticket in failed:
+                    future = self._futures.get(int(ticket))
+                    if future is not None and not future.done():
+                        future.set_exception(error)
+                batch = None
+                continue
+            for ticket, outcome in done:
+                future = self._futures.get(ticket)
+                if future is not None and not future.done():
+                    future.set_result(outcome)
+
+    async def _arrivals(self, running: int) -> list[tuple[int, np.ndarray, bool]]:
+        """Requests to add now: whatever is queued, up to capacity. When idle, wait for the first
+        one, then up to the batch delay for company."""
+        room = self.max_batch_size - running
+        arrivals = []
+        if running == 0:
+            arrivals.append(await self._queue.get())
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.max_delay_seconds
+            while len(arrivals) < room and (remaining := deadline - loop.time()) > 0:
+                try:
+                    arrivals.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except asyncio.TimeoutError:
+                    break
+        while len(arrivals) < room and not self._queue.empty():
+            arrivals.append(self._queue.get_nowait())
+        return arrivals

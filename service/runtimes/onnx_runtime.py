@@ -1,0 +1,49 @@
+"""The onnx runtime: the exported single-timestep graphs on onnxruntime. numpy only, no torch,
+so it runs in the slim serving image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from service.runtimes.base import StepResult
+
+
+class OnnxRuntime:
+    name = "onnx"
+
+    def __init__(self, version_dir: Path, manifest: dict, threads: int = 1) -> None:
+        graphs = manifest.get("onnx")
+        if not graphs:
+            raise ValueError(f"{version_dir}: the model has no ONNX graphs (export it with 'firstspike export --onnx')")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        providers = ["CPUExecutionProvider"]
+        self.encoder = ort.InferenceSession(str(version_dir / graphs["encoder"]["file"]), options, providers=providers)
+        self.stepper = ort.InferenceSession(str(version_dir / graphs["step"]["file"]), options, providers=providers)
+        self.state_names = graphs["step"]["inputs"][2:]
+        self.state_shapes = [tuple(s) for s in manifest["layers"]["hidden_state_shapes"]]
+        self.num_classes = len(manifest["labels"])
+        self.timesteps = int(manifest["timesteps"])
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        return self.encoder.run(None, {"images": images})[0]
+
+    def initial_state(self, batch_size: int) -> tuple[np.ndarray, ...]:
+        shapes = [*self.state_shapes, (self.num_classes,)]
+        return tuple(np.zeros((batch_size, *shape), dtype=np.float32) for shape in shapes)
+
+    def step(self, encoded: np.ndarray, timesteps: np.ndarray, state: tuple[np.ndarray, ...]) -> StepResult:
+        feeds = {"features": encoded, "timestep": timesteps.astype(np.float32), **dict(zip(self.state_names, state))}
+        outputs = self.stepper.run(None, feeds)
+        return StepResult(*outputs[:5], tuple(outputs[5:]))
+
+    def select(self, encoded: np.ndarray, state: tuple[np.ndarray, ...], rows: np.ndarray):
+        return encoded[rows], tuple(s[rows] for s in state)
+
+    def merge(self, parts):
+        encoded = np.concatenate([e for e, _ in parts])
+        return encoded, tuple(np.concatenate([s[i] for _, s in parts]) for i in range(len(parts[0][1])))

@@ -1,0 +1,155 @@
+"""The onnx runtime against the torch runtime, and per-timestep dynamic batching."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import MODEL_STORE, start_server, stop_server
+from service.batching import Batcher
+from service.early_exit import FIRST_SPIKE, Widths, classify
+from service.runtimes.onnx_runtime import OnnxRuntime
+from service.runtimes.torch_runtime import TorchRuntime
+from training.data import load_dataset
+from training.store.manifest import read_manifest
+
+
+def _test_images() -> np.ndarray:
+    dataset = load_dataset("digits", "test")
+    return torch.stack([dataset[i][0] for i in range(len(dataset))]).numpy()
+
+
+def _runtimes(version_dir):
+    manifest = read_manifest(version_dir)
+    return (TorchRuntime.load(version_dir, manifest), OnnxRuntime(version_dir, manifest),
+            Widths.from_manifest(manifest))
+
+
+@pytest.mark.parametrize("which", ["shipped", "mixed"])
+def test_onnx_and_torch_agree_on_all_test_digits(which, mixed_store):
+    version_dir = MODEL_STORE / "digits" / "1" if which == "shipped" else mixed_store / "mixed" / "1"
+    torch_runtime, onnx_runtime, widths = _runtimes(version_dir)
+    images = _test_images()
+    states, encoded = [], []
+    for runtime in (torch_runtime, onnx_runtime):
+        encoded.append(runtime.encode(images))
+        states.append(runtime.initial_state(len(images)))
+    for timestep in range(1, torch_runtime.timesteps + 1):
+        steps = np.full(len(images), timestep)
+        a = torch_runtime.step(encoded[0], steps, states[0])
+        b = onnx_runtime.step(encoded[1], steps, states[1])
+        states = [a.state, b.state]
+        assert np.abs(a.membrane - b.membrane).max() <= 1e-4
+        assert np.array_equal(a.spikes, b.spikes)
+    by_torch = classify(torch_runtime, images, widths)
+    by_onnx = classify(onnx_runtime, images, widths)
+    assert [(o.class_index, o.decision_timestep) for o in by_torch] == [(o.class_index, o.decision_timestep) for o in by_onnx]
+
+
+def assert_same_answers(got, expected) -> None:
+    """Decisions, exit reasons and spike counts exactly; membranes to float32 rounding (a batched
+    convolution may sum in another order than a single-sample one)."""
+    assert [(o.class_index, o.decision_timestep, o.exit_reason, o.timesteps_run, o.output_spikes, o.layer_spikes)
+            for o in got] == [(o.class_index, o.decision_timestep, o.exit_reason, o.timesteps_run, o.output_spikes,
+                               o.layer_spikes) for o in expected]
+    assert np.allclose([o.scores for o in got], [o.scores for o in expected], rtol=0, atol=1e-5)
+    assert np.allclose([o.synaptic_inputs for o in got], [o.synaptic_inputs for o in expected], rtol=1e-6)
+
+
+class CountingRuntime:
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.timesteps = inner, inner.name, inner.timesteps
+        self.sample_timesteps = 0
+        self.largest_batch = 0
+
+    def encode(self, images):
+        return self.inner.encode(images)
+
+    def initial_state(self, batch_size):
+        return self.inner.initial_state(batch_size)
+
+    def step(self, encoded, timesteps, state):
+        self.sample_timesteps += len(timesteps)
+        self.largest_batch = max(self.largest_batch, len(timesteps))
+        return self.inner.step(encoded, timesteps, state)
+
+    def select(self, encoded, state, rows):
+        return self.inner.select(encoded, state, rows)
+
+    def merge(self, parts):
+        return self.inner.merge(parts)
+
+
+@pytest.mark.parametrize("runtime_name", ["torch", "onnx"])
+def test_64_concurrent_requests_get_their_solo_answers_and_no_work_is_wasted(runtime_name, mixed_store):
+    torch_runtime, onnx_runtime, widths = _runtimes(mixed_store / "mixed" / "1")
+    inner = torch_runtime if runtime_name == "torch" else onnx_runtime
+    images = _test_images()[:64]
+    alone = [classify(inner, images[i : i + 1], widths)[0] for i in range(64)]
+    assert len({o.decision_timestep for o in alone}) >= 3, "the check needs mixed decision timesteps"
+    counting = CountingRuntime(inner)
+    batcher = Batcher(counting, widths, FIRST_SPIKE, max_batch_size=64)
+
+    async def run_all():
+        first = [asyncio.create_task(batcher.submit(images[i])) for i in range(40)]
+        await asyncio.sleep(0.01)  # the rest arrive while the first ones are mid-flight
+        rest = [asyncio.create_task(batcher.submit(images[i])) for i in range(40, 64)]
+        results = await asyncio.gather(*first, *rest)
+        await batcher.close()
+        return results
+
+    together = asyncio.run(run_all())
+    assert_same_answers(together, alone)
+    assert counting.sample_timesteps == sum(o.decision_timestep for o in alone)
+    assert counting.largest_batch > 1
+
+
+def test_early_exit_off_rows_stay_until_t_while_others_leave(mixed_store):
+    torch_runtime, _, widths = _runtimes(mixed_store / "mixed" / "1")
+    images = _test_images()[:16]
+    counting = CountingRuntime(torch_runtime)
+    batcher = Batcher(counting, widths, FIRST_SPIKE, max_batch_size=16)
+
+    async def run_all():
+        tasks = [batcher.submit(images[i], early_exit=bool(i % 2)) for i in range(16)]
+        results = await asyncio.gather(*tasks)
+        await batcher.close()
+        return results
+
+    results = asyncio.run(run_all())
+    alone = [classify(torch_runtime, images[i : i + 1], widths, early_exit=bool(i % 2))[0] for i in range(16)]
+    assert_same_answers(results, alone)
+    assert counting.sample_timesteps == sum(o.timesteps_run for o in alone)
+    assert all(o.timesteps_run == 4 for o in results[0::2])
+
+
+def test_concurrent_http_requests_with_batching_on_the_onnx_runtime(tmp_path, mixed_store, digits_test_pngs):
+    import httpx
+
+    pngs, _ = digits_test_pngs
+    server = start_server(tmp_path, env={"FIRSTSPIKE_RUNTIME": "onnx", "FIRSTSPIKE_MAX_BATCH_SIZE": "64"},
+                          store=mixed_store)
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            alone = [client.post("/classify", content=png, headers={"content-type": "image/png"}).json()
+                     for png in pngs[:64]]
+
+            def send(png):
+                with httpx.Client(base_url=server.url, timeout=60) as own:
+                    return own.post("/classify", content=png, headers={"content-type": "image/png"}).json()
+
+            with concurrent.futures.ThreadPoolExecutor(64) as pool:
+                together = list(pool.map(send, pngs[:64]))
+            metrics = client.get("/metrics").text
+    finally:
+        stop_server(server)
+    key = lambda a: (a["class_index"], a["decision_timestep"], a["exit_reason"], a["spikes"])  # noqa: E731
+    assert [key(a) for a in together] == [key(a) for a in alone]
+    assert np.allclose([a["scores"] for a in together], [a["scores"] for a in alone], rtol=0, atol=1e-5)
+    assert len({a["decision_timestep"] for a in alone}) >= 3
+    assert 'firstspike_model_info{model="mixed",runtime="onnx",timesteps="4",version="1"} 1.0' in metrics
+    assert "firstspike_batch_size_bucket" in metrics

@@ -1,0 +1,94 @@
+"""Single-timestep ONNX graphs of a network, for serving without torch.
+
+Two graphs per model version, both with a dynamic batch dimension:
+
+- ``encoder.onnx``: images [B, C, H, W] -> features [B, ...], the once-per-input part
+  (the LE module's F of (5));
+- ``step.onnx``: (features, timestep [B], hidden states..., output state) -> (current,
+  membrane, spikes, layer_spikes, synaptic_inputs, next hidden states..., next output state).
+
+``timestep`` holds each row's own 1-based timestep (float32), so rows that joined a batch at
+different times step together. The states are the membranes of ``NetworkState`` in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from training.network.network import NetworkState, SpikingNetwork
+from training.neurons.lif import LIFState
+
+ENCODER_FILE = "encoder.onnx"
+STEP_FILE = "step.onnx"
+STEP_OUTPUTS = ("current", "membrane", "spikes", "layer_spikes", "synaptic_inputs")
+
+
+class _EncoderGraph(nn.Module):
+    def __init__(self, network: SpikingNetwork) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network.features(images)
+
+
+class _StepGraph(nn.Module):
+    def __init__(self, network: SpikingNetwork) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, features: torch.Tensor, timestep: torch.Tensor, *membranes: torch.Tensor):
+        state = NetworkState(tuple(LIFState(m) for m in membranes[:-1]), LIFState(membranes[-1]))
+        out = self.network.step(features, timestep, state)
+        return (*out[:5], *(s.membrane for s in out.state.hidden), out.state.output.membrane)
+
+
+def export_onnx(network: SpikingNetwork, directory: Path, opset: int = 18) -> dict:
+    """Write both graphs into ``directory``; returns the manifest's ``onnx`` section."""
+    network = network.eval()
+    batch = 2
+    images = torch.zeros((batch, *network.spec.input_shape))
+    with torch.no_grad():
+        features = network.features(images)
+    state = network.initial_state(batch)
+    membranes = [s.membrane for s in state.hidden] + [state.output.membrane]
+    state_names = [f"state_{i}" for i in range(len(state.hidden))] + ["output_state"]
+    step_inputs = ["features", "timestep", *state_names]
+    step_outputs = [*STEP_OUTPUTS, *(f"next_{name}" for name in state_names)]
+    batch_dim = torch.export.Dim("batch", min=1, max=65536)
+    _export(_EncoderGraph(network), (images,), directory / ENCODER_FILE, ["images"], ["features"],
+            {"images": {0: batch_dim}}, opset)
+    _export(_StepGraph(network), (features, torch.ones(batch), *membranes), directory / STEP_FILE, step_inputs,
+            step_outputs,
+            {"features": {0: batch_dim}, "timestep": {0: batch_dim}, "membranes": tuple({0: batch_dim} for _ in membranes)},
+            opset)
+    return {
+        "opset": opset,
+        "encoder": {"file": ENCODER_FILE, "inputs": ["images"], "outputs": ["features"]},
+        "step": {"file": STEP_FILE, "inputs": step_inputs, "outputs": step_outputs},
+    }
+
+
+def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str],
+            dynamic_shapes: dict, opset: int) -> None:
+    # The exporter reports progress on stdout and warns about optional torchvision ops; an
+    # export that fails still raises.
+    quiet = logging.getLogger("torch.onnx")
+    previous = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(module, args, input_names=inputs, output_names=outputs,
+                                        dynamic_shapes=dynamic_shapes, opset_version=opset, dynamo=True,
+                                        verbose=False)
+            program.save(str(path))
+    finally:
+        quiet.setLevel(previous)
