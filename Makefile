@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# A second environment without torch: the onnx runtime must serve there (the slim image).
+SLIM_VENV  ?= .venv-slim
+SLIM_STAMP := $(SLIM_VENV)/.installed-stamp
 
-.PHONY: install test run clean
+.PHONY: install install-slim test test-slim run clean
 
 install: $(STAMP)
 
@@ -13,15 +16,27 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[train,test]'
 	touch $(STAMP)
 
-test: install
+install-slim: $(SLIM_STAMP)
+
+# scikit-learn only to make the test digits; it does not bring torch.
+$(SLIM_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(SLIM_VENV)
+	$(SLIM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SLIM_VENV)/bin/pip install --quiet -e '.[test]' scikit-learn
+	touch $(SLIM_STAMP)
+
+test: install test-slim
 	$(BIN)/python -m pytest
+
+test-slim: install-slim
+	FIRSTSPIKE_SLIM=1 $(SLIM_VENV)/bin/python -m pytest tests/slim
 
 # Serves every model in model_store/ (the default, digits, among them) on 127.0.0.1:8000.
 run: install
 	$(BIN)/firstspike serve --host 127.0.0.1 --port 8000 --model-store model_store
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(SLIM_VENV) .pytest_cache build *.egg-info

@@ -25,5 +25,6 @@ class ServiceState:
     loader: asyncio.Task | None = field(default=None, repr=False)
 
 
-def get_service(request: Request) -> ServiceState:
+async def get_service(request: Request) -> ServiceState:
+    # async on purpose: FastAPI runs plain-def dependencies in the thread pool, a needless hop.
     return request.app.state.service

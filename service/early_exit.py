@@ -151,10 +151,10 @@ def _outcome(rows: Rows, i: int, decoding: str) -> Outcome:
         decision_timestep=int(rows.decided_at[i]),
         exit_reason=reason,
         timesteps_run=int(rows.elapsed[i]),
-        scores=[float(v) for v in rows.scores[i]],
-        output_spikes=[int(v) for v in rows.output_spikes[i]],
-        layer_spikes=[float(v) for v in rows.layer_spikes[i]],
-        synaptic_inputs=[float(v) for v in rows.synaptic_inputs[i]],
+        scores=rows.scores[i].tolist(),
+        output_spikes=rows.output_spikes[i].astype(np.int64).tolist(),
+        layer_spikes=rows.layer_spikes[i].tolist(),
+        synaptic_inputs=rows.synaptic_inputs[i].tolist(),
     )
 
 

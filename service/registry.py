@@ -43,10 +43,10 @@ def make_runtime(settings: Settings, version_dir: Path, manifest: dict) -> Runti
     if settings.runtime == "torch":
         from service.runtimes.torch_runtime import TorchRuntime
 
-        return TorchRuntime.load(version_dir, manifest, threads=settings.threads)
+        return TorchRuntime.load(version_dir, manifest, threads=settings.intra_op_threads)
     from service.runtimes.onnx_runtime import OnnxRuntime
 
-    return OnnxRuntime(version_dir, manifest, threads=settings.threads)
+    return OnnxRuntime(version_dir, manifest, threads=settings.intra_op_threads)
 
 
 def warm_up(model: LoadedModel, rounds: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -17,7 +18,7 @@ class Settings(BaseSettings):
     # in the environment. Empty means every model in the store.
     default_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
     runtime: Literal["torch", "onnx"] = "torch"
-    threads: int = Field(default=1, ge=1, description="intra-op threads per runtime")
+    threads: int | None = Field(default=None, ge=1, description="intra-op threads per runtime (default: auto)")
     # Per-timestep dynamic batching: concurrent requests to one model version step together.
     max_batch_size: int = Field(default=32, ge=1, description="rows stepped together; 1 turns batching off")
     max_batch_delay_ms: float = Field(default=0.0, ge=0, description="when idle, wait this long for company")
@@ -27,6 +28,14 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=4096 * 4096, ge=64, description="width x height of a decoded image")
     max_concurrency: int = Field(default=64, ge=1, description="requests classified at once; more get 503")
     log_requests: bool = True
+
+    @property
+    def intra_op_threads(self) -> int:
+        """With batching, one worker steps each model's batch, so its kernels get every core;
+        without, concurrent requests run side by side, one core each."""
+        if self.threads is not None:
+            return self.threads
+        return max(1, os.cpu_count() or 1) if self.max_batch_size > 1 else 1
 
     @field_validator("default_models", mode="before")
     @classmethod

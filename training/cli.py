@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--model-store", help="model store root (FIRSTSPIKE_MODEL_STORE, default ./model_store)")
     serve.add_argument("--models", help="comma-separated models to load (default: every model in the store)")
-    serve.add_argument("--runtime", choices=["torch"], help="FIRSTSPIKE_RUNTIME (default torch)")
+    serve.add_argument("--runtime", choices=["torch", "onnx"], help="FIRSTSPIKE_RUNTIME (default torch)")
     serve.add_argument("--threads", type=int, help="intra-op threads per runtime (FIRSTSPIKE_THREADS)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(handler=_serve)
@@ -137,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("firstspike: interrupted", file=sys.stderr)
         return 130
+    except ImportError as error:
+        print(f"firstspike {args.command}: error: {error}; this command needs pip install 'firstspike[train]'",
+              file=sys.stderr)
+        return 2
     except (ModelStoreError, ValueError, OSError) as error:
         # What a user gave (config, paths, model folders) was wrong: one line, no traceback.
         print(f"firstspike {args.command}: error: {error}", file=sys.stderr)

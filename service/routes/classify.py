@@ -40,12 +40,13 @@ async def classify_image(
     service.inflight += 1
     gauge = service.metrics.inflight.labels(ENDPOINT)
     gauge.inc()
+    max_pixels = service.settings.max_image_pixels
     try:
-        image = await run_in_threadpool(preprocess, data, loaded.input_spec, service.settings.max_image_pixels)
         if loaded.batcher is not None:
+            image = await run_in_threadpool(preprocess, data, loaded.input_spec, max_pixels)
             outcome = await loaded.batcher.submit(image, early_exit)
-        else:
-            outcome = await run_in_threadpool(_run_alone, loaded, image, early_exit)
+        else:  # one hop to the thread pool for decoding and inference together
+            outcome = await run_in_threadpool(_run_alone, loaded, data, max_pixels, early_exit)
     finally:
         service.inflight -= 1
         gauge.dec()
@@ -57,7 +58,8 @@ async def classify_image(
     return response
 
 
-def _run_alone(loaded: LoadedModel, image, early_exit: bool) -> Outcome:
+def _run_alone(loaded: LoadedModel, data: bytes, max_pixels: int, early_exit: bool) -> Outcome:
+    image = preprocess(data, loaded.input_spec, max_pixels)
     return classify(loaded.runtime, image[None], loaded.widths, early_exit=early_exit, decoding=loaded.decoding,
                     on_step=loaded.on_step)[0]
 

@@ -21,6 +21,9 @@ class OnnxRuntime:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle intra-op threads would otherwise spin, taking cores from the event loop and from
+        # the other requests' threads between timesteps.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         self.encoder = ort.InferenceSession(str(version_dir / graphs["encoder"]["file"]), options, providers=providers)
         self.stepper = ort.InferenceSession(str(version_dir / graphs["step"]["file"]), options, providers=providers)

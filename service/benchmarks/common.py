@@ -1,0 +1,180 @@
+"""What the benchmarks share: servers on 127.0.0.1, test images, bounded load, percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    url: str
+    process: subprocess.Popen
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_service(store: Path, env: dict[str, str] | None = None) -> RunningServer:
+    """``firstspike serve`` on a free port, waited for until ready."""
+    port = free_port()
+    command = [sys.executable, "-m", "training.cli", "serve", "--port", str(port), "--model-store", str(store),
+               "--log-level", "warning"]
+    return _start(command, port, {"FIRSTSPIKE_LOG_REQUESTS": "false", **(env or {})})
+
+
+def start_uvicorn_factory(factory: str, env: dict[str, str]) -> RunningServer:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--port", str(port), "--log-level", "warning"]
+    return _start(command, port, env)
+
+
+def _start(command: list[str], port: int, env: dict[str, str]) -> RunningServer:
+    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    server = RunningServer(f"http://127.0.0.1:{port}", process)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"benchmark: server {' '.join(command)} exited with {process.returncode}")
+        try:
+            if httpx.get(server.url + "/health/ready", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise SystemExit("benchmark: a server did not become ready within 120 s")
+
+
+def png(pixels: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def digits_pngs() -> list[bytes]:
+    from training.data.digits import digit_to_png_pixels, digits_split
+
+    images, _ = digits_split("test")
+    return [png(digit_to_png_pixels(image)) for image in images]
+
+
+def random_rgb_pngs(count: int, size: int = 32, seed: int = 0) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    return [png(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(count)]
+
+
+@dataclass
+class LoadResult:
+    throughput: float  # requests per second
+    p50_ms: float
+    p99_ms: float
+    requests: int
+
+    @classmethod
+    def from_latencies(cls, latencies: list[float], seconds: float) -> "LoadResult":
+        return cls(len(latencies) / seconds, statistics.median(latencies) * 1000, percentile(latencies, 99) * 1000,
+                   len(latencies))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def load(url: str, bodies: list[bytes], total: int, clients: int, params: dict | None = None,
+         path: str = "/classify") -> LoadResult:
+    """``total`` POSTs (bounded) from ``clients`` concurrent asyncio clients, one event loop."""
+
+    async def run() -> LoadResult:
+        latencies: list[float] = []
+        counter = iter(range(total))
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+            async def worker() -> None:
+                for i in counter:
+                    started = time.perf_counter()
+                    response = await client.post(path, content=bodies[i % len(bodies)], params=params,
+                                                 headers={"content-type": "image/png"})
+                    latencies.append(time.perf_counter() - started)
+                    if response.status_code != 200:
+                        raise SystemExit(f"benchmark: {response.status_code} {response.text}")
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(clients)))
+            return LoadResult.from_latencies(latencies, time.perf_counter() - started)
+
+    return asyncio.run(run())
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def load_wrk(url: str, body: bytes, seconds: float, connections: int, params: dict | None = None,
+             path: str = "/classify") -> LoadResult:
+    """Concurrent load from wrk (C, one thread), so that the load generator takes little of the
+    CPU the server needs. Bounded by ``seconds``."""
+    literal = "".join(f"\\{byte:03d}" for byte in body)
+    script = (f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "image/png"\nwrk.body = "{literal}"\n'
+              'done = function(summary, latency, requests)\n'
+              '  io.write(string.format("RESULT %d %f %f %f %d\\n", summary.requests, summary.duration,\n'
+              '    latency:percentile(50), latency:percentile(99), summary.errors.status))\nend\n')
+    target = url + path + (("?" + urlencode(params)) if params else "")
+    with open(os.path.join(_scratch(), "post.lua"), "w") as handle:
+        handle.write(script)
+    seconds = max(1, round(seconds))  # wrk takes whole seconds
+    completed = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s",
+                                handle.name, target], capture_output=True, text=True, timeout=seconds + 60)
+    match = re.search(r"RESULT (\d+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", completed.stdout)
+    if completed.returncode != 0 or match is None:
+        raise SystemExit(f"benchmark: wrk failed: {completed.stdout}{completed.stderr}")
+    requests, duration_us, p50_us, p99_us, errors = match.groups()
+    if int(errors):
+        raise SystemExit(f"benchmark: {errors} non-2xx answers under load at {target}")
+    return LoadResult(int(requests) / (float(duration_us) / 1e6), float(p50_us) / 1000, float(p99_us) / 1000,
+                      int(requests))
+
+
+def _scratch() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="firstspike-bench-")
+
+
+
+def measure(url: str, bodies: list[bytes], clients: int, seconds: float, params: dict | None = None) -> LoadResult:
+    """wrk where it is installed (it leaves the CPU to the server, and sends ``bodies[0]``);
+    else Python clients cycling through ``bodies``, which cap throughput themselves."""
+    if wrk_available():
+        return load_wrk(url, bodies[0], seconds, clients, params)
+    return load(url, bodies, max(50, int(seconds * 60)), clients, params)

@@ -1,0 +1,217 @@
+"""firstspike against what a user would otherwise do, on the digits model and on a VGG-11
+(3x32x32) model, in one run:
+
+  (a) early exit vs all T timesteps, same runtime (compute per request, in process);
+  (b) torch vs onnx runtime;
+  (c) batch size 1 vs per-timestep dynamic batching, 32 concurrent clients over real HTTP;
+  (d) the same architecture as an ANN through the same service path;
+  (e) a naive baseline: a plain FastAPI endpoint running all T timesteps in torch (mean output).
+
+    python -m service.benchmarks.comparison [--quick]
+
+The VGG-11 model and the ANN twins have random weights (timing does not depend on them); the
+VGG-11 SNN's exit step is forced to 1 by a large output bias, as a trained CIFAR-10 VGG-11 decides
+at 1.00 timesteps (paper, Table I). Everything runs on 127.0.0.1 and is bounded in requests.
+Figures are ratios measured side by side; absolute numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from service.benchmarks.common import (ROOT, digits_pngs, load, measure, random_rgb_pngs, start_service,
+                                       start_uvicorn_factory, wrk_available)
+from service.early_exit import Widths, classify
+from service.preprocessing import InputSpec, preprocess
+from service.runtimes.onnx_runtime import OnnxRuntime
+from service.runtimes.torch_runtime import TorchRuntime
+from training.data.info import DatasetInfo
+from training.evaluate import evaluate
+from training.network.network import SpikingNetwork
+from training.network.spec import NetworkSpec
+from training.store.export import export_version
+from training.store.load import load_network
+from training.store.manifest import read_manifest
+
+VGG_INFO = DatasetInfo("random-rgb", (3, 32, 32), tuple(f"class_{i}" for i in range(10)), (0.5, 0.5, 0.5),
+                       (0.25, 0.25, 0.25))
+
+
+def build_store(root: Path) -> Path:
+    """digits/1 (shipped) with an ANN twin, and a VGG-11 SNN with its ANN twin, all with ONNX."""
+    store = root / "store"
+    shutil.copytree(ROOT / "model_store" / "digits", store / "digits")
+    digits, _ = load_network(store / "digits")
+    torch.manual_seed(0)
+    twins = {
+        "digits-ann": NetworkSpec.from_dict({**digits.spec.to_dict(), "coding": "ann", "encoder": None}),
+        "vgg11": NetworkSpec("vgg11", (3, 32, 32), 10, timesteps=4),
+        "vgg11-ann": NetworkSpec("vgg11", (3, 32, 32), 10, coding="ann"),
+    }
+    for name, spec in twins.items():
+        network = SpikingNetwork(spec).eval()
+        if name == "vgg11":
+            network.head.module.bias.data[0] = 2 * spec.neuron.threshold  # decide at timestep 1
+        info = VGG_INFO if name.startswith("vgg") else DatasetInfo("digits", (1, 8, 8), tuple(map(str, range(10))),
+                                                                   (0.0,), (1.0,))
+        sample = [(torch.rand(spec.input_shape), 0) for _ in range(4)]
+        export_version(network, store, name, info, evaluate(network, sample), split="random", onnx=True)
+    return store
+
+
+def per_request_us(runtime, widths: Widths, image: np.ndarray, early_exit: bool, decoding: str,
+                   seconds: float) -> float:
+    for _ in range(5):
+        classify(runtime, image, widths, early_exit=early_exit, decoding=decoding)
+    times = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(times) < 20:
+        started = time.perf_counter()
+        classify(runtime, image, widths, early_exit=early_exit, decoding=decoding)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1e6
+
+
+def in_process(store: Path, model: str, image: np.ndarray, seconds: float) -> dict:
+    torch.set_num_threads(1)
+    results = {}
+    for name in (model, f"{model}-ann"):
+        version_dir = store / name / "1"
+        manifest = read_manifest(version_dir)
+        widths = Widths.from_manifest(manifest)
+        decoding = "first_spike" if manifest["coding"] == "latency" else "time_mean"
+        for runtime in (TorchRuntime.load(version_dir, manifest), OnnxRuntime(version_dir, manifest)):
+            for early_exit in ((True, False) if decoding == "first_spike" else (True,)):
+                key = (name, runtime.name, early_exit)
+                results[key] = per_request_us(runtime, widths, image, early_exit, decoding, seconds)
+                if early_exit and decoding == "first_spike":
+                    results[(name, "mean_decision_timestep")] = classify(runtime, image, widths)[0].decision_timestep
+    return results
+
+
+def step_cost_per_sample(store: Path, model: str, threads: int, seconds: float) -> dict:
+    """ms per sample of one runtime timestep at batch 1 and 32: what batching can gain at most."""
+    torch.set_num_threads(threads)
+    version_dir = store / model / "1"
+    manifest = read_manifest(version_dir)
+    costs = {}
+    for runtime in (TorchRuntime.load(version_dir, manifest, threads), OnnxRuntime(version_dir, manifest, threads)):
+        for batch in (1, 32):
+            spec = InputSpec.from_manifest(manifest)
+            images = np.random.default_rng(0).random((batch, spec.channels, spec.height, spec.width), dtype=np.float32)
+            encoded, state = runtime.encode(images), runtime.initial_state(batch)
+            steps = np.ones(batch, dtype=np.int64)
+            runtime.step(encoded, steps, state)
+            count, started = 0, time.perf_counter()
+            while time.perf_counter() - started < seconds or count < 3:
+                runtime.step(encoded, steps, state)
+                count += 1
+            costs[(runtime.name, batch)] = (time.perf_counter() - started) / count / batch * 1000
+    torch.set_num_threads(1)
+    return costs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    parser.add_argument("--clients", type=int, default=32)
+    args = parser.parse_args(argv)
+    scale = 0.25 if args.quick else 1.0
+    with tempfile.TemporaryDirectory() as tmp:
+        store = build_store(Path(tmp))
+        inputs = {"digits": digits_pngs(), "vgg11": random_rgb_pngs(64)}
+        seconds = {"digits": 5 * scale, "vgg11": 8 * scale}
+        compute = {}
+        for model in ("digits", "vgg11"):
+            spec = InputSpec.from_manifest(read_manifest(store / model / "1"))
+            image = preprocess(inputs[model][0], spec, 1 << 20)[None]
+            compute[model] = in_process(store, model, image, 2.0 * scale)
+            compute[model]["step_cost"] = step_cost_per_sample(store, model, os.cpu_count() or 1, 1.0 * scale)
+        http: dict = {}
+        for runtime in ("torch", "onnx"):
+            for batch in (1, 32):
+                server = start_service(store, {"FIRSTSPIKE_RUNTIME": runtime, "FIRSTSPIKE_MAX_BATCH_SIZE": str(batch)})
+                try:
+                    for model in ("digits", "vgg11"):
+                        for name in (model, f"{model}-ann"):
+                            params = {"model": name}
+                            load(server.url, inputs[model], 40, 4, params)  # warm up
+                            if batch == 1:
+                                http[(name, runtime, "single")] = measure(server.url, inputs[model], 1,
+                                                                          seconds[model], params)
+                            http[(name, runtime, batch)] = measure(server.url, inputs[model], args.clients,
+                                                                   seconds[model], params)
+                finally:
+                    server.stop()
+        for model in ("digits", "vgg11"):
+            naive = start_uvicorn_factory("service.benchmarks.naive_app:create_app",
+                                          {"NAIVE_MODEL_DIR": str(store / model / "1")})
+            try:
+                load(naive.url, inputs[model], 40, 4)
+                http[(model, "naive", 1)] = measure(naive.url, inputs[model], args.clients, seconds[model])
+            finally:
+                naive.stop()
+    report(compute, http, args.clients)
+    return 0
+
+
+def report(compute: dict, http: dict, clients: int) -> None:
+    timesteps = 4
+    print("## (a) early exit vs all T, (b) torch vs onnx, (d) ANN: compute per request, in process, batch 1")
+    print("| model | runtime | early exit (us) | all T (us) | all T / early exit | goal 0.85 T / mean step | ANN (us) | SNN / ANN |")
+    print("|---|---|---|---|---|---|---|---|")
+    for model, results in compute.items():
+        step = results[(model, "mean_decision_timestep")]
+        for runtime in ("torch", "onnx"):
+            early, full = results[(model, runtime, True)], results[(model, runtime, False)]
+            ann = results[(f"{model}-ann", runtime, True)]
+            print(f"| {model} | {runtime} | {early:.0f} | {full:.0f} | {full / early:.2f}x | "
+                  f"{0.85 * timesteps / step:.2f}x | {ann:.0f} | {early / ann:.2f}x |")
+    print()
+    print(f"## One runtime timestep, ms per sample, {os.cpu_count()} intra-op threads (the most batching can gain)")
+    print("| model | torch batch 1 | torch batch 32 | onnx batch 1 | onnx batch 32 |")
+    print("|---|---|---|---|---|")
+    for model, results in compute.items():
+        cost = results["step_cost"]
+        print(f"| {model} | {cost[('torch', 1)]:.3f} | {cost[('torch', 32)]:.3f} | {cost[('onnx', 1)]:.3f} | "
+              f"{cost[('onnx', 32)]:.3f} |")
+    print()
+    generator = "wrk, one image per model" if wrk_available() else "Python asyncio clients (install wrk for figures the load generator does not cap)"
+    print(f"## (c) batching, (d) ANN, (e) naive baseline: HTTP, {clients} concurrent clients ({generator})")
+    print("| model | server | req/s | p50 (ms) | p99 (ms) |")
+    print("|---|---|---|---|---|")
+    for model in ("digits", "vgg11"):
+        for name in (model, f"{model}-ann"):
+            for runtime in ("torch", "onnx"):
+                for batch in (1, 32):
+                    r = http[(name, runtime, batch)]
+                    label = f"firstspike {runtime}, " + ("batch size 1" if batch == 1 else "dynamic batching (32)")
+                    print(f"| {name} | {label} | {r.throughput:.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |")
+        r = http[(model, "naive", 1)]
+        print(f"| {model} | naive FastAPI + torch, all T, mean output | {r.throughput:.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |")
+    print()
+    print("## Ratios")
+    print("| model | batching / batch 1 (onnx) | batching / batch 1 (torch) | best firstspike / naive | "
+          "SNN onnx 1-client p50 / ANN onnx |")
+    print("|---|---|---|---|---|")
+    for model in ("digits", "vgg11"):
+        onnx_gain = http[(model, "onnx", 32)].throughput / http[(model, "onnx", 1)].throughput
+        torch_gain = http[(model, "torch", 32)].throughput / http[(model, "torch", 1)].throughput
+        best = max(http[(model, runtime, batch)].throughput for runtime in ("torch", "onnx") for batch in (1, 32))
+        naive = http[(model, "naive", 1)].throughput
+        latency = http[(model, "onnx", "single")].p50_ms / http[(f"{model}-ann", "onnx", "single")].p50_ms
+        print(f"| {model} | {onnx_gain:.2f}x | {torch_gain:.2f}x | {best / naive:.2f}x | {latency:.2f}x |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
