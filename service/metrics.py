@@ -36,6 +36,10 @@ class Metrics:
                                 [*MODEL, "endpoint"], buckets=ENERGY_BUCKETS, registry=r)
         self.inflight = Gauge("firstspike_inflight_requests", "Requests being classified now", ["endpoint"],
                               registry=r)
+        self.stream_sessions = Gauge("firstspike_stream_sessions_active", "Event streams being classified now",
+                                     list(MODEL), registry=r)
+        self.stream_events = Counter("firstspike_stream_events_total", "Events received on streams", list(MODEL),
+                                     registry=r)
         self.batch_size = Histogram("firstspike_batch_size", "Rows in each runtime timestep", list(MODEL),
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r)
         self.model_info = Gauge("firstspike_model_info", "Loaded model versions (value 1)",

@@ -27,8 +27,10 @@ def _endpoint(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, log_requests: bool = True) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, log_requests: bool = True,
+                 unlimited_paths: set[str] = frozenset()) -> None:
         self.app = app
+        self.unlimited_paths = unlimited_paths
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.log_requests = log_requests
@@ -51,7 +53,7 @@ class RequestContextMiddleware:
                 status["code"] = message["status"]
             await send(message)
 
-        limit = self.max_body_bytes
+        limit = float("inf") if scope["path"] in self.unlimited_paths else self.max_body_bytes
         received = 0
 
         async def limited_receive() -> Message:

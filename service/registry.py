@@ -51,10 +51,14 @@ def make_runtime(settings: Settings, version_dir: Path, manifest: dict) -> Runti
 
 def warm_up(model: LoadedModel, rounds: int) -> None:
     """Full T-step passes on a blank input, so the first real request pays no one-off costs."""
-    spec = model.input_spec
-    if spec is None or rounds == 0:
+    if rounds == 0:
         return
-    blank = np.zeros((1, spec.channels, spec.height, spec.width), dtype=np.float32)
+    if model.input_spec is None:  # events: one empty frame
+        spec = model.manifest["input"]
+        shape = (spec["polarities"], spec["sensor_height"], spec["sensor_width"])
+    else:
+        shape = (model.input_spec.channels, model.input_spec.height, model.input_spec.width)
+    blank = np.zeros((1, *shape), dtype=np.float32)
     for _ in range(rounds):
         classify(model.runtime, blank, model.widths, early_exit=False, decoding=model.decoding)
 
@@ -118,11 +122,12 @@ class ModelRegistry:
                 if model.batcher is not None:
                     await model.batcher.close()
 
-    def default_image_model(self) -> str | None:
+    def default_model(self, kind: str) -> str | None:
+        """The first loaded model of ``kind`` in the configured (or alphabetical) order."""
         names = self.settings.default_models or sorted(self.models)
         for name in names:
             versions = self.models.get(name)
-            if versions and versions[max(versions)].kind == "image":
+            if versions and versions[max(versions)].kind == kind:
                 return name
         return None
 
@@ -130,9 +135,9 @@ class ModelRegistry:
         if not self.ready:
             raise ApiError(503, "not_ready", "models are still loading", {"Retry-After": "1"})
         if name is None:
-            name = self.default_image_model()
+            name = self.default_model(kind)
             if name is None:
-                raise ApiError(404, "unknown_model", "no image model is loaded")
+                raise ApiError(404, "unknown_model", f"no {kind} model is loaded")
         if not is_valid_name(name):
             raise ApiError(400, "invalid_model_name", f"invalid model name {name!r}")
         versions = self.models.get(name)

@@ -37,6 +37,11 @@ class Classification(BaseModel):
     latency_ms: float
 
 
+class StreamClassification(Classification):
+    events_received: int = Field(description="events the server read before it decided (or the stream ended)")
+    events_used: int = Field(description="events in the timesteps the network ran before deciding")
+
+
 class ErrorBody(BaseModel):
     error: str
     code: str

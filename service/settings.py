@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=4096 * 4096, ge=64, description="width x height of a decoded image")
     max_concurrency: int = Field(default=64, ge=1, description="requests classified at once; more get 503")
+    # Event streams (/classify/stream)
+    stream_max_events: int = Field(default=1_000_000, ge=1, description="events per stream; more is an error")
+    stream_max_duration_s: float = Field(default=60.0, gt=0, description="event-time span of one stream")
+    stream_idle_timeout_s: float = Field(default=10.0, gt=0, description="wait for the next packet at most this long")
+    stream_max_message_bytes: int = Field(default=1024 * 1024, ge=16, description="one WebSocket message or NDJSON line")
     log_requests: bool = True
 
     @property

@@ -46,3 +46,13 @@ def test_vgg_and_sew_resnet_have_the_paper_shapes():
     assert vgg11.head.module.in_features == 512 and vgg16.head.module.in_features == 512
     assert convs(sew) == 1 + 16 + 3  # stem, 8 basic blocks, 3 downsampling shortcuts
     assert sew.head.module.in_features == 512
+
+
+@pytest.mark.parametrize("architecture", ["vgg11", "sew_resnet18"])
+def test_event_frames_get_the_stem_convolution_in_the_body(architecture):
+    spec = NetworkSpec(architecture, (2, 32, 32), 10, encoder="frames", timesteps=2)
+    network = SpikingNetwork(spec)
+    first = next(m for m in network.body.modules() if isinstance(m, torch.nn.Conv2d))
+    assert (first.in_channels, first.out_channels) == (2, 64)
+    output = network(torch.rand(2, 2, 2, 32, 32))  # [B, T, C, H, W]
+    assert output.current.shape == (2, 2, 10)

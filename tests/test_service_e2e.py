@@ -210,8 +210,9 @@ def test_models_and_health_endpoints(server):
         assert client.get("/v2/health/live").status_code == 200
         assert client.get("/v2/health/ready").status_code == 200
         docs = client.get("/openapi.json").json()
-    assert [m["name"] for m in models["models"]] == ["digits"]
+    assert [m["name"] for m in models["models"]] == ["digits", "digits-dvs"]
     assert models["models"][0]["versions"] == [1] and models["ready"] is True
+    assert [m["kind"] for m in models["models"]] == ["image", "events"]
     assert digits["manifests"]["1"]["evaluation"]["accuracy"] >= 0.98
     assert "/classify" in docs["paths"]
     assert set(docs["paths"]["/classify"]["post"]["requestBody"]["content"]) >= {"multipart/form-data", "application/json"}

@@ -9,12 +9,12 @@ from starlette.concurrency import run_in_threadpool
 
 from service.dependencies import ServiceState, get_service
 from service.early_exit import Outcome, classify
-from service.energy import request_energy
+from service.answers import build_answer, observe_decision
 from service.errors import ApiError
 from service.image_input import OPENAPI_REQUEST_BODY, read_image_bytes
 from service.preprocessing import preprocess
 from service.registry import LoadedModel
-from service.schemas import Classification, ErrorBody, ModelRef, Spikes
+from service.schemas import Classification, ErrorBody
 
 router = APIRouter(tags=["inference"])
 ENDPOINT = "/classify"
@@ -50,9 +50,9 @@ async def classify_image(
     finally:
         service.inflight -= 1
         gauge.dec()
-    decided = time.perf_counter()
-    response = _response(request, loaded, outcome, decided - received)
-    _observe(service, loaded, outcome, response, decided - received)
+    seconds = time.perf_counter() - received
+    response = build_answer(request.state.request_id, loaded, outcome, seconds)
+    observe_decision(service.metrics, loaded, response, ENDPOINT, seconds)
     request.state.log = {"model": loaded.name, "version": loaded.version, "class_index": outcome.class_index,
                          "decision_timestep": outcome.decision_timestep, "exit_reason": outcome.exit_reason}
     return response
@@ -62,34 +62,3 @@ def _run_alone(loaded: LoadedModel, data: bytes, max_pixels: int, early_exit: bo
     image = preprocess(data, loaded.input_spec, max_pixels)
     return classify(loaded.runtime, image[None], loaded.widths, early_exit=early_exit, decoding=loaded.decoding,
                     on_step=loaded.on_step)[0]
-
-
-def _response(request: Request, loaded: LoadedModel, outcome: Outcome, seconds: float) -> Classification:
-    per_layer = [int(round(v)) for v in outcome.layer_spikes]
-    return Classification(
-        request_id=request.state.request_id,
-        model=ModelRef(name=loaded.name, version=loaded.version),
-        class_index=outcome.class_index,
-        label=loaded.manifest["labels"][outcome.class_index],
-        decision_timestep=outcome.decision_timestep,
-        max_timesteps=loaded.runtime.timesteps,
-        timesteps_run=outcome.timesteps_run,
-        exit_reason=outcome.exit_reason,
-        spikes=Spikes(total=sum(per_layer) + sum(outcome.output_spikes), per_layer=per_layer,
-                      output=outcome.output_spikes),
-        energy=request_energy(loaded.manifest, outcome),
-        scores=outcome.scores,
-        latency_ms=seconds * 1000,
-    )
-
-
-def _observe(service: ServiceState, loaded: LoadedModel, outcome: Outcome, response: Classification,
-             seconds: float) -> None:
-    metrics = service.metrics
-    labels = (loaded.name, str(loaded.version), ENDPOINT)
-    metrics.decision_timestep.labels(*labels).observe(outcome.decision_timestep)
-    metrics.decision_latency.labels(*labels).observe(seconds)
-    metrics.exits.labels(*labels, outcome.exit_reason).inc()
-    metrics.spikes.labels(*labels).observe(response.spikes.total)
-    metrics.synaptic_ops.labels(*labels).observe(response.energy.synaptic_ops)
-    metrics.energy.labels(*labels).observe(response.energy.joules)

@@ -13,6 +13,8 @@ class DatasetInfo:
     # Per-channel (x - mean) / std applied after scaling pixels to [0, 1].
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    kind: str = "image"  # or "events": frames of DVS events, one per timestep
+    bin_us: int | None = None  # events: the duration of one timestep's frame
 
     @property
     def num_classes(self) -> int:

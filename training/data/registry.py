@@ -7,13 +7,21 @@ from typing import Callable
 from torch.utils.data import Dataset
 
 from training.data.cifar import CIFAR10_INFO, CIFAR100_INFO, CifarDataset
+from training.data.cifar10_dvs import CIFAR10_DVS_INFO, Cifar10DvsDataset
 from training.data.digits import DIGITS_INFO, DigitsDataset
+from training.data.digits_dvs import DIGITS_DVS_INFO, DigitsDvsDataset
 from training.data.info import DatasetInfo
 from training.data.tiny_imagenet import TINY_IMAGENET_INFO, TinyImageNetDataset
 
 
 def _digits(split: str, root: str | None, augment: bool) -> Dataset:
     return DigitsDataset(split, augment=augment)
+
+
+def _digits_dvs(split: str, root: str | None, augment: bool) -> Dataset:
+    if split not in ("train", "test"):
+        raise ValueError(f"digits-dvs has splits 'train' and 'test', not {split!r}")
+    return DigitsDvsDataset(split, augment=augment)
 
 
 def _required_root(name: str, root: str | None, expected: str) -> str:
@@ -38,13 +46,20 @@ def _tiny_imagenet(split: str, root: str | None, augment: bool) -> Dataset:
     return TinyImageNetDataset(root, split, augment=augment)
 
 
+def _cifar10_dvs(split: str, root: str | None, augment: bool) -> Dataset:
+    root = _required_root("cifar10-dvs", root, "CIFAR10-DVS/<class>/*.aedat (the extracted AEDAT 2.0 files)")
+    return Cifar10DvsDataset(root, split, augment=augment)
+
+
 # name -> (info, loader(split, root, augment)). tiny-imagenet's info has placeholder class names
 # (its real ones come from words.txt); the loaded data set's ``info`` carries the real ones.
 DATASETS: dict[str, tuple[DatasetInfo, Callable[[str, str | None, bool], Dataset]]] = {
     "digits": (DIGITS_INFO, _digits),
+    "digits-dvs": (DIGITS_DVS_INFO, _digits_dvs),
     "cifar10": (CIFAR10_INFO, _cifar10),
     "cifar100": (CIFAR100_INFO, _cifar100),
     "tiny-imagenet": (TINY_IMAGENET_INFO, _tiny_imagenet),
+    "cifar10-dvs": (CIFAR10_DVS_INFO, _cifar10_dvs),
 }
 
 

@@ -1,6 +1,7 @@
 """Input encoders: turn a static image into what the network sees at each timestep."""
 
 from training.encoding.direct import DirectCurrentEncoder
+from training.encoding.frames import EventFrameEncoder
 from training.encoding.intensity import IntensityLatencyEncoder
 from training.encoding.stem import FeatureStem
 from training.encoding.latency import (
@@ -12,6 +13,7 @@ from training.encoding.latency import (
 
 __all__ = [
     "DirectCurrentEncoder",
+    "EventFrameEncoder",
     "FeatureStem",
     "IntensityLatencyEncoder",
     "LatencyEncoder",

@@ -14,7 +14,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from training.encoding import DirectCurrentEncoder, FeatureStem, IntensityLatencyEncoder, LatencyEncoder
+from training.encoding import (DirectCurrentEncoder, EventFrameEncoder, FeatureStem, IntensityLatencyEncoder,
+                               LatencyEncoder)
 from training.network.architectures import ARCHITECTURES
 from training.network.layers import ReLUActivation, SpikingActivation, Synapse
 from training.network.run import Run
@@ -55,6 +56,8 @@ def build_encoder(spec: NetworkSpec) -> nn.Module:
         return LatencyEncoder(in_channels, spec.stem_channels)
     if spec.encoder == "intensity":
         return IntensityLatencyEncoder(in_channels)
+    if spec.encoder == "frames":
+        return EventFrameEncoder(in_channels)
     return DirectCurrentEncoder(in_channels, spec.stem_channels)
 
 
@@ -69,7 +72,8 @@ class SpikingNetwork(nn.Module):
         # latency encoders already emit spikes.
         self.entry = activation() if isinstance(self.encoder, DirectCurrentEncoder) else None
         builder = ARCHITECTURES[spec.architecture]
-        self.body = builder(self.encoder.out_channels, activation, **spec.arch_args)
+        self.body = builder(self.encoder.out_channels, activation, stem=isinstance(self.encoder, FeatureStem),
+                            **spec.arch_args)
         self._spiking = [m for m in self.modules() if isinstance(m, SpikingActivation)]
         for index, layer in enumerate(self._spiking):
             layer.index = index
@@ -83,7 +87,7 @@ class SpikingNetwork(nn.Module):
 
     @property
     def emits_input_spikes(self) -> bool:
-        return isinstance(self.encoder, (LatencyEncoder, IntensityLatencyEncoder))
+        return isinstance(self.encoder, (LatencyEncoder, IntensityLatencyEncoder, EventFrameEncoder))
 
     # -- running ---------------------------------------------------------------------------
 
@@ -166,7 +170,8 @@ class SpikingNetwork(nn.Module):
         names = {module: name for name, module in self.named_modules()}
         spiking_layers = []
         if self.emits_input_spikes:
-            spiking_layers.append({"name": "encoder", "neurons": _numel(probe["features"])})
+            name = "events" if isinstance(self.encoder, EventFrameEncoder) else "encoder"
+            spiking_layers.append({"name": name, "neurons": _numel(probe["features"])})
         hidden_shapes = [probe["spiking"][i] for i in range(len(self._spiking))]
         spiking_layers += [
             {"name": names[layer], "neurons": _numel(shape)} for layer, shape in zip(self._spiking, hidden_shapes)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from training.neurons.lif import LIFParameters
 
 CODINGS = ("latency", "rate", "ann")
-ENCODERS = {"latency": ("le", "intensity"), "rate": ("direct",), "ann": ("direct",)}
+ENCODERS = {"latency": ("le", "intensity", "frames"), "rate": ("direct", "frames"), "ann": ("direct",)}
 DEFAULT_STEM_CHANNELS = {"digits_net": 32, "vgg11": 64, "vgg16": 64, "sew_resnet18": 64}
 
 
@@ -18,7 +18,8 @@ class NetworkSpec:
     coding: ``latency`` (first-spike decision), ``rate`` (direct input, time-mean decoding)
     or ``ann`` (the same architecture with ReLU, one pass).
     encoder: ``le`` (the LE module, (5)-(9)) or ``intensity`` (raw pixels to latency) for
-    latency coding; ``direct`` (analog current) for rate coding and the ANN.
+    latency coding; ``direct`` (analog current) for rate coding and the ANN; ``frames`` for DVS
+    event frames, one per timestep (input_shape is then one frame's [2, H, W]).
     """
 
     architecture: str

@@ -17,15 +17,28 @@ from training.network.network import SpikingNetwork
 from training.store.manifest import MANIFEST, MANIFEST_FORMAT, WEIGHTS, is_valid_name, list_versions, sha256_file
 
 
+def _input_spec(info: DatasetInfo, input_shape: tuple[int, int, int]) -> dict:
+    channels, height, width = input_shape
+    if info.kind == "events":
+        # dvs-events/1 streams: the sensor the model was trained on and the duration of a timestep
+        return {"sensor_width": width, "sensor_height": height, "polarities": channels, "bin_us": info.bin_us}
+    return {
+        "channels": channels,
+        "height": height,
+        "width": width,
+        # x = (pixel / pixel_max - mean) / std per channel, pixels as 8-bit values
+        "normalization": {"pixel_max": 255, "mean": list(info.mean), "std": list(info.std)},
+    }
+
+
 def build_manifest(network: SpikingNetwork, name: str, version: int, info: DatasetInfo,
                    evaluation: EvaluationResult, split: str, training: dict) -> dict:
     spec = network.spec
-    channels, height, width = spec.input_shape
     return {
         "format": MANIFEST_FORMAT,
         "name": name,
         "version": version,
-        "kind": "image",
+        "kind": info.kind,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "architecture": {"name": spec.architecture, "args": spec.arch_args},
         "network": spec.to_dict(),
@@ -33,13 +46,7 @@ def build_manifest(network: SpikingNetwork, name: str, version: int, info: Datas
         "encoder": spec.encoder,
         "timesteps": spec.timesteps,
         "neuron": spec.neuron.to_dict(),
-        "input": {
-            "channels": channels,
-            "height": height,
-            "width": width,
-            # x = (pixel / pixel_max - mean) / std per channel, pixels as 8-bit values
-            "normalization": {"pixel_max": 255, "mean": list(info.mean), "std": list(info.std)},
-        },
+        "input": _input_spec(info, spec.input_shape),
         "labels": list(info.labels),
         "layers": {
             "spiking": network.layout["spiking_layers"],

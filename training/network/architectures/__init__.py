@@ -1,7 +1,8 @@
 """Architecture bodies. Each builder returns the layers between the encoder and the classifier.
 
-A builder takes the channels the encoder hands over and an activation factory (LIF for SNNs,
-ReLU for the ANN), so one definition serves every coding.
+A builder takes the channels the encoder hands over, an activation factory (LIF for SNNs, ReLU
+for the ANN) and whether the encoder has a convolutional stem (Phi), so one definition serves
+every coding and input.
 """
 
 from training.network.architectures.digits import digits_net

@@ -2,7 +2,8 @@
 
 Spike-element-wise blocks with ADD connections: out = SN(BN(conv(SN(BN(conv(x)))))) + shortcut(x),
 where the shortcut is the identity or conv1x1-BN-SN when the shape changes. The stem's conv+BN
-is the encoder's Phi, so the body starts at the first residual stage.
+is the encoder's Phi, so the body starts at the first residual stage (without a stem the body
+begins with that convolution as a spiking layer).
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ class SEWBasicBlock(Layer):
         return self.residual(x, run) + identity
 
 
-def sew_resnet18(in_channels: int, activation: ActivationFactory, width: float = 1.0) -> Chain:
+def sew_resnet18(in_channels: int, activation: ActivationFactory, stem: bool = True, width: float = 1.0) -> Chain:
     stages = [(int(64 * width), 1), (int(128 * width), 2), (int(256 * width), 2), (int(512 * width), 2)]
     blocks: list[Layer] = []
+    if not stem:  # event frames or raw intensities: the stem convolution is part of the body
+        blocks.append(conv_bn_act(in_channels, int(64 * width), activation))
+        in_channels = int(64 * width)
     for out_channels, stride in stages:
         blocks.append(SEWBasicBlock(in_channels, out_channels, stride, activation))
         blocks.append(SEWBasicBlock(out_channels, out_channels, 1, activation))

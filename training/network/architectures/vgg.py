@@ -1,7 +1,8 @@
 """VGG-11 and VGG-16 without their fully connected layers (paper, Sec. IV-A).
 
 The first convolution of the usual configuration is the encoder's Phi (the LE module's
-feature extractor), so the body starts from the second entry. Pooling is max pooling, which
+feature extractor), so with a stem the body starts from the second entry; without one (event
+frames, raw intensities) the body has it as an ordinary spiking layer. Pooling is max pooling, which
 keeps spikes binary. The classifier is a single linear layer added by the network.
 """
 
@@ -15,9 +16,9 @@ VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
 VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
-def _vgg(config: tuple, in_channels: int, activation: ActivationFactory, width: float) -> Chain:
+def _vgg(config: tuple, in_channels: int, activation: ActivationFactory, width: float, stem: bool) -> Chain:
     layers = []
-    for entry in config[1:]:
+    for entry in config[1:] if stem else config:
         if entry == "M":
             layers.append(Stateless(nn.MaxPool2d(2)))
         else:
@@ -28,12 +29,12 @@ def _vgg(config: tuple, in_channels: int, activation: ActivationFactory, width: 
     return Chain(*layers)
 
 
-def vgg11(in_channels: int, activation: ActivationFactory, width: float = 1.0) -> Chain:
-    return _vgg(VGG11, in_channels, activation, width)
+def vgg11(in_channels: int, activation: ActivationFactory, stem: bool = True, width: float = 1.0) -> Chain:
+    return _vgg(VGG11, in_channels, activation, width, stem)
 
 
-def vgg16(in_channels: int, activation: ActivationFactory, width: float = 1.0) -> Chain:
-    return _vgg(VGG16, in_channels, activation, width)
+def vgg16(in_channels: int, activation: ActivationFactory, stem: bool = True, width: float = 1.0) -> Chain:
+    return _vgg(VGG16, in_channels, activation, width, stem)
 
 
 def vgg_stem_channels(name: str, width: float = 1.0) -> int:

@@ -1,0 +1,251 @@
+"""/classify/stream: DVS event streams (``dvs-events/1``) over a WebSocket (the live path) or as
+a POST body read incrementally. The decision is sent the moment the first output spike happens;
+the rest of the stream is not read."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query, Request, WebSocket
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from service.answers import build_answer, observe_decision
+from service.dependencies import ServiceState, get_service
+from service.early_exit import Outcome
+from service.errors import ApiError
+from service.registry import LoadedModel
+from service.schemas import ErrorBody, StreamClassification
+from service.streams import (StreamError, StreamLimits, StreamSession, parse_binary_packet, parse_header,
+                             parse_json_packet, sensor_size)
+from training.events.format import RECORD_BYTES
+
+router = APIRouter(tags=["streams"])
+ENDPOINT = "/classify/stream"
+BINARY = "application/x-dvs-events"
+NDJSON = "application/x-ndjson"
+
+
+def _limits(service: ServiceState) -> StreamLimits:
+    settings = service.settings
+    return StreamLimits(settings.stream_max_events, int(settings.stream_max_duration_s * 1e6),
+                        settings.stream_idle_timeout_s, settings.stream_max_message_bytes)
+
+
+def _answer(service: ServiceState, loaded: LoadedModel, session: StreamSession, outcome: Outcome, request_id: str,
+            seconds: float) -> StreamClassification:
+    base = build_answer(request_id, loaded, outcome, seconds)
+    observe_decision(service.metrics, loaded, base, ENDPOINT, seconds)
+    return StreamClassification(**base.model_dump(), events_received=session.events_received,
+                                events_used=session.events_used)
+
+
+class _Session:
+    """A stream session counted in the metrics while it lives; freed when the block exits."""
+
+    def __init__(self, service: ServiceState, loaded: LoadedModel, width: int, height: int) -> None:
+        self.session = StreamSession(loaded, width, height, _limits(service))
+        self.gauge = service.metrics.stream_sessions.labels(loaded.name, str(loaded.version))
+        self.events = service.metrics.stream_events.labels(loaded.name, str(loaded.version))
+
+    def __enter__(self) -> "_Session":
+        self.gauge.inc()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.gauge.dec()
+
+    async def feed(self, events: np.ndarray) -> Outcome | None:
+        self.events.inc(len(events))
+        return await run_in_threadpool(self.session.feed, events)
+
+    async def end(self) -> Outcome:
+        return await run_in_threadpool(self.session.end)
+
+
+@router.websocket("/classify/stream")
+async def stream_websocket(websocket: WebSocket, model: str | None = Query(None),
+                           version: int | None = Query(None, ge=1)) -> None:
+    """First message: ``{"format": "dvs-events/1", "width": W, "height": H}``; then binary
+    messages of 16-byte records (or JSON packets); ``{"type": "end"}`` ends the stream. The server
+    answers ``{"type": "decision", ...}`` once, or ``{"type": "error", "error", "code"}``, then closes."""
+    service: ServiceState = websocket.app.state.service
+    request_id = uuid.uuid4().hex
+    await websocket.accept(headers=[(b"x-request-id", request_id.encode())])
+    limits = _limits(service)
+    try:
+        loaded = service.registry.resolve(model, version, kind="events")
+        message = await _receive(websocket, limits)
+        width, height = parse_header(message.get("text") if message.get("text") is not None else message.get("bytes"))
+        with _Session(service, loaded, width, height) as live:
+            outcome = None
+            while outcome is None:
+                message = await _receive(websocket, limits)
+                received = time.perf_counter()
+                events = _packet(message, limits)
+                outcome = await (live.end() if events is None else live.feed(events))
+            answer = _answer(service, loaded, live.session, outcome, request_id, time.perf_counter() - received)
+            await websocket.send_json({"type": "decision", **answer.model_dump()})
+        await websocket.close(1000)
+    except (StreamError, ApiError) as error:
+        await _send_error(websocket, getattr(error, "code"), error.message)
+    except WebSocketDisconnect:
+        return  # the client left: its session is already freed
+
+
+async def _receive(websocket: WebSocket, limits: StreamLimits) -> dict:
+    try:
+        message = await asyncio.wait_for(websocket.receive(), limits.idle_timeout_s)
+    except asyncio.TimeoutError:
+        raise StreamError("idle_timeout", f"no message for {limits.idle_timeout_s:g} s") from None
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    size = len(message.get("bytes") or b"") + len(message.get("text") or "")
+    if size > limits.max_message_bytes:
+        raise StreamError("message_too_large", f"a message may hold at most {limits.max_message_bytes} bytes", 413)
+    return message
+
+
+def _packet(message: dict, limits: StreamLimits) -> np.ndarray | None:
+    """Events of a message, or None for ``{"type": "end"}``."""
+    if message.get("bytes") is not None:
+        return parse_binary_packet(message["bytes"])
+    try:
+        payload = json.loads(message.get("text") or "")
+    except json.JSONDecodeError:
+        raise StreamError("bad_packet", "a text message must be JSON: a packet or {\"type\": \"end\"}") from None
+    if isinstance(payload, dict) and payload.get("type") == "end":
+        return None
+    return parse_json_packet(payload)
+
+
+async def _send_error(websocket: WebSocket, code: str, message: str) -> None:
+    if websocket.application_state == WebSocketState.CONNECTED:
+        try:
+            await websocket.send_json({"type": "error", "error": message, "code": code})
+            await websocket.close(1008)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+
+
+STREAM_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            BINARY: {"schema": {"type": "string", "format": "binary",
+                                "description": "16-byte little-endian records: int64 t, uint16 x, uint16 y, uint8 p, 3 zero bytes"}},
+            NDJSON: {"schema": {"type": "string",
+                                "description": 'lines of {"t": [...], "x": [...], "y": [...], "p": [...]}; an optional '
+                                               'first line {"format": "dvs-events/1", "width": W, "height": H}'}},
+        },
+    }
+}
+
+
+@router.post("/classify/stream", response_model=StreamClassification, openapi_extra=STREAM_BODY,
+             responses={status: {"model": ErrorBody} for status in (400, 404, 413, 415, 503)})
+async def stream_post(
+    request: Request,
+    model: str | None = Query(None),
+    version: int | None = Query(None, ge=1),
+    width: int | None = Query(None, ge=1, description="sensor width (required for binary bodies)"),
+    height: int | None = Query(None, ge=1, description="sensor height (required for binary bodies)"),
+    service: ServiceState = Depends(get_service),
+) -> StreamClassification:
+    """A whole or chunked upload of one stream, consumed as it arrives: the answer comes as soon
+    as the network decides, without reading the rest of the body."""
+    loaded = service.registry.resolve(model, version, kind="events")
+    request.state.model, request.state.version = loaded.name, loaded.version
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type not in (BINARY, NDJSON):
+        raise ApiError(415, "unsupported_media_type", f"send {BINARY} (with width and height) or {NDJSON}")
+    limits = _limits(service)
+    try:
+        chunks = _chunks(request, limits)
+        packets = _binary_packets(chunks) if media_type == BINARY else _ndjson_packets(chunks, limits)
+        first = await anext(packets, None)
+        declared = parse_header(first) if isinstance(first, dict) else None
+        if width is not None and height is not None:
+            declared = sensor_size(width, height)
+        if declared is None:
+            raise StreamError("bad_header", "give the sensor's width and height as query parameters "
+                                            "(or, for NDJSON, as a first header line)")
+        with _Session(service, loaded, *declared) as live:
+            outcome, received = None, time.perf_counter()
+            pending = [] if first is None or isinstance(first, dict) else [first]
+            async for events in _prepend(pending, packets):
+                received = time.perf_counter()
+                outcome = await live.feed(events)
+                if outcome is not None:
+                    break
+            if outcome is None:
+                outcome = await live.end()
+            return _answer(service, loaded, live.session, outcome, request.state.request_id,
+                           time.perf_counter() - received)
+    except StreamError as error:
+        raise ApiError(error.status, error.code, error.message) from None
+
+
+async def _prepend(items: list, rest):
+    for item in items:
+        yield item
+    async for item in rest:
+        yield item
+
+
+async def _chunks(request: Request, limits: StreamLimits):
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(stream), limits.idle_timeout_s)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise StreamError("idle_timeout", f"no data for {limits.idle_timeout_s:g} s") from None
+        if chunk:
+            yield chunk
+
+
+async def _binary_packets(chunks):
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        whole = len(pending) - len(pending) % RECORD_BYTES
+        if whole:
+            yield parse_binary_packet(pending[:whole])
+            pending = pending[whole:]
+    if pending:
+        raise StreamError("partial_record", f"the body ends inside a record ({len(pending)} stray bytes)")
+
+
+async def _ndjson_packets(chunks, limits: StreamLimits):
+    """The header line (as a dict) if the body starts with one, then the events of each packet
+    line, up to an optional ``{"type": "end"}``."""
+    pending = b""
+    first = True
+    async for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        if len(pending) > limits.max_message_bytes:
+            raise StreamError("message_too_large", f"an NDJSON line may hold at most {limits.max_message_bytes} bytes", 413)
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                payload = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise StreamError("bad_packet", "every NDJSON line must be a JSON object") from None
+            if first and isinstance(payload, dict) and "format" in payload:
+                first = False
+                yield payload
+                continue
+            first = False
+            if isinstance(payload, dict) and payload.get("type") == "end":
+                return
+            yield parse_json_packet(payload)
+    if pending.strip():
+        raise StreamError("bad_packet", "the NDJSON body ends inside a line")

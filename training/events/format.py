@@ -1,0 +1,37 @@
+"""The ``dvs-events/1`` wire format (DESIGN.md): 16-byte little-endian records
+``int64 t`` (microseconds), ``uint16 x`` (column), ``uint16 y`` (row), ``uint8 p``
+(1 = ON, 0 = OFF), 3 zero bytes. Timestamps never decrease."""
+
+from __future__ import annotations
+
+import numpy as np
+
+FORMAT = "dvs-events/1"
+RECORD = np.dtype([("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "u1"), ("pad", "V3")])
+RECORD_BYTES = RECORD.itemsize  # 16
+assert RECORD_BYTES == 16
+
+
+def empty_events() -> np.ndarray:
+    return np.zeros(0, dtype=RECORD)
+
+
+def make_events(t, x, y, p) -> np.ndarray:
+    """Records from four equally long sequences."""
+    t, x, y, p = (np.asarray(v) for v in (t, x, y, p))
+    if not (len(t) == len(x) == len(y) == len(p)):
+        raise ValueError(f"t, x, y and p must be equally long, got {len(t)}, {len(x)}, {len(y)}, {len(p)}")
+    events = np.zeros(len(t), dtype=RECORD)
+    events["t"], events["x"], events["y"], events["p"] = t, x, y, p
+    return events
+
+
+def encode(events: np.ndarray) -> bytes:
+    return np.ascontiguousarray(events, dtype=RECORD).tobytes()
+
+
+def decode(data: bytes) -> np.ndarray:
+    """Records from bytes; the length must be a whole number of records."""
+    if len(data) % RECORD_BYTES:
+        raise ValueError(f"{len(data)} bytes is not a whole number of {RECORD_BYTES}-byte records")
+    return np.frombuffer(data, dtype=RECORD).copy()
