@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,36 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.benchmarks.common import free_port
+
 ROOT = Path(__file__).parents[1]
 MODEL_STORE = ROOT / "model_store"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+class CountingRuntime:
+    """Wraps a runtime and counts what it is asked to compute."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.timesteps = inner, inner.name, inner.timesteps
+        self.sample_timesteps = 0  # rows x timesteps
+        self.largest_batch = 0
+
+    def encode(self, images):
+        return self.inner.encode(images)
+
+    def initial_state(self, batch_size):
+        return self.inner.initial_state(batch_size)
+
+    def step(self, encoded, timesteps, state):
+        self.sample_timesteps += len(timesteps)
+        self.largest_batch = max(self.largest_batch, len(timesteps))
+        return self.inner.step(encoded, timesteps, state)
+
+    def select(self, encoded, state, rows):
+        return self.inner.select(encoded, state, rows)
+
+    def merge(self, parts):
+        return self.inner.merge(parts)
 
 
 @dataclass

@@ -6,39 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import MODEL_STORE
+from conftest import MODEL_STORE, CountingRuntime
 from service.early_exit import Widths, classify
 from service.runtimes.base import StepResult
 from service.runtimes.torch_runtime import TorchRuntime
 from training.data import load_dataset
 from training.decoding import first_spike_decision
 from training.store.load import load_network
-
-
-class CountingRuntime:
-    """Wraps a runtime and counts the timesteps it is asked to run."""
-
-    def __init__(self, inner) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.timesteps = inner.timesteps
-        self.steps = 0
-
-    def encode(self, images):
-        return self.inner.encode(images)
-
-    def initial_state(self, batch_size):
-        return self.inner.initial_state(batch_size)
-
-    def step(self, encoded, timesteps, state):
-        self.steps += len(timesteps)  # timestep-samples
-        return self.inner.step(encoded, timesteps, state)
-
-    def select(self, encoded, state, rows):
-        return self.inner.select(encoded, state, rows)
-
-    def merge(self, parts):
-        return self.inner.merge(parts)
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +30,11 @@ def test_every_test_digit_decides_as_the_full_run_and_runs_exactly_that_many_ste
     expected = first_spike_decision(full.spikes, full.membrane)
     counting = CountingRuntime(runtime)
     for index in range(len(dataset)):
-        counting.steps = 0
+        counting.sample_timesteps = 0
         outcome = classify(counting, images[index : index + 1].numpy(), widths)[0]
         assert outcome.class_index == int(expected.class_index[index])
         assert outcome.decision_timestep == int(expected.decision_timestep[index])
-        assert counting.steps == outcome.decision_timestep == outcome.timesteps_run
+        assert counting.sample_timesteps == outcome.decision_timestep == outcome.timesteps_run
 
 
 class ScriptedRuntime:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import MODEL_STORE, start_server, stop_server
+from conftest import MODEL_STORE, CountingRuntime, start_server, stop_server
 from service.batching import Batcher
 from service.early_exit import FIRST_SPIKE, Widths, classify
 from service.runtimes.onnx_runtime import OnnxRuntime
@@ -58,30 +58,6 @@ def assert_same_answers(got, expected) -> None:
                                o.layer_spikes) for o in expected]
     assert np.allclose([o.scores for o in got], [o.scores for o in expected], rtol=0, atol=1e-5)
     assert np.allclose([o.synaptic_inputs for o in got], [o.synaptic_inputs for o in expected], rtol=1e-6)
-
-
-class CountingRuntime:
-    def __init__(self, inner) -> None:
-        self.inner, self.name, self.timesteps = inner, inner.name, inner.timesteps
-        self.sample_timesteps = 0
-        self.largest_batch = 0
-
-    def encode(self, images):
-        return self.inner.encode(images)
-
-    def initial_state(self, batch_size):
-        return self.inner.initial_state(batch_size)
-
-    def step(self, encoded, timesteps, state):
-        self.sample_timesteps += len(timesteps)
-        self.largest_batch = max(self.largest_batch, len(timesteps))
-        return self.inner.step(encoded, timesteps, state)
-
-    def select(self, encoded, state, rows):
-        return self.inner.select(encoded, state, rows)
-
-    def merge(self, parts):
-        return self.inner.merge(parts)
 
 
 @pytest.mark.parametrize("runtime_name", ["torch", "onnx"])
