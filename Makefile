@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 SLIM_VENV  ?= .venv-slim
 SLIM_STAMP := $(SLIM_VENV)/.installed-stamp
 
-.PHONY: install install-slim test test-slim run clean
+.PHONY: install install-slim tools test test-slim run clean
 
 install: $(STAMP)
 
@@ -28,7 +28,16 @@ $(SLIM_STAMP): pyproject.toml
 	$(SLIM_VENV)/bin/pip install --quiet -e '.[test]' scikit-learn
 	touch $(SLIM_STAMP)
 
-test: install test-slim
+# The observability tests run a real Prometheus (and promtool) and check the compose file:
+# Debian's prometheus and docker-compose packages, installed when missing (needs root).
+tools:
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
+	    || ! { command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1; }; then \
+	  echo "installing Debian's prometheus and docker-compose for the observability tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus docker-compose >/dev/null; \
+	fi
+
+test: install test-slim tools
 	$(BIN)/python -m pytest
 
 test-slim: install-slim
