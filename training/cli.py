@@ -60,6 +60,24 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from training.report import build_report
+
+    report = build_report(args.model_dir, args.dataset, args.out, rate_model=args.rate_model, ann_model=args.ann_model,
+                          data_root=args.data_root, with_robustness=not args.no_robustness, seed=args.seed)
+    print(json.dumps({"report": str(args.out) + "/report.json", "figures": report["figures"],
+                      "seconds": round(report["seconds"], 1)}))
+    return 0
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from training.experiment import run_experiment
+
+    path = run_experiment(args.out, args.work, epochs=args.epochs, seed=args.seed, robustness=not args.no_robustness)
+    print(json.dumps({"results": str(path)}))
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
     from pydantic import ValidationError
@@ -115,6 +133,28 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--onnx", action="store_true",
                         help="also write single-timestep ONNX graphs (encoder.onnx, step.onnx) for the onnx runtime")
     export.set_defaults(handler=_export)
+
+    report = commands.add_parser("report", help="the paper's tables and figures for a model version",
+                                 description="Write report.json and PNG figures: Table I-IV, Fig. 2a, 3, 5.")
+    report.add_argument("model_dir", help="model_store/<name>/<version> or model_store/<name> (latest)")
+    report.add_argument("--dataset", help="data set (default: the one in the manifest)")
+    report.add_argument("--out", required=True, help="folder for report.json and the PNGs")
+    report.add_argument("--rate-model", help="a rate-coded model of the same architecture, for Tables II-IV")
+    report.add_argument("--ann-model", help="a trained same-architecture ANN, for accuracies in Table II")
+    report.add_argument("--data-root", help="root folder for on-disk data sets")
+    report.add_argument("--no-robustness", action="store_true", help="skip the 15 x 5 corruptions (Table IV)")
+    report.add_argument("--seed", type=int, default=0, help="seed of the corruptions")
+    report.set_defaults(handler=_report)
+
+    experiment = commands.add_parser("experiment", help="train the digits comparison models and write the results page",
+                                     description="Train ANN, rate-coded (TET), latency-coded with and without LE and "
+                                                 "TAD, and T in {2,4,6,8} on digits; write docs/results.md from them.")
+    experiment.add_argument("--out", default="docs", help="where results.md and its figures go (default docs)")
+    experiment.add_argument("--work", default="runs/experiment", help="scratch folder for the trained models")
+    experiment.add_argument("--epochs", type=int, default=60)
+    experiment.add_argument("--seed", type=int, default=0)
+    experiment.add_argument("--no-robustness", action="store_true", help="skip Table IV (the 15 x 5 corruptions)")
+    experiment.set_defaults(handler=_experiment)
 
     serve = commands.add_parser("serve", help="serve the model store over HTTP (service.app:app with uvicorn)",
                                 description="Serve models with early-exit inference. Settings not given here "

@@ -24,6 +24,7 @@ class EvaluationResult:
     samples: int
     accuracy: float
     mean_decision_timestep: float
+    mean_timesteps_run: float  # equal to the above with early exit, T without
     firing_rate: float | None  # spikes per neuron per timestep run (the paper's "sparsity")
     firing_rate_per_layer: dict[str, float]
     spikes_per_sample: float
@@ -46,7 +47,7 @@ class _Totals:
 
     def __init__(self, num_layers: int, timesteps: int) -> None:
         self.layer_spikes = torch.zeros(num_layers, dtype=torch.float64)
-        self.correct = self.samples = self.timesteps_run = 0
+        self.correct = self.samples = self.timesteps_run = self.decision_timesteps = 0
         self.spikes = self.synaptic_ops = self.macs = self.joules = 0.0
         self.exits: dict[str, int] = {}
         self.timestep_counts = {t: 0 for t in range(1, timesteps + 1)}
@@ -54,7 +55,9 @@ class _Totals:
 
 
 @torch.no_grad()
-def evaluate(network: SpikingNetwork, dataset: Dataset, batch_size: int = 256, device: str = "cpu") -> EvaluationResult:
+def evaluate(network: SpikingNetwork, dataset: Dataset, batch_size: int = 256, device: str = "cpu",
+             early_exit: bool = True) -> EvaluationResult:
+    """``early_exit=False`` counts activity over all T timesteps (the decision is the same)."""
     network.eval()
     layout = network.layout
     spiking_layers = layout["spiking_layers"]
@@ -63,7 +66,7 @@ def evaluate(network: SpikingNetwork, dataset: Dataset, batch_size: int = 256, d
         images, labels = images.to(device), labels.to(device)
         output = network(images)
         decision = decide(network, output)
-        _accumulate(totals, network, output, decision, labels)
+        _accumulate(totals, network, output, decision, labels, early_exit)
     neurons = torch.tensor([layer["neurons"] for layer in spiking_layers], dtype=torch.float64)
     spiking = network.spec.coding != "ann"
     all_neurons = float(neurons.sum()) + layout["output_neurons"]
@@ -71,7 +74,8 @@ def evaluate(network: SpikingNetwork, dataset: Dataset, batch_size: int = 256, d
     return EvaluationResult(
         samples=totals.samples,
         accuracy=totals.correct / n,
-        mean_decision_timestep=totals.timesteps_run / n,
+        mean_decision_timestep=totals.decision_timesteps / n,
+        mean_timesteps_run=totals.timesteps_run / n,
         firing_rate=totals.spikes / (all_neurons * totals.timesteps_run) if spiking else None,
         firing_rate_per_layer={
             layer["name"]: float(count / (layer["neurons"] * totals.timesteps_run))
@@ -89,18 +93,18 @@ def evaluate(network: SpikingNetwork, dataset: Dataset, batch_size: int = 256, d
 
 
 def _accumulate(totals: _Totals, network: SpikingNetwork, output: NetworkOutput, decision: Decision,
-                labels: torch.Tensor) -> None:
+                labels: torch.Tensor, early_exit: bool = True) -> None:
     timesteps = output.current.shape[0]
     steps = torch.arange(1, timesteps + 1, device=labels.device).view(-1, 1)
-    ran = (steps <= decision.decision_timestep.view(1, -1)).to(output.current.dtype)  # [T, B]
+    last = decision.decision_timestep if early_exit else torch.full_like(decision.decision_timestep, timesteps)
+    ran = (steps <= last.view(1, -1)).to(output.current.dtype)  # [T, B]
     layer_spikes = (output.layer_spikes * ran.unsqueeze(-1)).sum(dim=0).double()  # [B, L]
     output_spikes = (output.spikes.sum(dim=2) * ran).sum(dim=0).double()  # [B]
     synaptic_inputs = (output.synaptic_inputs * ran.unsqueeze(-1)).sum(dim=0).double()  # [B, S]
     spikes_per_sample = layer_spikes.sum(dim=1) + output_spikes
     reasons = decision.exit_reasons() if network.spec.coding == "latency" else ["time_mean"] * len(labels)
     for b, reason in enumerate(reasons):
-        counts = operation_counts(network.layout["synaptic_layers"], synaptic_inputs[b].tolist(),
-                                  int(decision.decision_timestep[b]))
+        counts = operation_counts(network.layout["synaptic_layers"], synaptic_inputs[b].tolist(), int(last[b]))
         totals.synaptic_ops += counts.synaptic_ops
         totals.macs += counts.macs
         joules = counts.joules()
@@ -119,4 +123,5 @@ def _accumulate(totals: _Totals, network: SpikingNetwork, output: NetworkOutput,
     totals.spikes += float(spikes_per_sample.sum())
     totals.correct += int((decision.class_index == labels).sum())
     totals.samples += len(labels)
-    totals.timesteps_run += int(decision.decision_timestep.sum())
+    totals.timesteps_run += int(last.sum())
+    totals.decision_timesteps += int(decision.decision_timestep.sum())

@@ -75,6 +75,8 @@ class SpikingActivation(Layer):
         spikes, _, state = lif_sequence(current, run.neuron, run.state_for(self.index, current[0]))
         run.states_out[self.index] = state
         run.layer_spikes[self.index] = spikes.detach().flatten(2).sum(dim=2)
+        if run.record is not None:
+            run.record[self.index] = spikes.detach()
         if run.probe is not None:
             run.probe.setdefault("spiking", {})[self.index] = tuple(x.shape[1:])
         return run.fold(spikes)

@@ -37,6 +37,8 @@ class NetworkOutput(NamedTuple):
     layer_spikes: torch.Tensor  # [k, B, L] spikes per spiking layer (encoder, hidden), per sample
     synaptic_inputs: torch.Tensor  # [k, B, S] summed input activity per synaptic layer
     state: NetworkState
+    # spike maps [k, B, ...] per spiking layer name, only from forward(..., record_spikes=True)
+    recorded: dict[str, torch.Tensor] | None = None
 
 
 class StepOutput(NamedTuple):
@@ -95,11 +97,11 @@ class SpikingNetwork(nn.Module):
         """The static, once-per-input part of the encoder (F of (5) for the LE module)."""
         return self.encoder.features(images)
 
-    def forward(self, images: torch.Tensor) -> NetworkOutput:
-        """All T timesteps from rest."""
+    def forward(self, images: torch.Tensor, record_spikes: bool = False) -> NetworkOutput:
+        """All T timesteps from rest; ``record_spikes`` also returns every layer's spike maps."""
         features = self.features(images)
         inputs = self.encoder.input_sequence(features, self.timesteps)
-        return self._pass(Run.fold(inputs), self.timesteps, images.shape[0], None)
+        return self._pass(Run.fold(inputs), self.timesteps, images.shape[0], None, record=record_spikes)
 
     def step(self, features: torch.Tensor, timestep: int, state: NetworkState) -> StepOutput:
         """One timestep (1-based) from ``state``; returns the new state with the outputs."""
@@ -116,8 +118,9 @@ class SpikingNetwork(nn.Module):
         return NetworkState(hidden, output)
 
     def _pass(self, inputs: torch.Tensor, timesteps: int, batch_size: int, state: NetworkState | None,
-              probe: dict | None = None) -> NetworkOutput:
-        run = Run(timesteps, batch_size, self.spec.neuron, None if state is None else state.hidden, probe=probe)
+              probe: dict | None = None, record: bool = False) -> NetworkOutput:
+        run = Run(timesteps, batch_size, self.spec.neuron, None if state is None else state.hidden, probe=probe,
+                  record={} if record else None)
         layer_spikes = [run.per_sample_sum(inputs.detach())] if self.emits_input_spikes else []
         x = inputs if self.entry is None else self.entry(inputs, run)
         x = self.body(x, run)
@@ -138,7 +141,15 @@ class SpikingNetwork(nn.Module):
             layer_spikes=torch.stack(layer_spikes, dim=-1) if layer_spikes else empty,
             synaptic_inputs=torch.stack([run.synaptic_inputs[i] for i in sorted(run.synaptic_inputs)], dim=-1),
             state=NetworkState(tuple(run.states_out[i] for i in range(len(self._spiking))), output_state),
+            recorded=self._recorded(run, inputs) if record else None,
         )
+
+    def _recorded(self, run: Run, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Spike maps by the layer names of ``layout["spiking_layers"]``."""
+        names = [layer["name"] for layer in self.layout["spiking_layers"]]
+        maps = ([run.unfold(inputs.detach())] if self.emits_input_spikes else []) + \
+            [run.record[i] for i in range(len(self._spiking))]
+        return dict(zip(names, maps))
 
     # -- static description (neuron counts, FLOPs) -----------------------------------------
 

@@ -31,6 +31,9 @@ class Run:
     synaptic_inputs: dict[int, torch.Tensor] = field(default_factory=dict)  # [timesteps, batch]
     # Shapes seen by each layer on a probe pass; filled only when probing an architecture.
     probe: dict[str, dict[int, tuple[int, ...]]] | None = None
+    # Whole spike maps per spiking layer [timesteps, batch, ...], kept only when asked for
+    # (temporal similarity analysis, eq. (18)).
+    record: dict[int, torch.Tensor] | None = None
 
     def unfold(self, x: torch.Tensor) -> torch.Tensor:
         """[timesteps * batch, ...] -> [timesteps, batch, ...]"""

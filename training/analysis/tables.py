@@ -1,0 +1,49 @@
+"""The paper's energy tables from per-model summaries.
+
+Table II: energy per inference by (15)-(16), and its ratio to the same-architecture ANN.
+Table III: (17), E = E_static * T' + E_dynamic * S', with timesteps T' and spikes S' normalised
+by a baseline model's (the rate-coded SNN's, or the same model run for all T without early exit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from training.energy import NEUROMORPHIC_COEFFICIENTS, neuromorphic_energy
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    accuracy: float | None
+    mean_timesteps: float  # timesteps actually run per sample (the paper's inference time)
+    spikes_per_sample: float
+    energy_joules: float
+    firing_rate: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def energy_table(models: list[ModelSummary], ann: ModelSummary) -> list[dict]:
+    """Table II rows: energy, share of the ANN's energy, accuracy difference to the ANN."""
+    rows = []
+    for model in [ann, *models]:
+        delta = None if model.accuracy is None or ann.accuracy is None else model.accuracy - ann.accuracy
+        rows.append({"model": model.name, "energy_joules": model.energy_joules,
+                     "ratio_to_ann": model.energy_joules / ann.energy_joules, "delta_accuracy": delta})
+    return rows
+
+
+def normalized_energy_table(models: list[ModelSummary], baseline: ModelSummary) -> list[dict]:
+    """Table III rows: (17) with timesteps and spikes normalised by ``baseline``'s."""
+    rows = []
+    for model in [baseline, *models]:
+        timesteps = model.mean_timesteps / baseline.mean_timesteps
+        spikes = model.spikes_per_sample / baseline.spikes_per_sample
+        row = {"model": model.name, "timesteps": model.mean_timesteps, "spikes": model.spikes_per_sample,
+               "accuracy": model.accuracy}
+        for platform, (static, dynamic) in NEUROMORPHIC_COEFFICIENTS.items():
+            row[platform] = neuromorphic_energy(timesteps, spikes, static, dynamic)
+        rows.append(row)
+    return rows

@@ -1,0 +1,191 @@
+"""``firstspike experiment``: the paper's comparisons on digits, from real runs, into a results
+page (``docs/results.md`` with its figures).
+
+Trains, with one budget and seed: the latency-coded SNN (LE + TAD, the shipped recipe), the
+same without the LE module (direct intensity encoding) and without TAD (mean-output CE), the
+rate-coded SNN (direct input, TET), the same-architecture ANN, and the latency-coded SNN for
+T in {2, 6, 8} (Fig. 6); then reports on them and on the shipped digits-dvs model.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from training.analysis import plots
+from training.config import load_config
+from training.data import dataset_info, load_dataset
+from training.evaluate import evaluate
+from training.report import build_report
+from training.store.export import export_version
+from training.store.load import load_network
+from training.trainer import train
+
+ROOT = Path(__file__).parents[1]
+VARIANTS = {
+    "latency-le-tad": ("latency, LE, TAD (the shipped recipe)", []),
+    "latency-intensity-tad": ("latency, direct intensity encoding, TAD", ["network.encoder=intensity"]),
+    "latency-le-meance": ("latency, LE, mean-output CE", ["loss={name: mean_ce}"]),
+    "rate-tet": ("rate-coded, direct input, TET", ["network.coding=rate", "network.encoder=direct", "loss={name: tet}"]),
+    "ann": ("ANN (ReLU), same architecture", ["network.coding=ann", "network.encoder=direct", "loss={name: mean_ce}"]),
+    "latency-t2": ("latency, LE, TAD, T = 2", ["network.timesteps=2"]),
+    "latency-t6": ("latency, LE, TAD, T = 6", ["network.timesteps=6"]),
+    "latency-t8": ("latency, LE, TAD, T = 8", ["network.timesteps=8"]),
+}
+
+
+def train_variants(store: Path, epochs: int, seed: int) -> dict[str, dict]:
+    results = {}
+    test = load_dataset("digits", "test")
+    for key, (title, overrides) in VARIANTS.items():
+        config = load_config("digits", [f"epochs={epochs}", f"seed={seed}", f"eval_every={epochs}", *overrides])
+        path = store / key / "1"
+        if path.exists():  # trained by an earlier run with the same work folder: reuse it
+            network, _ = load_network(path)
+        else:
+            network = train(config, progress=False).network
+        evaluation = evaluate(network, test)
+        if not path.exists():
+            export_version(network, store, key, dataset_info("digits"), evaluation,
+                           training={"config": config.to_dict(), "overrides": overrides})
+        results[key] = {"title": title, "overrides": overrides, "accuracy": evaluation.accuracy,
+                        "mean_decision_timestep": evaluation.mean_decision_timestep,
+                        "firing_rate": evaluation.firing_rate, "energy_joules": evaluation.energy_joules_per_sample,
+                        "timesteps": config.network_spec().timesteps}
+        print(json.dumps({key: results[key]}), flush=True)
+    return results
+
+
+def run_experiment(out: str | Path, work: str | Path, epochs: int = 60, seed: int = 0, robustness: bool = True) -> Path:
+    out, work = Path(out), Path(work)
+    store = work / "store"
+    variants = train_variants(store, epochs, seed)
+    figures = out / "results"
+    digits = build_report(store / "latency-le-tad", "digits", figures / "digits", rate_model=str(store / "rate-tet"),
+                          ann_model=str(store / "ann"), with_robustness=robustness, seed=seed)
+    dvs = build_report(ROOT / "model_store" / "digits-dvs", "digits-dvs", figures / "digits-dvs",
+                       with_robustness=False, seed=seed)
+    scan = ["latency-t2", "latency-le-tad", "latency-t6", "latency-t8"]
+    plots.time_scan([variants[k]["timesteps"] for k in scan], [variants[k]["accuracy"] for k in scan],
+                    [variants[k]["mean_decision_timestep"] for k in scan], figures / "time_scan.png",
+                    "digits: accuracy and inference time vs T")
+    command = "firstspike experiment " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["experiment"] \
+        else f"firstspike experiment --out {out} --work {work} --epochs {epochs} --seed {seed}"
+    page = results_page(variants, digits, dvs, epochs, seed, command)
+    (out / "results.md").write_text(page)
+    (figures / "experiment.json").write_text(json.dumps({"epochs": epochs, "seed": seed, "variants": variants}, indent=2))
+    return out / "results.md"
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def _num(value, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def results_page(variants: dict, digits: dict, dvs: dict, epochs: int, seed: int, command: str) -> str:
+    v = variants
+    lines = [
+        "# Results on the built-in data",
+        "",
+        f"Everything on this page comes from real runs on one 2-core CPU machine, made by `{command}`",
+        f"({epochs} epochs per model, seed {seed}; digits test split, 360 samples). Re-running it rewrites the page.",
+        "The paper's numbers are on CIFAR, Tiny-ImageNet and CIFAR10-DVS; the configs for those runs are in",
+        "`training/configs/` (`firstspike train --config cifar10_vgg11 --set data_root=/path/to/data`).",
+        "",
+        "## Table I: accuracy, inference time, sparsity",
+        "",
+        "| data | model | accuracy | inference time (timesteps) | sparsity (firing rate) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in digits["table_1"]:
+        lines.append(f"| digits | {row['model']} | {_pct(row['accuracy'])} | {row['inference_time']:.2f} | {_num(row['sparsity'])} |")
+    ann = v["ann"]
+    lines.append(f"| digits | ANN (same architecture) | {_pct(ann['accuracy'])} | 1 pass | n/a |")
+    for row in dvs["table_1"]:
+        lines.append(f"| digits-dvs | {row['model']} | {_pct(row['accuracy'])} | {row['inference_time']:.2f} | {_num(row['sparsity'])} |")
+    lines += ["", "## Table II: energy per inference, eqs (15)-(16)", "",
+              "| model | energy (nJ) | share of the ANN's | accuracy - ANN's |", "|---|---|---|---|"]
+    for row in digits["table_2"]:
+        delta = "n/a" if row["delta_accuracy"] is None else f"{100 * row['delta_accuracy']:+.2f}"
+        lines.append(f"| {row['model']} | {row['energy_joules'] * 1e9:.1f} | {100 * row['ratio_to_ann']:.1f}% | {delta} |")
+    lines += ["", f"## Table III: normalised energy, eq. (17) (timesteps and spikes relative to {digits['table_3_baseline']})",
+              "", "| model | timesteps | spikes / sample | accuracy | TrueNorth [0.6, 0.4] | SpiNNaker [0.36, 0.64] |",
+              "|---|---|---|---|---|---|"]
+    for row in digits["table_3"]:
+        lines.append(f"| {row['model']} | {row['timesteps']:.2f} | {row['spikes']:.0f} | {_pct(row['accuracy'])} | "
+                     f"{row['truenorth']:.3f}x | {row['spinnaker']:.3f}x |")
+    table_4 = digits.get("table_4", {})
+    if isinstance(table_4, dict) and table_4:
+        corruptions = list(next(iter(table_4.values()))["per_corruption"])
+        lines += ["", "## Table IV: robustness, the 15 common corruptions at 5 severities (error %)", "",
+                  "| model | clean | mCE | " + " | ".join(c.replace("_", " ") for c in corruptions) + " |",
+                  "|---|---|---|" + "---|" * len(corruptions)]
+        for name, row in table_4.items():
+            cells = " | ".join(f"{100 * row['per_corruption'][c]:.1f}" for c in corruptions)
+            lines.append(f"| {name} | {100 * row['clean_error']:.1f} | {100 * row['mce']:.1f} | {cells} |")
+        lines += ["", "![mCE vs severity](results/digits/mce_vs_severity.png)"]
+    lines += ["", "## Ablations: LE module and TAD loss (same budget and seed)", "",
+              "| variant | accuracy | mean decision timestep | firing rate | energy (nJ) |", "|---|---|---|---|---|"]
+    for key in ("latency-le-tad", "latency-intensity-tad", "latency-le-meance", "rate-tet", "ann"):
+        row = v[key]
+        lines.append(f"| {row['title']} | {_pct(row['accuracy'])} | {row['mean_decision_timestep']:.2f} | "
+                     f"{_num(row['firing_rate'])} | {row['energy_joules'] * 1e9:.1f} |")
+    lines += ["", "## Time scalability (Fig. 6)", "", "| T | accuracy | mean inference timesteps |", "|---|---|---|"]
+    for key in ("latency-t2", "latency-le-tad", "latency-t6", "latency-t8"):
+        row = v[key]
+        lines.append(f"| {row['timesteps']} | {_pct(row['accuracy'])} | {row['mean_decision_timestep']:.2f} |")
+    lines += ["", "![accuracy and inference time vs T](results/time_scan.png)", "",
+              "## Figures", "",
+              "Decision timesteps (digits, digits-dvs):", "",
+              "![digits decision timesteps](results/digits/decision_histogram.png) "
+              "![digits-dvs decision timesteps](results/digits-dvs/decision_histogram.png)", "",
+              "First-spike time against sample difficulty (Fig. 5):", "",
+              "![difficulty](results/digits/difficulty.png)", "",
+              "Temporal similarity matrices (18), first two spiking layers, latency- vs rate-coded (Fig. 3):", "",
+              "![temporal similarity](results/digits/temporal_similarity.png)", "",
+              "## Against the paper's findings", ""]
+    lines += findings(v, digits)
+    lines += ["", "Full numbers: `results/digits/report.json`, `results/digits-dvs/report.json`, "
+                  "`results/experiment.json`.", ""]
+    return "\n".join(lines)
+
+
+def findings(v: dict, digits: dict) -> list[str]:
+    """Factual sentences comparing these runs with the paper's claims."""
+    main, le_off, tad_off, rate, ann = (v[k] for k in ("latency-le-tad", "latency-intensity-tad", "latency-le-meance",
+                                                       "rate-tet", "ann"))
+    out = []
+    gain = 100 * (main["accuracy"] - le_off["accuracy"])
+    out.append(f"- LE module (Sec. IV-E 1, Fig. 4): encoding raw intensities into spike times instead costs "
+               f"{gain:.2f} points of accuracy here; the paper reports the same direction (a much lower plateau).")
+    gain = 100 * (main["accuracy"] - tad_off["accuracy"])
+    out.append(f"- TAD loss (Table V): {gain:+.2f} points against the mean-output CE, with mean decision timesteps "
+               f"{main['mean_decision_timestep']:.2f} vs {tad_off['mean_decision_timestep']:.2f}; the paper reports "
+               f"+0.89 (CIFAR-10) and +1.49 (CIFAR-100) points.")
+    share = main["energy_joules"] / ann["energy_joules"]
+    out.append(f"- Energy (Table II): the latency-coded SNN needs {100 * share:.1f}% of the ANN's energy and "
+               f"{main['energy_joules'] / rate['energy_joules']:.2f}x the rate-coded SNN's; the paper reports 4.1% and "
+               f"about 0.29x on CIFAR-10.")
+    out.append(f"- Accuracy vs rate coding and ANN: {100 * (main['accuracy'] - rate['accuracy']):+.2f} points vs the "
+               f"rate-coded SNN and {100 * (main['accuracy'] - ann['accuracy']):+.2f} vs the ANN (paper, CIFAR-10: "
+               f"-1.0 and -1.37).")
+    table_4 = digits.get("table_4")
+    if isinstance(table_4, dict) and "rate" in table_4:
+        diff = 100 * (table_4["latency"]["mce"] - table_4["rate"]["mce"])
+        better = sum(table_4["latency"]["per_corruption"][c] < table_4["rate"]["per_corruption"][c]
+                     for c in table_4["latency"]["per_corruption"])
+        out.append(f"- Robustness (Table IV): mCE {100 * table_4['latency']['mce']:.1f}% (latency) vs "
+                   f"{100 * table_4['rate']['mce']:.1f}% (rate), a difference of {diff:+.1f} points; latency coding "
+                   f"is better on {better} of 15 corruptions. The paper finds latency coding more robust "
+                   f"(mCE -0.6 points on CIFAR-10-C, -6.1 on CIFAR-100-C), except for Gaussian and shot noise.")
+    scan = [v[k] for k in ("latency-t2", "latency-le-tad", "latency-t6", "latency-t8")]
+    out.append("- Time scalability (Fig. 6): accuracy " + ", ".join(f"{100 * r['accuracy']:.2f}% at T={r['timesteps']}"
+                                                               for r in scan)
+               + "; mean inference timesteps " + ", ".join(f"{r['mean_decision_timestep']:.2f}" for r in scan)
+               + ". The paper's CIFAR-10 curve is similarly flat, with inference times of 1.07-1.27.")
+    return out

@@ -1,0 +1,188 @@
+"""``firstspike report``: the paper's analyses for one model version, as report.json and PNGs.
+
+- Table I: accuracy, mean decision timestep (inference time), firing rate (sparsity);
+- Table II: energy per inference by (15)-(16) against the same-architecture ANN (and a
+  rate-coded SNN when given), Table III: normalised energy by (17) on TrueNorth and SpiNNaker;
+- Table IV: the 15 common corruptions at 5 severities (image data sets), error per corruption and
+  mCE, against the rate-coded SNN when given;
+- figures: decision timestep histogram, decision timestep vs difficulty (Fig. 5), temporal
+  similarity matrices (18) of two layers (Fig. 3), mCE vs severity (Fig. 2a).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from training.analysis import plots
+from training.analysis.similarity import TemporalSimilarity
+from training.analysis.tables import ModelSummary, energy_table, normalized_energy_table
+from training.data import dataset_info, load_dataset
+from training.data.info import DatasetInfo
+from training.energy import ann_operation_counts
+from training.evaluate import EvaluationResult, decide, evaluate
+from training.network.network import SpikingNetwork
+from training.network.spec import NetworkSpec
+from training.store.load import load_network
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    network: SpikingNetwork
+    manifest: dict
+
+
+def _load(path: str | Path | None) -> LoadedModel | None:
+    if path is None:
+        return None
+    network, manifest = load_network(path)
+    return LoadedModel(f"{manifest['name']}/{manifest['version']}", network, manifest)
+
+
+def summary(name: str, result: EvaluationResult) -> ModelSummary:
+    return ModelSummary(name, result.accuracy, result.mean_timesteps_run, result.spikes_per_sample,
+                        result.energy_joules_per_sample, result.firing_rate)
+
+
+def ann_summary(model: LoadedModel, ann: LoadedModel | None, dataset) -> ModelSummary:
+    """The same-architecture ANN: its energy (15) from the architecture alone; its accuracy when
+    a trained ANN is given."""
+    if ann is not None:
+        result = evaluate(ann.network, dataset)
+        return ModelSummary(f"ANN {ann.name}", result.accuracy, 1.0, 0.0, result.energy_joules_per_sample)
+    spec = NetworkSpec.from_dict({**model.network.spec.to_dict(), "coding": "ann", "encoder": None})
+    layers = SpikingNetwork(spec).layout["synaptic_layers"]
+    return ModelSummary("ANN (same architecture, untrained: energy only)", None, 1.0, 0.0,
+                        ann_operation_counts(layers).joules())
+
+
+@torch.no_grad()
+def per_sample_analysis(network: SpikingNetwork, dataset, layers: int = 2) -> dict:
+    """Difficulty (CE of the time-mean output) per sample and temporal similarity (18) of the
+    first ``layers`` spiking layers."""
+    names = [layer["name"] for layer in network.layout["spiking_layers"]][:layers]
+    similarity = {name: TemporalSimilarity(network.timesteps) for name in names}
+    titles = {name: f"layer {i + 1} ({'encoder' if name == 'encoder' else 'spiking'})" for i, name in enumerate(names)}
+    difficulty, correct, timesteps = [], [], []
+    for images, labels in DataLoader(dataset, batch_size=256):
+        output = network(images, record_spikes=True)
+        difficulty.append(F.cross_entropy(output.current.mean(dim=0), labels, reduction="none"))
+        decision = decide(network, output)
+        correct.append(decision.class_index == labels)
+        timesteps.append(decision.decision_timestep)
+        for name in names:
+            similarity[name].add(output.recorded[name])
+    return {"difficulty": torch.cat(difficulty).numpy(), "correct": torch.cat(correct).numpy(),
+            "timesteps": torch.cat(timesteps).numpy(),
+            "similarity": {titles[n]: s.matrix() for n, s in similarity.items()}}
+
+
+def to_uint8_images(dataset, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
+    """The data set's images as 8-bit [N, H, W, C], undoing its normalisation."""
+    images, labels = [], []
+    for image, label in DataLoader(dataset, batch_size=512):
+        mean = torch.tensor(info.mean).view(1, -1, 1, 1)
+        std = torch.tensor(info.std).view(1, -1, 1, 1)
+        pixels = ((image * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
+        images.append(pixels.permute(0, 2, 3, 1).numpy())
+        labels.append(label.numpy())
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def from_uint8_images(images: np.ndarray, info: DatasetInfo) -> torch.Tensor:
+    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    return (pixels - torch.tensor(info.mean).view(1, -1, 1, 1)) / torch.tensor(info.std).view(1, -1, 1, 1)
+
+
+@torch.no_grad()
+def robustness(models: dict[str, SpikingNetwork], images: np.ndarray, labels: np.ndarray, info: DatasetInfo,
+               seed: int = 0) -> dict:
+    """Error per (corruption, severity) for every model, on the same corrupted images."""
+    from training.robustness import CORRUPTIONS, corrupt
+
+    errors = {name: {} for name in models}
+    for corruption in CORRUPTIONS:
+        for severity in range(1, 6):
+            corrupted = np.stack([corrupt(image, corruption, severity, seed + index)
+                                  for index, image in enumerate(images)])
+            batch = from_uint8_images(corrupted.reshape(images.shape), info)
+            dataset = list(zip(batch, labels.tolist()))
+            for name, network in models.items():
+                result = evaluate(network, dataset)
+                errors[name].setdefault(corruption, []).append(1.0 - result.accuracy)
+    table = {}
+    for name, per_corruption in errors.items():
+        table[name] = {
+            "per_corruption": {c: float(np.mean(e)) for c, e in per_corruption.items()},
+            "per_severity": [float(np.mean([e[s] for e in per_corruption.values()])) for s in range(5)],
+            "mce": float(np.mean([np.mean(e) for e in per_corruption.values()])),
+            "raw": per_corruption,
+        }
+    return table
+
+
+def build_report(model_dir: str | Path, dataset_name: str | None, out_dir: str | Path, rate_model: str | None = None,
+                 ann_model: str | None = None, data_root: str | None = None, with_robustness: bool = True,
+                 seed: int = 0) -> dict:
+    started = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = _load(model_dir)
+    rate, ann = _load(rate_model), _load(ann_model)
+    dataset_name = dataset_name or model.manifest["evaluation"]["dataset"]
+    info = dataset_info(dataset_name)
+    test = load_dataset(dataset_name, "test", data_root)
+    main = evaluate(model.network, test)
+    full = evaluate(model.network, test, early_exit=False)
+    summaries = [summary(f"latency {model.name}", main)]
+    if rate is not None:
+        summaries.append(summary(f"rate {rate.name}", evaluate(rate.network, test)))
+    ann_row = ann_summary(model, ann, test)
+    baseline = summaries[1] if rate is not None else summary(f"latency {model.name}, all T (no early exit)", full)
+    report = {
+        "model": model.name,
+        "dataset": dataset_name,
+        "samples": main.samples,
+        "table_1": [{"model": s.name, "accuracy": s.accuracy, "inference_time": s.mean_timesteps,
+                     "sparsity": s.firing_rate} for s in summaries],
+        "evaluation": main.summary(),
+        "table_2": energy_table(summaries, ann_row),
+        "table_3": normalized_energy_table([s for s in summaries if s is not baseline], baseline),
+        "table_3_baseline": baseline.name,
+        "figures": {},
+    }
+    figures = report["figures"]
+    figures["decision_histogram"] = plots.decision_histogram(
+        main.decision_timestep_counts, out / "decision_histogram.png", f"{model.name}: decision timesteps")
+    analysis = per_sample_analysis(model.network, test)
+    figures["difficulty"] = plots.difficulty_scatter(
+        analysis["difficulty"], analysis["timesteps"], analysis["correct"], out / "difficulty.png",
+        f"{model.name}: first-spike time vs difficulty")
+    matrices = {f"latency: {name}": m for name, m in analysis["similarity"].items()}
+    if rate is not None:
+        matrices |= {f"rate: {name}": m for name, m in per_sample_analysis(rate.network, test)["similarity"].items()}
+    report["temporal_similarity"] = {name: m.tolist() for name, m in matrices.items()}
+    figures["temporal_similarity"] = plots.similarity_matrices(matrices, out / "temporal_similarity.png")
+    if with_robustness and info.kind == "image":
+        images, labels = to_uint8_images(test, info)
+        models = {"latency": model.network} | ({"rate": rate.network} if rate is not None else {})
+        table = robustness(models, images, labels, info, seed)
+        report["table_4"] = {name: {"clean_error": 1.0 - (main.accuracy if name == "latency" else summaries[1].accuracy),
+                                    **{k: v for k, v in t.items() if k != "raw"}} for name, t in table.items()}
+        report["robustness_raw"] = {name: t["raw"] for name, t in table.items()}
+        figures["mce_vs_severity"] = plots.mce_vs_severity(
+            {name: t["per_severity"] for name, t in table.items()}, out / "mce_vs_severity.png",
+            f"{dataset_name}: mCE vs severity")
+    elif with_robustness:
+        report["table_4"] = f"not applicable: {dataset_name} is an event data set"
+    report["seconds"] = time.perf_counter() - started
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+    return report
