@@ -23,7 +23,6 @@ from service.runtimes.base import Runtime
 FIRST_SPIKE = "first_spike"
 NO_SPIKE = "no_spike"
 TIME_MEAN = "time_mean"
-DECODINGS = ("first_spike", "time_mean")
 
 
 class Widths(NamedTuple):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ class LoadedModel:
     input_spec: InputSpec | None  # None for event models
     widths: Widths
     decoding: str  # first_spike for latency-coded models, time_mean for rate-coded ones and ANNs
-    on_step: object = None  # records the rows of each runtime timestep
+    on_step: Callable[[int], None] | None = None  # records the rows of each runtime timestep
     batcher: Batcher | None = None  # None when batching is off
 
     @property

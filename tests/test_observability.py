@@ -9,15 +9,13 @@ import math
 import re
 import shutil
 import subprocess
-import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
-from conftest import ROOT, free_port, png_bytes, start_server, stop_server
+from conftest import ROOT, free_port, start_server, stop_server
 from training.data.digits_dvs import digits_dvs_split
 from training.events.format import encode
 

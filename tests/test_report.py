@@ -11,7 +11,6 @@ import torch
 from conftest import MODEL_STORE
 from training.analysis.similarity import TemporalSimilarity
 from training.analysis.tables import ModelSummary, energy_table, normalized_energy_table
-from training.data import load_dataset
 from training.decoding import first_spike_decision
 from training.evaluate import evaluate
 from training.network.network import SpikingNetwork

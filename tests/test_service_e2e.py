@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from conftest import MODEL_STORE, png_bytes, start_server, stop_server
+from conftest import MODEL_STORE, start_server, stop_server
 from training.data import load_dataset
 from training.evaluate import evaluate
 from training.store.load import load_network

@@ -18,7 +18,6 @@ import statistics
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 from websockets.exceptions import ConnectionClosed
@@ -85,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     latencies = [r["latency"] * 1000 for r in results]
     correct = sum(r["decision"]["class_index"] == labels[i] for i, r in enumerate(results))
     print(f"{args.streams} digits-dvs test streams, real-time pace, {args.packet_ms:g} ms packets")
-    print(f"| accuracy | mean decision timestep | decided before the stream ended | mean share of events used | "
-          f"completing packet -> decision p50 | p99 |")
+    print("| accuracy | mean decision timestep | decided before the stream ended | mean share of events used | "
+          "completing packet -> decision p50 | p99 |")
     print("|---|---|---|---|---|---|")
     print(f"| {correct / len(results):.4f} | {statistics.mean(r['decision']['decision_timestep'] for r in results):.2f} | "
           f"{sum(r['before_end'] for r in results) / len(results):.3f} | "

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import torch
 
-from training.neurons.surrogate import SURROGATES, ArctanSurrogate
+from training.neurons.surrogate import SURROGATES
 
 
 @dataclass(frozen=True)
