@@ -52,7 +52,11 @@ class Batcher:
         finally:
             self._futures.pop(ticket, None)
 
-    async def close(self) -> None:
+    async def close(self, drain_seconds: float = 0.0) -> None:
+        """Stop the batcher; with ``drain_seconds`` first let the requests in flight finish."""
+        deadline = asyncio.get_running_loop().time() + drain_seconds
+        while self._futures and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

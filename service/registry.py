@@ -17,7 +17,8 @@ from service.metrics import Metrics
 from service.preprocessing import InputSpec
 from service.runtimes.base import Runtime
 from service.settings import Settings
-from training.store.manifest import ModelStoreError, discover, is_valid_name, read_manifest
+from training.store.manifest import (MANIFEST, ModelStoreError, discover, is_valid_name, list_versions,
+                                     read_manifest, sha256_file, verify_files)
 
 log = logging.getLogger("firstspike.service")
 
@@ -33,6 +34,7 @@ class LoadedModel:
     decoding: str  # first_spike for latency-coded models, time_mean for rate-coded ones and ANNs
     on_step: Callable[[int], None] | None = None  # records the rows of each runtime timestep
     batcher: Batcher | None = None  # None when batching is off
+    manifest_sha256: str = ""  # tells a changed version apart on reload
 
     @property
     def kind(self) -> str:
@@ -70,9 +72,11 @@ class ModelRegistry:
     metrics: Metrics
     models: dict[str, dict[int, LoadedModel]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # "name/version" -> why it was refused
+    wanted: list[str] = field(default_factory=list)  # the default models
     ready: bool = False
     loading: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _reload_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def load_all(self) -> None:
         """Load and warm every version of the default models; ready when each has one."""
@@ -88,7 +92,8 @@ class ModelRegistry:
                     continue
                 for version in available[name]:
                     self._load_version(store / name / str(version), name, version)
-            self.ready = bool(wanted) and all(self.models.get(name) for name in wanted)
+            self.wanted = wanted
+            self._update_ready()
             if not wanted:
                 self.errors["store"] = f"no models in the model store {store}"
         except ModelStoreError as error:
@@ -99,23 +104,89 @@ class ModelRegistry:
 
     def _load_version(self, version_dir: Path, name: str, version: int) -> None:
         try:
-            manifest = read_manifest(version_dir)
-            runtime = make_runtime(self.settings, version_dir, manifest)
-            spec = InputSpec.from_manifest(manifest) if manifest["kind"] == "image" else None
-            decoding = FIRST_SPIKE if manifest.get("coding", "latency") == "latency" else TIME_MEAN
-            model = LoadedModel(name, version, manifest, runtime, spec, Widths.from_manifest(manifest), decoding,
-                                self.metrics.batch_size.labels(name, str(version)).observe)
-            if self.settings.max_batch_size > 1:
-                model.batcher = Batcher(runtime, model.widths, decoding, self.settings.max_batch_size,
-                                        self.settings.max_batch_delay_ms / 1000, model.on_step, f"{name}-{version}")
-            warm_up(model, self.settings.warmup_rounds)
-        except (ModelStoreError, ValueError, KeyError, OSError, ImportError) as error:
+            model = self.build(version_dir, name, version)
+        except ModelStoreError as error:
             self.errors[f"{name}/{version}"] = str(error)
             log.error("refusing model %s/%s: %s", name, version, error)
             return
         with self._lock:
             self.models.setdefault(name, {})[version] = model
+
+    def build(self, version_dir: Path, name: str, version: int) -> LoadedModel:
+        """Verify, load and warm up one version; ``ModelStoreError`` says why it cannot serve."""
+        try:
+            manifest = read_manifest(version_dir)
+            runtime = make_runtime(self.settings, version_dir, manifest)
+            spec = InputSpec.from_manifest(manifest) if manifest["kind"] == "image" else None
+            decoding = FIRST_SPIKE if manifest.get("coding", "latency") == "latency" else TIME_MEAN
+            model = LoadedModel(name, version, manifest, runtime, spec, Widths.from_manifest(manifest), decoding,
+                                self.metrics.batch_size.labels(name, str(version)).observe,
+                                manifest_sha256=sha256_file(version_dir / MANIFEST))
+            if self.settings.max_batch_size > 1:
+                model.batcher = Batcher(runtime, model.widths, decoding, self.settings.max_batch_size,
+                                        self.settings.max_batch_delay_ms / 1000, model.on_step, f"{name}-{version}")
+            warm_up(model, self.settings.warmup_rounds)
+        except ModelStoreError:
+            raise
+        except (ValueError, KeyError, OSError, ImportError) as error:
+            raise ModelStoreError(f"{version_dir}: {error}") from None
         log.info("loaded model %s/%s (%s runtime, T=%s)", name, version, runtime.name, runtime.timesteps)
+        return model
+
+    def reload(self, name: str) -> dict:
+        """Bring ``name`` in line with the model store: load new and changed versions (verified
+        and warmed up first), drop removed ones, then switch in one assignment. All or nothing:
+        if any version is refused, nothing changes. Requests and streams in flight keep the
+        ``LoadedModel`` they resolved and finish on it."""
+        with self._reload_lock:  # one reload at a time; serving goes on meanwhile
+            return self._reload(name)
+
+    def _reload(self, name: str) -> dict:
+        current = dict(self.models.get(name, {}))
+        model_dir = self.settings.model_store / name
+        versions = list_versions(model_dir)
+        if not versions and not current:
+            raise ApiError(404, "unknown_model", f"model {name!r} is neither loaded nor in the model store")
+        fresh, refused = {}, {}
+        for version in versions:
+            loaded = current.get(version)
+            version_dir = model_dir / str(version)
+            if loaded is not None and (version_dir / MANIFEST).is_file() \
+                    and sha256_file(version_dir / MANIFEST) == loaded.manifest_sha256:
+                try:
+                    verify_files(version_dir, loaded.manifest)  # unchanged manifest, but are the files?
+                    fresh[version] = loaded
+                    continue
+                except ModelStoreError as error:
+                    refused[version] = str(error)
+                    continue
+            try:
+                fresh[version] = self.build(version_dir, name, version)
+            except ModelStoreError as error:
+                refused[version] = str(error)
+        if refused:
+            raise ApiError(422, "version_refused", "reload refused, still serving versions "
+                           f"{sorted(current)}: " + "; ".join(f"{v}: {why}" for v, why in sorted(refused.items())))
+        with self._lock:
+            if fresh:
+                self.models[name] = fresh
+            else:
+                self.models.pop(name, None)
+        for version in fresh:
+            self.errors.pop(f"{name}/{version}", None)
+        if self.wanted:
+            self._update_ready()
+        for version, model in fresh.items():
+            self.metrics.model_info.labels(name, str(version), model.runtime.name, str(model.runtime.timesteps)).set(1)
+        retired = [current[v] for v in current if fresh.get(v) is not current[v]]
+        for model in retired:
+            self.metrics.model_info.remove(name, str(model.version), model.runtime.name, str(model.runtime.timesteps))
+        return {"model": name, "versions": sorted(fresh), "default_version": max(fresh) if fresh else None,
+                "loaded": sorted(v for v in fresh if current.get(v) is not fresh[v]),
+                "unloaded": sorted(v for v in current if v not in fresh), "retired": retired}
+
+    def _update_ready(self) -> None:
+        self.ready = bool(self.wanted) and all(self.models.get(name) for name in self.wanted)
 
     async def close(self) -> None:
         for versions in self.models.values():

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
+
+from service.auth import require_admin
 
 from service.dependencies import ServiceState, get_service
 from service.errors import ApiError
@@ -43,3 +48,18 @@ async def get_model(name: str, service: ServiceState = Depends(get_service)) -> 
         raise ApiError(404, "unknown_model", f"model {name!r} is not loaded")
     return {**_summary(name, versions),
             "manifests": {str(version): model.manifest for version, model in sorted(versions.items())}}
+
+
+@router.post("/models/{name}/reload", dependencies=[Depends(require_admin)])
+async def reload_model(name: str, service: ServiceState = Depends(get_service)) -> dict:
+    """Admin: load new or changed versions of ``name`` from the model store (verified and warmed
+    up first), drop removed ones, then switch atomically. A version that fails verification
+    refuses the whole reload (422) and the serving versions stay."""
+    if not is_valid_name(name):
+        raise ApiError(400, "invalid_model_name", f"invalid model name {name!r}")
+    result = await run_in_threadpool(service.registry.reload, name)
+    retired = result.pop("retired")
+    for model in retired:  # let requests already on a retired version finish on it
+        if model.batcher is not None:
+            asyncio.get_running_loop().create_task(model.batcher.close(drain_seconds=60))
+    return result

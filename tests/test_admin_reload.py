@@ -1,0 +1,120 @@
+"""Admin authentication and hot reload against a real uvicorn process."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import httpx
+import pytest
+
+from conftest import MODEL_STORE, start_server, stop_server
+
+KEY = "s3cret-test-key"
+ADMIN = {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.fixture()
+def store(tmp_path):
+    root = tmp_path / "store"
+    shutil.copytree(MODEL_STORE / "digits" / "1", root / "digits" / "1")
+    return root
+
+
+@pytest.fixture()
+def server(tmp_path, store):
+    running = start_server(tmp_path, env={"FIRSTSPIKE_API_KEY": KEY}, store=store)
+    yield running
+    stop_server(running)
+
+
+def _classify(client, png) -> httpx.Response:
+    return client.post("/classify", content=png, headers={"content-type": "image/png"})
+
+
+def test_admin_needs_the_key(server):
+    with server.client() as client:
+        missing = client.post("/models/digits/reload")
+        wrong = client.post("/models/digits/reload", headers={"Authorization": "Bearer nope"})
+        basic = client.post("/models/digits/reload", headers={"Authorization": f"Basic {KEY}"})
+        ok = client.post("/models/digits/reload", headers=ADMIN)
+    for response in (missing, wrong, basic):
+        assert response.status_code == 401 and response.json()["code"] == "unauthorized"
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert ok.status_code == 200 and ok.json()["versions"] == [1] and ok.json()["loaded"] == []
+
+
+def test_admin_is_disabled_without_a_key(tmp_path, store):
+    running = start_server(tmp_path, store=store)
+    try:
+        response = httpx.post(running.url + "/models/digits/reload", headers=ADMIN)
+        assert response.status_code == 403 and response.json()["code"] == "admin_disabled"
+    finally:
+        stop_server(running)
+
+
+def test_reload_under_load_switches_versions_without_a_failed_request(server, store, digits_test_pngs):
+    png = digits_test_pngs[0][0]
+    versions, failures, stop = [], [], threading.Event()
+
+    def load():
+        with server.client() as client:
+            while not stop.is_set():
+                response = _classify(client, png)
+                if response.status_code != 200:
+                    failures.append(response.text)
+                else:
+                    versions.append(response.json()["model"]["version"])
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.5)
+    shutil.copytree(store / "digits" / "1", store / "digits" / "2")
+    with server.client() as client:
+        result = client.post("/models/digits/reload", headers=ADMIN)
+        time.sleep(0.5)
+        stop.set()
+        for worker in workers:
+            worker.join()
+        assert result.status_code == 200, result.text
+        assert result.json()["versions"] == [1, 2] and result.json()["loaded"] == [2]
+        assert result.json()["default_version"] == 2
+        assert not failures, failures[:3]
+        assert versions[0] == 1 and versions[-1] == 2
+        switch = versions.index(2)
+        assert all(v == 2 for v in versions[switch + 4:])  # at most the requests already in flight
+        assert _classify(client, png).json()["model"]["version"] == 2
+        assert client.get("/models/digits").json()["versions"] == [1, 2]
+        assert client.get("/health/ready").status_code == 200
+
+
+def test_a_corrupted_version_is_refused_and_the_old_one_keeps_serving(server, store, digits_test_pngs):
+    bad = store / "digits" / "2"
+    shutil.copytree(store / "digits" / "1", bad)
+    weights = bad / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x01")
+    with server.client() as client:
+        response = client.post("/models/digits/reload", headers=ADMIN)
+        assert response.status_code == 422 and response.json()["code"] == "version_refused"
+        assert "sha256" in response.json()["error"] and "2:" in response.json()["error"]
+        answer = _classify(client, digits_test_pngs[0][0])
+        assert answer.status_code == 200 and answer.json()["model"]["version"] == 1
+        assert client.get("/models/digits").json()["versions"] == [1]
+
+
+def test_removed_versions_are_unloaded_and_bad_names_refused(server, store, digits_test_pngs):
+    shutil.copytree(store / "digits" / "1", store / "digits" / "2")
+    with server.client() as client:
+        assert client.post("/models/digits/reload", headers=ADMIN).json()["versions"] == [1, 2]
+        shutil.rmtree(store / "digits" / "1")
+        result = client.post("/models/digits/reload", headers=ADMIN).json()
+        assert result["versions"] == [2] and result["unloaded"] == [1]
+        old = client.post("/classify", params={"version": 1}, content=digits_test_pngs[0][0],
+                          headers={"content-type": "image/png"})
+        assert old.status_code == 404
+        assert client.post("/models/nothing/reload", headers=ADMIN).status_code == 404
+        assert client.post("/models/..%2Fetc/reload", headers=ADMIN).status_code in (400, 404)
+        info = [line for line in client.get("/metrics").text.splitlines() if line.startswith("firstspike_model_info{")]
+        assert info == ['firstspike_model_info{model="digits",runtime="torch",timesteps="4",version="2"} 1.0']
