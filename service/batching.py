@@ -22,24 +22,37 @@ from service.early_exit import Batch, Outcome, Widths, advance, join, start
 from service.runtimes.base import Runtime
 
 
+class QueueFull(Exception):
+    """The batcher's queue is at its bound: the caller should shed the request (503)."""
+
+
 class Batcher:
     def __init__(self, runtime: Runtime, widths: Widths, decoding: str, max_batch_size: int,
                  max_delay_seconds: float = 0.0, on_step: Callable[[int], None] | None = None,
-                 name: str = "model") -> None:
+                 name: str = "model", max_queue: int = 256) -> None:
         self.runtime = runtime
         self.widths = widths
         self.decoding = decoding
         self.max_batch_size = max_batch_size
         self.max_delay_seconds = max_delay_seconds
         self.on_step = on_step
+        self.max_queue = max_queue
         self._queue: asyncio.Queue | None = None
         self._futures: dict[int, asyncio.Future] = {}
         self._tickets = itertools.count()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batcher-{name}")
         self._task: asyncio.Task | None = None
 
+    @property
+    def pending(self) -> int:
+        """Requests queued or in the batch."""
+        return len(self._futures)
+
     async def submit(self, image: np.ndarray, early_exit: bool = True) -> Outcome:
-        """Classify one preprocessed image [C, H, W]."""
+        """Classify one preprocessed image [C, H, W]. Raises ``QueueFull`` when ``max_queue``
+        requests are already waiting."""
+        if self._queue is not None and self._queue.qsize() >= self.max_queue:
+            raise QueueFull(f"{self._queue.qsize()} requests already waiting")
         if self._task is None:
             self._queue = asyncio.Queue()
             self._task = asyncio.create_task(self._run())

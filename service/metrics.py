@@ -34,6 +34,8 @@ class Metrics:
                                       [*MODEL, "endpoint"], buckets=SYNAPTIC_OP_BUCKETS, registry=r)
         self.energy = Histogram("firstspike_energy_joules", "Estimated energy per request, eqs (15)-(16)",
                                 [*MODEL, "endpoint"], buckets=ENERGY_BUCKETS, registry=r)
+        self.rejections = Counter("firstspike_rejections_total", "Requests shed before inference",
+                                  [*MODEL, "endpoint", "reason"], registry=r)
         self.inflight = Gauge("firstspike_inflight_requests", "Requests being classified now", ["endpoint"],
                               registry=r)
         self.stream_sessions = Gauge("firstspike_stream_sessions_active", "Event streams being classified now",

@@ -124,7 +124,8 @@ class ModelRegistry:
                                 manifest_sha256=sha256_file(version_dir / MANIFEST))
             if self.settings.max_batch_size > 1:
                 model.batcher = Batcher(runtime, model.widths, decoding, self.settings.max_batch_size,
-                                        self.settings.max_batch_delay_ms / 1000, model.on_step, f"{name}-{version}")
+                                        self.settings.max_batch_delay_ms / 1000, model.on_step, f"{name}-{version}",
+                                        self.settings.max_queue)
             warm_up(model, self.settings.warmup_rounds)
         except ModelStoreError:
             raise

@@ -79,10 +79,9 @@ def _experiment(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
     from pydantic import ValidationError
 
-    from service.app import create_app
+    from service.server import serve
     from service.settings import Settings
 
     overrides = {key: value for key, value in {
@@ -96,7 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise ValueError(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     if not settings.model_store.is_dir():
         raise FileNotFoundError(f"model store {settings.model_store} is not a directory")
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    serve(settings, args.host, args.port, args.log_level)
     return 0
 
 

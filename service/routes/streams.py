@@ -79,6 +79,8 @@ async def stream_websocket(websocket: WebSocket, model: str | None = Query(None)
     limits = _limits(service)
     try:
         loaded = service.registry.resolve(model, version, kind="events")
+        if service.draining:
+            raise StreamError("draining", "the server is shutting down; reconnect to another instance", 503)
         message = await _receive(websocket, limits)
         width, height = parse_header(message.get("text") if message.get("text") is not None else message.get("bytes"))
         with _Session(service, loaded, width, height) as live:
@@ -160,6 +162,8 @@ async def stream_post(
     as the network decides, without reading the rest of the body."""
     loaded = service.registry.resolve(model, version, kind="events")
     request.state.model, request.state.version = loaded.name, loaded.version
+    if service.draining:
+        raise ApiError(503, "draining", "the server is shutting down; retry on another instance", {"Retry-After": "1"})
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type not in (BINARY, NDJSON):
         raise ApiError(415, "unsupported_media_type", f"send {BINARY} (with width and height) or {NDJSON}")

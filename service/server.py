@@ -1,0 +1,36 @@
+"""Running the app with uvicorn, with a graceful SIGTERM: readiness turns 503 at once and new
+work is refused (``draining``); after ``drain_delay_s`` (time for load balancers to notice) uvicorn
+stops accepting connections and gives requests in flight ``shutdown_grace_s`` to finish."""
+
+from __future__ import annotations
+
+import threading
+
+import uvicorn
+
+from service.app import create_app
+from service.settings import Settings
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, service, drain_delay_s: float) -> None:
+        super().__init__(config)
+        self.service = service
+        self.drain_delay_s = drain_delay_s
+
+    def handle_exit(self, sig, frame) -> None:
+        if self.service.draining or self.drain_delay_s <= 0:
+            self.service.draining = True
+            super().handle_exit(sig, frame)  # a second signal stops at once
+            return
+        self.service.draining = True
+        timer = threading.Timer(self.drain_delay_s, super().handle_exit, args=(sig, frame))
+        timer.daemon = True
+        timer.start()
+
+
+def serve(settings: Settings, host: str, port: int, log_level: str = "info") -> None:
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
+                            timeout_graceful_shutdown=settings.shutdown_grace_s)
+    DrainingServer(config, app.state.service, settings.drain_delay_s).run()
