@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
+    app.openapi = lambda: _openapi(app)
     install_error_handlers(app)
     for router in (classify.router, streams.router, health.router, models.router, metrics_routes.router):
         app.include_router(router)
@@ -79,3 +80,24 @@ def _load(service: ServiceState) -> None:
 
 
 app = create_app()
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI documents request validation failures as 422 HTTPValidationError; this service
+    answers them with 400 and its one error body, so the schema says that instead."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                validation = responses.get("422", {}).get("content", {}).get("application/json", {})
+                if validation.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
+                    del responses["422"]
+                    responses.setdefault("400", {"description": "Bad request", **error_ref})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema

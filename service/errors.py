@@ -46,7 +46,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ()))
+        location = tuple(str(part) for part in first.get("loc", ()))
+        where = ".".join(location)
+        if location[-1:] in (("model",), ("name",)) and first.get("type") == "string_pattern_mismatch":
+            value = first.get("input")
+            return error_response(request, 400, "invalid_model_name",
+                                  f"invalid model name {value!r}: use letters, digits, '_', '-', '.'")
         message = f"invalid request: {where}: {first.get('msg', 'invalid value')}" if where else "invalid request"
         return error_response(request, 400, "invalid_request", message)
 

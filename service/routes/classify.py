@@ -17,6 +17,7 @@ from service.image_input import OPENAPI_REQUEST_BODY, read_image_bytes
 from service.preprocessing import preprocess
 from service.registry import LoadedModel
 from service.schemas import Classification, ErrorBody
+from training.store.manifest import NAME_REGEX
 
 router = APIRouter(tags=["inference"])
 ENDPOINT = "/classify"
@@ -26,7 +27,7 @@ ERRORS = {status: {"model": ErrorBody} for status in (400, 404, 413, 415, 503, 5
 @router.post("/classify", response_model=Classification, responses=ERRORS, openapi_extra=OPENAPI_REQUEST_BODY)
 async def classify_image(
     request: Request,
-    model: str | None = Query(None, description="model name (default: the first loaded image model)"),
+    model: str | None = Query(None, pattern=NAME_REGEX, description="model name (default: the first loaded image model)"),
     version: int | None = Query(None, ge=1, description="model version (default: the highest loaded)"),
     early_exit: bool = Query(True, description="stop at the first output spike; false runs all T timesteps"),
     service: ServiceState = Depends(get_service),

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from starlette.concurrency import run_in_threadpool
 
 from service.auth import require_admin
 
 from service.dependencies import ServiceState, get_service
 from service.errors import ApiError
-from training.store.manifest import is_valid_name
+from service.schemas import ErrorBody
+from training.store.manifest import NAME_REGEX
 
 router = APIRouter(tags=["models"])
 
@@ -39,10 +40,12 @@ async def list_models(service: ServiceState = Depends(get_service)) -> dict:
     }
 
 
-@router.get("/models/{name}")
-async def get_model(name: str, service: ServiceState = Depends(get_service)) -> dict:
-    if not is_valid_name(name):
-        raise ApiError(400, "invalid_model_name", f"invalid model name {name!r}")
+def _errors(*statuses: int) -> dict:
+    return {status: {"model": ErrorBody} for status in statuses}
+
+
+@router.get("/models/{name}", responses=_errors(400, 404))
+async def get_model(name: str = Path(pattern=NAME_REGEX), service: ServiceState = Depends(get_service)) -> dict:
     versions = service.registry.models.get(name)
     if not versions:
         raise ApiError(404, "unknown_model", f"model {name!r} is not loaded")
@@ -50,13 +53,11 @@ async def get_model(name: str, service: ServiceState = Depends(get_service)) -> 
             "manifests": {str(version): model.manifest for version, model in sorted(versions.items())}}
 
 
-@router.post("/models/{name}/reload", dependencies=[Depends(require_admin)])
-async def reload_model(name: str, service: ServiceState = Depends(get_service)) -> dict:
+@router.post("/models/{name}/reload", dependencies=[Depends(require_admin)], responses=_errors(400, 401, 403, 404, 422))
+async def reload_model(name: str = Path(pattern=NAME_REGEX), service: ServiceState = Depends(get_service)) -> dict:
     """Admin: load new or changed versions of ``name`` from the model store (verified and warmed
     up first), drop removed ones, then switch atomically. A version that fails verification
     refuses the whole reload (422) and the serving versions stay."""
-    if not is_valid_name(name):
-        raise ApiError(400, "invalid_model_name", f"invalid model name {name!r}")
     result = await run_in_threadpool(service.registry.reload, name)
     retired = result.pop("retired")
     for model in retired:  # let requests already on a retired version finish on it

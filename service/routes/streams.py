@@ -23,6 +23,7 @@ from service.schemas import ErrorBody, StreamClassification
 from service.streams import (StreamError, StreamLimits, StreamSession, parse_binary_packet, parse_header,
                              parse_json_packet, sensor_size)
 from training.events.format import RECORD_BYTES
+from training.store.manifest import NAME_REGEX
 
 router = APIRouter(tags=["streams"])
 ENDPOINT = "/classify/stream"
@@ -68,7 +69,7 @@ class _Session:
 
 
 @router.websocket("/classify/stream")
-async def stream_websocket(websocket: WebSocket, model: str | None = Query(None),
+async def stream_websocket(websocket: WebSocket, model: str | None = Query(None, pattern=NAME_REGEX),
                            version: int | None = Query(None, ge=1)) -> None:
     """First message: ``{"format": "dvs-events/1", "width": W, "height": H}``; then binary
     messages of 16-byte records (or JSON packets); ``{"type": "end"}`` ends the stream. The server
@@ -149,10 +150,10 @@ STREAM_BODY = {
 
 
 @router.post("/classify/stream", response_model=StreamClassification, openapi_extra=STREAM_BODY,
-             responses={status: {"model": ErrorBody} for status in (400, 404, 413, 415, 503)})
+             responses={status: {"model": ErrorBody} for status in (400, 404, 413, 415, 503)}, include_in_schema=True)
 async def stream_post(
     request: Request,
-    model: str | None = Query(None),
+    model: str | None = Query(None, pattern=NAME_REGEX),
     version: int | None = Query(None, ge=1),
     width: int | None = Query(None, ge=1, description="sensor width (required for binary bodies)"),
     height: int | None = Query(None, ge=1, description="sensor height (required for binary bodies)"),

@@ -10,7 +10,8 @@ from pathlib import Path
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
 MANIFEST_FORMAT = "firstspike-model/1"
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+NAME_PATTERN = re.compile(NAME_REGEX)
 REQUIRED_KEYS = ("format", "name", "version", "kind", "architecture", "timesteps", "neuron", "input", "labels",
                  "layers", "energy", "evaluation", "files")
 
@@ -28,8 +29,9 @@ def sha256_file(path: Path) -> str:
 
 
 def is_valid_name(name: str) -> bool:
-    """Model names are single path components: no separators, no ``..``."""
-    return bool(NAME_PATTERN.match(name)) and ".." not in name
+    """Model names are single path components: no separators, never ``.`` or ``..`` (the first
+    character is a letter or digit)."""
+    return bool(NAME_PATTERN.match(name))
 
 
 def list_versions(model_dir: Path) -> list[int]:
