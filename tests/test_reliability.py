@@ -58,15 +58,39 @@ def test_sigterm_drains_then_finishes_what_was_accepted(tmp_path, digits_test_pn
         results["slow"] = httpx.post(server.url + "/classify", content=body(),
                                      headers={"content-type": "image/png"}, timeout=30)
 
+    outcomes: list = []
+
+    def client():
+        """Requests until told to go away (503 draining), as a client honouring Retry-After does."""
+        while True:
+            try:
+                response = _post(server.url, png)
+            except httpx.ConnectError:  # not accepted: the listener is gone
+                outcomes.append("refused")
+                return
+            except httpx.HTTPError as error:  # accepted, then lost: what must never happen
+                outcomes.append(f"lost: {error!r}")
+                return
+            outcomes.append(response.status_code)
+            if response.status_code != 200:
+                return
+
     uploader = threading.Thread(target=slow_upload)
     uploader.start()
+    load = [threading.Thread(target=client) for _ in range(6)]
+    for thread in load:
+        thread.start()
     time.sleep(0.3)
     server.process.send_signal(signal.SIGTERM)
     time.sleep(0.2)
     ready = httpx.get(server.url + "/health/ready", timeout=5)
     fresh = _post(server.url, png)
     uploader.join(timeout=30)
+    for thread in load:
+        thread.join(timeout=30)
     code = server.process.wait(timeout=30)
+    assert outcomes.count(200) > 0 and not [o for o in outcomes if str(o).startswith("lost")], outcomes
+    assert set(outcomes) <= {200, 503, "refused"}, set(outcomes)
     assert ready.status_code == 503 and ready.json()["status"] == "draining"
     assert fresh.status_code == 503 and fresh.json()["code"] == "draining"
     assert results["slow"].status_code == 200, results["slow"].text
