@@ -1,9 +1,10 @@
-"""Data sets by name. Built-in: ``digits``. On disk under a user-given root: ``cifar10``,
-``cifar100``, ``tiny-imagenet``. Nothing is ever downloaded.
+"""Data sets by name. Built-in: ``digits`` and ``digits-dvs`` (event frames generated from the
+digits). On disk under a user-given root: ``cifar10``, ``cifar100``, ``tiny-imagenet`` and
+``cifar10-dvs``. Nothing is ever downloaded.
 
-Every data set yields (image float32 [C, H, W], label int) with images already normalised as
-its ``DatasetInfo.normalization`` says, so the service can reproduce the preprocessing from the
-manifest alone.
+Image data sets yield (image float32 [C, H, W], label int), normalised as their ``DatasetInfo``
+says, so the service can reproduce the preprocessing from the manifest alone; event data sets
+yield (frames float32 [T, 2, H, W], label int).
 """
 
 from __future__ import annotations
