@@ -72,9 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _load(service: ServiceState) -> None:
     service.registry.load_all()
-    for name, versions in service.registry.models.items():
-        for version, model in versions.items():
-            service.metrics.model_info.labels(name, str(version), model.runtime.name, str(model.runtime.timesteps)).set(1)
     if service.registry.ready:
         log.info("ready: %s", {name: sorted(v) for name, v in service.registry.models.items()})
 

@@ -111,6 +111,15 @@ class ModelRegistry:
             return
         with self._lock:
             self.models.setdefault(name, {})[version] = model
+        self._announce(model)
+
+    def _announce(self, model: LoadedModel, serving: bool = True) -> None:
+        """Keep ``firstspike_model_info`` equal to what is being served."""
+        labels = (model.name, str(model.version), model.runtime.name, str(model.runtime.timesteps))
+        if serving:
+            self.metrics.model_info.labels(*labels).set(1)
+        else:
+            self.metrics.model_info.remove(*labels)
 
     def build(self, version_dir: Path, name: str, version: int) -> LoadedModel:
         """Verify, load and warm up one version; ``ModelStoreError`` says why it cannot serve."""
@@ -177,11 +186,11 @@ class ModelRegistry:
             self.errors.pop(f"{name}/{version}", None)
         if self.wanted:
             self._update_ready()
-        for version, model in fresh.items():
-            self.metrics.model_info.labels(name, str(version), model.runtime.name, str(model.runtime.timesteps)).set(1)
         retired = [current[v] for v in current if fresh.get(v) is not current[v]]
         for model in retired:
-            self.metrics.model_info.remove(name, str(model.version), model.runtime.name, str(model.runtime.timesteps))
+            self._announce(model, serving=False)
+        for model in fresh.values():
+            self._announce(model)
         return {"model": name, "versions": sorted(fresh), "default_version": max(fresh) if fresh else None,
                 "loaded": sorted(v for v in fresh if current.get(v) is not fresh[v]),
                 "unloaded": sorted(v for v in current if v not in fresh), "retired": retired}

@@ -11,6 +11,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,11 +151,13 @@ def load_wrk(url: str, body: bytes, seconds: float, connections: int, params: di
               '  io.write(string.format("RESULT %d %f %f %f %d\\n", summary.requests, summary.duration,\n'
               '    latency:percentile(50), latency:percentile(99), summary.errors.status))\nend\n')
     target = url + path + (("?" + urlencode(params)) if params else "")
-    with open(os.path.join(_scratch(), "post.lua"), "w") as handle:
-        handle.write(script)
     seconds = max(1, round(seconds))  # wrk takes whole seconds
-    completed = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s",
-                                handle.name, target], capture_output=True, text=True, timeout=seconds + 60)
+    with tempfile.TemporaryDirectory(prefix="firstspike-bench-") as scratch:
+        script_path = os.path.join(scratch, "post.lua")
+        with open(script_path, "w") as handle:
+            handle.write(script)
+        completed = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s",
+                                    script_path, target], capture_output=True, text=True, timeout=seconds + 60)
     match = re.search(r"RESULT (\d+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", completed.stdout)
     if completed.returncode != 0 or match is None:
         raise SystemExit(f"benchmark: wrk failed: {completed.stdout}{completed.stderr}")
@@ -163,12 +166,6 @@ def load_wrk(url: str, body: bytes, seconds: float, connections: int, params: di
         raise SystemExit(f"benchmark: {errors} non-2xx answers under load at {target}")
     return LoadResult(int(requests) / (float(duration_us) / 1e6), float(p50_us) / 1000, float(p99_us) / 1000,
                       int(requests))
-
-
-def _scratch() -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="firstspike-bench-")
 
 
 
