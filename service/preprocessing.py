@@ -1,9 +1,10 @@
 """Image bytes -> the model's input tensor, as the manifest describes it.
 
-PNG, JPEG, GIF, BMP, TIFF, WebP, PPM, TGA or ICO, any size and colour mode:
-converted to the model's channels, resized to its height and width, scaled by
-``normalization.pixel_max`` and normalised per channel. The pixel count is checked from the header,
-before any pixel data is decoded, so a decompression bomb costs nothing.
+PNG, JPEG, GIF, BMP, TIFF, WebP, PPM, TGA or ICO, any size and colour mode: converted to the
+model's channels, resized to its height and width by the manifest's resize policy, scaled by
+``normalization.pixel_max`` and normalised per channel, by the very functions that training,
+``firstspike eval`` and the report use (``training.images``). The pixel count is checked from the
+header, before any pixel data is decoded, so a decompression bomb costs nothing.
 """
 
 from __future__ import annotations
@@ -12,36 +13,19 @@ import base64
 import binascii
 import io
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from service.errors import ApiError, bad_request
+from training.images.model_input import InputSpec, to_model_input
+
+__all__ = ["IMAGE_FORMATS", "InputSpec", "decode_base64_image", "open_image", "preprocess", "to_model_input"]
 
 
 # Formats decoded in-process by Pillow alone. Others (EPS through Ghostscript, for one) are not
 # worth the attack surface for a classifier's input.
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "TGA", "ICO")
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    channels: int
-    height: int
-    width: int
-    pixel_max: float
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    @classmethod
-    def from_manifest(cls, manifest: dict) -> "InputSpec":
-        spec = manifest["input"]
-        normalization = spec["normalization"]
-        if spec["channels"] not in (1, 3):
-            raise ValueError(f"image models need 1 or 3 input channels, the manifest says {spec['channels']}")
-        return cls(spec["channels"], spec["height"], spec["width"], float(normalization["pixel_max"]),
-                   tuple(normalization["mean"]), tuple(normalization["std"]))
 
 
 def decode_base64_image(text: object) -> bytes:
@@ -79,25 +63,6 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise bad_request(f"the image could not be decoded ({error})", "undecodable_image") from None
     return image
-
-
-def to_model_input(image: Image.Image, spec: InputSpec) -> np.ndarray:
-    """float32 [C, H, W] for the model."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # Wide grey images: map their full range onto 8 bits rather than clipping at 255.
-        values = np.asarray(image, dtype=np.float64)
-        top = values.max() or 1.0
-        image = Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8), "L")
-    image = image.convert("L" if spec.channels == 1 else "RGB")
-    if image.size != (spec.width, spec.height):
-        image = image.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
-    pixels = np.asarray(image, dtype=np.uint8).astype(np.float32)
-    pixels = pixels.reshape(spec.height, spec.width, spec.channels).transpose(2, 0, 1)
-    # Divide (not multiply by a reciprocal) as training does, so the numbers match to the bit.
-    scaled = pixels / np.float32(spec.pixel_max)
-    mean = np.asarray(spec.mean, dtype=np.float32).reshape(-1, 1, 1)
-    std = np.asarray(spec.std, dtype=np.float32).reshape(-1, 1, 1)
-    return np.ascontiguousarray((scaled - mean) / std, dtype=np.float32)
 
 
 def preprocess(data: bytes, spec: InputSpec, max_pixels: int) -> np.ndarray:

@@ -27,6 +27,9 @@ class TrainConfig:
     weight_decay: float = 1e-2
     seed: int = 0
     augment: bool = True
+    # Settings of the data set's training augmentation (digits: training/data/image_augment.py;
+    # digits-dvs: the camera randomisation); empty = its defaults.
+    augmentation: dict = field(default_factory=dict)
     data_root: str | None = None
     workers: int = 0
     eval_every: int = 1

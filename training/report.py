@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch.utils.data import DataLoader
 
 from training.analysis import plots
@@ -28,6 +29,7 @@ from training.data import dataset_info, load_dataset
 from training.data.info import DatasetInfo
 from training.energy import ann_operation_counts
 from training.evaluate import EvaluationResult, decide, evaluate
+from training.images.model_input import InputSpec, to_model_input
 from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
 from training.store.load import load_network
@@ -97,13 +99,14 @@ def to_uint8_images(dataset, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]
     return np.concatenate(images), np.concatenate(labels)
 
 
-def from_uint8_images(images: np.ndarray, info: DatasetInfo) -> torch.Tensor:
-    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
-    return (pixels - torch.tensor(info.mean).view(1, -1, 1, 1)) / torch.tensor(info.std).view(1, -1, 1, 1)
+def from_uint8_images(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
+    """8-bit images [N, H, W, C] -> the model's input, through the service's own preprocessing."""
+    return torch.from_numpy(np.stack([to_model_input(Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image),
+                                                     spec) for image in images]))
 
 
 @torch.no_grad()
-def robustness(models: dict[str, SpikingNetwork], images: np.ndarray, labels: np.ndarray, info: DatasetInfo,
+def robustness(models: dict[str, SpikingNetwork], images: np.ndarray, labels: np.ndarray, spec: InputSpec,
                seed: int = 0) -> dict:
     """Error per (corruption, severity) for every model, on the same corrupted images."""
     from training.robustness import CORRUPTIONS, corrupt
@@ -113,7 +116,7 @@ def robustness(models: dict[str, SpikingNetwork], images: np.ndarray, labels: np
         for severity in range(1, 6):
             corrupted = np.stack([corrupt(image, corruption, severity, seed + index)
                                   for index, image in enumerate(images)])
-            batch = from_uint8_images(corrupted.reshape(images.shape), info)
+            batch = from_uint8_images(corrupted.reshape(images.shape), spec)
             dataset = list(zip(batch, labels.tolist()))
             for name, network in models.items():
                 result = evaluate(network, dataset)
@@ -174,7 +177,7 @@ def build_report(model_dir: str | Path, dataset_name: str | None, out_dir: str |
     if with_robustness and info.kind == "image":
         images, labels = to_uint8_images(test, info)
         models = {"latency": model.network} | ({"rate": rate.network} if rate is not None else {})
-        table = robustness(models, images, labels, info, seed)
+        table = robustness(models, images, labels, InputSpec.from_manifest(model.manifest), seed)
         report["table_4"] = {name: {"clean_error": 1.0 - (main.accuracy if name == "latency" else summaries[1].accuracy),
                                     **{k: v for k, v in t.items() if k != "raw"}} for name, t in table.items()}
         report["robustness_raw"] = {name: t["raw"] for name, t in table.items()}

@@ -79,7 +79,8 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
            context: DistributedContext, until_epoch: int) -> TrainResult:
     seed_everything(config.seed)
     device = context.device()
-    train_set = load_dataset(config.dataset, "train", config.data_root, augment=config.augment)
+    train_set = load_dataset(config.dataset, "train", config.data_root, augment=config.augment,
+                             augmentation=config.augmentation)
     test_set = load_dataset(config.dataset, "test", config.data_root)
     sampler = DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.seed) \
         if context.enabled else None

@@ -137,6 +137,29 @@ def load(url: str, bodies: list[bytes], total: int, clients: int, params: dict |
     return asyncio.run(run())
 
 
+def post_all(url: str, path: str, requests: list[tuple[dict, bytes, str]], clients: int) -> list[dict]:
+    """Each (params, body, content type) POSTed once, ``clients`` at a time; the JSON answers in
+    request order. Anything but a 200 ends the benchmark."""
+
+    async def run() -> list[dict]:
+        answers: list[dict | None] = [None] * len(requests)
+        pending = iter(enumerate(requests))
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+            async def worker() -> None:
+                for index, (params, body, content_type) in pending:
+                    response = await client.post(path, content=body, params=params,
+                                                 headers={"content-type": content_type})
+                    if response.status_code != 200:
+                        raise SystemExit(f"benchmark: {response.status_code} {response.text}")
+                    answers[index] = response.json()
+
+            await asyncio.gather(*(worker() for _ in range(clients)))
+        return answers
+
+    return asyncio.run(run())
+
+
 def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 

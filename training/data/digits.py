@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from training.data.image_augment import UserInputAugmentation
 from training.data.info import DatasetInfo
 
 DIGITS_INFO = DatasetInfo(
@@ -40,36 +41,27 @@ def digit_to_png_pixels(raw: np.ndarray) -> np.ndarray:
     return np.minimum(255, np.round(raw * 16)).astype(np.uint8)
 
 
-def shift_augment(image: torch.Tensor, generator: torch.Generator, max_shift: int = 1) -> torch.Tensor:
-    """Light augmentation: a random translation of up to ``max_shift`` pixels, zero filled."""
-    dy, dx = (torch.randint(-max_shift, max_shift + 1, (2,), generator=generator)).tolist()
-    shifted = torch.roll(image, shifts=(dy, dx), dims=(-2, -1))
-    if dy > 0:
-        shifted[..., :dy, :] = 0
-    elif dy < 0:
-        shifted[..., dy:, :] = 0
-    if dx > 0:
-        shifted[..., :, :dx] = 0
-    elif dx < 0:
-        shifted[..., :, dx:] = 0
-    return shifted
-
-
 class DigitsDataset(Dataset):
+    """Digits as float32 [1, 8, 8] in [0, 1]. With ``augment``, training images go through
+    ``UserInputAugmentation`` (settings from the config's ``augmentation`` mapping)."""
+
     info = DIGITS_INFO
 
-    def __init__(self, split: str, augment: bool = False, seed: int = 0) -> None:
+    def __init__(self, split: str, augment: bool = False, seed: int = 0, augmentation: dict | None = None) -> None:
         images, labels = digits_split(split)
-        self.images = torch.from_numpy(digit_to_png_pixels(images).astype(np.float32) / 255.0).unsqueeze(1)
+        self.pixels = digit_to_png_pixels(images)  # uint8 [N, 8, 8], the image files' pixels
+        self.images = torch.from_numpy(self.pixels.astype(np.float32) / 255.0).unsqueeze(1)
         self.labels = torch.from_numpy(labels.astype(np.int64))
-        self.augment = augment
+        self.augmentation = UserInputAugmentation.from_dict(augmentation or {}) if augment else None
+        # A torch generator (not numpy's) so the trainer's checkpoints and loader workers reseed it.
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image = self.images[index]
-        if self.augment:
-            image = shift_augment(image, self.generator)
-        return image, int(self.labels[index])
+        if self.augmentation is None:
+            return self.images[index], int(self.labels[index])
+        seed = int(torch.randint(0, 2**62, (), generator=self.generator))
+        pixels = self.augmentation(self.pixels[index], np.random.default_rng(seed))
+        return torch.from_numpy(pixels.astype(np.float32) / 255.0).unsqueeze(0), int(self.labels[index])

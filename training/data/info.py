@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from training.images.resize import DEFAULT_RESIZE, ResizePolicy
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -15,6 +17,8 @@ class DatasetInfo:
     std: tuple[float, ...]
     kind: str = "image"  # or "events": frames of DVS events, one per timestep
     bin_us: int | None = None  # events: the duration of one timestep's frame
+    # images: how a file of another size becomes input_shape (recorded in the manifest)
+    resize: ResizePolicy = DEFAULT_RESIZE
 
     @property
     def num_classes(self) -> int:

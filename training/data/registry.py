@@ -14,11 +14,11 @@ from training.data.info import DatasetInfo
 from training.data.tiny_imagenet import TINY_IMAGENET_INFO, TinyImageNetDataset
 
 
-def _digits(split: str, root: str | None, augment: bool) -> Dataset:
-    return DigitsDataset(split, augment=augment)
+def _digits(split: str, root: str | None, augment: bool, options: dict) -> Dataset:
+    return DigitsDataset(split, augment=augment, augmentation=options)
 
 
-def _digits_dvs(split: str, root: str | None, augment: bool) -> Dataset:
+def _digits_dvs(split: str, root: str | None, augment: bool, options: dict) -> Dataset:
     if split not in ("train", "test"):
         raise ValueError(f"digits-dvs has splits 'train' and 'test', not {split!r}")
     return DigitsDvsDataset(split, augment=augment)
@@ -31,29 +31,30 @@ def _required_root(name: str, root: str | None, expected: str) -> str:
     return root
 
 
-def _cifar10(split: str, root: str | None, augment: bool) -> Dataset:
+def _cifar10(split: str, root: str | None, augment: bool, options: dict) -> Dataset:
     root = _required_root("cifar10", root, "cifar-10-batches-py/ (the extracted python version)")
     return CifarDataset("cifar10", root, split, augment=augment)
 
 
-def _cifar100(split: str, root: str | None, augment: bool) -> Dataset:
+def _cifar100(split: str, root: str | None, augment: bool, options: dict) -> Dataset:
     root = _required_root("cifar100", root, "cifar-100-python/ (the extracted python version)")
     return CifarDataset("cifar100", root, split, augment=augment)
 
 
-def _tiny_imagenet(split: str, root: str | None, augment: bool) -> Dataset:
+def _tiny_imagenet(split: str, root: str | None, augment: bool, options: dict) -> Dataset:
     root = _required_root("tiny-imagenet", root, "tiny-imagenet-200/ (the extracted zip)")
     return TinyImageNetDataset(root, split, augment=augment)
 
 
-def _cifar10_dvs(split: str, root: str | None, augment: bool) -> Dataset:
+def _cifar10_dvs(split: str, root: str | None, augment: bool, options: dict) -> Dataset:
     root = _required_root("cifar10-dvs", root, "CIFAR10-DVS/<class>/*.aedat (the extracted AEDAT 2.0 files)")
     return Cifar10DvsDataset(root, split, augment=augment)
 
 
-# name -> (info, loader(split, root, augment)). tiny-imagenet's info has placeholder class names
+# name -> (info, loader(split, root, augment, options)); options is the config's ``augmentation``
+# mapping, read by the data sets that have settings (digits, digits-dvs). tiny-imagenet's info has placeholder class names
 # (its real ones come from words.txt); the loaded data set's ``info`` carries the real ones.
-DATASETS: dict[str, tuple[DatasetInfo, Callable[[str, str | None, bool], Dataset]]] = {
+DATASETS: dict[str, tuple[DatasetInfo, Callable[[str, str | None, bool, dict], Dataset]]] = {
     "digits": (DIGITS_INFO, _digits),
     "digits-dvs": (DIGITS_DVS_INFO, _digits_dvs),
     "cifar10": (CIFAR10_INFO, _cifar10),
@@ -69,6 +70,9 @@ def dataset_info(name: str) -> DatasetInfo:
     return DATASETS[name][0]
 
 
-def load_dataset(name: str, split: str, root: str | None = None, augment: bool = False) -> Dataset:
+def load_dataset(name: str, split: str, root: str | None = None, augment: bool = False,
+                 augmentation: dict | None = None) -> Dataset:
+    """``augmentation`` holds the data set's augmentation settings (the config's mapping of the
+    same name); data sets without settings ignore it."""
     dataset_info(name)
-    return DATASETS[name][1](split, root, augment)
+    return DATASETS[name][1](split, root, augment, dict(augmentation or {}))

@@ -28,6 +28,8 @@ def _input_spec(info: DatasetInfo, input_shape: tuple[int, int, int]) -> dict:
         "width": width,
         # x = (pixel / pixel_max - mean) / std per channel, pixels as 8-bit values
         "normalization": {"pixel_max": 255, "mean": list(info.mean), "std": list(info.std)},
+        # how images of other sizes and aspect ratios are brought to height x width
+        "resize": info.resize.to_dict(),
     }
 
 

@@ -1,0 +1,63 @@
+"""A decoded image -> the float32 [C, H, W] tensor an image model reads, as its manifest says.
+
+Colour mode first (to the model's grey or RGB), then the manifest's resize policy
+(``training.images.resize``), then x = (pixel / pixel_max - mean) / std per channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from training.images.resize import DEFAULT_RESIZE, ResizePolicy, resize_image
+
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    channels: int
+    height: int
+    width: int
+    pixel_max: float
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    resize: ResizePolicy = DEFAULT_RESIZE
+
+    @classmethod
+    def from_manifest(cls, manifest: dict) -> "InputSpec":
+        spec = manifest["input"]
+        normalization = spec["normalization"]
+        if spec["channels"] not in (1, 3):
+            raise ValueError(f"image models need 1 or 3 input channels, the manifest says {spec['channels']}")
+        return cls(spec["channels"], spec["height"], spec["width"], float(normalization["pixel_max"]),
+                   tuple(normalization["mean"]), tuple(normalization["std"]), ResizePolicy.from_dict(spec.get("resize")))
+
+
+def to_model_pixels(image: Image.Image, spec: InputSpec) -> np.ndarray:
+    """uint8 [H, W, C] at the model's size and channels, before normalisation."""
+    if image.mode in WIDE_MODES:
+        # Wide grey images: map their full range onto 8 bits rather than clipping at 255.
+        values = np.asarray(image, dtype=np.float64)
+        top = values.max() or 1.0
+        image = Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8), "L")
+    image = image.convert("L" if spec.channels == 1 else "RGB")
+    image = resize_image(image, spec.width, spec.height, spec.resize)
+    return np.asarray(image, dtype=np.uint8).reshape(spec.height, spec.width, spec.channels)
+
+
+def normalize_pixels(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """uint8 [..., H, W, C] -> float32 [..., C, H, W], normalised as the manifest says."""
+    values = np.moveaxis(pixels.astype(np.float32), -1, -3)
+    # Divide (not multiply by a reciprocal) as training does, so the numbers match to the bit.
+    scaled = values / np.float32(spec.pixel_max)
+    mean = np.asarray(spec.mean, dtype=np.float32).reshape(-1, 1, 1)
+    std = np.asarray(spec.std, dtype=np.float32).reshape(-1, 1, 1)
+    return np.ascontiguousarray((scaled - mean) / std, dtype=np.float32)
+
+
+def to_model_input(image: Image.Image, spec: InputSpec) -> np.ndarray:
+    """float32 [C, H, W] for the model."""
+    return normalize_pixels(to_model_pixels(image, spec), spec)

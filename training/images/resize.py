@@ -1,0 +1,127 @@
+"""Resizing an image of any size to the model's input size, by a policy the manifest records.
+
+Downscaling averages areas: each output pixel is the mean of the input area it covers, input
+pixels cut by its border counted by the share inside (what OpenCV calls INTER_AREA; Pillow's
+box filter only matches it at whole factors). That is how scikit-learn's digits were made
+(32x32 bitmaps counted in 4x4 blocks) and what image libraries do for thumbnails, so a digit
+drawn large and sent as a photo lands on the numbers the network was trained on.
+Upscaling interpolates smoothly (bicubic). ``letterbox`` keeps the aspect ratio: the image is
+scaled to fit and centred on the background value, as a classifier's users expect; ``stretch``
+scales each axis on its own.
+
+Manifests written before the policy existed carry no ``resize`` field and keep the behaviour
+they were served with: ``LEGACY_RESIZE``, a bilinear stretch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image
+
+FILTERS = {
+    "area": Image.Resampling.BOX,  # Pillow's stand-in where a library filter is asked for; see area_resize
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+}
+ASPECTS = ("letterbox", "stretch")
+
+
+@dataclass(frozen=True)
+class ResizePolicy:
+    downscale: str = "area"  # filter for an axis that shrinks
+    upscale: str = "bicubic"  # filter for an axis that grows
+    aspect: str = "letterbox"  # or "stretch"
+    background: int = 0  # 8-bit value of the letterbox bands (every channel)
+
+    def __post_init__(self) -> None:
+        for role in ("downscale", "upscale"):
+            if getattr(self, role) not in FILTERS:
+                raise ValueError(f"resize {role} filter must be one of {sorted(FILTERS)}, not {getattr(self, role)!r}")
+        if self.aspect not in ASPECTS:
+            raise ValueError(f"resize aspect must be one of {list(ASPECTS)}, not {self.aspect!r}")
+        if not 0 <= self.background <= 255:
+            raise ValueError(f"resize background must be an 8-bit value, not {self.background}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "ResizePolicy":
+        """The policy of a manifest's input spec; ``None`` (an old manifest) is the legacy one."""
+        if values is None:
+            return LEGACY_RESIZE
+        if not isinstance(values, dict):
+            raise ValueError(f"resize policy must be a mapping, not {type(values).__name__}")
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown resize policy keys: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+
+DEFAULT_RESIZE = ResizePolicy()
+LEGACY_RESIZE = ResizePolicy(downscale="bilinear", upscale="bilinear", aspect="stretch")
+
+
+def area_weights(old: int, new: int) -> np.ndarray:
+    """[new, old]: the share of output pixel o's span, [o, o + 1) * old / new, that input pixel i covers."""
+    edges = np.arange(new + 1) * (old / new)
+    starts, ends = edges[:-1, None], edges[1:, None]
+    pixels = np.arange(old)[None, :]
+    overlap = np.clip(np.minimum(ends, pixels + 1) - np.maximum(starts, pixels), 0.0, None)
+    return overlap / (old / new)
+
+
+def area_resize(image: Image.Image, width: int, height: int) -> Image.Image:
+    """Exact area averaging to ``width`` x ``height``."""
+    pixels = np.asarray(image, dtype=np.uint8).reshape(image.size[1], image.size[0], -1)
+    old_height, old_width, channels = pixels.shape
+    rows = area_weights(old_height, height)
+    # Rows first, a band of input rows at a time: a photo is never held as floats all at once.
+    reduced = np.zeros((height, old_width * channels))
+    for start in range(0, old_height, 256):
+        band = pixels[start:start + 256].reshape(-1, old_width * channels).astype(np.float64)
+        reduced += rows[:, start:start + 256] @ band
+    averaged = np.einsum("hwc,pw->hpc", reduced.reshape(height, old_width, channels), area_weights(old_width, width))
+    result = np.clip(np.round(averaged), 0, 255).astype(np.uint8)
+    return Image.fromarray(result[..., 0] if channels == 1 else result, image.mode)
+
+
+def _resize(image: Image.Image, width: int, height: int, method: str) -> Image.Image:
+    if method == "area":
+        return area_resize(image, width, height)
+    return image.resize((width, height), FILTERS[method])
+
+
+def _scale_axes(image: Image.Image, width: int, height: int, policy: ResizePolicy) -> Image.Image:
+    """Scale to exactly width x height, each axis with the filter of its own direction."""
+    old_width, old_height = image.size
+    if (width, height) == (old_width, old_height):
+        return image
+    shrink_x, shrink_y = width <= old_width, height <= old_height
+    if shrink_x == shrink_y:
+        return _resize(image, width, height, policy.downscale if shrink_x else policy.upscale)
+    # One axis grows and the other shrinks (a stretch of a very oblong image): one axis at a time.
+    image = _resize(image, width, old_height, policy.downscale if shrink_x else policy.upscale)
+    return _resize(image, width, height, policy.downscale if shrink_y else policy.upscale)
+
+
+def resize_image(image: Image.Image, width: int, height: int, policy: ResizePolicy = DEFAULT_RESIZE) -> Image.Image:
+    """``image`` (mode L or RGB) as ``width`` x ``height`` by ``policy``."""
+    if image.size == (width, height):
+        return image
+    if policy.aspect == "stretch":
+        return _scale_axes(image, width, height, policy)
+    old_width, old_height = image.size
+    scale = min(width / old_width, height / old_height)
+    fitted_width = min(width, max(1, round(old_width * scale)))
+    fitted_height = min(height, max(1, round(old_height * scale)))
+    fitted = _scale_axes(image, fitted_width, fitted_height, policy)
+    if fitted.size == (width, height):
+        return fitted
+    fill = policy.background if image.mode == "L" else (policy.background,) * len(image.getbands())
+    canvas = Image.new(image.mode, (width, height), fill)
+    canvas.paste(fitted, ((width - fitted_width) // 2, (height - fitted_height) // 2))
+    return canvas
