@@ -116,17 +116,57 @@ def test_a_manifest_without_a_policy_keeps_the_old_bilinear_stretch():
     assert np.array_equal(to_model_input(wide, spec)[0], old)
 
 
-@pytest.mark.parametrize("values", [{"downscale": "lanczos9"}, {"aspect": "crop"}, {"background": 300}, {"colour": 1}, [1]])
+@pytest.mark.parametrize("values", [{"downscale": "lanczos9"}, {"aspect": "crop"}, {"background": 300}, {"colour": 1}, [1],
+                                    {"fit": "cover"}, {"polarity": "invert"}])
 def test_invalid_policies_are_refused(values):
     with pytest.raises(ValueError):
         ResizePolicy.from_dict(values)
 
 
-def test_exported_manifests_record_the_default_policy(tmp_path):
+def test_data_sets_carry_the_policy_their_manifests_record():
     from training.data import dataset_info
 
-    assert dataset_info("digits").resize == DEFAULT_RESIZE
-    assert DEFAULT_RESIZE.to_dict() == {"downscale": "area", "upscale": "bicubic", "aspect": "letterbox", "background": 0}
+    assert DEFAULT_RESIZE.to_dict() == {"downscale": "area", "upscale": "bicubic", "aspect": "letterbox", "background": 0,
+                                        "fit": "frame", "polarity": "as-is"}
+    assert dataset_info("digits").resize == ResizePolicy(fit="content", polarity="auto")
+    assert dataset_info("cifar10").resize == DEFAULT_RESIZE
+
+
+CONTENT = ResizePolicy(fit="content", polarity="auto")
+
+
+def _small_digit_on_a_large_canvas(ink: int = 255, paper: int = 0) -> Image.Image:
+    canvas = np.full((200, 200), paper, dtype=np.uint8)
+    canvas[60:140, 90:130] = ink  # 80 rows x 40 columns of ink, off centre, with wide margins
+    return Image.fromarray(canvas, "L")
+
+
+def test_content_fit_crops_to_the_ink_and_fills_the_frame_like_the_digits():
+    out = np.asarray(resize_image(_small_digit_on_a_large_canvas(), 8, 8, CONTENT))
+    # 80 x 40 of ink becomes 8 x 4, centred: every row is used, as in every training digit
+    assert (out[:, 2:6] == 255).all() and (out[:, :2] == 0).all() and (out[:, 6:] == 0).all()
+    framed = np.asarray(resize_image(_small_digit_on_a_large_canvas(), 8, 8))
+    assert (framed[0] == 0).all()  # without the content fit the margins stay
+
+
+def test_black_ink_on_white_paper_is_inverted_to_the_training_polarity():
+    drawn = _small_digit_on_a_large_canvas(ink=20, paper=245)
+    out = np.asarray(resize_image(drawn, 8, 8, CONTENT))
+    assert (out[:, 2:6] == 235).all() and (out[:, :2] == 0).all()
+    assert np.asarray(resize_image(drawn, 8, 8, ResizePolicy(fit="content")))[0, 0] == 245  # as-is keeps it
+
+
+def test_blank_and_faint_images_are_not_cropped_to_their_noise():
+    faint = np.random.default_rng(4).integers(0, 20, (50, 50), dtype=np.uint8)  # under a tenth of full scale
+    out = resize_image(Image.fromarray(faint, "L"), 8, 8, CONTENT)
+    assert np.array_equal(np.asarray(out), np.asarray(resize_image(Image.fromarray(faint, "L"), 8, 8)))
+    assert np.asarray(resize_image(Image.new("L", (30, 30), 0), 8, 8, CONTENT)).max() == 0
+
+
+def test_an_image_at_the_model_size_is_taken_as_it_is():
+    digit = np.zeros((8, 8), np.uint8)
+    digit[2:5, 0:2] = 255
+    assert np.array_equal(np.asarray(resize_image(Image.fromarray(digit, "L"), 8, 8, CONTENT)), digit)
 
 
 def test_a_digit_sent_large_reaches_the_model_as_its_own_pixels():

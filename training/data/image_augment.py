@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from PIL import Image
 
-from training.images.resize import DEFAULT_RESIZE, FILTERS, resize_image
+from training.images.resize import DEFAULT_RESIZE, FILTERS, ResizePolicy, area_resize, resize_image
 
 Range = tuple[float, float]
 
@@ -73,8 +73,9 @@ class UserInputAugmentation:
     def to_dict(self) -> dict:
         return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
 
-    def __call__(self, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """uint8 [H, W] or [H, W, C] -> an augmented uint8 image of the same shape."""
+    def __call__(self, pixels: np.ndarray, rng: np.random.Generator, resize: ResizePolicy = DEFAULT_RESIZE) -> np.ndarray:
+        """uint8 [H, W] or [H, W, C] -> an augmented uint8 image of the same shape; ``resize``
+        is the model's policy, which brings the larger files of a size round trip back."""
         if rng.random() >= self.apply_p:
             return pixels
         image = pixels.astype(np.float64).reshape(pixels.shape[0], pixels.shape[1], -1)
@@ -93,7 +94,7 @@ class UserInputAugmentation:
             image = salt_and_pepper(image, rng, rng.uniform(*self.salt_pepper_amount))
         result = to_uint8(image)
         if rng.random() < self.round_trip_p:
-            result = round_trip(result, rng, self)
+            result = round_trip(result, rng, self, resize)
         elif rng.random() < self.jpeg_p:
             result = jpeg(result, int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1)))
         return result.reshape(pixels.shape)
@@ -148,7 +149,7 @@ def warp(image: np.ndarray, rng: np.random.Generator, settings: UserInputAugment
             field = Image.fromarray(grid[axis].astype(np.float32), "F").resize((big_w, big_h), Image.Resampling.BICUBIC)
             source += np.asarray(field, dtype=np.float64)
     warped = bilinear_sample(big, source_y, source_x, fill=0.0)
-    return _array(resize_image(_pil(to_uint8(warped)), width, height, DEFAULT_RESIZE)).astype(np.float64)
+    return _array(area_resize(_pil(to_uint8(warped)), width, height)).astype(np.float64)
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
@@ -212,12 +213,13 @@ def jpeg(pixels: np.ndarray, quality: int) -> np.ndarray:
     return _array(Image.open(io.BytesIO(buffer.getvalue())).convert(_pil(pixels).mode))
 
 
-def round_trip(pixels: np.ndarray, rng: np.random.Generator, settings: UserInputAugmentation) -> np.ndarray:
-    """To a random size and back, as a file made at another resolution and resized by the service.
+def round_trip(pixels: np.ndarray, rng: np.random.Generator, settings: UserInputAugmentation,
+               resize: ResizePolicy = DEFAULT_RESIZE) -> np.ndarray:
+    """To a random size and back, as a file made at another resolution.
 
-    Larger: upscaled with a random filter (optionally saved as JPEG there), then the service's
-    area downscale. Smaller: area downscale, then a random filter back up (a low-resolution
-    source such as a thumbnail).
+    Larger: upscaled with a random filter (optionally saved as JPEG there), then brought back by
+    the model's own resize policy, as the service would. Smaller: a thumbnail (area downscale)
+    enlarged back to the model's size with a random filter by the user's own tool.
     """
     height, width = pixels.shape[:2]
     ratio = math.exp(rng.uniform(math.log(settings.round_trip_scale[0]), math.log(settings.round_trip_scale[1])))
@@ -228,7 +230,7 @@ def round_trip(pixels: np.ndarray, rng: np.random.Generator, settings: UserInput
         image = image.resize(size, FILTERS[method])
         if rng.random() < settings.jpeg_p:
             image = _pil(jpeg(_array(image), int(rng.integers(settings.jpeg_quality[0], settings.jpeg_quality[1] + 1))))
-        image = resize_image(image, width, height, DEFAULT_RESIZE)
+        image = resize_image(image, width, height, resize)
     else:
-        image = resize_image(image, *size, DEFAULT_RESIZE).resize((width, height), FILTERS[method])
+        image = area_resize(image, *size).resize((width, height), FILTERS[method])
     return _array(image)

@@ -9,6 +9,14 @@ Upscaling interpolates smoothly (bicubic). ``letterbox`` keeps the aspect ratio:
 scaled to fit and centred on the background value, as a classifier's users expect; ``stretch``
 scales each axis on its own.
 
+Two optional steps repeat how a data set framed its images, for files that come at another
+size (an image already at the model's size is taken as framed like the training data):
+``polarity="auto"`` inverts an image whose border lies on the far side of mid-grey from the
+background (black ink on white paper for a model trained on white on black), and
+``fit="content"`` crops to the bounding box of the pixels that stand out from the background
+(by at least a fifth of the strongest, and a tenth of full scale) before letterboxing, as the
+digits (and Fashion-MNIST's products) were cropped to their content and scaled to fill the box.
+
 Manifests written before the policy existed carry no ``resize`` field and keep the behaviour
 they were served with: ``LEGACY_RESIZE``, a bilinear stretch.
 """
@@ -27,6 +35,10 @@ FILTERS = {
     "nearest": Image.Resampling.NEAREST,
 }
 ASPECTS = ("letterbox", "stretch")
+FITS = ("frame", "content")
+POLARITIES = ("as-is", "auto")
+CONTENT_SHARE_OF_PEAK = 0.2  # a content pixel differs from the background by this share of the largest difference
+CONTENT_MIN_DIFFERENCE = 25.5  # and by at least a tenth of full scale: a blank image is not cropped to its noise
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,8 @@ class ResizePolicy:
     upscale: str = "bicubic"  # filter for an axis that grows
     aspect: str = "letterbox"  # or "stretch"
     background: int = 0  # 8-bit value of the letterbox bands (every channel)
+    fit: str = "frame"  # or "content": crop to what stands out from the background first
+    polarity: str = "as-is"  # or "auto": invert images whose border is far from the background
 
     def __post_init__(self) -> None:
         for role in ("downscale", "upscale"):
@@ -42,6 +56,10 @@ class ResizePolicy:
                 raise ValueError(f"resize {role} filter must be one of {sorted(FILTERS)}, not {getattr(self, role)!r}")
         if self.aspect not in ASPECTS:
             raise ValueError(f"resize aspect must be one of {list(ASPECTS)}, not {self.aspect!r}")
+        if self.fit not in FITS:
+            raise ValueError(f"resize fit must be one of {list(FITS)}, not {self.fit!r}")
+        if self.polarity not in POLARITIES:
+            raise ValueError(f"resize polarity must be one of {list(POLARITIES)}, not {self.polarity!r}")
         if not 0 <= self.background <= 255:
             raise ValueError(f"resize background must be an 8-bit value, not {self.background}")
 
@@ -108,10 +126,42 @@ def _scale_axes(image: Image.Image, width: int, height: int, policy: ResizePolic
     return _resize(image, width, height, policy.downscale if shrink_y else policy.upscale)
 
 
+def _difference_from_background(image: Image.Image, background: int) -> np.ndarray:
+    """[H, W]: the largest difference of any channel from the background value."""
+    pixels = np.asarray(image, dtype=np.int16).reshape(image.size[1], image.size[0], -1)
+    return np.abs(pixels - background).max(axis=-1)
+
+
+def match_polarity(image: Image.Image, background: int) -> Image.Image:
+    """The negative of ``image`` if the median of its outermost pixels is nearer the opposite
+    extreme than the background, else ``image``."""
+    pixels = np.asarray(image, dtype=np.uint8).reshape(image.size[1], image.size[0], -1)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]).mean(axis=-1)
+    if abs(float(np.median(border)) - background) <= 127.5:
+        return image
+    return Image.fromarray(255 - np.asarray(image, dtype=np.uint8), image.mode)
+
+
+def crop_to_content(image: Image.Image, background: int) -> Image.Image:
+    """The bounding box of the pixels that stand out from the background; the whole image when
+    nothing does."""
+    difference = _difference_from_background(image, background)
+    threshold = max(CONTENT_MIN_DIFFERENCE, CONTENT_SHARE_OF_PEAK * float(difference.max()))
+    content = difference > threshold
+    rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
+    if len(rows) == 0:
+        return image
+    return image.crop((int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1))
+
+
 def resize_image(image: Image.Image, width: int, height: int, policy: ResizePolicy = DEFAULT_RESIZE) -> Image.Image:
     """``image`` (mode L or RGB) as ``width`` x ``height`` by ``policy``."""
     if image.size == (width, height):
         return image
+    if policy.polarity == "auto":
+        image = match_polarity(image, policy.background)
+    if policy.fit == "content":
+        image = crop_to_content(image, policy.background)
     if policy.aspect == "stretch":
         return _scale_axes(image, width, height, policy)
     old_width, old_height = image.size
