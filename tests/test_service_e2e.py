@@ -109,7 +109,8 @@ def test_metrics_after_n_requests(server, digits_test_pngs):
         answers = [_send(client, "raw", png).json() for png in pngs[:n]]
         client.post("/classify", content=b"junk", headers={"content-type": "image/png"})
         after = _scrape(client)
-    labels = {"model": "digits", "version": "1", "endpoint": "/classify"}
+    version = str(answers[0]["model"]["version"])  # the highest version answers by default
+    labels = {"model": "digits", "version": version, "endpoint": "/classify"}
     delta = lambda name, **extra: _value(after, name, **labels, **extra) - _value(before, name, **labels, **extra)  # noqa: E731
     assert delta("firstspike_decision_timestep_count") == n
     assert delta("firstspike_decision_timestep_sum") == sum(a["decision_timestep"] for a in answers)
@@ -124,13 +125,14 @@ def test_metrics_after_n_requests(server, digits_test_pngs):
     assert delta("firstspike_spikes_per_request_sum") == sum(a["spikes"]["total"] for a in answers)
     assert delta("firstspike_synaptic_ops_per_request_count") == n
     assert delta("firstspike_decision_latency_seconds_count") == n
-    request_labels = {"endpoint": "/classify", "model": "digits", "version": "1"}
+    request_labels = {"endpoint": "/classify", "model": "digits", "version": version}
     assert (_value(after, "firstspike_requests_total", status="200", **request_labels)
             - _value(before, "firstspike_requests_total", status="200", **request_labels)) == n
     assert (_value(after, "firstspike_requests_total", status="400", **request_labels)
             - _value(before, "firstspike_requests_total", status="400", **request_labels)) == 1
     assert _value(after, "firstspike_request_duration_seconds_count", **request_labels) >= n
-    assert _value(after, "firstspike_model_info", model="digits", version="1", runtime="torch", timesteps="4") == 1
+    for served in ("1", version):
+        assert _value(after, "firstspike_model_info", model="digits", version=served, runtime="torch", timesteps="4") == 1
     assert "firstspike_inflight_requests" in after
     assert not re.search(r'request_id="', after), "a request id must never be a label"
 
@@ -211,9 +213,10 @@ def test_models_and_health_endpoints(server):
         assert client.get("/v2/health/ready").status_code == 200
         docs = client.get("/openapi.json").json()
     assert [m["name"] for m in models["models"]] == ["digits", "digits-dvs"]
-    assert models["models"][0]["versions"] == [1] and models["ready"] is True
+    shipped = sorted(int(path.name) for path in (MODEL_STORE / "digits").iterdir() if path.name.isdigit())
+    assert models["models"][0]["versions"] == shipped and len(shipped) >= 2 and models["ready"] is True
     assert [m["kind"] for m in models["models"]] == ["image", "events"]
-    assert digits["manifests"]["1"]["evaluation"]["accuracy"] >= 0.98
+    assert all(digits["manifests"][str(v)]["evaluation"]["accuracy"] >= 0.98 for v in shipped)
     assert "/classify" in docs["paths"]
     assert set(docs["paths"]["/classify"]["post"]["requestBody"]["content"]) >= {"multipart/form-data", "application/json"}
 
@@ -232,8 +235,9 @@ def test_one_structured_log_line_per_request(server):
 
 
 def test_ready_is_503_until_models_are_loaded_and_warmed(tmp_path, digits_test_pngs):
-    # Many warm-up rounds make the loading window long enough to observe.
-    server = start_server(tmp_path, env={"FIRSTSPIKE_WARMUP_ROUNDS": "3000"}, wait_ready=False)
+    # Many warm-up rounds make the loading window long enough to observe (one model, every version).
+    server = start_server(tmp_path, env={"FIRSTSPIKE_WARMUP_ROUNDS": "1000", "FIRSTSPIKE_DEFAULT_MODELS": "digits"},
+                          wait_ready=False)
     try:
         with server.client() as client:
             first = client.get("/health/ready")
