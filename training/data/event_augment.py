@@ -1,7 +1,7 @@
 """Augmentation of event frames in the spirit of NDA (Li et al., 2022, "Neuromorphic Data
 Augmentation"): the same geometric change to every timestep's frame of a sample, so that the
 event stream stays consistent in time. Roll (translation), rotation and cutout, each drawn from
-an explicit generator."""
+an explicit generator; and event drop (thinning of the counts)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,15 @@ def cutout(frames: torch.Tensor, generator: torch.Generator, size: int) -> torch
     frames = frames.clone()
     frames[..., top:top + size, left:left + size] = 0
     return frames
+
+
+def drop_events(frames: torch.Tensor, generator: torch.Generator, keep: tuple[float, float]) -> torch.Tensor:
+    """Each event kept with one probability drawn from ``keep`` for the whole sample (binomial
+    thinning of the counts, as EventDrop does to the events): sparser streams, as from a less
+    sensitive sensor or a slower motion."""
+    low, high = keep
+    probability = low + (high - low) * torch.rand((), generator=generator).item()
+    return torch.binomial(frames, torch.full_like(frames, probability), generator=generator)
 
 
 def nda_augment(frames: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -65,8 +65,10 @@ class EventBinner:
 
     def _add(self, events: np.ndarray) -> None:
         if len(events):
-            np.add.at(self.frame, (events["p"].astype(np.intp), events["y"].astype(np.intp),
-                                   events["x"].astype(np.intp)), 1.0)
+            # One bincount over flat (polarity, row, column) cells: far faster than np.add.at.
+            cells = (events["p"].astype(np.intp) * self.height + events["y"].astype(np.intp)) * self.width \
+                + events["x"].astype(np.intp)
+            self.frame += np.bincount(cells, minlength=self.frame.size).reshape(self.frame.shape).astype(np.float32)
 
     def _close(self) -> np.ndarray:
         frame, self.frame = self.frame, self._blank()
