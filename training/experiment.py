@@ -151,7 +151,10 @@ def results_page(variants: dict, digits: dict, dvs: dict, epochs: int, seed: int
               "## Against the paper's findings", ""]
     lines += findings(v, digits)
     lines += ["", "Full numbers: `results/digits/report.json`, `results/digits-dvs/report.json`, "
-                  "`results/experiment.json`.", ""]
+                  "`results/experiment.json`. The shipped models on inputs as users send them (other sizes, "
+                  "colour, JPEG, typed digits, the corruptions over HTTP, event streams from other cameras), "
+                  "version against version: [robustness.md](robustness.md), made by "
+                  "`python -m service.benchmarks.robustness --page docs/robustness.md`.", ""]
     return "\n".join(lines)
 
 

@@ -1,0 +1,204 @@
+"""Robustness over HTTP: two versions of a model side by side on inputs as users send them.
+
+    python -m service.benchmarks.robustness                       # digits v1 vs v2, digits-dvs v1 vs v2
+    python -m service.benchmarks.robustness --limit 100 --no-corruptions
+
+One real server on 127.0.0.1 serves the model store; every answer comes from ``POST /classify``
+or ``POST /classify/stream`` with ``?model=...&version=...``, so each version runs with its own
+manifest (its own resize policy). Reported:
+
+- the image model's accuracy on the test digits in every input form: sizes 8, 16, 28, 64 and
+  200 px, grey and RGB, PNG and JPEG at quality 50 and 90 (made by smooth upscaling), plus the
+  issue's acceptance forms (32 px JPEG, 200 px JPEG made by nearest-neighbour upscaling) and
+  digits typed in a font (not handwriting at all);
+- its error per corruption and severity (the 15 corruptions of ``training.robustness`` applied
+  to the 8x8 test images, sent as PNG), and the mean over all 75;
+- the event model's accuracy, mean decision timestep and share of streams decided before they
+  end, on the ``test`` and ``other-cameras`` splits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.benchmarks.common import ROOT, png, post_all, start_service
+from training.data.digits import digit_to_png_pixels, digits_split
+from training.robustness import CORRUPTIONS, corrupt
+from training.robustness.input_forms import ACCEPTANCE_FORMS, standard_forms, typed_digits
+
+
+@dataclass
+class Scored:
+    accuracy: float
+    mean_decision_timestep: float
+
+
+def score(answers: list[dict], labels: list[int]) -> Scored:
+    correct = [answer["class_index"] == label for answer, label in zip(answers, labels)]
+    return Scored(float(np.mean(correct)), float(np.mean([answer["decision_timestep"] for answer in answers])))
+
+
+def classify_images(url: str, model: str, version: int, files: list[bytes], content_type: str, clients: int) -> list[dict]:
+    params = {"model": model, "version": str(version)}
+    return post_all(url, "/classify", [(params, body, content_type) for body in files], clients)
+
+
+def image_forms(url: str, model: str, versions: list[int], pixels: np.ndarray, labels: list[int],
+                clients: int) -> list[dict]:
+    rows = []
+    forms = standard_forms(pixels.shape[1]) + [form for form in ACCEPTANCE_FORMS if form not in standard_forms(pixels.shape[1])]
+    for form in forms:
+        files = [form.encode(image) for image in pixels]
+        content_type = "image/jpeg" if form.format == "jpeg" else "image/png"
+        row = {"form": form.name}
+        for version in versions:
+            row[version] = score(classify_images(url, model, version, files, content_type, clients), labels).accuracy
+        rows.append(row)
+        print(f"  {form.name:32s} " + "  ".join(f"v{v} {row[v]:.4f}" for v in versions), file=sys.stderr)
+    if pixels.shape[1:] == (8, 8):  # a digits model: also digits that no one wrote by hand
+        for black_on_white in (False, True):
+            files, typed_labels = typed_digits(black_on_white=black_on_white)
+            colours = "black on white" if black_on_white else "white on black"
+            rows.append({"form": f"typed digits (font, {colours}), 200 px grey jpeg q75",
+                         **{version: score(classify_images(url, model, version, files, "image/jpeg", clients),
+                                           typed_labels).accuracy for version in versions}})
+    return rows
+
+
+def image_corruptions(url: str, model: str, versions: list[int], pixels: np.ndarray, labels: list[int],
+                      clients: int, seed: int) -> dict:
+    errors: dict[int, dict[str, list[float]]] = {version: {} for version in versions}
+    for corruption in CORRUPTIONS:
+        for severity in range(1, 6):
+            files = [png(corrupt(image, corruption, severity, seed + index).reshape(image.shape))
+                     for index, image in enumerate(pixels)]
+            for version in versions:
+                accuracy = score(classify_images(url, model, version, files, "image/png", clients), labels).accuracy
+                errors[version].setdefault(corruption, []).append(1.0 - accuracy)
+        print(f"  {corruption:20s} " + "  ".join(
+            f"v{v} {np.mean(errors[v][corruption]):.3f}" for v in versions), file=sys.stderr)
+    return {version: {"per_corruption": per, "mean_error": float(np.mean([e for values in per.values() for e in values]))}
+            for version, per in errors.items()}
+
+
+def event_splits(url: str, model: str, versions: list[int], splits: list[str], limit: int | None,
+                 clients: int) -> list[dict]:
+    from training.data.digits_dvs import BIN_US, SENSOR, digits_dvs_split
+    from training.events.format import encode
+
+    rows = []
+    for split in splits:
+        streams, labels = digits_dvs_split(split)
+        streams, labels = streams[:limit], [int(label) for label in labels[:limit]]
+        bodies = [encode(stream) for stream in streams]
+        durations = [int(stream["t"][-1] - stream["t"][0]) for stream in streams]
+        for version in versions:
+            params = {"model": model, "version": str(version), "width": str(SENSOR), "height": str(SENSOR)}
+            answers = post_all(url, "/classify/stream", [(params, body, "application/x-dvs-events") for body in bodies],
+                               clients)
+            scored = score(answers, labels)
+            # Bin k closes when an event at or past k bins arrives: before the end iff it fits the stream.
+            early = np.mean([a["decision_timestep"] * BIN_US <= d for a, d in zip(answers, durations)])
+            rows.append({"split": split, "version": version, "accuracy": scored.accuracy,
+                         "mean_decision_timestep": scored.mean_decision_timestep, "decided_before_end": float(early),
+                         "streams": len(streams)})
+            print(f"  {split:14s} v{version} accuracy {scored.accuracy:.4f}", file=sys.stderr)
+    return rows
+
+
+def markdown(results: dict, versions: list[int], event_versions: list[int]) -> str:
+    lines = []
+    if "forms" in results:
+        lines += ["| input form | " + " | ".join(f"v{v}" for v in versions) + " |",
+                  "|---|" + "---|" * len(versions)]
+        lines += [f"| {row['form']} | " + " | ".join(f"{100 * row[v]:.1f}%" for v in versions) + " |"
+                  for row in results["forms"]]
+        lines.append("")
+    if "corruptions" in results:
+        table = results["corruptions"]
+        header = " | ".join(f"v{v} s{s}" for v in versions for s in range(1, 6))
+        lines += [f"| error (%) | {header} |", "|---|" + "---|" * (5 * len(versions))]
+        for corruption in CORRUPTIONS:
+            cells = " | ".join(f"{100 * e:.1f}" for v in versions for e in table[v]["per_corruption"][corruption])
+            lines.append(f"| {corruption} | {cells} |")
+        lines.append("| **mean of 75** | " + " | ".join(
+            (f"**{100 * table[v]['mean_error']:.1f}**" if s == 1 else "") for v in versions for s in range(1, 6)) + " |")
+        lines.append("")
+    if "events" in results:
+        lines += ["| split | version | accuracy | mean decision timestep | decided before the stream ends |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {row['split']} | v{row['version']} | {100 * row['accuracy']:.1f}% | "
+                  f"{row['mean_decision_timestep']:.2f} | {100 * row['decided_before_end']:.1f}% |"
+                  for row in results["events"]]
+    return "\n".join(lines)
+
+
+PAGE = """# Robustness: inputs as users send them
+
+Made by `{command}` on one 2-core CPU machine: one real server on 127.0.0.1, every answer over
+HTTP, each version with its own manifest (its own resize policy). {samples} test digits per
+image row; the 15 corruptions of `training/robustness/corruptions.py` (held out: training never
+uses them) on the 8x8 test images, sent as PNG. `{model}` v1 bilinear-stretches other sizes;
+v2 area-averages, letterboxes and frames files of other sizes as the digits were framed, and
+was trained on user-like inputs. `{events_model}` v2 was trained on streams from randomised
+cameras; `other-cameras` streams come from camera settings outside its training ranges.
+
+{tables}
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", default=str(ROOT / "model_store"))
+    parser.add_argument("--model", default="digits")
+    parser.add_argument("--versions", default="1,2", help="image model versions to compare")
+    parser.add_argument("--events-model", default="digits-dvs")
+    parser.add_argument("--event-versions", default="1,2")
+    parser.add_argument("--limit", type=int, help="use only the first N test samples")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the corruptions")
+    parser.add_argument("--no-corruptions", action="store_true")
+    parser.add_argument("--no-events", action="store_true")
+    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--page", help="also write the tables as a markdown page (docs/robustness.md)")
+    args = parser.parse_args(argv)
+    versions = [int(v) for v in args.versions.split(",")]
+    event_versions = [int(v) for v in args.event_versions.split(",")]
+    images, labels = digits_split("test")
+    pixels = digit_to_png_pixels(images)[: args.limit]
+    labels = [int(label) for label in labels[: args.limit]]
+    server = start_service(ROOT / args.store if not args.store.startswith("/") else args.store)
+    results: dict = {}
+    try:
+        print(f"{args.model}: input forms", file=sys.stderr)
+        results["forms"] = image_forms(server.url, args.model, versions, pixels, labels, args.clients)
+        if not args.no_corruptions:
+            print(f"{args.model}: corruptions", file=sys.stderr)
+            results["corruptions"] = image_corruptions(server.url, args.model, versions, pixels, labels,
+                                                       args.clients, args.seed)
+        if not args.no_events:
+            print(f"{args.events_model}: event streams", file=sys.stderr)
+            results["events"] = event_splits(server.url, args.events_model, event_versions,
+                                             ["test", "other-cameras"], args.limit, args.clients)
+    finally:
+        server.stop()
+    tables = markdown(results, versions, event_versions)
+    print(tables)
+    if args.page:
+        command = "python -m service.benchmarks.robustness " + " ".join(argv if argv is not None else sys.argv[1:])
+        with open(args.page, "w") as handle:
+            handle.write(PAGE.format(command=command.strip(), model=args.model, events_model=args.events_model,
+                                     samples=len(labels), tables=tables))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=2, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
