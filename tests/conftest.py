@@ -135,3 +135,20 @@ def mixed_store(tmp_path_factory):
     assert len({t for t, n in result.decision_timestep_counts.items() if n}) >= 3, result.decision_timestep_counts
     export_version(network, store, "mixed", dataset_info("digits"), result, onnx=True)
     return store
+
+
+@pytest.fixture(scope="session")
+def mixed_indices(mixed_store):
+    """64 test-digit indices, ascending, on which ``mixed/1`` decides at every timestep it uses:
+    all its later decisions (up to 48) and the earliest step-1 ones to fill up."""
+    from training.data import load_dataset
+    from training.evaluate import evaluate
+    from training.store.load import load_network
+
+    network, _ = load_network(mixed_store / "mixed" / "1")
+    steps = evaluate(network, load_dataset("digits", "test")).per_sample["decision_timestep"]
+    later = [i for i, step in enumerate(steps) if step > 1][:48]
+    first = [i for i, step in enumerate(steps) if step == 1][: 64 - len(later)]
+    chosen = sorted(later + first)
+    assert len({steps[i] for i in chosen}) >= 3
+    return chosen

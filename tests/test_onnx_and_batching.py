@@ -61,10 +61,10 @@ def assert_same_answers(got, expected) -> None:
 
 
 @pytest.mark.parametrize("runtime_name", ["torch", "onnx"])
-def test_64_concurrent_requests_get_their_solo_answers_and_no_work_is_wasted(runtime_name, mixed_store):
+def test_64_concurrent_requests_get_their_solo_answers_and_no_work_is_wasted(runtime_name, mixed_store, mixed_indices):
     torch_runtime, onnx_runtime, widths = _runtimes(mixed_store / "mixed" / "1")
     inner = torch_runtime if runtime_name == "torch" else onnx_runtime
-    images = _test_images()[:64]
+    images = _test_images()[mixed_indices]
     alone = [classify(inner, images[i : i + 1], widths)[0] for i in range(64)]
     assert len({o.decision_timestep for o in alone}) >= 3, "the check needs mixed decision timesteps"
     counting = CountingRuntime(inner)
@@ -103,23 +103,24 @@ def test_early_exit_off_rows_stay_until_t_while_others_leave(mixed_store):
     assert all(o.timesteps_run == 4 for o in results[0::2])
 
 
-def test_concurrent_http_requests_with_batching_on_the_onnx_runtime(tmp_path, mixed_store, digits_test_pngs):
+def test_concurrent_http_requests_with_batching_on_the_onnx_runtime(tmp_path, mixed_store, mixed_indices,
+                                                                   digits_test_pngs):
     import httpx
 
-    pngs, _ = digits_test_pngs
+    pngs = [digits_test_pngs[0][i] for i in mixed_indices]
     server = start_server(tmp_path, env={"FIRSTSPIKE_RUNTIME": "onnx", "FIRSTSPIKE_MAX_BATCH_SIZE": "64"},
                           store=mixed_store)
     try:
         with httpx.Client(base_url=server.url, timeout=60) as client:
             alone = [client.post("/classify", content=png, headers={"content-type": "image/png"}).json()
-                     for png in pngs[:64]]
+                     for png in pngs]
 
             def send(png):
                 with httpx.Client(base_url=server.url, timeout=60) as own:
                     return own.post("/classify", content=png, headers={"content-type": "image/png"}).json()
 
             with concurrent.futures.ThreadPoolExecutor(64) as pool:
-                together = list(pool.map(send, pngs[:64]))
+                together = list(pool.map(send, pngs))
             metrics = client.get("/metrics").text
     finally:
         stop_server(server)
