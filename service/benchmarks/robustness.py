@@ -51,7 +51,8 @@ def classify_images(url: str, model: str, version: int, files: list[bytes], cont
 def image_forms(url: str, model: str, versions: list[int], pixels: np.ndarray, labels: list[int],
                 clients: int) -> list[dict]:
     rows = []
-    forms = standard_forms(pixels.shape[1]) + [form for form in ACCEPTANCE_FORMS if form not in standard_forms(pixels.shape[1])]
+    standard = standard_forms(pixels.shape[1])
+    forms = standard + [form for form in ACCEPTANCE_FORMS if form not in standard]
     for form in forms:
         files = [form.encode(image) for image in pixels]
         content_type = "image/jpeg" if form.format == "jpeg" else "image/png"

@@ -392,14 +392,18 @@ class TrainSettings:
 _TRAIN_SALT, _OTHER_SALT, _CAMERA = 7001, 7002, 1
 
 
-def split_plan(split: str, settings: TrainSettings = TrainSettings()) -> tuple[list[int], list, list[CameraParams]]:
-    """(sample index, stream seed, camera) of each stream of a split, in order."""
+def _split_indices(split: str) -> np.ndarray:
+    """The ``load_digits()`` indices of a split's digits (``other-cameras`` has the test digits)."""
     if split not in SPLITS:
         raise ValueError(f"digits-dvs has splits {', '.join(repr(s) for s in SPLITS)}, not {split!r}")
     indices = np.arange(1797)
-    indices = indices[indices % 5 != 0] if split == "train" else indices[indices % 5 == 0]
+    return indices[indices % 5 != 0] if split == "train" else indices[indices % 5 == 0]
+
+
+def split_plan(split: str, settings: TrainSettings = TrainSettings()) -> tuple[list[int], list, list[CameraParams]]:
+    """(sample index, stream seed, camera) of each stream of a split, in order."""
     plan = []
-    for index in indices.tolist():
+    for index in _split_indices(split).tolist():
         if split == "test" or (split == "train" and settings.nominal):
             plan.append((index, index, NOMINAL))
         if split == "other-cameras":
@@ -414,10 +418,9 @@ def split_plan(split: str, settings: TrainSettings = TrainSettings()) -> tuple[l
 
 def _sample_digits(split: str) -> tuple[dict[int, np.ndarray], dict[int, int]]:
     """Digit image and label by sample index."""
+    indices = _split_indices(split).tolist()
     images, labels = digits_split("train" if split == "train" else "test")
-    indices = np.arange(1797)
-    indices = indices[indices % 5 != 0] if split == "train" else indices[indices % 5 == 0]
-    return dict(zip(indices.tolist(), images)), dict(zip(indices.tolist(), labels.tolist()))
+    return dict(zip(indices, images)), dict(zip(indices, labels.tolist()))
 
 
 def _iter_split(split: str, settings: TrainSettings, chunk: int = 96):
