@@ -47,6 +47,16 @@ def test_train_export_eval_round_trip(tmp_path):
     assert json.loads(exported.stdout)["exported"].endswith("mini/1")
     evaluated = firstspike("eval", str(tmp_path / "store" / "mini"), "--json")
     assert evaluated.returncode == 0 and json.loads(evaluated.stdout)["model"] == {"name": "mini", "version": 1}
+    # The decision rule can be set at export; the hidden neurons stay as trained.
+    exported = firstspike("export", str(run), "--store", str(tmp_path / "store"), "--name", "mini",
+                          "--output-leak", "1.0", "--output-threshold", "3")
+    assert exported.returncode == 0, exported.stderr
+    manifest = json.loads((tmp_path / "store" / "mini" / "2" / "manifest.json").read_text())
+    assert manifest["network"]["output_neuron"]["leak"] == 1.0 and manifest["network"]["output_neuron"]["threshold"] == 3.0
+    assert manifest["network"]["neuron"]["leak"] == 0.5 and manifest["network"]["neuron"]["threshold"] == 1.0
+    refused = firstspike("export", str(run), "--store", str(tmp_path / "store"), "--output-threshold", "-1")
+    assert refused.returncode == 2 and refused.stderr.strip() == "firstspike export: error: threshold must be positive, got -1.0"
+    assert sorted(p.name for p in (tmp_path / "store" / "mini").iterdir()) == ["1", "2"]  # nothing half-written
 
 
 @pytest.mark.parametrize(

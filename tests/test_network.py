@@ -102,3 +102,63 @@ def test_invalid_specs_are_refused(bad):
     values = dict(architecture="digits_net", input_shape=(1, 8, 8), num_classes=10) | bad
     with pytest.raises(ValueError):
         NetworkSpec(**values)
+
+
+def test_unknown_spec_fields_are_a_clear_error():
+    values = NetworkSpec("digits_net", (1, 8, 8), 10).to_dict() | {"encoder_args": {}}
+    with pytest.raises(ValueError, match="unknown network spec fields: encoder_args"):
+        NetworkSpec.from_dict(values)
+
+
+def test_output_neuron_defaults_to_the_papers_single_neuron_and_round_trips():
+    from training.neurons.lif import LIFParameters
+
+    spec = NetworkSpec("digits_net", (1, 8, 8), 10)
+    assert spec.output_neuron == spec.neuron
+    old_manifest = {key: value for key, value in spec.to_dict().items() if key != "output_neuron"}
+    assert NetworkSpec.from_dict(old_manifest).output_neuron == spec.neuron
+    custom = NetworkSpec("digits_net", (1, 8, 8), 10, output_neuron=LIFParameters(leak=1.0, threshold=4.0))
+    assert NetworkSpec.from_dict(custom.to_dict()) == custom
+    assert custom.neuron == LIFParameters()  # the hidden layers keep the paper's neuron
+
+
+def _constant_output(current: list[float], timesteps: int = 4) -> SpikingNetwork:
+    """A network whose output current O[t] is ``current`` at every timestep, whatever the input."""
+    network = SpikingNetwork(NetworkSpec("digits_net", (1, 8, 8), len(current), arch_args={"channels": [4]},
+                                         encoder="intensity", timesteps=timesteps)).eval()
+    network.head.module.weight.data.zero_()
+    network.head.module.bias.data = torch.tensor(current)
+    return network
+
+
+@pytest.mark.parametrize(
+    "output_neuron, decision_timestep, fired",
+    [
+        # O = 0.6 each step. leak 0.5, V_th 1: U = 0.6, 0.9, 1.05 -> first spike at t=3.
+        ({}, 3, True),
+        # leak 1 (no leak): U = 0.6, 1.2 -> t=2.
+        ({"leak": 1.0}, 2, True),
+        # leak 1, V_th 2: U = 0.6, 1.2, 1.8, 2.4 -> t=4.
+        ({"leak": 1.0, "threshold": 2.0}, 4, True),
+        # leak 1, V_th 4: U reaches 2.4 at T=4, no spike: decided at T by the larger potential.
+        ({"leak": 1.0, "threshold": 4.0}, 4, False),
+    ],
+)
+def test_output_neuron_sets_when_the_first_spike_decides(output_neuron, decision_timestep, fired):
+    from training.evaluate import decide
+
+    network = _constant_output([0.6, 0.5, 0.1])
+    if output_neuron:
+        network.set_output_neuron(**output_neuron)
+    images = torch.rand(2, 1, 8, 8)
+    decision = decide(network, network(images))
+    assert decision.class_index.tolist() == [0, 0]
+    assert decision.decision_timestep.tolist() == [decision_timestep] * 2
+    assert decision.fired.tolist() == [fired] * 2
+    # Serving's step-by-step path carries the same output neuron.
+    steps = _stepwise(network, images)
+    first = next((t for t, out in enumerate(steps, 1) if out.spikes.sum() > 0), None)
+    assert first == (decision_timestep if fired else None)
+    # The hidden layers and the currents O[t] that training fits do not change.
+    assert network.spec.neuron == NetworkSpec("digits_net", (1, 8, 8), 3).neuron
+    assert torch.allclose(network(images).current, torch.tensor([0.6, 0.5, 0.1]).expand(4, 2, 3))

@@ -50,6 +50,9 @@ def _export(args: argparse.Namespace) -> int:
     from training.trainer import network_from_checkpoint
 
     network, config, history = network_from_checkpoint(args.run_dir)
+    if args.output_leak is not None or args.output_threshold is not None:
+        network.set_output_neuron(**{name: value for name, value in (("leak", args.output_leak),
+                                                                     ("threshold", args.output_threshold)) if value is not None})
     result = evaluate(network, load_dataset(config.dataset, "test", config.data_root))
     training = {"config": config.to_dict(), "epochs_trained": len(history),
                 "command": " ".join(["firstspike", *sys.argv[1:]])}
@@ -131,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--version", type=int, help="version number (default: next free)")
     export.add_argument("--onnx", action="store_true",
                         help="also write single-timestep ONNX graphs (encoder.onnx, step.onnx) for the onnx runtime")
+    export.add_argument("--output-leak", type=float, metavar="LEAK",
+                        help="leak of the output neurons in the exported model (decision-time: training does not use it)")
+    export.add_argument("--output-threshold", type=float, metavar="V_TH",
+                        help="threshold of the output neurons: how much evidence the first output spike needs")
     export.set_defaults(handler=_export)
 
     report = commands.add_parser("report", help="the paper's tables and figures for a model version",

@@ -52,6 +52,9 @@ class TrainConfig:
         info = dataset_info(self.dataset)
         values = dict(self.network)
         values["neuron"] = LIFParameters.from_dict(values.get("neuron", {}))
+        if values.get("output_neuron") is not None:
+            # Given as changes to ``neuron`` (e.g. {leak: 1.0, threshold: 4.0}).
+            values["output_neuron"] = LIFParameters.from_dict({**values["neuron"].to_dict(), **values["output_neuron"]})
         values.setdefault("input_shape", info.input_shape)
         values.setdefault("num_classes", info.num_classes)
         values["input_shape"] = tuple(values["input_shape"])

@@ -9,6 +9,7 @@ Two ways to run it, through one code path (see ``run.py``):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NamedTuple
 
 import torch
@@ -91,6 +92,12 @@ class SpikingNetwork(nn.Module):
     def emits_input_spikes(self) -> bool:
         return isinstance(self.encoder, (LatencyEncoder, IntensityLatencyEncoder, EventFrameEncoder))
 
+    def set_output_neuron(self, **changes) -> None:
+        """Change the output layer's LIF parameters (``leak``, ``threshold``). They set when the
+        first output spike comes, not the currents O[t] that training fits, so a trained network
+        can be given another decision rule without retraining."""
+        self.spec = replace(self.spec, output_neuron=replace(self.spec.output_neuron, **changes))
+
     # -- running ---------------------------------------------------------------------------
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
@@ -131,7 +138,7 @@ class SpikingNetwork(nn.Module):
             spikes, membrane, output_state = torch.zeros_like(current), current, LIFState(current[-1])
         else:
             start = None if state is None else state.output
-            spikes, membrane, output_state = lif_sequence(current, self.spec.neuron, start)
+            spikes, membrane, output_state = lif_sequence(current, self.spec.output_neuron, start)
         layer_spikes += [run.layer_spikes[i] for i in range(len(self._spiking))]
         empty = current.new_zeros((timesteps, batch_size, 0))
         return NetworkOutput(

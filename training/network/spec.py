@@ -20,6 +20,10 @@ class NetworkSpec:
     encoder: ``le`` (the LE module, (5)-(9)) or ``intensity`` (raw pixels to latency) for
     latency coding; ``direct`` (analog current) for rate coding and the ANN; ``frames`` for DVS
     event frames, one per timestep (input_shape is then one frame's [2, H, W]).
+    output_neuron: the output layer's LIF parameters; the paper's single ``neuron`` when not given.
+    The first output spike decides, so an output layer that leaks less and fires later makes an
+    uncertain input wait for more timesteps of evidence. TAD (14) acts on the currents O[t],
+    which do not depend on it: one training serves any output neuron.
     """
 
     architecture: str
@@ -31,6 +35,7 @@ class NetworkSpec:
     timesteps: int = 4
     stem_channels: int | None = None
     neuron: LIFParameters = field(default_factory=LIFParameters)
+    output_neuron: LIFParameters | None = None
 
     def __post_init__(self) -> None:
         from training.network.architectures import ARCHITECTURES
@@ -48,6 +53,8 @@ class NetworkSpec:
         if self.timesteps < 1:
             raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
         object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+        if self.output_neuron is None:
+            object.__setattr__(self, "output_neuron", self.neuron)
         if self.stem_channels is None:
             width = float(self.arch_args.get("width", 1.0))
             object.__setattr__(self, "stem_channels", max(1, int(DEFAULT_STEM_CHANNELS[self.architecture] * width)))
@@ -55,12 +62,18 @@ class NetworkSpec:
     def to_dict(self) -> dict:
         values = asdict(self)
         values["neuron"] = self.neuron.to_dict()
+        values["output_neuron"] = self.output_neuron.to_dict()
         values["input_shape"] = list(self.input_shape)
         return values
 
     @classmethod
     def from_dict(cls, values: dict) -> "NetworkSpec":
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown network spec fields: {', '.join(sorted(unknown))}")
         values = dict(values)
         values["neuron"] = LIFParameters.from_dict(values.get("neuron", {}))
+        if values.get("output_neuron") is not None:
+            values["output_neuron"] = LIFParameters.from_dict(values["output_neuron"])
         values["input_shape"] = tuple(values["input_shape"])
         return cls(**values)
