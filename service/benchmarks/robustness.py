@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from service.benchmarks.common import ROOT, png, post_all, start_service
 from training.data.digits import digit_to_png_pixels, digits_split
 from training.robustness import CORRUPTIONS, corrupt
 from training.robustness.input_forms import ACCEPTANCE_FORMS, standard_forms, typed_digits
+from training.store.manifest import list_versions
 
 
 @dataclass
@@ -146,20 +148,26 @@ HTTP, each version with its own manifest (its own resize policy). {samples} test
 image row; the 15 corruptions of `training/robustness/corruptions.py` (held out: training never
 uses them) on the 8x8 test images, sent as PNG. `{model}` v1 bilinear-stretches other sizes;
 v2 area-averages, letterboxes and frames files of other sizes as the digits were framed, and
-was trained on user-like inputs. `{events_model}` v2 was trained on streams from randomised
-cameras; `other-cameras` streams come from camera settings outside its training ranges.
+was trained on user-like inputs. `{events_model}` v1 saw the nominal camera alone; v2 and v3
+were trained on streams from randomised cameras, v3 with a wider network and output neurons
+that integrate without leak up to a threshold of 4, so that an uncertain stream waits for more
+evidence. `other-cameras` streams come from camera settings outside the training ranges.
 
 {tables}
 """
+
+
+def _versions(given: str | None, model_dir: Path) -> list[int]:
+    return [int(v) for v in given.split(",")] if given else list_versions(model_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", default=str(ROOT / "model_store"))
     parser.add_argument("--model", default="digits")
-    parser.add_argument("--versions", default="1,2", help="image model versions to compare")
+    parser.add_argument("--versions", help="image model versions to compare, e.g. 1,2 (default: all in the store)")
     parser.add_argument("--events-model", default="digits-dvs")
-    parser.add_argument("--event-versions", default="1,2")
+    parser.add_argument("--event-versions", help="event model versions (default: all in the store)")
     parser.add_argument("--limit", type=int, help="use only the first N test samples")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     parser.add_argument("--seed", type=int, default=0, help="seed of the corruptions")
@@ -168,12 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--page", help="also write the tables as a markdown page (docs/robustness.md)")
     args = parser.parse_args(argv)
-    versions = [int(v) for v in args.versions.split(",")]
-    event_versions = [int(v) for v in args.event_versions.split(",")]
+    store = Path(args.store) if args.store.startswith("/") else ROOT / args.store
+    versions = _versions(args.versions, store / args.model)
+    event_versions = _versions(args.event_versions, store / args.events_model)
     images, labels = digits_split("test")
     pixels = digit_to_png_pixels(images)[: args.limit]
     labels = [int(label) for label in labels[: args.limit]]
-    server = start_service(ROOT / args.store if not args.store.startswith("/") else args.store)
+    server = start_service(store)
     results: dict = {}
     try:
         print(f"{args.model}: input forms", file=sys.stderr)
