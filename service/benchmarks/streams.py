@@ -1,10 +1,10 @@
 """Event streams over a real WebSocket, paced in real time: how early the decision comes.
 
-    python -m service.benchmarks.streams [--streams 100] [--packet-ms 5]
+    python -m service.benchmarks.streams [--streams 100] [--packet-ms 5] [--split test] [--versions 2,3]
 
 Starts ``firstspike serve`` on 127.0.0.1 with the shipped model store, sends digits-dvs test
 streams as a live sensor would (packets of ``--packet-ms`` of events at their own pace) and
-stops sending when the decision arrives. Prints the share of streams decided before they ended,
+stops sending when the decision arrives, to each stored version of ``digits-dvs`` in turn. Prints the share of streams decided before they ended,
 the mean share of events the network used, and the time from the packet that completed the
 deciding bin (its first event at or past the bin's end) to the decision message.
 """
@@ -26,6 +26,7 @@ from websockets.sync.client import connect
 from service.benchmarks.common import ROOT, percentile, start_service
 from training.data.digits_dvs import BIN_US, digits_dvs_split
 from training.events.format import encode
+from training.store.manifest import list_versions
 
 
 def run_stream(url: str, events: np.ndarray, packet_us: int) -> dict:
@@ -73,24 +74,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--packet-ms", type=float, default=5.0)
+    parser.add_argument("--split", default="test", help="digits-dvs split: test or other-cameras")
+    parser.add_argument("--versions", help="digits-dvs versions, e.g. 2,3 (default: all in the store)")
     args = parser.parse_args(argv)
-    streams, labels = digits_dvs_split("test")
-    server = start_service(ROOT / "model_store")
+    store = ROOT / "model_store"
+    versions = [int(v) for v in args.versions.split(",")] if args.versions else list_versions(store / "digits-dvs")
+    streams, labels = digits_dvs_split(args.split)
+    server = start_service(store)
+    rows = {}
     try:
-        url = server.url.replace("http://", "ws://") + "/classify/stream"
-        results = [run_stream(url, streams[i], int(args.packet_ms * 1000)) for i in range(args.streams)]
+        for version in versions:  # one server, versions in turn: figures side by side
+            url = server.url.replace("http://", "ws://") + f"/classify/stream?model=digits-dvs&version={version}"
+            rows[version] = [run_stream(url, streams[i], int(args.packet_ms * 1000)) for i in range(args.streams)]
     finally:
         server.stop()
-    latencies = [r["latency"] * 1000 for r in results]
-    correct = sum(r["decision"]["class_index"] == labels[i] for i, r in enumerate(results))
-    print(f"{args.streams} digits-dvs test streams, real-time pace, {args.packet_ms:g} ms packets")
-    print("| accuracy | mean decision timestep | decided before the stream ended | mean share of events used | "
+    print(f"{args.streams} digits-dvs {args.split} streams, real-time pace, {args.packet_ms:g} ms packets")
+    print("| version | accuracy | mean decision timestep | decided before the stream ended | mean share of events used | "
           "completing packet -> decision p50 | p99 |")
-    print("|---|---|---|---|---|---|")
-    print(f"| {correct / len(results):.4f} | {statistics.mean(r['decision']['decision_timestep'] for r in results):.2f} | "
-          f"{sum(r['before_end'] for r in results) / len(results):.3f} | "
-          f"{statistics.mean(r['share_used'] for r in results):.3f} | {statistics.median(latencies):.2f} ms | "
-          f"{percentile(latencies, 99):.2f} ms |")
+    print("|---|---|---|---|---|---|---|")
+    for version, results in rows.items():
+        latencies = [r["latency"] * 1000 for r in results]
+        correct = sum(r["decision"]["class_index"] == labels[i] for i, r in enumerate(results))
+        print(f"| {version} | {correct / len(results):.4f} | "
+              f"{statistics.mean(r['decision']['decision_timestep'] for r in results):.2f} | "
+              f"{sum(r['before_end'] for r in results) / len(results):.3f} | "
+              f"{statistics.mean(r['share_used'] for r in results):.3f} | {statistics.median(latencies):.2f} ms | "
+              f"{percentile(latencies, 99):.2f} ms |")
     return 0
 
 
