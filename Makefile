@@ -28,13 +28,17 @@ $(SLIM_STAMP): pyproject.toml
 	$(SLIM_VENV)/bin/pip install --quiet -e '.[test]' scikit-learn
 	touch $(SLIM_STAMP)
 
-# The observability tests run a real Prometheus (and promtool) and check the compose file:
-# Debian's prometheus and docker-compose packages, installed when missing (needs root).
+# The observability tests run a real Prometheus (and promtool) and check the compose file; the
+# fashion-mnist tests read the real data set. Debian's prometheus, docker-compose and
+# dataset-fashion-mnist packages, installed when missing (needs root).
+FASHION_MNIST = /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 tools:
 	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
-	    || ! { command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1; }; then \
-	  echo "installing Debian's prometheus and docker-compose for the observability tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus docker-compose >/dev/null; \
+	    || ! { command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1; } \
+	    || [ ! -f $(FASHION_MNIST) ]; then \
+	  echo "installing Debian's prometheus, docker-compose and dataset-fashion-mnist for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus docker-compose \
+	    dataset-fashion-mnist >/dev/null; \
 	fi
 
 test: install test-slim tools

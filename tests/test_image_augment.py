@@ -83,3 +83,14 @@ def test_the_evaluation_corruptions_are_not_used_for_training():
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     assert not any(name and "robustness" in name for name in imported)
+
+
+def test_flip_mirrors_left_right_and_is_off_by_default():
+    mirror = UserInputAugmentation(flip_p=1.0, apply_p=0.0)
+    assert np.array_equal(mirror(DIGIT, np.random.default_rng(0)), DIGIT[:, ::-1])
+    # Off (the digits default), it draws nothing: with apply_p = 0 the one draw is apply_p's, so
+    # older configs keep their random streams.
+    used, fresh = np.random.default_rng(5), np.random.default_rng(5)
+    UserInputAugmentation(apply_p=0.0)(DIGIT, used)
+    fresh.random()
+    assert used.random() == fresh.random()

@@ -9,11 +9,9 @@ from this data set or as a PNG file over HTTP.
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from training.data.image_augment import UserInputAugmentation
 from training.data.info import DatasetInfo
+from training.data.pixel_images import PixelImages
 from training.images.resize import ResizePolicy
 
 DIGITS_INFO = DatasetInfo(
@@ -45,27 +43,11 @@ def digit_to_png_pixels(raw: np.ndarray) -> np.ndarray:
     return np.minimum(255, np.round(raw * 16)).astype(np.uint8)
 
 
-class DigitsDataset(Dataset):
-    """Digits as float32 [1, 8, 8] in [0, 1]. With ``augment``, training images go through
-    ``UserInputAugmentation`` (settings from the config's ``augmentation`` mapping)."""
+class DigitsDataset(PixelImages):
+    """Digits as float32 [1, 8, 8] in [0, 1], optionally with user-input augmentation."""
 
     info = DIGITS_INFO
 
     def __init__(self, split: str, augment: bool = False, seed: int = 0, augmentation: dict | None = None) -> None:
         images, labels = digits_split(split)
-        self.pixels = digit_to_png_pixels(images)  # uint8 [N, 8, 8], the image files' pixels
-        self.images = torch.from_numpy(self.pixels.astype(np.float32) / 255.0).unsqueeze(1)
-        self.labels = torch.from_numpy(labels.astype(np.int64))
-        self.augmentation = UserInputAugmentation.from_dict(augmentation or {}) if augment else None
-        # A torch generator (not numpy's) so the trainer's checkpoints and loader workers reseed it.
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        if self.augmentation is None:
-            return self.images[index], int(self.labels[index])
-        seed = int(torch.randint(0, 2**62, (), generator=self.generator))
-        pixels = self.augmentation(self.pixels[index], np.random.default_rng(seed), self.info.resize)
-        return torch.from_numpy(pixels.astype(np.float32) / 255.0).unsqueeze(0), int(self.labels[index])
+        super().__init__(digit_to_png_pixels(images), labels, augment=augment, seed=seed, augmentation=augmentation)

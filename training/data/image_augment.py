@@ -1,9 +1,9 @@
 """Training augmentation that mirrors what users send an image model: photos and scans of any
 size, resampled, slightly blurred, noisy, unevenly lit and compressed.
 
-Each sample passes, each with its own probability, through: a geometric change (rotation,
-scale, shift and a gentle elastic warp, computed at a higher working resolution so an 8x8 digit
-is not torn apart), blur (Gaussian or along a line), tone (brightness, contrast, uneven
+Each sample passes, each with its own probability, through: an optional left-right mirror, a
+geometric change (rotation, scale, shift and a gentle elastic warp, computed at a higher working
+resolution so an 8x8 digit is not torn apart), blur (Gaussian or along a line), tone (brightness, contrast, uneven
 lighting), noise (Gaussian and salt-and-pepper), and a size round trip (up or down to a random
 size with a random filter, optionally saved as JPEG there, then back through the service's own
 resize function) or a JPEG at the model's size.
@@ -31,6 +31,7 @@ Range = tuple[float, float]
 class UserInputAugmentation:
     """Probabilities (``*_p``) and ranges; strengths are relative to the model's image side."""
 
+    flip_p: float = 0.0  # left-right mirror, apart from apply_p (products, not digits, have mirror images)
     apply_p: float = 0.85  # the rest stay clean, so clean accuracy is still trained for
     geometry_p: float = 0.6
     rotation_degrees: float = 12.0
@@ -76,6 +77,9 @@ class UserInputAugmentation:
     def __call__(self, pixels: np.ndarray, rng: np.random.Generator, resize: ResizePolicy = DEFAULT_RESIZE) -> np.ndarray:
         """uint8 [H, W] or [H, W, C] -> an augmented uint8 image of the same shape; ``resize``
         is the model's policy, which brings the larger files of a size round trip back."""
+        # Drawn only when enabled, so configs without it keep their random streams.
+        if self.flip_p and rng.random() < self.flip_p:
+            pixels = np.ascontiguousarray(pixels[:, ::-1])
         if rng.random() >= self.apply_p:
             return pixels
         image = pixels.astype(np.float64).reshape(pixels.shape[0], pixels.shape[1], -1)

@@ -10,6 +10,7 @@ from training.data.cifar import CIFAR10_INFO, CIFAR100_INFO, CifarDataset
 from training.data.cifar10_dvs import CIFAR10_DVS_INFO, Cifar10DvsDataset
 from training.data.digits import DIGITS_INFO, DigitsDataset
 from training.data.digits_dvs import DIGITS_DVS_INFO, DigitsDvsDataset
+from training.data.fashion_mnist import FASHION_MNIST_INFO, FashionMnistDataset
 from training.data.info import DatasetInfo
 from training.data.tiny_imagenet import TINY_IMAGENET_INFO, TinyImageNetDataset
 
@@ -22,6 +23,11 @@ def _digits_dvs(split: str, root: str | None, augment: bool, options: dict) -> D
     # The data set refuses an unknown split itself, naming the three, before generating anything.
     # options (the train split's camera variants) only shape the training streams.
     return DigitsDvsDataset(split, augment=augment, augmentation=options if split == "train" else None)
+
+
+def _fashion_mnist(split: str, root: str | None, augment: bool, options: dict) -> Dataset:
+    # root None: the folder of Debian's dataset-fashion-mnist package.
+    return FashionMnistDataset(split, root, augment=augment, augmentation=options)
 
 
 def _required_root(name: str, root: str | None, expected: str) -> str:
@@ -52,11 +58,12 @@ def _cifar10_dvs(split: str, root: str | None, augment: bool, options: dict) -> 
 
 
 # name -> (info, loader(split, root, augment, options)); options is the config's ``augmentation``
-# mapping, read by the data sets that have settings (digits, digits-dvs). tiny-imagenet's info has placeholder class names
+# mapping, read by the data sets that have settings (digits, digits-dvs, fashion-mnist). tiny-imagenet's info has placeholder class names
 # (its real ones come from words.txt); the loaded data set's ``info`` carries the real ones.
 DATASETS: dict[str, tuple[DatasetInfo, Callable[[str, str | None, bool, dict], Dataset]]] = {
     "digits": (DIGITS_INFO, _digits),
     "digits-dvs": (DIGITS_DVS_INFO, _digits_dvs),
+    "fashion-mnist": (FASHION_MNIST_INFO, _fashion_mnist),
     "cifar10": (CIFAR10_INFO, _cifar10),
     "cifar100": (CIFAR100_INFO, _cifar100),
     "tiny-imagenet": (TINY_IMAGENET_INFO, _tiny_imagenet),
