@@ -41,11 +41,12 @@ def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path):
 def test_every_shipped_config_builds_its_network():
     names = shipped_configs()
     assert {"digits", "cifar10_vgg11", "cifar10_vgg16", "cifar10_sew_resnet18", "cifar100_vgg11",
-            "cifar100_sew_resnet18", "tiny_imagenet_sew_resnet18", "cifar10_dvs_vgg11", "digits_dvs"} <= set(names)
+            "cifar100_sew_resnet18", "tiny_imagenet_sew_resnet18", "cifar10_dvs_vgg11", "digits_dvs",
+            "fashion_mnist"} <= set(names)
     for name in names:
         config = load_config(name)
         spec = config.network_spec()
-        if not name.startswith("digits"):  # the paper's runs; digits and digits_dvs are sized for CPU
+        if name not in ("digits", "digits_dvs", "fashion_mnist"):  # the paper's runs; these are sized for CPU
             assert (config.epochs, config.lr, spec.timesteps, config.loss) == (200, 1e-3, 4, {"name": "tad", "temperature": 2.0})
 
 
@@ -71,3 +72,25 @@ def test_overrides_and_bad_configs(tmp_path):
 def test_checkpoint_missing_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         network_from_checkpoint(tmp_path)
+
+
+def test_bf16_channels_last_training_keeps_float32_weights_and_learns(tmp_path):
+    config = load_config("digits", ["epochs=6", "eval_every=6", "precision=bf16", "channels_last=true"])
+    result = train(config, run_dir=tmp_path, progress=False)
+    assert result.history[-1]["test_accuracy"] >= 0.85
+    state = result.network.state_dict()
+    assert all(value.dtype == torch.float32 for value in state.values() if value.is_floating_point())
+    # The exported model is the usual float32 one, evaluated without autocast.
+    from training.store.export import export_version
+    from training.data import dataset_info
+    from training.evaluate import evaluate
+    from training.data import load_dataset
+
+    evaluation = evaluate(result.network, load_dataset("digits", "test"))
+    export_version(result.network, tmp_path / "store", "bf16", dataset_info("digits"), evaluation)
+    assert (tmp_path / "store" / "bf16" / "1" / "weights.safetensors").exists()
+
+
+def test_precision_must_be_known():
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        load_config("digits", ["precision=fp16"])

@@ -90,6 +90,8 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
         generator=torch.Generator().manual_seed(config.seed), worker_init_fn=_reseed_worker,
     )
     network = SpikingNetwork(config.network_spec()).to(device)
+    if config.channels_last:
+        network = network.to(memory_format=torch.channels_last)
     model = DistributedDataParallel(network) if context.enabled else network
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * len(loader), eta_min=0.0)
@@ -103,7 +105,7 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
             sampler.set_epoch(epoch)
         started = time.perf_counter()
         stats = _train_epoch(model, network, loader, optimizer, scheduler, loss_fn, device, context,
-                             progress and context.is_main, f"epoch {epoch + 1}/{config.epochs}")
+                             progress and context.is_main, f"epoch {epoch + 1}/{config.epochs}", config)
         stats.update(epoch=epoch + 1, seconds=time.perf_counter() - started, peak_rss_mib=peak_rss_mib())
         last = epoch + 1 == config.epochs
         if context.is_main and (last or (epoch + 1) % config.eval_every == 0):
@@ -121,14 +123,18 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
 
 
 def _train_epoch(model, network: SpikingNetwork, loader, optimizer, scheduler, loss_fn, device, context, progress,
-                 description) -> dict:
+                 description, config: TrainConfig) -> dict:
     model.train()
     sums = torch.zeros(4, dtype=torch.float64)  # loss * n, correct, decision timesteps, n
     bar = tqdm(loader, desc=description, disable=not progress, leave=False)
+    layout = torch.channels_last if config.channels_last else torch.contiguous_format
     for images, labels in bar:
         images, labels = images.to(device), labels.to(device)
-        output = model(images)
-        loss = loss_fn(output.current, labels)
+        if images.dim() == 4:
+            images = images.contiguous(memory_format=layout)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            output = model(images)
+        loss = loss_fn(output.current.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

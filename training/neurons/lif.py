@@ -80,6 +80,9 @@ def lif_sequence(
 
     Returns (spikes [T, ...], membranes before reset [T, ...], final state).
     """
+    if input_current.dtype in (torch.bfloat16, torch.float16):
+        # Mixed precision: synapses may compute in 16 bits, the membrane integrates in 32.
+        input_current = input_current.float()
     state = LIFState.at_rest(input_current[0]) if state is None else state
     spikes, membranes = [], []
     for current in input_current:
