@@ -1,0 +1,96 @@
+"""Training speed: the trainer's epoch loop before and after the CPU speed options, against the
+same network in a plain PyTorch loop, side by side in one run.
+
+    python -m training.benchmarks.train_speed [--config fashion_mnist] [--images 2048]
+
+Each mode trains a fresh copy of the config's network on the first ``--images`` training images
+(after one warm-up batch) and prints seconds per 1,000 images and the implied time per epoch:
+
+- plain loop: tensors already in memory, no augmentation, fp32: forward, TAD, backward, AdamW;
+- trainer fp32: ``_train_epoch`` with the config's augmentation, float32, NCHW, no loader worker;
+- trainer as configured: the config's ``precision``, ``channels_last`` and ``workers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from training.config import load_config
+from training.data import load_dataset
+from training.network.network import SpikingNetwork
+from training.distributed import DistributedContext
+from training.trainer import _train_epoch, build_loss
+
+
+def _network(config) -> SpikingNetwork:
+    torch.manual_seed(config.seed)
+    network = SpikingNetwork(config.network_spec())
+    return network.to(memory_format=torch.channels_last) if config.channels_last else network
+
+
+def plain_loop(config, images: torch.Tensor, labels: torch.Tensor) -> float:
+    network = _network(dataclasses.replace(config, channels_last=False)).train()
+    optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    loss_fn = build_loss(config)
+    batches = list(zip(images.split(config.batch_size), labels.split(config.batch_size)))
+    started = None
+    for index, (x, y) in enumerate(batches):
+        if index == 1:
+            started = time.perf_counter()  # after one warm-up batch
+        loss = loss_fn(network(x).current, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - started
+
+
+def trainer_loop(config, dataset) -> float:
+    network = _network(config)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0)
+    warm = DataLoader(Subset(dataset, range(config.batch_size)), batch_size=config.batch_size)
+    loader = DataLoader(Subset(dataset, range(config.batch_size, len(dataset))), batch_size=config.batch_size,
+                        shuffle=True, num_workers=config.workers, generator=torch.Generator().manual_seed(0))
+    args = (network, network, None, optimizer, scheduler, build_loss(config), torch.device("cpu"), DistributedContext(), False, "")
+    _train_epoch(*args[:2], warm, *args[3:], config)
+    started = time.perf_counter()
+    _train_epoch(*args[:2], loader, *args[3:], config)
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="fashion_mnist")
+    parser.add_argument("--images", type=int, default=2048)
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    train_set = load_dataset(config.dataset, "train", config.data_root, augment=config.augment,
+                             augmentation=config.augmentation)
+    full = len(train_set)
+    subset = Subset(train_set, range(args.images))
+    clean = load_dataset(config.dataset, "train", config.data_root)
+    images, labels = clean.images[: args.images], clean.labels[: args.images]
+    timed = args.images - config.batch_size
+    before = dataclasses.replace(config, precision="fp32", channels_last=False, workers=0)
+    rows = [("plain PyTorch loop (fp32, no augmentation)", plain_loop(config, images, labels)),
+            ("trainer, fp32 NCHW, augmentation in the main process", trainer_loop(before, subset)),
+            (f"trainer as configured ({config.precision}, channels_last={config.channels_last}, "
+             f"workers={config.workers})", trainer_loop(config, subset))]
+    print(f"{args.config}: {timed} images timed per mode, {torch.get_num_threads()} threads; epoch = {full:,} images")
+    print("| mode | s per 1,000 images | epoch (min) | vs trainer fp32 |")
+    print("|---|---|---|---|")
+    reference = rows[1][1]
+    for name, seconds in rows:
+        print(f"| {name} | {1000 * seconds / timed:.2f} | {full * seconds / timed / 60:.1f} | "
+              f"{reference / seconds:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
