@@ -21,8 +21,9 @@ def test_short_digits_training_reaches_90_percent(tmp_path):
 
 
 @pytest.mark.slow
-def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path):
-    config = load_config("digits", ["epochs=3", "network.arch_args.channels=[8, 16]", "eval_every=100"])
+@pytest.mark.parametrize("subset", [[], ["train_images=300"]])
+def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path, subset):
+    config = load_config("digits", ["epochs=3", "network.arch_args.channels=[8, 16]", "eval_every=100", *subset])
     straight = train(config, progress=False)
     partial = train(config, run_dir=tmp_path, progress=False, until_epoch=2)
     assert [h["epoch"] for h in partial.history] == [1, 2]
@@ -91,6 +92,9 @@ def test_bf16_channels_last_training_keeps_float32_weights_and_learns(tmp_path):
     assert (tmp_path / "store" / "bf16" / "1" / "weights.safetensors").exists()
 
 
-def test_precision_must_be_known():
+def test_precision_and_subset_must_be_valid():
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
         load_config("digits", ["precision=fp16"])
+    for bad in ("0", "-5", "1.5", "many"):
+        with pytest.raises(ValueError, match="train_images must be a positive whole number"):
+            load_config("digits", [f"train_images={bad}"])

@@ -33,6 +33,7 @@ class TrainConfig:
     augmentation: dict = field(default_factory=dict)
     data_root: str | None = None
     workers: int = 0
+    train_images: int | None = None  # train on the first N training images only (ablations on a subset)
     # Speed on CPUs with bfloat16 units (and GPUs): "bf16" runs convolutions and linear layers in
     # bfloat16 under autocast, neuron state stays float32; "fp32" is exact. The weights and the
     # exported model are float32 either way.
@@ -50,6 +51,8 @@ class TrainConfig:
         if missing:
             raise ValueError(f"config is missing: {', '.join(sorted(missing))}")
         config = cls(**values)
+        if config.train_images is not None and (not isinstance(config.train_images, int) or config.train_images < 1):
+            raise ValueError(f"train_images must be a positive whole number, not {config.train_images!r}")
         if config.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {config.precision!r}")
         return config

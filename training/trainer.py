@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm import tqdm
 
 from training.config import TrainConfig
@@ -42,10 +42,15 @@ def seed_everything(seed: int) -> None:
 def _reseed_worker(worker_id: int) -> None:
     """Give each loader worker its own augmentation stream: workers start as copies of the
     dataset, generator included, and torch seeds each worker differently every epoch."""
-    dataset = torch.utils.data.get_worker_info().dataset
-    generator = getattr(dataset, "generator", None)
-    if isinstance(generator, torch.Generator):
+    generator = _augmentation_generator(torch.utils.data.get_worker_info().dataset)
+    if generator is not None:
         generator.manual_seed(torch.initial_seed() % 2**63)
+
+
+def _augmentation_generator(dataset) -> torch.Generator | None:
+    """The data set's augmentation generator, through a ``Subset`` (``train_images``) too."""
+    generator = getattr(getattr(dataset, "dataset", dataset), "generator", None)
+    return generator if isinstance(generator, torch.Generator) else None
 
 
 def build_loss(config: TrainConfig):
@@ -81,6 +86,8 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
     device = context.device()
     train_set = load_dataset(config.dataset, "train", config.data_root, augment=config.augment,
                              augmentation=config.augmentation)
+    if config.train_images is not None:
+        train_set = Subset(train_set, range(min(config.train_images, len(train_set))))
     test_set = load_dataset(config.dataset, "test", config.data_root)
     sampler = DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.seed) \
         if context.enabled else None
@@ -154,8 +161,8 @@ def _random_states(loader: DataLoader) -> dict:
     """Every random stream training draws from: the global torch RNG (dropout-free nets use it
     only at init), the loader's shuffling generator and the data set's augmentation generator."""
     states = {"torch": torch.get_rng_state(), "shuffle": loader.generator.get_state()}
-    augmentation = getattr(loader.dataset, "generator", None)
-    if isinstance(augmentation, torch.Generator):
+    augmentation = _augmentation_generator(loader.dataset)
+    if augmentation is not None:
         states["augmentation"] = augmentation.get_state()
     return states
 
@@ -164,7 +171,7 @@ def _restore_random_states(states: dict, loader: DataLoader) -> None:
     torch.set_rng_state(states["torch"])
     loader.generator.set_state(states["shuffle"])
     if "augmentation" in states:
-        loader.dataset.generator.set_state(states["augmentation"])
+        _augmentation_generator(loader.dataset).set_state(states["augmentation"])
 
 
 def _save_checkpoint(run_dir: Path, config: TrainConfig, network, optimizer, scheduler, loader: DataLoader,
