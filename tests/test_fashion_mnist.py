@@ -139,3 +139,22 @@ def test_the_real_files_from_the_debian_package():
     # The first test image of the published set is an ankle boot, the second a pullover.
     assert [test.info.labels[int(test.labels[i])] for i in range(2)] == ["Ankle boot", "Pullover"]
     assert 0.28 < float(test.images.mean()) < 0.29
+
+
+@pytest.mark.slow
+def test_the_experiment_runs_on_fashion_mnist(tmp_path):
+    from training.experiment import VARIANTS, run_experiment
+
+    (tmp_path / "data").mkdir()
+    tiny_set(tmp_path / "data", train=64, test=8)
+    page = run_experiment(tmp_path / "docs", tmp_path / "work", epochs=1, robustness=False, config="fashion_mnist",
+                          overrides=[f"data_root={tmp_path / 'data'}", "train_images=32", "batch_size=16", "workers=0",
+                                     "network.arch_args.channels=[4, 8]", "augmentation={}"],
+                          page="results-fashion-mnist.md")
+    text = page.read_text()
+    assert page.name == "results-fashion-mnist.md" and text.startswith("# Results on fashion-mnist")
+    assert "fashion-mnist test split, 8 samples" in text and "digits" not in text
+    for image in ("time_scan.png", "decision_histogram.png", "difficulty.png", "temporal_similarity.png"):
+        assert (tmp_path / "docs" / "results" / "fashion-mnist" / image).exists()
+        assert f"results/fashion-mnist/{image}" in text
+    assert sorted(p.name for p in (tmp_path / "work" / "store").iterdir()) == sorted(VARIANTS)

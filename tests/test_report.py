@@ -92,6 +92,6 @@ def test_experiment_writes_the_results_page_from_real_runs(tmp_path):
     text = page.read_text()
     for heading in ("Table I", "Table II", "Table III", "Ablations", "Time scalability", "Against the paper"):
         assert heading in text
-    for image in ("results/time_scan.png", "results/digits/difficulty.png", "results/digits/temporal_similarity.png"):
+    for image in ("results/digits/time_scan.png", "results/digits/difficulty.png", "results/digits/temporal_similarity.png"):
         assert (page.parent / image).exists() and f"({image})" in text
     assert sorted(p.name for p in (tmp_path / "work" / "store").iterdir()) == sorted(VARIANTS)

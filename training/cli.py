@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from training.store.manifest import ModelStoreError
 
@@ -76,7 +77,11 @@ def _report(args: argparse.Namespace) -> int:
 def _experiment(args: argparse.Namespace) -> int:
     from training.experiment import run_experiment
 
-    path = run_experiment(args.out, args.work, epochs=args.epochs, seed=args.seed, robustness=not args.no_robustness)
+    events = args.events_model
+    if events is None and args.config == "digits":
+        events = str(Path(__file__).parents[1] / "model_store" / "digits-dvs")  # the shipped event model
+    path = run_experiment(args.out, args.work, epochs=args.epochs, seed=args.seed, robustness=not args.no_robustness,
+                          config=args.config, overrides=args.overrides, page=args.page, events_model=events or None)
     print(json.dumps({"results": str(path)}))
     return 0
 
@@ -152,10 +157,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=int, default=0, help="seed of the corruptions")
     report.set_defaults(handler=_report)
 
-    experiment = commands.add_parser("experiment", help="train the digits comparison models and write the results page",
+    experiment = commands.add_parser("experiment", help="train the paper's comparison models and write a results page",
                                      description="Train ANN, rate-coded (TET), latency-coded with and without LE and "
-                                                 "TAD, and T in {2,4,6,8} on digits; write docs/results.md from them.")
-    experiment.add_argument("--out", default="docs", help="where results.md and its figures go (default docs)")
+                                                 "TAD, and T in {2,4,6,8} from one config (digits by default); write "
+                                                 "a results page (docs/results.md) from them.")
+    experiment.add_argument("--config", default="digits", help="the config the variants start from (default digits)")
+    experiment.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                            help="override a config value for every variant, e.g. --set train_images=15000")
+    experiment.add_argument("--out", default="docs", help="where the page and its figures go (default docs)")
+    experiment.add_argument("--page", default="results.md", help="the page's file name under --out")
+    experiment.add_argument("--events-model", help="also report on this event model (digits: model_store/digits-dvs; "
+                                                   "'' for none)")
     experiment.add_argument("--work", default="runs/experiment", help="scratch folder for the trained models")
     experiment.add_argument("--epochs", type=int, default=60)
     experiment.add_argument("--seed", type=int, default=0)

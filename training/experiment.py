@@ -1,10 +1,11 @@
-"""``firstspike experiment``: the paper's comparisons on digits, from real runs, into a results
-page (``docs/results.md`` with its figures).
+"""``firstspike experiment``: the paper's comparisons from real runs, into a results page
+(``docs/results.md`` with its figures for digits).
 
-Trains, with one budget and seed: the latency-coded SNN (LE + TAD, the shipped recipe), the
-same without the LE module (direct intensity encoding) and without TAD (mean-output CE), the
+Trains, with one config, budget and seed: the latency-coded SNN (LE + TAD, the config's recipe),
+the same without the LE module (direct intensity encoding) and without TAD (mean-output CE), the
 rate-coded SNN (direct input, TET), the same-architecture ANN, and the latency-coded SNN for
-T in {2, 6, 8} (Fig. 6); then reports on them and on the shipped digits-dvs model.
+T in {2, 6, 8} (Fig. 6); then reports on them (and, for digits, on the shipped digits-dvs model).
+Any image config works (``--config fashion_mnist --set train_images=15000``).
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ VARIANTS = {
 }
 
 
-def train_variants(store: Path, epochs: int, seed: int) -> dict[str, dict]:
+def train_variants(store: Path, config_name: str, overrides: list[str], epochs: int, seed: int) -> dict[str, dict]:
     results = {}
-    test = load_dataset("digits", "test")
-    for key, (title, overrides) in VARIANTS.items():
-        config = load_config("digits", [f"epochs={epochs}", f"seed={seed}", f"eval_every={epochs}", *overrides])
+    base = load_config(config_name, overrides)
+    test = load_dataset(base.dataset, "test", base.data_root)
+    for key, (title, variant) in VARIANTS.items():
+        config = load_config(config_name, [f"epochs={epochs}", f"seed={seed}", f"eval_every={epochs}", *overrides,
+                                           *variant])
         path = store / key / "1"
         if path.exists():  # trained by an earlier run with the same work folder: reuse it
             network, _ = load_network(path)
@@ -48,9 +51,9 @@ def train_variants(store: Path, epochs: int, seed: int) -> dict[str, dict]:
             network = train(config, progress=False).network
         evaluation = evaluate(network, test)
         if not path.exists():
-            export_version(network, store, key, dataset_info("digits"), evaluation,
-                           training={"config": config.to_dict(), "overrides": overrides})
-        results[key] = {"title": title, "overrides": overrides, "accuracy": evaluation.accuracy,
+            export_version(network, store, key, dataset_info(config.dataset), evaluation,
+                           training={"config": config.to_dict(), "overrides": [*overrides, *variant]})
+        results[key] = {"title": title, "overrides": variant, "accuracy": evaluation.accuracy,
                         "mean_decision_timestep": evaluation.mean_decision_timestep,
                         "firing_rate": evaluation.firing_rate, "energy_joules": evaluation.energy_joules_per_sample,
                         "timesteps": config.network_spec().timesteps}
@@ -58,25 +61,34 @@ def train_variants(store: Path, epochs: int, seed: int) -> dict[str, dict]:
     return results
 
 
-def run_experiment(out: str | Path, work: str | Path, epochs: int = 60, seed: int = 0, robustness: bool = True) -> Path:
-    out, work = Path(out), Path(work)
+def run_experiment(out: str | Path, work: str | Path, epochs: int = 60, seed: int = 0, robustness: bool = True,
+                   config: str = "digits", overrides: list[str] | tuple[str, ...] = (), page: str = "results.md",
+                   events_model: str | Path | None = None) -> Path:
+    """Train the variants of ``config`` into ``work``, report on them, write ``out/page``.
+    ``events_model`` adds an event model's row and figures (digits: the shipped digits-dvs)."""
+    out, work, overrides = Path(out), Path(work), list(overrides)
     store = work / "store"
-    variants = train_variants(store, epochs, seed)
-    figures = out / "results"
-    digits = build_report(store / "latency-le-tad", "digits", figures / "digits", rate_model=str(store / "rate-tet"),
-                          ann_model=str(store / "ann"), with_robustness=robustness, seed=seed)
-    dvs = build_report(ROOT / "model_store" / "digits-dvs", "digits-dvs", figures / "digits-dvs",
-                       with_robustness=False, seed=seed)
+    base = load_config(config, overrides)
+    dataset = base.dataset
+    variants = train_variants(store, config, overrides, epochs, seed)
+    figures = out / "results" / dataset
+    main = build_report(store / "latency-le-tad", dataset, figures, rate_model=str(store / "rate-tet"),
+                        ann_model=str(store / "ann"), data_root=base.data_root, with_robustness=robustness, seed=seed)
+    events = None
+    if events_model is not None:
+        events = build_report(events_model, None, out / "results" / Path(events_model).name, with_robustness=False,
+                              seed=seed)
     scan = ["latency-t2", "latency-le-tad", "latency-t6", "latency-t8"]
     plots.time_scan([variants[k]["timesteps"] for k in scan], [variants[k]["accuracy"] for k in scan],
                     [variants[k]["mean_decision_timestep"] for k in scan], figures / "time_scan.png",
-                    "digits: accuracy and inference time vs T")
+                    f"{dataset}: accuracy and inference time vs T")
     command = "firstspike experiment " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["experiment"] \
         else f"firstspike experiment --out {out} --work {work} --epochs {epochs} --seed {seed}"
-    page = results_page(variants, digits, dvs, epochs, seed, command)
-    (out / "results.md").write_text(page)
-    (figures / "experiment.json").write_text(json.dumps({"epochs": epochs, "seed": seed, "variants": variants}, indent=2))
-    return out / "results.md"
+    record = {"config": config, "overrides": overrides, "dataset": dataset, "test_samples": main["samples"],
+              "epochs": epochs, "seed": seed, "command": command, "variants": variants}
+    (figures / "experiment.json").write_text(json.dumps(record, indent=2))
+    (out / page).write_text(results_page(record, main, events))
+    return out / page
 
 
 def _pct(value) -> str:
@@ -87,13 +99,16 @@ def _num(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def results_page(variants: dict, digits: dict, dvs: dict, epochs: int, seed: int, command: str) -> str:
-    v = variants
+def results_page(record: dict, main: dict, events: dict | None = None) -> str:
+    """The page for one experiment: ``record`` as written to experiment.json, ``main`` the report on
+    its latency model, ``events`` an optional report on an event model."""
+    v, name = record["variants"], record["dataset"]
     lines = [
-        "# Results on the built-in data",
+        f"# Results on {name}",
         "",
-        f"Everything on this page comes from real runs on one 2-core CPU machine, made by `{command}`",
-        f"({epochs} epochs per model, seed {seed}; digits test split, 360 samples). Re-running it rewrites the page.",
+        f"Everything on this page comes from real runs on one 2-core CPU machine, made by `{record['command']}`",
+        f"({record['epochs']} epochs per model, seed {record['seed']}; {name} test split, {record['test_samples']:,} "
+        "samples). Re-running it rewrites the page.",
         "The paper's numbers are on CIFAR, Tiny-ImageNet and CIFAR10-DVS; the configs for those runs are in",
         "`training/configs/` (`firstspike train --config cifar10_vgg11 --set data_root=/path/to/data`).",
         "",
@@ -102,33 +117,33 @@ def results_page(variants: dict, digits: dict, dvs: dict, epochs: int, seed: int
         "| data | model | accuracy | inference time (timesteps) | sparsity (firing rate) |",
         "|---|---|---|---|---|",
     ]
-    for row in digits["table_1"]:
-        lines.append(f"| digits | {row['model']} | {_pct(row['accuracy'])} | {row['inference_time']:.2f} | {_num(row['sparsity'])} |")
+    for row in main["table_1"]:
+        lines.append(f"| {name} | {row['model']} | {_pct(row['accuracy'])} | {row['inference_time']:.2f} | {_num(row['sparsity'])} |")
     ann = v["ann"]
-    lines.append(f"| digits | ANN (same architecture) | {_pct(ann['accuracy'])} | 1 pass | n/a |")
-    for row in dvs["table_1"]:
-        lines.append(f"| digits-dvs | {row['model']} | {_pct(row['accuracy'])} | {row['inference_time']:.2f} | {_num(row['sparsity'])} |")
+    lines.append(f"| {name} | ANN (same architecture) | {_pct(ann['accuracy'])} | 1 pass | n/a |")
+    for row in (events or {}).get("table_1", []):
+        lines.append(f"| {events['dataset']} | {row['model']} | {_pct(row['accuracy'])} | {row['inference_time']:.2f} | {_num(row['sparsity'])} |")
     lines += ["", "## Table II: energy per inference, eqs (15)-(16)", "",
               "| model | energy (nJ) | share of the ANN's | accuracy - ANN's |", "|---|---|---|---|"]
-    for row in digits["table_2"]:
+    for row in main["table_2"]:
         delta = "n/a" if row["delta_accuracy"] is None else f"{100 * row['delta_accuracy']:+.2f}"
         lines.append(f"| {row['model']} | {row['energy_joules'] * 1e9:.1f} | {100 * row['ratio_to_ann']:.1f}% | {delta} |")
-    lines += ["", f"## Table III: normalised energy, eq. (17) (timesteps and spikes relative to {digits['table_3_baseline']})",
+    lines += ["", f"## Table III: normalised energy, eq. (17) (timesteps and spikes relative to {main['table_3_baseline']})",
               "", "| model | timesteps | spikes / sample | accuracy | TrueNorth [0.6, 0.4] | SpiNNaker [0.36, 0.64] |",
               "|---|---|---|---|---|---|"]
-    for row in digits["table_3"]:
+    for row in main["table_3"]:
         lines.append(f"| {row['model']} | {row['timesteps']:.2f} | {row['spikes']:.0f} | {_pct(row['accuracy'])} | "
                      f"{row['truenorth']:.3f}x | {row['spinnaker']:.3f}x |")
-    table_4 = digits.get("table_4", {})
+    table_4 = main.get("table_4", {})
     if isinstance(table_4, dict) and table_4:
         corruptions = list(next(iter(table_4.values()))["per_corruption"])
         lines += ["", "## Table IV: robustness, the 15 common corruptions at 5 severities (error %)", "",
                   "| model | clean | mCE | " + " | ".join(c.replace("_", " ") for c in corruptions) + " |",
                   "|---|---|---|" + "---|" * len(corruptions)]
-        for name, row in table_4.items():
+        for coding, row in table_4.items():
             cells = " | ".join(f"{100 * row['per_corruption'][c]:.1f}" for c in corruptions)
-            lines.append(f"| {name} | {100 * row['clean_error']:.1f} | {100 * row['mce']:.1f} | {cells} |")
-        lines += ["", "![mCE vs severity](results/digits/mce_vs_severity.png)"]
+            lines.append(f"| {coding} | {100 * row['clean_error']:.1f} | {100 * row['mce']:.1f} | {cells} |")
+        lines += ["", f"![mCE vs severity](results/{name}/mce_vs_severity.png)"]
     lines += ["", "## Ablations: LE module and TAD loss (same budget and seed)", "",
               "| variant | accuracy | mean decision timestep | firing rate | energy (nJ) |", "|---|---|---|---|---|"]
     for key in ("latency-le-tad", "latency-intensity-tad", "latency-le-meance", "rate-tet", "ann"):
@@ -139,26 +154,32 @@ def results_page(variants: dict, digits: dict, dvs: dict, epochs: int, seed: int
     for key in ("latency-t2", "latency-le-tad", "latency-t6", "latency-t8"):
         row = v[key]
         lines.append(f"| {row['timesteps']} | {_pct(row['accuracy'])} | {row['mean_decision_timestep']:.2f} |")
-    lines += ["", "![accuracy and inference time vs T](results/time_scan.png)", "",
+    histograms = f"![{name} decision timesteps](results/{name}/decision_histogram.png)"
+    if events:
+        histograms += f" ![{events['dataset']} decision timesteps](results/{events['dataset']}/decision_histogram.png)"
+    lines += ["", f"![accuracy and inference time vs T](results/{name}/time_scan.png)", "",
               "## Figures", "",
-              "Decision timesteps (digits, digits-dvs):", "",
-              "![digits decision timesteps](results/digits/decision_histogram.png) "
-              "![digits-dvs decision timesteps](results/digits-dvs/decision_histogram.png)", "",
+              f"Decision timesteps ({name}{', ' + events['dataset'] if events else ''}):", "", histograms, "",
               "First-spike time against sample difficulty (Fig. 5):", "",
-              "![difficulty](results/digits/difficulty.png)", "",
+              f"![difficulty](results/{name}/difficulty.png)", "",
               "Temporal similarity matrices (18), first two spiking layers, latency- vs rate-coded (Fig. 3):", "",
-              "![temporal similarity](results/digits/temporal_similarity.png)", "",
+              f"![temporal similarity](results/{name}/temporal_similarity.png)", "",
               "## Against the paper's findings", ""]
-    lines += findings(v, digits)
-    lines += ["", "Full numbers: `results/digits/report.json`, `results/digits-dvs/report.json`, "
-                  "`results/experiment.json`. The shipped models on inputs as users send them (other sizes, "
-                  "colour, JPEG, typed digits, the corruptions over HTTP, event streams from other cameras), "
-                  "version against version: [robustness.md](robustness.md), made by "
-                  "`python -m service.benchmarks.robustness --page docs/robustness.md`.", ""]
+    lines += findings(v, main)
+    numbers = [f"`results/{name}/report.json`", f"`results/{name}/experiment.json`"]
+    if events:
+        numbers.insert(1, f"`results/{events['dataset']}/report.json`")
+    lines += ["", f"Full numbers: {', '.join(numbers)}."]
+    if name == "digits":
+        lines += ["The shipped models on inputs as users send them (other sizes, colour, JPEG, typed digits, the "
+                  "corruptions over HTTP, event streams from other cameras), version against version: "
+                  "[robustness.md](robustness.md), made by "
+                  "`python -m service.benchmarks.robustness --page docs/robustness.md`."]
+    lines += [""]
     return "\n".join(lines)
 
 
-def findings(v: dict, digits: dict) -> list[str]:
+def findings(v: dict, main_report: dict) -> list[str]:
     """Factual sentences comparing these runs with the paper's claims."""
     main, le_off, tad_off, rate, ann = (v[k] for k in ("latency-le-tad", "latency-intensity-tad", "latency-le-meance",
                                                        "rate-tet", "ann"))
@@ -177,7 +198,7 @@ def findings(v: dict, digits: dict) -> list[str]:
     out.append(f"- Accuracy vs rate coding and ANN: {100 * (main['accuracy'] - rate['accuracy']):+.2f} points vs the "
                f"rate-coded SNN and {100 * (main['accuracy'] - ann['accuracy']):+.2f} vs the ANN (paper, CIFAR-10: "
                f"-1.0 and -1.37).")
-    table_4 = digits.get("table_4")
+    table_4 = main_report.get("table_4")
     if isinstance(table_4, dict) and "rate" in table_4:
         diff = 100 * (table_4["latency"]["mce"] - table_4["rate"]["mce"])
         better = sum(table_4["latency"]["per_corruption"][c] < table_4["rate"]["per_corruption"][c]
