@@ -8,7 +8,9 @@ Each mode trains a fresh copy of the config's network on the first ``--images`` 
 
 - plain loop: tensors already in memory, no augmentation, fp32: forward, TAD, backward, AdamW;
 - trainer fp32: ``_train_epoch`` with the config's augmentation, float32, NCHW, no loader worker;
-- trainer as configured: the config's ``precision``, ``channels_last`` and ``workers``.
+- then bf16 autocast, then channels_last added, each without a worker;
+- trainer as configured: the config's ``precision``, ``channels_last`` and ``workers`` (a worker
+  process starts per pass, which short runs pay for).
 """
 
 from __future__ import annotations
@@ -78,10 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     images, labels = clean.images[: args.images], clean.labels[: args.images]
     timed = args.images - config.batch_size
     before = dataclasses.replace(config, precision="fp32", channels_last=False, workers=0)
+    bf16 = dataclasses.replace(before, precision="bf16")
+    bf16_nhwc = dataclasses.replace(bf16, channels_last=True)
     rows = [("plain PyTorch loop (fp32, no augmentation)", plain_loop(config, images, labels)),
             ("trainer, fp32 NCHW, augmentation in the main process", trainer_loop(before, subset)),
-            (f"trainer as configured ({config.precision}, channels_last={config.channels_last}, "
-             f"workers={config.workers})", trainer_loop(config, subset))]
+            ("+ bf16 autocast", trainer_loop(bf16, subset)),
+            ("+ channels_last", trainer_loop(bf16_nhwc, subset)),
+            (f"as configured ({config.precision}, channels_last={config.channels_last}, workers={config.workers})",
+             trainer_loop(config, subset))]
     print(f"{args.config}: {timed} images timed per mode, {torch.get_num_threads()} threads; epoch = {full:,} images")
     print("| mode | s per 1,000 images | epoch (min) | vs trainer fp32 |")
     print("|---|---|---|---|")
