@@ -154,6 +154,7 @@ def test_the_experiment_runs_on_fashion_mnist(tmp_path):
     text = page.read_text()
     assert page.name == "results-fashion-mnist.md" and text.startswith("# Results on fashion-mnist")
     assert "fashion-mnist test split, 8 samples" in text and "digits" not in text
+    assert "Right vs wrong (latency model): right answers:" in text
     for image in ("time_scan.png", "decision_histogram.png", "difficulty.png", "temporal_similarity.png"):
         assert (tmp_path / "docs" / "results" / "fashion-mnist" / image).exists()
         assert f"results/fashion-mnist/{image}" in text

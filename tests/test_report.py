@@ -95,3 +95,12 @@ def test_experiment_writes_the_results_page_from_real_runs(tmp_path):
     for image in ("results/digits/time_scan.png", "results/digits/difficulty.png", "results/digits/temporal_similarity.png"):
         assert (page.parent / image).exists() and f"({image})" in text
     assert sorted(p.name for p in (tmp_path / "work" / "store").iterdir()) == sorted(VARIANTS)
+
+
+def test_decision_time_of_right_and_wrong_answers_by_hand():
+    from training.report import decision_time_by_correctness
+
+    split = decision_time_by_correctness([1, 1, 2, 4, 3], [True, True, True, False, False])
+    assert split == {"right": {"samples": 3, "mean_decision_timestep": 4 / 3},
+                     "wrong": {"samples": 2, "mean_decision_timestep": 3.5}}
+    assert decision_time_by_correctness([1, 2], [True, True])["wrong"] == {"samples": 0, "mean_decision_timestep": None}

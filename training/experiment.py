@@ -160,6 +160,7 @@ def results_page(record: dict, main: dict, events: dict | None = None) -> str:
     lines += ["", f"![accuracy and inference time vs T](results/{name}/time_scan.png)", "",
               "## Figures", "",
               f"Decision timesteps ({name}{', ' + events['dataset'] if events else ''}):", "", histograms, "",
+              *_right_vs_wrong(main), "",
               "First-spike time against sample difficulty (Fig. 5):", "",
               f"![difficulty](results/{name}/difficulty.png)", "",
               "Temporal similarity matrices (18), first two spiking layers, latency- vs rate-coded (Fig. 3):", "",
@@ -177,6 +178,16 @@ def results_page(record: dict, main: dict, events: dict | None = None) -> str:
                   "`python -m service.benchmarks.robustness --page docs/robustness.md`."]
     lines += [""]
     return "\n".join(lines)
+
+
+def _right_vs_wrong(report: dict) -> list[str]:
+    split = report.get("decision_time_by_correctness")
+    if not split:
+        return []
+    cells = [f"{kind} answers: {row['samples']:,}, mean decision timestep "
+             + ("n/a" if row["mean_decision_timestep"] is None else f"{row['mean_decision_timestep']:.2f}")
+             for kind, row in split.items()]
+    return ["", "Right vs wrong (latency model): " + "; ".join(cells) + "."]
 
 
 def findings(v: dict, main_report: dict) -> list[str]:

@@ -87,6 +87,15 @@ def per_sample_analysis(network: SpikingNetwork, dataset, layers: int = 2) -> di
             "similarity": {titles[n]: s.matrix() for n, s in similarity.items()}}
 
 
+def decision_time_by_correctness(timesteps: np.ndarray, correct: np.ndarray) -> dict:
+    """Samples and mean decision timestep of right and of wrong answers: decisions are adaptive
+    (paper, Fig. 5) when wrong answers, the harder inputs, take longer."""
+    timesteps, correct = np.asarray(timesteps, dtype=np.float64), np.asarray(correct, dtype=bool)
+    return {kind: {"samples": int(mask.sum()),
+                   "mean_decision_timestep": float(timesteps[mask].mean()) if mask.any() else None}
+            for kind, mask in (("right", correct), ("wrong", ~correct))}
+
+
 def to_uint8_images(dataset, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
     """The data set's images as 8-bit [N, H, W, C], undoing its normalisation."""
     images, labels = [], []
@@ -166,6 +175,7 @@ def build_report(model_dir: str | Path, dataset_name: str | None, out_dir: str |
     figures["decision_histogram"] = plots.decision_histogram(
         main.decision_timestep_counts, out / "decision_histogram.png", f"{model.name}: decision timesteps")
     analysis = per_sample_analysis(model.network, test)
+    report["decision_time_by_correctness"] = decision_time_by_correctness(analysis["timesteps"], analysis["correct"])
     figures["difficulty"] = plots.difficulty_scatter(
         analysis["difficulty"], analysis["timesteps"], analysis["correct"], out / "difficulty.png",
         f"{model.name}: first-spike time vs difficulty")
