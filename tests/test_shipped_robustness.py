@@ -16,7 +16,7 @@ from training.data import dataset_info
 from training.images.resize import LEGACY_RESIZE
 from training.robustness.input_forms import ACCEPTANCE_FORMS, InputForm, decode_to_model_input
 from training.store.load import load_network
-from training.store.manifest import read_manifest
+from training.store.manifest import list_versions, read_manifest
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def _offline(network, spec, files, labels):
 
 def test_the_versions_record_their_resize_policies():
     assert InputSpec.from_manifest(read_manifest(MODEL_STORE / "digits" / "1")).resize == LEGACY_RESIZE
-    latest = max(int(p.name) for p in (MODEL_STORE / "digits").iterdir() if p.name.isdigit())
+    latest = list_versions(MODEL_STORE / "digits")[-1]
     assert latest >= 2
     assert InputSpec.from_manifest(read_manifest(MODEL_STORE / "digits" / str(latest))).resize == dataset_info("digits").resize
 
@@ -74,7 +74,7 @@ def test_latest_event_model_holds_up_on_other_cameras():
     assert result.accuracy >= 0.92, json.dumps(result.summary())
     assert result.mean_decision_timestep <= 2.0
     decided_before_the_last_step = sum(count for step, count in result.decision_timestep_counts.items()
-                                 if int(step) < result.timesteps) / result.samples
+                                       if int(step) < result.timesteps) / result.samples
     assert decided_before_the_last_step >= 0.90, json.dumps(result.summary())
     nominal = evaluate(network, load_dataset("digits-dvs", "test"))
     assert nominal.accuracy >= 0.97 and nominal.mean_decision_timestep <= 2.0

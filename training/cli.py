@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from training.store.manifest import ModelStoreError
 
@@ -75,11 +74,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    from training.experiment import run_experiment
+    from training.experiment import ROOT, run_experiment
 
     events = args.events_model
     if events is None and args.config == "digits":
-        events = str(Path(__file__).parents[1] / "model_store" / "digits-dvs")  # the shipped event model
+        events = str(ROOT / "model_store" / "digits-dvs")  # the shipped event model
     path = run_experiment(args.out, args.work, epochs=args.epochs, seed=args.seed, robustness=not args.no_robustness,
                           config=args.config, overrides=args.overrides, page=args.page, events_model=events or None)
     print(json.dumps({"results": str(path)}))

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from training.data import dataset_info
+from training.known_fields import refuse_unknown
 from training.network.spec import NetworkSpec
 from training.neurons.lif import LIFParameters
 
@@ -43,10 +44,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        refuse_unknown(values, cls, "config keys")
         missing = {"name", "dataset", "network"} - set(values)
         if missing:
             raise ValueError(f"config is missing: {', '.join(sorted(missing))}")

@@ -107,6 +107,13 @@ class LoadResult:
                    len(latencies))
 
 
+def versions_to_compare(given: str | None, model_dir: Path) -> list[int]:
+    """A ``--versions`` argument ("1,3") as numbers; none given: every version in the store."""
+    from training.store.manifest import list_versions
+
+    return [int(v) for v in given.split(",")] if given else list_versions(model_dir)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]

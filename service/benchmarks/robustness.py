@@ -1,7 +1,7 @@
-"""Robustness over HTTP: two versions of a model side by side on inputs as users send them.
+"""Robustness over HTTP: versions of a model side by side on inputs as users send them.
 
-    python -m service.benchmarks.robustness                       # digits v1 vs v2, digits-dvs v1 vs v2
-    python -m service.benchmarks.robustness --limit 100 --no-corruptions
+    python -m service.benchmarks.robustness                       # every stored version of digits, digits-dvs
+    python -m service.benchmarks.robustness --versions 1,2 --limit 100 --no-corruptions
 
 One real server on 127.0.0.1 serves the model store; every answer comes from ``POST /classify``
 or ``POST /classify/stream`` with ``?model=...&version=...``, so each version runs with its own
@@ -27,11 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from service.benchmarks.common import ROOT, png, post_all, start_service
+from service.benchmarks.common import ROOT, png, post_all, start_service, versions_to_compare
 from training.data.digits import digit_to_png_pixels, digits_split
 from training.robustness import CORRUPTIONS, corrupt
 from training.robustness.input_forms import ACCEPTANCE_FORMS, standard_forms, typed_digits
-from training.store.manifest import list_versions
 
 
 @dataclass
@@ -157,10 +156,6 @@ evidence. `other-cameras` streams come from camera settings outside the training
 """
 
 
-def _versions(given: str | None, model_dir: Path) -> list[int]:
-    return [int(v) for v in given.split(",")] if given else list_versions(model_dir)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", default=str(ROOT / "model_store"))
@@ -177,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page", help="also write the tables as a markdown page (docs/robustness.md)")
     args = parser.parse_args(argv)
     store = Path(args.store) if args.store.startswith("/") else ROOT / args.store
-    versions = _versions(args.versions, store / args.model)
-    event_versions = _versions(args.event_versions, store / args.events_model)
+    versions = versions_to_compare(args.versions, store / args.model)
+    event_versions = versions_to_compare(args.event_versions, store / args.events_model)
     images, labels = digits_split("test")
     pixels = digit_to_png_pixels(images)[: args.limit]
     labels = [int(label) for label in labels[: args.limit]]

@@ -23,10 +23,9 @@ import numpy as np
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from service.benchmarks.common import ROOT, percentile, start_service
+from service.benchmarks.common import ROOT, percentile, start_service, versions_to_compare
 from training.data.digits_dvs import BIN_US, digits_dvs_split
 from training.events.format import encode
-from training.store.manifest import list_versions
 
 
 def run_stream(url: str, events: np.ndarray, packet_us: int) -> dict:
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--versions", help="digits-dvs versions, e.g. 2,3 (default: all in the store)")
     args = parser.parse_args(argv)
     store = ROOT / "model_store"
-    versions = [int(v) for v in args.versions.split(",")] if args.versions else list_versions(store / "digits-dvs")
+    versions = versions_to_compare(args.versions, store / "digits-dvs")
     streams, labels = digits_dvs_split(args.split)
     server = start_service(store)
     rows = {}

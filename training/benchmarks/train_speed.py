@@ -25,8 +25,8 @@ from torch.utils.data import DataLoader, Subset
 
 from training.config import load_config
 from training.data import load_dataset
-from training.network.network import SpikingNetwork
 from training.distributed import DistributedContext
+from training.network.network import SpikingNetwork
 from training.trainer import _train_epoch, build_loss
 
 
@@ -56,13 +56,16 @@ def trainer_loop(config, dataset) -> float:
     network = _network(config)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0)
-    warm = DataLoader(Subset(dataset, range(config.batch_size)), batch_size=config.batch_size)
-    loader = DataLoader(Subset(dataset, range(config.batch_size, len(dataset))), batch_size=config.batch_size,
-                        shuffle=True, num_workers=config.workers, generator=torch.Generator().manual_seed(0))
-    args = (network, network, None, optimizer, scheduler, build_loss(config), torch.device("cpu"), DistributedContext(), False, "")
-    _train_epoch(*args[:2], warm, *args[3:], config)
+    loss_fn = build_loss(config)
+
+    def epoch(loader: DataLoader) -> None:
+        _train_epoch(network, network, loader, optimizer, scheduler, loss_fn, torch.device("cpu"),
+                     DistributedContext(), False, "", config)
+
+    epoch(DataLoader(Subset(dataset, range(config.batch_size)), batch_size=config.batch_size))  # warm-up
     started = time.perf_counter()
-    _train_epoch(*args[:2], loader, *args[3:], config)
+    epoch(DataLoader(Subset(dataset, range(config.batch_size, len(dataset))), batch_size=config.batch_size,
+                     shuffle=True, num_workers=config.workers, generator=torch.Generator().manual_seed(0)))
     return time.perf_counter() - started
 
 

@@ -29,6 +29,7 @@ from training.data.event_augment import drop_events, nda_augment
 from training.data.info import DatasetInfo
 from training.events.binning import bin_events
 from training.events.format import make_events
+from training.known_fields import refuse_unknown
 
 SENSOR = 34
 DIGIT_SIZE = 24
@@ -143,10 +144,7 @@ class CameraRanges:
 
     def with_overrides(self, values: dict) -> "CameraRanges":
         """These ranges with some fields replaced, from a config mapping (lists of [low, high])."""
-        known = {f.name for f in fields(CameraRanges)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown camera ranges: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+        refuse_unknown(values, CameraRanges, "camera ranges", show_known=True)
         changes = {name: tuple(value) if name == "paths" else tuple(tuple(float(v) for v in i) for i in value)
                    for name, value in values.items()}
         return replace(self, **changes)
@@ -373,11 +371,7 @@ class TrainSettings:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown digits-dvs augmentation settings: {', '.join(sorted(unknown))} "
-                             f"(known: {', '.join(sorted(known))})")
+        refuse_unknown(values, cls, "digits-dvs augmentation settings", show_known=True)
         values = dict(values)
         values["ranges"] = TRAIN_RANGES.with_overrides(values.get("ranges") or {})
         if "event_keep" in values:

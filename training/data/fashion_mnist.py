@@ -23,7 +23,6 @@ FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-SIZES = {"train": 60_000, "test": 10_000}
 
 FASHION_MNIST_INFO = DatasetInfo(
     name="fashion-mnist",

@@ -3,8 +3,8 @@ size, resampled, slightly blurred, noisy, unevenly lit and compressed.
 
 Each sample passes, each with its own probability, through: an optional left-right mirror, a
 geometric change (rotation, scale, shift and a gentle elastic warp, computed at a higher working
-resolution so an 8x8 digit is not torn apart), blur (Gaussian or along a line), tone (brightness, contrast, uneven
-lighting), noise (Gaussian and salt-and-pepper), and a size round trip (up or down to a random
+resolution so an 8x8 digit is not torn apart), blur (Gaussian or along a line), tone
+(brightness, contrast, uneven lighting), noise (Gaussian and salt-and-pepper), and a size round trip (up or down to a random
 size with a random filter, optionally saved as JPEG there, then back through the service's own
 resize function) or a JPEG at the model's size.
 
@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from training.images.resize import DEFAULT_RESIZE, FILTERS, ResizePolicy, area_resize, resize_image
+from training.known_fields import refuse_unknown
 
 Range = tuple[float, float]
 
@@ -57,10 +58,7 @@ class UserInputAugmentation:
 
     @classmethod
     def from_dict(cls, values: dict) -> "UserInputAugmentation":
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown augmentation settings: {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        refuse_unknown(values, cls, "augmentation settings", show_known=True)
         converted = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
         augmentation = cls(**converted)
         for field in fields(cls):

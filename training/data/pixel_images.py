@@ -1,8 +1,8 @@
 """Grey image data sets held as the 8-bit pixels of their image files.
 
 Keeping the file form (uint8 [N, H, W]) means a network sees exactly the numbers the service
-computes from a PNG of the same image, and that the user-input augmentation
-(``image_augment.py``) works on what a user would have sent.
+computes from a PNG of the same image (both scale through ``normalize_pixels``), and that the
+user-input augmentation (``image_augment.py``) works on what a user would have sent.
 """
 
 from __future__ import annotations
@@ -13,13 +13,7 @@ from torch.utils.data import Dataset
 
 from training.data.image_augment import UserInputAugmentation
 from training.data.info import DatasetInfo
-
-
-def scale_pixels(pixels: np.ndarray, info: DatasetInfo) -> torch.Tensor:
-    """uint8 [..., H, W] -> float32 [..., 1, H, W]: / 255, then (x - mean) / std as ``info`` says,
-    in the order and precision of the service's ``normalize_pixels``."""
-    scaled = torch.from_numpy(pixels.astype(np.float32) / np.float32(255.0)).unsqueeze(-3)
-    return (scaled - np.float32(info.mean[0])) / np.float32(info.std[0])
+from training.images.model_input import InputSpec, normalize_pixels
 
 
 class PixelImages(Dataset):
@@ -31,11 +25,16 @@ class PixelImages(Dataset):
     def __init__(self, pixels: np.ndarray, labels: np.ndarray, augment: bool = False, seed: int = 0,
                  augmentation: dict | None = None) -> None:
         self.pixels = pixels  # uint8 [N, H, W], the image files' pixels
-        self.images = scale_pixels(pixels, self.info)
+        self.spec = InputSpec.from_info(self.info)
+        self.images = self._scale(pixels)
         self.labels = torch.from_numpy(labels.astype(np.int64))
         self.augmentation = UserInputAugmentation.from_dict(augmentation or {}) if augment else None
         # A torch generator (not numpy's) so the trainer's checkpoints and loader workers reseed it.
         self.generator = torch.Generator().manual_seed(seed)
+
+    def _scale(self, pixels: np.ndarray) -> torch.Tensor:
+        """uint8 [..., H, W] -> float32 [..., 1, H, W] as the manifest's normalisation says."""
+        return torch.from_numpy(normalize_pixels(pixels[..., None], self.spec))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -45,4 +44,4 @@ class PixelImages(Dataset):
             return self.images[index], int(self.labels[index])
         seed = int(torch.randint(0, 2**62, (), generator=self.generator))
         pixels = self.augmentation(self.pixels[index], np.random.default_rng(seed), self.info.resize)
-        return scale_pixels(pixels, self.info), int(self.labels[index])
+        return self._scale(pixels), int(self.labels[index])

@@ -7,11 +7,15 @@ Colour mode first (to the model's grey or RGB), then the manifest's resize polic
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from training.images.resize import DEFAULT_RESIZE, ResizePolicy, resize_image
+
+if TYPE_CHECKING:
+    from training.data.info import DatasetInfo
 
 WIDE_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
 
@@ -25,6 +29,12 @@ class InputSpec:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     resize: ResizePolicy = DEFAULT_RESIZE
+
+    @classmethod
+    def from_info(cls, info: DatasetInfo) -> "InputSpec":
+        """The spec an image data set's manifest will record (8-bit pixels)."""
+        channels, height, width = info.input_shape
+        return cls(channels, height, width, 255.0, tuple(info.mean), tuple(info.std), info.resize)
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> "InputSpec":

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
+from training.known_fields import refuse_unknown
+
 FILTERS = {
     "area": Image.Resampling.BOX,  # Pillow's stand-in where a library filter is asked for; see area_resize
     "bilinear": Image.Resampling.BILINEAR,
@@ -73,9 +75,7 @@ class ResizePolicy:
             return LEGACY_RESIZE
         if not isinstance(values, dict):
             raise ValueError(f"resize policy must be a mapping, not {type(values).__name__}")
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown resize policy keys: {', '.join(sorted(unknown))}")
+        refuse_unknown(values, cls, "resize policy keys")
         return cls(**values)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from training.known_fields import refuse_unknown
 from training.neurons.lif import LIFParameters
 
 CODINGS = ("latency", "rate", "ann")
@@ -68,9 +69,7 @@ class NetworkSpec:
 
     @classmethod
     def from_dict(cls, values: dict) -> "NetworkSpec":
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown network spec fields: {', '.join(sorted(unknown))}")
+        refuse_unknown(values, cls, "network spec fields")
         values = dict(values)
         values["neuron"] = LIFParameters.from_dict(values.get("neuron", {}))
         if values.get("output_neuron") is not None:
