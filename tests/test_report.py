@@ -85,6 +85,25 @@ def test_report_on_the_shipped_digits_model(tmp_path):
 
 
 @pytest.mark.slow
+def test_table_iv_on_a_seeded_subset_reports_its_own_clean_error(tmp_path):
+    from training.data import dataset_info, load_dataset
+    from training.evaluate import evaluate
+    from training.report import build_report, from_uint8_images, to_uint8_images
+    from training.store.load import load_network
+    from training.images.model_input import InputSpec
+
+    first = build_report(MODEL_STORE / "digits", "digits", tmp_path / "a", seed=3, robustness_samples=40)
+    again = build_report(MODEL_STORE / "digits", "digits", tmp_path / "b", seed=3, robustness_samples=40)
+    assert first["table_4_samples"] == 40 and first["samples"] == 360  # Tables I-III stay on the whole split
+    assert first["table_4"] == again["table_4"]  # the subset and the corruptions follow the seed
+    network, manifest = load_network(MODEL_STORE / "digits")
+    images, labels = to_uint8_images(load_dataset("digits", "test"), dataset_info("digits"))
+    chosen = np.random.default_rng(3).permutation(len(labels))[:40]
+    clean = list(zip(from_uint8_images(images[chosen], InputSpec.from_manifest(manifest)), labels[chosen].tolist()))
+    assert first["table_4"]["latency"]["clean_error"] == pytest.approx(1 - evaluate(network, clean).accuracy)
+
+
+@pytest.mark.slow
 def test_experiment_writes_the_results_page_from_real_runs(tmp_path):
     from training.experiment import VARIANTS, run_experiment
 

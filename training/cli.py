@@ -76,11 +76,14 @@ def _report(args: argparse.Namespace) -> int:
 def _experiment(args: argparse.Namespace) -> int:
     from training.experiment import ROOT, run_experiment
 
+    if args.robustness_samples is not None and args.robustness_samples < 1:
+        raise ValueError(f"--robustness-samples must be at least 1, got {args.robustness_samples}")
     events = args.events_model
     if events is None and args.config == "digits":
         events = str(ROOT / "model_store" / "digits-dvs")  # the shipped event model
     path = run_experiment(args.out, args.work, epochs=args.epochs, seed=args.seed, robustness=not args.no_robustness,
-                          config=args.config, overrides=args.overrides, page=args.page, events_model=events or None)
+                          config=args.config, overrides=args.overrides, page=args.page, events_model=events or None,
+                          robustness_samples=args.robustness_samples)
     print(json.dumps({"results": str(path)}))
     return 0
 
@@ -171,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--epochs", type=int, default=60)
     experiment.add_argument("--seed", type=int, default=0)
     experiment.add_argument("--no-robustness", action="store_true", help="skip Table IV (the 15 x 5 corruptions)")
+    experiment.add_argument("--robustness-samples", type=int, metavar="N",
+                            help="Table IV on a seeded subset of N test images (default all)")
     experiment.set_defaults(handler=_experiment)
 
     serve = commands.add_parser("serve", help="serve the model store over HTTP (service.app:app with uvicorn)",

@@ -63,7 +63,7 @@ def train_variants(store: Path, config_name: str, overrides: list[str], epochs: 
 
 def run_experiment(out: str | Path, work: str | Path, epochs: int = 60, seed: int = 0, robustness: bool = True,
                    config: str = "digits", overrides: list[str] | tuple[str, ...] = (), page: str = "results.md",
-                   events_model: str | Path | None = None) -> Path:
+                   events_model: str | Path | None = None, robustness_samples: int | None = None) -> Path:
     """Train the variants of ``config`` into ``work``, report on them, write ``out/page``.
     ``events_model`` adds an event model's row and figures (digits: the shipped digits-dvs)."""
     out, work, overrides = Path(out), Path(work), list(overrides)
@@ -73,7 +73,8 @@ def run_experiment(out: str | Path, work: str | Path, epochs: int = 60, seed: in
     variants = train_variants(store, config, overrides, epochs, seed)
     figures = out / "results" / dataset
     main = build_report(store / "latency-le-tad", dataset, figures, rate_model=str(store / "rate-tet"),
-                        ann_model=str(store / "ann"), data_root=base.data_root, with_robustness=robustness, seed=seed)
+                        ann_model=str(store / "ann"), data_root=base.data_root, with_robustness=robustness, seed=seed,
+                        robustness_samples=robustness_samples)
     events = None
     if events_model is not None:
         events = build_report(events_model, None, out / "results" / Path(events_model).name, with_robustness=False,
