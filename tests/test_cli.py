@@ -47,6 +47,16 @@ def test_train_export_eval_round_trip(tmp_path):
     assert json.loads(exported.stdout)["exported"].endswith("mini/1")
     evaluated = firstspike("eval", str(tmp_path / "store" / "mini"), "--json")
     assert evaluated.returncode == 0 and json.loads(evaluated.stdout)["model"] == {"name": "mini", "version": 1}
+    # calibrate replays the output neuron on one pass over training images and names export flags
+    calibrated = firstspike("calibrate", str(run), "--samples", "200", "--max-mean-timestep", "4",
+                            "--leaks", "1", "--thresholds", "0.1,1,100")
+    assert calibrated.returncode == 0, calibrated.stderr
+    scan = json.loads(calibrated.stdout)
+    assert scan["split"] == "train" and scan["samples"] == 200 and len(scan["rules"]) == 3
+    assert scan["chosen"]["accuracy"] == max(rule["accuracy"] for rule in scan["rules"])
+    never = scan["rules"][2]  # a threshold no current reaches: every sample waits for T and the membrane
+    assert never["no_spike_share"] == 1.0 and never["mean_decision_timestep"] == 4.0
+    assert scan["export_flags"] == f"--output-leak 1 --output-threshold {scan['chosen']['threshold']:g}"
     # The decision rule can be set at export; the hidden neurons stay as trained.
     exported = firstspike("export", str(run), "--store", str(tmp_path / "store"), "--name", "mini",
                           "--output-leak", "1.0", "--output-threshold", "3")
@@ -70,6 +80,9 @@ def test_train_export_eval_round_trip(tmp_path):
         ["train", "--config", "digits", "--set", "epochs"],
         ["train", "--config", "digits", "--set", "network.coding=phase"],
         ["export", "/nonexistent/run"],
+        ["calibrate", "/nonexistent/run", "--max-mean-timestep", "2"],
+        ["calibrate", str(SHIPPED), "--max-mean-timestep", "0.5"],
+        ["calibrate", str(SHIPPED), "--max-mean-timestep", "2", "--thresholds", "1,-2"],
         ["serve", "--model-store", "/nonexistent/store"],
         ["serve", "--threads", "0"],
     ],

@@ -63,6 +63,44 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from training import calibration
+    from training.data import load_dataset
+    from training.store.load import load_network
+    from training.trainer import CHECKPOINT, network_from_checkpoint
+
+    source = Path(args.source)
+    if source.suffix == ".pt" or (source / CHECKPOINT).exists():
+        network, config, _ = network_from_checkpoint(source)
+        dataset_name, data_root = args.dataset or config.dataset, args.data_root or config.data_root
+    else:
+        network, manifest = load_network(source)
+        dataset_name, data_root = args.dataset or manifest["evaluation"]["dataset"], args.data_root
+    if network.spec.coding != "latency":
+        raise ValueError(f"{source} is {network.spec.coding}-coded: only latency-coded networks decide at a first spike")
+    if args.samples < 1 or args.max_mean_timestep < 1:
+        raise ValueError("--samples and --max-mean-timestep must be at least 1")
+    currents, labels = calibration.output_currents(network, load_dataset(dataset_name, args.split, data_root),
+                                                   args.samples, args.seed)
+    rules = calibration.scan(currents, labels, network.spec.output_neuron, args.leaks or calibration.DEFAULT_LEAKS,
+                             args.thresholds or calibration.DEFAULT_THRESHOLDS)
+    chosen = calibration.choose(rules, args.max_mean_timestep)
+    print(json.dumps({"dataset": dataset_name, "split": args.split, "samples": len(labels),
+                      "max_mean_timestep": args.max_mean_timestep, "rules": calibration.as_rows(rules),
+                      "chosen": calibration.as_rows([chosen])[0],
+                      "export_flags": f"--output-leak {chosen.leak:g} --output-threshold {chosen.threshold:g}"}))
+    return 0
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(value) for value in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
 def _report(args: argparse.Namespace) -> int:
     from training.report import build_report
 
@@ -146,6 +184,25 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output-threshold", type=float, metavar="V_TH",
                         help="threshold of the output neurons: how much evidence the first output spike needs")
     export.set_defaults(handler=_export)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="choose the output neurons' leak and threshold for a latency budget",
+        description="Replay the output neurons of a trained latency-coded network for several (leak, threshold) "
+                    "pairs on one forward pass over a sample of a split; print each pair's accuracy and mean "
+                    "decision timestep and the most accurate pair within --max-mean-timestep, as export flags.")
+    calibrate.add_argument("source", help="a run folder (or checkpoint.pt) or a model-store version")
+    calibrate.add_argument("--dataset", help="data set (default: the run's or the manifest's)")
+    calibrate.add_argument("--split", default="train", help="split to calibrate on (default train: keep test unseen)")
+    calibrate.add_argument("--data-root", help="root folder for on-disk data sets")
+    calibrate.add_argument("--samples", type=int, default=5000, help="seeded sample of the split (default 5000)")
+    calibrate.add_argument("--seed", type=int, default=0)
+    calibrate.add_argument("--max-mean-timestep", type=float, required=True, metavar="T",
+                           help="latency budget: the mean decision timestep the chosen rule may take")
+    calibrate.add_argument("--leaks", type=_float_list, metavar="L1,L2",
+                           help="output leaks to try (default 0.5,1)")
+    calibrate.add_argument("--thresholds", type=_float_list, metavar="V1,V2",
+                           help="output thresholds to try (default 1 to 8)")
+    calibrate.set_defaults(handler=_calibrate)
 
     report = commands.add_parser("report", help="the paper's tables and figures for a model version",
                                  description="Write report.json and PNG figures: Table I-IV, Fig. 2a, 3, 5.")

@@ -1,0 +1,82 @@
+"""Choose the output neurons' decision rule for a latency budget, without retraining.
+
+TAD (14) trains the output currents O[t]; the output LIF's leak and threshold (2)-(4) only set
+*when* the first output spike (the decision) comes. A higher threshold makes an uncertain
+sample gather evidence over more timesteps before it answers, which buys accuracy with
+latency. Calibration runs the network once over a sample of a split, keeps O[t], and replays
+the output neuron for every candidate (leak, threshold) on those currents: the scan costs one
+forward pass, however many candidates it tries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from training.decoding import first_spike_decision
+from training.network.network import SpikingNetwork
+from training.neurons.lif import LIFParameters, lif_sequence
+
+DEFAULT_THRESHOLDS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0)
+DEFAULT_LEAKS = (0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class OutputRule:
+    """One candidate output neuron and what it gives on the calibration sample."""
+
+    leak: float
+    threshold: float
+    accuracy: float
+    mean_decision_timestep: float
+    no_spike_share: float  # samples whose output never fired: decided at T by the membrane
+
+
+@torch.no_grad()
+def output_currents(network: SpikingNetwork, dataset: Dataset, samples: int | None = None, seed: int = 0,
+                    batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """O[t] for a seeded sample of ``dataset``: ([T, N, K] float32, labels [N])."""
+    if samples is not None and samples < len(dataset):
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+        dataset = Subset(dataset, order[:samples].tolist())
+    network.eval()
+    currents, labels = [], []
+    for images, batch_labels in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        currents.append(network(images).current.float())
+        labels.append(batch_labels)
+    return torch.cat(currents, dim=1), torch.cat(labels)
+
+
+def replay(currents: torch.Tensor, labels: torch.Tensor, neuron: LIFParameters) -> OutputRule:
+    """First-spike decisions of ``neuron`` driven by recorded currents [T, N, K]."""
+    spikes, membrane, _ = lif_sequence(currents, neuron)
+    decision = first_spike_decision(spikes, membrane)
+    return OutputRule(
+        leak=neuron.leak,
+        threshold=neuron.threshold,
+        accuracy=(decision.class_index == labels).float().mean().item(),
+        mean_decision_timestep=decision.decision_timestep.float().mean().item(),
+        no_spike_share=(~decision.fired).float().mean().item(),
+    )
+
+
+def scan(currents: torch.Tensor, labels: torch.Tensor, neuron: LIFParameters,
+         leaks=DEFAULT_LEAKS, thresholds=DEFAULT_THRESHOLDS) -> list[OutputRule]:
+    return [replay(currents, labels, replace(neuron, leak=leak, threshold=threshold))
+            for leak in leaks for threshold in thresholds]
+
+
+def choose(rules: list[OutputRule], max_mean_timestep: float) -> OutputRule:
+    """The most accurate rule whose mean decision timestep fits the budget (ties: the faster)."""
+    fitting = [rule for rule in rules if rule.mean_decision_timestep <= max_mean_timestep]
+    if not fitting:
+        fastest = min(rule.mean_decision_timestep for rule in rules)
+        raise ValueError(f"no output rule decides within {max_mean_timestep} timesteps on average "
+                         f"(the fastest takes {fastest:.3f})")
+    return max(fitting, key=lambda rule: (rule.accuracy, -rule.mean_decision_timestep))
+
+
+def as_rows(rules: list[OutputRule]) -> list[dict]:
+    return [asdict(rule) for rule in rules]
