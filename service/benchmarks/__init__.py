@@ -3,5 +3,5 @@
 - ``python -m service.benchmarks.early_exit``: /classify latency and throughput, early exit on
   vs off, one server.
 - ``python -m service.benchmarks.comparison``: runtimes, batching, ANN and a naive baseline on
-  the digits model and a VGG-11 model.
+  the shipped digits and fashion-mnist models.
 """

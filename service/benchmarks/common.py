@@ -89,9 +89,12 @@ def digits_pngs() -> list[bytes]:
     return [png(digit_to_png_pixels(image)) for image in images]
 
 
-def random_rgb_pngs(count: int, size: int = 32, seed: int = 0) -> list[bytes]:
-    rng = np.random.default_rng(seed)
-    return [png(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(count)]
+def fashion_pngs(count: int) -> list[bytes]:
+    """The first ``count`` Fashion-MNIST test images as 28 px grey PNGs (Debian's dataset-fashion-mnist)."""
+    from training.data.fashion_mnist import fashion_mnist_split
+
+    images, _ = fashion_mnist_split("test")
+    return [png(image) for image in images[:count]]
 
 
 @dataclass
