@@ -78,3 +78,15 @@ def test_latest_event_model_holds_up_on_other_cameras():
     assert decided_before_the_last_step >= 0.90, json.dumps(result.summary())
     nominal = evaluate(network, load_dataset("digits-dvs", "test"))
     assert nominal.accuracy >= 0.97 and nominal.mean_decision_timestep <= 2.0
+
+
+def test_a_white_background_form_is_the_image_inverted():
+    import io
+
+    from PIL import Image
+
+    pixels = np.array([[0, 255], [30, 200]], dtype=np.uint8)
+    form = InputForm(2, "grey", "png", background="white")
+    with Image.open(io.BytesIO(form.encode(pixels))) as image:
+        assert np.array_equal(np.asarray(image), 255 - pixels)
+    assert form.name == "2 px grey png, white background" and InputForm(2).name == "2 px grey png"

@@ -2,17 +2,20 @@
 
     python -m service.benchmarks.robustness                       # every stored version of digits, digits-dvs
     python -m service.benchmarks.robustness --versions 1,2 --limit 100 --no-corruptions
+    python -m service.benchmarks.robustness --model fashion-mnist --limit 1000 --no-events
 
 One real server on 127.0.0.1 serves the model store; every answer comes from ``POST /classify``
 or ``POST /classify/stream`` with ``?model=...&version=...``, so each version runs with its own
 manifest (its own resize policy). Reported:
 
-- the image model's accuracy on the test digits in every input form: sizes 8, 16, 28, 64 and
-  200 px, grey and RGB, PNG and JPEG at quality 50 and 90 (made by smooth upscaling), plus the
-  issue's acceptance forms (32 px JPEG, 200 px JPEG made by nearest-neighbour upscaling) and
-  digits typed in a font (not handwriting at all);
+- the image model's accuracy on its data set's test images (digits or fashion-mnist, from the
+  manifest) in every input form: sizes 8, 16, 28, 64 and 200 px, grey and RGB, PNG and JPEG at
+  quality 50 and 90 (made by smooth upscaling), 64 px inverted onto a white background, plus for
+  digits the issue's acceptance forms (32 px JPEG, 200 px JPEG made by nearest-neighbour
+  upscaling) and digits typed in a font (not handwriting at all), for fashion-mnist 112 px RGB
+  JPEG product photos on black and on white;
 - its error per corruption and severity (the 15 corruptions of ``training.robustness`` applied
-  to the 8x8 test images, sent as PNG), and the mean over all 75;
+  to the test images at their own size, sent as PNG), and the mean over all 75;
 - the event model's accuracy, mean decision timestep and share of streams decided before they
   end, on the ``test`` and ``other-cameras`` splits.
 """
@@ -30,7 +33,33 @@ import numpy as np
 from service.benchmarks.common import ROOT, png, post_all, start_service, versions_to_compare
 from training.data.digits import digit_to_png_pixels, digits_split
 from training.robustness import CORRUPTIONS, corrupt
-from training.robustness.input_forms import ACCEPTANCE_FORMS, standard_forms, typed_digits
+from training.robustness.input_forms import (ACCEPTANCE_FORMS, PRODUCT_PHOTO_FORMS, InputForm, standard_forms,
+                                             typed_digits)
+from training.store.manifest import read_manifest, resolve_version_dir
+
+
+def held_out_pixels(model_dir: Path) -> tuple[str, np.ndarray, list[int]]:
+    """The test split of the model's data set as 8-bit grey pixels [N, H, W], light on dark."""
+    dataset = read_manifest(resolve_version_dir(model_dir))["evaluation"]["dataset"]
+    if dataset == "digits":
+        images, labels = digits_split("test")
+        return dataset, digit_to_png_pixels(images), [int(label) for label in labels]
+    if dataset == "fashion-mnist":
+        from training.data.fashion_mnist import fashion_mnist_split
+
+        pixels, labels = fashion_mnist_split("test")
+        return dataset, pixels, labels.tolist()
+    raise ValueError(f"the robustness benchmark has no test images for {dataset!r} (digits, fashion-mnist)")
+
+
+def extra_forms(dataset: str) -> list[InputForm]:
+    """Beyond the standard sizes and encodings: what users of this data set's model send."""
+    forms = [InputForm(64, "rgb", "png", background="white")]
+    if dataset == "digits":
+        forms += ACCEPTANCE_FORMS
+    if dataset == "fashion-mnist":
+        forms += PRODUCT_PHOTO_FORMS
+    return forms
 
 
 @dataclass
@@ -50,10 +79,10 @@ def classify_images(url: str, model: str, version: int, files: list[bytes], cont
 
 
 def image_forms(url: str, model: str, versions: list[int], pixels: np.ndarray, labels: list[int],
-                clients: int) -> list[dict]:
+                clients: int, dataset: str) -> list[dict]:
     rows = []
     standard = standard_forms(pixels.shape[1])
-    forms = standard + [form for form in ACCEPTANCE_FORMS if form not in standard]
+    forms = standard + [form for form in extra_forms(dataset) if form not in standard]
     for form in forms:
         files = [form.encode(image) for image in pixels]
         content_type = "image/jpeg" if form.format == "jpeg" else "image/png"
@@ -62,7 +91,7 @@ def image_forms(url: str, model: str, versions: list[int], pixels: np.ndarray, l
             row[version] = score(classify_images(url, model, version, files, content_type, clients), labels).accuracy
         rows.append(row)
         print(f"  {form.name:32s} " + "  ".join(f"v{v} {row[v]:.4f}" for v in versions), file=sys.stderr)
-    if pixels.shape[1:] == (8, 8):  # a digits model: also digits that no one wrote by hand
+    if dataset == "digits":  # also digits that no one wrote by hand
         for black_on_white in (False, True):
             files, typed_labels = typed_digits(black_on_white=black_on_white)
             colours = "black on white" if black_on_white else "white on black"
@@ -143,17 +172,24 @@ def markdown(results: dict, versions: list[int], event_versions: list[int]) -> s
 PAGE = """# Robustness: inputs as users send them
 
 Made by `{command}` on one 2-core CPU machine: one real server on 127.0.0.1, every answer over
-HTTP, each version with its own manifest (its own resize policy). {samples} test digits per
+HTTP, each version with its own manifest (its own resize policy). {samples} test images per
 image row; the 15 corruptions of `training/robustness/corruptions.py` (held out: training never
-uses them) on the 8x8 test images, sent as PNG. `{model}` v1 bilinear-stretches other sizes;
+uses them) on the test images at their own size, sent as PNG. {about}
+
+{tables}
+"""
+
+ABOUT = {
+    "digits": """`{model}` v1 bilinear-stretches other sizes;
 v2 area-averages, letterboxes and frames files of other sizes as the digits were framed, and
 was trained on user-like inputs. `{events_model}` v1 saw the nominal camera alone; v2 and v3
 were trained on streams from randomised cameras, v3 with a wider network and output neurons
 that integrate without leak up to a threshold of 4, so that an uncertain stream waits for more
-evidence. `other-cameras` streams come from camera settings outside the training ranges.
-
-{tables}
-"""
+evidence. `other-cameras` streams come from camera settings outside the training ranges.""",
+    "fashion-mnist": """`{model}` frames files of other sizes to their content, turns
+light-background photos to Fashion-MNIST's light-on-dark and was trained on user-like inputs
+(milder than digits': the classes differ in details that strong blur would erase).""",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,14 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     store = Path(args.store) if args.store.startswith("/") else ROOT / args.store
     versions = versions_to_compare(args.versions, store / args.model)
     event_versions = versions_to_compare(args.event_versions, store / args.events_model)
-    images, labels = digits_split("test")
-    pixels = digit_to_png_pixels(images)[: args.limit]
-    labels = [int(label) for label in labels[: args.limit]]
+    dataset, pixels, labels = held_out_pixels(store / args.model)
+    pixels, labels = pixels[: args.limit], labels[: args.limit]
     server = start_service(store)
     results: dict = {}
     try:
         print(f"{args.model}: input forms", file=sys.stderr)
-        results["forms"] = image_forms(server.url, args.model, versions, pixels, labels, args.clients)
+        results["forms"] = image_forms(server.url, args.model, versions, pixels, labels, args.clients, dataset)
         if not args.no_corruptions:
             print(f"{args.model}: corruptions", file=sys.stderr)
             results["corruptions"] = image_corruptions(server.url, args.model, versions, pixels, labels,
@@ -197,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.page:
         command = "python -m service.benchmarks.robustness " + " ".join(argv if argv is not None else sys.argv[1:])
         with open(args.page, "w") as handle:
-            handle.write(PAGE.format(command=command.strip(), model=args.model, events_model=args.events_model,
-                                     samples=len(labels), tables=tables))
+            about = ABOUT.get(dataset, "").format(model=args.model, events_model=args.events_model)
+            handle.write(PAGE.format(command=command.strip(), samples=len(labels), about=about, tables=tables))
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2, default=str)

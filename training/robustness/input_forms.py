@@ -1,5 +1,6 @@
 """Image files as users send them: a test image at another size, in colour or grey, as PNG or as
-JPEG at a given quality, made by smooth or nearest-neighbour upscaling.
+JPEG at a given quality, made by smooth or nearest-neighbour upscaling, on the data set's dark
+background or inverted onto white (ink on paper, a product shot in a shop).
 
     form = InputForm(size=64, colour="rgb", format="jpeg", quality=90)
     data = form.encode(pixels)            # uint8 [H, W] -> the file's bytes
@@ -28,16 +29,18 @@ class InputForm:
     format: str = "png"  # "png" or "jpeg"
     quality: int | None = None  # JPEG quality
     upscale: str = "smooth"  # how the file was made from the small image: "smooth" or "nearest"
+    background: str = "dark"  # "dark" as in the data set, or "white": the image inverted
 
     @property
     def name(self) -> str:
         encoding = f"jpeg q{self.quality}" if self.format == "jpeg" else "png"
         method = "" if self.upscale == "smooth" else f", {self.upscale}"
-        return f"{self.size} px {self.colour} {encoding}{method}"
+        background = "" if self.background == "dark" else f", {self.background} background"
+        return f"{self.size} px {self.colour} {encoding}{method}{background}"
 
     def encode(self, pixels: np.ndarray) -> bytes:
-        """uint8 [H, W] (grey) -> the bytes of this form's file."""
-        image = Image.fromarray(pixels, "L")
+        """uint8 [H, W] (grey, light on dark) -> the bytes of this form's file."""
+        image = Image.fromarray(255 - pixels if self.background == "white" else pixels, "L")
         if image.size != (self.size, self.size):
             image = image.resize((self.size, self.size), UPSCALE_FILTERS[self.upscale])
         if self.colour == "rgb":
@@ -67,6 +70,13 @@ ACCEPTANCE_FORMS = (
     InputForm(64, "rgb", "png"),
     InputForm(32, "grey", "jpeg", 75),
     InputForm(200, "grey", "jpeg", 75, upscale="nearest"),
+)
+
+
+# Shop thumbnails of garments: what the fashion-mnist model is asked in practice.
+PRODUCT_PHOTO_FORMS = (
+    InputForm(112, "rgb", "jpeg", 90),
+    InputForm(112, "rgb", "jpeg", 90, background="white"),
 )
 
 
