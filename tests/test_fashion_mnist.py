@@ -147,6 +147,8 @@ def test_the_experiment_runs_on_fashion_mnist(tmp_path):
 
     (tmp_path / "data").mkdir()
     tiny_set(tmp_path / "data", train=64, test=8)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "results.md").write_text("# Results on digits\n")  # another data set's page
     page = run_experiment(tmp_path / "docs", tmp_path / "work", epochs=1, robustness=False, config="fashion_mnist",
                           overrides=[f"data_root={tmp_path / 'data'}", "train_images=32", "batch_size=16", "workers=0",
                                      "network.arch_args.channels=[4, 8]", "augmentation={}"],
@@ -155,6 +157,7 @@ def test_the_experiment_runs_on_fashion_mnist(tmp_path):
     assert page.name == "results-fashion-mnist.md" and text.startswith("# Results on fashion-mnist")
     assert "fashion-mnist test split, 8 samples" in text and "digits" not in text
     assert "Right vs wrong (latency model): right answers:" in text
+    assert "Other data sets: [results.md](results.md)." in text
     for image in ("time_scan.png", "decision_histogram.png", "difficulty.png", "temporal_similarity.png"):
         assert (tmp_path / "docs" / "results" / "fashion-mnist" / image).exists()
         assert f"results/fashion-mnist/{image}" in text

@@ -88,7 +88,8 @@ def run_experiment(out: str | Path, work: str | Path, epochs: int = 60, seed: in
     record = {"config": config, "overrides": overrides, "dataset": dataset, "test_samples": main["samples"],
               "epochs": epochs, "seed": seed, "command": command, "variants": variants}
     (figures / "experiment.json").write_text(json.dumps(record, indent=2))
-    (out / page).write_text(results_page(record, main, events))
+    others = sorted(other.name for other in out.glob("results*.md") if other.name != page)
+    (out / page).write_text(results_page(record, main, events, others))
     return out / page
 
 
@@ -100,9 +101,10 @@ def _num(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def results_page(record: dict, main: dict, events: dict | None = None) -> str:
+def results_page(record: dict, main: dict, events: dict | None = None, others: list[str] = ()) -> str:
     """The page for one experiment: ``record`` as written to experiment.json, ``main`` the report on
-    its latency model, ``events`` an optional report on an event model."""
+    its latency model, ``events`` an optional report on an event model, ``others`` the file names
+    of the results pages of other data sets beside it."""
     v, name = record["variants"], record["dataset"]
     lines = [
         f"# Results on {name}",
@@ -112,6 +114,7 @@ def results_page(record: dict, main: dict, events: dict | None = None) -> str:
         "samples). Re-running it rewrites the page.",
         "The paper's numbers are on CIFAR, Tiny-ImageNet and CIFAR10-DVS; the configs for those runs are in",
         "`training/configs/` (`firstspike train --config cifar10_vgg11 --set data_root=/path/to/data`).",
+        *([f"Other data sets: {', '.join(f'[{other}]({other})' for other in others)}."] if others else []),
         "",
         "## Table I: accuracy, inference time, sparsity",
         "",
@@ -138,7 +141,9 @@ def results_page(record: dict, main: dict, events: dict | None = None) -> str:
     table_4 = main.get("table_4", {})
     if isinstance(table_4, dict) and table_4:
         corruptions = list(next(iter(table_4.values()))["per_corruption"])
-        lines += ["", "## Table IV: robustness, the 15 common corruptions at 5 severities (error %)", "",
+        subset = main.get("table_4_samples", main["samples"])
+        scope = f" (a seeded subset of {subset:,} test images)" if subset < main["samples"] else ""
+        lines += ["", f"## Table IV: robustness, the 15 common corruptions at 5 severities (error %){scope}", "",
                   "| model | clean | mCE | " + " | ".join(c.replace("_", " ") for c in corruptions) + " |",
                   "|---|---|---|" + "---|" * len(corruptions)]
         for coding, row in table_4.items():
