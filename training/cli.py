@@ -121,7 +121,7 @@ def _experiment(args: argparse.Namespace) -> int:
         events = str(ROOT / "model_store" / "digits-dvs")  # the shipped event model
     path = run_experiment(args.out, args.work, epochs=args.epochs, seed=args.seed, robustness=not args.no_robustness,
                           config=args.config, overrides=args.overrides, page=args.page, events_model=events or None,
-                          robustness_samples=args.robustness_samples)
+                          robustness_samples=args.robustness_samples, skip=tuple(args.skip))
     print(json.dumps({"results": str(path)}))
     return 0
 
@@ -231,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--epochs", type=int, default=60)
     experiment.add_argument("--seed", type=int, default=0)
     experiment.add_argument("--no-robustness", action="store_true", help="skip Table IV (the 15 x 5 corruptions)")
+    experiment.add_argument("--skip", action="append", default=[], metavar="VARIANT",
+                            help="leave out a point of the T scan: latency-t2, latency-t6 or latency-t8 (repeatable)")
     experiment.add_argument("--robustness-samples", type=int, metavar="N",
                             help="Table IV on a seeded subset of N test images (default all)")
     experiment.set_defaults(handler=_experiment)
