@@ -66,6 +66,8 @@ async def _from_json(request: Request) -> bytes:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise bad_request("the body is not valid JSON", "invalid_json") from None
+    except RecursionError:  # e.g. 100,000 nested brackets: the parser gives up, the client gets a 400
+        raise bad_request("the JSON body is nested too deeply", "invalid_json") from None
     if not isinstance(payload, dict) or "image_base64" not in payload:
         raise bad_request("JSON body must be an object with an 'image_base64' field", "missing_field")
     return decode_base64_image(payload["image_base64"])

@@ -158,6 +158,8 @@ def _malformed_cases(png: bytes):
         ("broken json", dict(content=b'{"image_base64": ', headers={"content-type": "application/json"}), {}, 400,
          "invalid_json"),
         ("json not an object", dict(json=["x"]), {}, 400, "missing_field"),
+        ("json nested too deeply", dict(content=b"[" * 100_000, headers={"content-type": "application/json"}), {}, 400,
+         "invalid_json"),
         ("wrong json field", dict(json={"image": base64.b64encode(png).decode()}), {}, 400, "missing_field"),
         ("bad base64", dict(json={"image_base64": "@@not*base64@@"}), {}, 400, "invalid_base64"),
         ("base64 of a number", dict(json={"image_base64": 12}), {}, 400, "invalid_base64"),
@@ -212,10 +214,10 @@ def test_models_and_health_endpoints(server):
         assert client.get("/v2/health/live").status_code == 200
         assert client.get("/v2/health/ready").status_code == 200
         docs = client.get("/openapi.json").json()
-    assert [m["name"] for m in models["models"]] == ["digits", "digits-dvs"]
+    assert [m["name"] for m in models["models"]] == ["digits", "digits-dvs", "fashion-mnist"]
     shipped = sorted(int(path.name) for path in (MODEL_STORE / "digits").iterdir() if path.name.isdigit())
     assert models["models"][0]["versions"] == shipped and len(shipped) >= 2 and models["ready"] is True
-    assert [m["kind"] for m in models["models"]] == ["image", "events"]
+    assert [m["kind"] for m in models["models"]] == ["image", "events", "image"]
     assert all(digits["manifests"][str(v)]["evaluation"]["accuracy"] >= 0.98 for v in shipped)
     assert "/classify" in docs["paths"]
     assert set(docs["paths"]["/classify"]["post"]["requestBody"]["content"]) >= {"multipart/form-data", "application/json"}
