@@ -9,6 +9,7 @@ import io
 import json
 import re
 import struct
+import time
 
 import httpx
 import numpy as np
@@ -419,3 +420,32 @@ def test_metrics_count_oip_requests_under_their_endpoint(client, server, digits_
     assert delta("firstspike_energy_joules_count") == 14
     assert 'endpoint="/v2/models/{name}/infer"' not in after
     assert _metric(after, "firstspike_inflight_requests", endpoint="/v2/infer") == 0
+
+
+def test_timeout_row_limit_and_draining_as_for_classify(tmp_path, digits_test_pngs):
+    import signal
+
+    pngs = digits_test_pngs[0][:9]
+    server = start_server(tmp_path, env={"FIRSTSPIKE_REQUEST_TIMEOUT_S": "0.000001", "FIRSTSPIKE_MAX_QUEUE": "8",
+                                         "FIRSTSPIKE_DRAIN_DELAY_S": "30", "FIRSTSPIKE_DEFAULT_MODELS": "digits"})
+    try:
+        client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
+        with pytest.raises(InferenceServerException) as late:
+            client.infer("digits", [_image_input(pngs[:8])])
+        assert late.value.status() == "504"
+        with pytest.raises(InferenceServerException) as many:
+            client.infer("digits", [_image_input(pngs)])
+        assert many.value.status() == "413" and "at most 8" in many.value.message()
+        server.process.send_signal(signal.SIGTERM)  # answers 503 for the drain delay, then closes
+        deadline = time.monotonic() + 10
+        while client.is_server_ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not client.is_model_ready("digits")
+        with pytest.raises(InferenceServerException) as draining:
+            client.infer("digits", [_image_input(pngs[:1])])
+        assert draining.value.status() == "503"
+        with server.client() as http:
+            assert http.get("/v2/models/digits/ready").json()["code"] == "draining"
+        client.close()
+    finally:
+        stop_server(server)
