@@ -88,7 +88,7 @@ def _read_input(spec: dict, where: str, binary: bytes, offset: int) -> tuple[Ten
     if not isinstance(name, str) or not name:
         raise TensorError(f"{where}: 'name' must be a non-empty string")
     where = f"input {name!r}"
-    if datatype != BYTES and datatype not in DTYPES:
+    if not isinstance(datatype, str) or (datatype != BYTES and datatype not in DTYPES):
         raise TensorError(f"{where}: unknown datatype {datatype!r}")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise TensorError(f"{where}: 'shape' must be a list of non-negative integers")

@@ -118,7 +118,7 @@ def requested_outputs(header: dict) -> list[tuple[str, bool]]:
     chosen: list[tuple[str, bool]] = []
     for i, output in enumerate(listed):
         name = output.get("name") if isinstance(output, dict) else None
-        if name not in OUTPUTS:
+        if not isinstance(name, str) or name not in OUTPUTS:
             raise TensorError(f"outputs[{i}]: unknown output {name!r}; outputs are {list(OUTPUTS)}")
         if any(name == seen for seen, _ in chosen):
             raise TensorError(f"outputs[{i}]: output {name!r} is asked for twice")

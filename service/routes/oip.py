@@ -33,6 +33,7 @@ ENDPOINT = "/v2/infer"  # one metrics label for both infer paths
 HEADER_LENGTH = "Inference-Header-Content-Length"
 EXTENSIONS = ("binary_tensor_data",)
 VERSION = re.compile(r"[1-9][0-9]{0,17}")
+INLINE_PARSE_BYTES = 64 * 1024  # larger bodies are parsed in the thread pool
 
 
 def _errors(*statuses: int) -> dict:
@@ -157,15 +158,11 @@ async def _infer_request(request: Request, service: ServiceState, name: str, ver
         rejected.labels(loaded.name, str(loaded.version), ENDPOINT, "draining").inc()
         raise ApiError(503, "draining", "the server is shutting down; retry on another instance", {"Retry-After": "1"})
     body = _decompress(await request.body(), request.headers.get("content-encoding", ""), settings.max_body_bytes)
-    try:
-        header, binary = split_body(body, request.headers.get(HEADER_LENGTH))
-        inference_id = header.get("id")
-        if inference_id is not None and not isinstance(inference_id, str):
-            raise TensorError("'id' must be a string")
-        rows = read_rows(read_inputs(header, binary), loaded.input_spec)
-        outputs = requested_outputs(header)
-    except TensorError as error:
-        raise bad_tensor(error) from None
+    header_length = request.headers.get(HEADER_LENGTH)
+    if len(body) > INLINE_PARSE_BYTES:  # a million JSON numbers or BYTES elements would stall every request
+        inference_id, rows, outputs = await run_in_threadpool(_parse, body, header_length, loaded)
+    else:
+        inference_id, rows, outputs = _parse(body, header_length, loaded)
     if len(rows) > settings.max_queue:  # could never fit the model's queue
         raise ApiError(413, "too_many_rows", f"{len(rows)} rows; at most {settings.max_queue} per request")
     received = time.perf_counter()
@@ -195,6 +192,18 @@ async def _infer_request(request: Request, service: ServiceState, name: str, ver
                          "class_index": [a.class_index for a in answers],
                          "decision_timestep": [a.decision_timestep for a in answers]}
     return _response(loaded, inference_id, outputs, output_arrays(answers))
+
+
+def _parse(body: bytes, header_length: str | None, loaded: LoadedModel) -> tuple[str | None, Rows, list]:
+    """The request's ``id``, its rows and the outputs it asks for; 400 for anything off."""
+    try:
+        header, binary = split_body(body, header_length)
+        inference_id = header.get("id")
+        if inference_id is not None and not isinstance(inference_id, str):
+            raise TensorError("'id' must be a string")
+        return inference_id, read_rows(read_inputs(header, binary), loaded.input_spec), requested_outputs(header)
+    except TensorError as error:
+        raise bad_tensor(error) from None
 
 
 def _response(loaded: LoadedModel, inference_id: str | None, outputs: list[tuple[str, bool]],
