@@ -179,12 +179,15 @@ def _text(element) -> str:
 def _as_rows(answers: list[dict]) -> list[dict]:
     return [{"class_index": a["class_index"], "decision_timestep": a["decision_timestep"],
              "exit_reason": a["exit_reason"], "scores": a["scores"], "output": a["spikes"]["output"],
-             "total": a["spikes"]["total"], "synaptic_ops": a["energy"]["synaptic_ops"], "joules": a["energy"]["joules"]}
+             "total": a["spikes"]["total"], "synaptic_ops": a["energy"]["synaptic_ops"],
+             "joules": a["energy"]["joules"]}
             for a in answers]
 
 
 def _assert_same(rows: list[dict], expected: list[dict]) -> None:
-    exact = lambda r: (r["class_index"], r["decision_timestep"], r["exit_reason"], r["output"], r["total"])  # noqa: E731
+    def exact(row):
+        return row["class_index"], row["decision_timestep"], row["exit_reason"], row["output"], row["total"]
+
     assert [exact(r) for r in rows] == [exact(r) for r in expected]
     # batched convolutions may sum in another order: float32 rounding
     assert np.allclose([r["scores"] for r in rows], [r["scores"] for r in expected], rtol=1e-5, atol=1e-5)
@@ -412,19 +415,23 @@ def test_metrics_count_oip_requests_under_their_endpoint(client, server, digits_
     with server.client() as http:
         before = http.get("/metrics").text
         results = [client.infer("digits", [_image_input(pngs[i:i + 4])]) for i in range(0, 12, 4)]
-        client.infer("digits", [_pixels_input(_pixels(pngs[:2]))], model_version="2")
+        results.append(client.infer("digits", [_pixels_input(_pixels(pngs[:2]))], model_version="2"))
         http.post(INFER, content=b"{}", headers={"content-type": "application/json"})
         after = http.get("/metrics").text
     rows = [r for result in results for r in _rows(result)]
     labels = {"model": "digits", "version": "2", "endpoint": "/v2/infer"}
-    delta = lambda name, **extra: _metric(after, name, **labels, **extra) - _metric(before, name, **labels, **extra)  # noqa: E731
+
+    def delta(name, **extra):
+        return _metric(after, name, **labels, **extra) - _metric(before, name, **labels, **extra)
+
     assert delta("firstspike_requests_total", status="200") == 4  # both infer paths, one label
     assert delta("firstspike_requests_total", status="400") == 1
     assert delta("firstspike_decision_timestep_count") == 14  # one decision per row
     assert delta("firstspike_decision_latency_seconds_count") == 14
     assert delta("firstspike_exits_total", reason="first_spike") + delta("firstspike_exits_total", reason="no_spike") \
         == 14
-    assert delta("firstspike_spikes_per_request_sum") >= sum(r["total"] for r in rows)
+    assert delta("firstspike_spikes_per_request_sum") == sum(r["total"] for r in rows)
+    assert delta("firstspike_decision_timestep_sum") == sum(r["decision_timestep"] for r in rows)
     assert delta("firstspike_energy_joules_count") == 14
     assert 'endpoint="/v2/models/{name}/infer"' not in after
     assert _metric(after, "firstspike_inflight_requests", endpoint="/v2/infer") == 0
