@@ -17,7 +17,7 @@ from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.registry import ModelRegistry
-from service.routes import classify, health, models, streams
+from service.routes import classify, health, models, oip, streams
 from service.routes import metrics as metrics_routes
 from service.settings import Settings
 
@@ -62,7 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = service
     app.openapi = lambda: _openapi(app)
     install_error_handlers(app)
-    for router in (classify.router, streams.router, health.router, models.router, metrics_routes.router):
+    for router in (classify.router, streams.router, health.router, models.router, oip.router,
+                   metrics_routes.router):
         app.include_router(router)
     # Streams are bounded by their own event, duration and idle limits, not by the body size.
     app.add_middleware(RequestContextMiddleware, metrics=service.metrics, max_body_bytes=settings.max_body_bytes,

@@ -79,7 +79,7 @@ class RequestContextMiddleware:
             self._record(scope, state, status["code"], time.perf_counter() - started, request_id)
 
     def _record(self, scope: Scope, state: dict, status: int, seconds: float, request_id: str) -> None:
-        endpoint = _endpoint(scope)
+        endpoint = state.get("endpoint") or _endpoint(scope)  # a route may name its own (several paths, one label)
         model, version = state.get("model", ""), str(state.get("version", ""))
         self.metrics.requests.labels(endpoint, str(status), model, version).inc()
         self.metrics.request_duration.labels(endpoint, model, version).observe(seconds)

@@ -18,9 +18,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from service.errors import ApiError, bad_request
-from training.images.model_input import InputSpec, to_model_input
+from training.images.model_input import InputSpec, normalize_pixels, to_model_input
 
-__all__ = ["IMAGE_FORMATS", "InputSpec", "decode_base64_image", "open_image", "preprocess", "to_model_input"]
+__all__ = ["IMAGE_FORMATS", "InputSpec", "decode_base64_image", "open_image", "preprocess", "preprocess_pixels",
+           "to_model_input"]
 
 
 # Formats decoded in-process by Pillow alone. Others (EPS through Ghostscript, for one) are not
@@ -67,3 +68,9 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
 
 def preprocess(data: bytes, spec: InputSpec, max_pixels: int) -> np.ndarray:
     return to_model_input(open_image(data, max_pixels), spec)
+
+
+def preprocess_pixels(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """uint8 [B, C, H, W] already at the model's size -> float32 [B, C, H, W], normalised as an
+    image file of those pixels would be."""
+    return normalize_pixels(np.moveaxis(pixels, 1, -1), spec)

@@ -51,3 +51,29 @@ class ErrorBody(BaseModel):
 class Health(BaseModel):
     status: str
     detail: dict | None = None
+
+
+class OipServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class OipTensorMetadata(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int] = Field(description="-1 marks the batch dimension")
+
+
+class OipModelMetadata(BaseModel):
+    name: str
+    versions: list[str] = Field(description="the loaded versions")
+    platform: str
+    inputs: list[OipTensorMetadata] = Field(description="send exactly one of these")
+    outputs: list[OipTensorMetadata]
+
+
+class OipModelReady(BaseModel):
+    name: str
+    version: str
+    ready: bool

@@ -61,3 +61,32 @@ def test_classify_end_to_end_on_the_onnx_runtime(tmp_path):
     assert all(a["timesteps_run"] == a["decision_timestep"] for a in answers)
     assert bad.status_code == 400 and bad.json()["code"] == "undecodable_image"
     assert models["models"][0]["runtime"] == "onnx"
+
+
+def test_open_inference_protocol_on_the_onnx_runtime(tmp_path):
+    """tritonclient against the onnx runtime: 180 rows per request through the batcher, each
+    with the answer /classify gives it alone."""
+    import tritonclient.http as triton
+
+    pngs, _ = _digit_pngs()
+    server = start_server(tmp_path, env={"FIRSTSPIKE_RUNTIME": "onnx", "FIRSTSPIKE_DEFAULT_MODELS": "digits"})
+    try:
+        with server.client() as client:
+            alone = [client.post("/classify", content=png, headers={"content-type": "image/png"}).json()
+                     for png in pngs]
+        oip = triton.InferenceServerClient(url=server.url.removeprefix("http://"), network_timeout=120)
+        rows = {"class_index": [], "decision_timestep": [], "exit_reason": []}
+        for start in range(0, len(pngs), 180):
+            image = triton.InferInput("image", [len(pngs[start:start + 180])], "BYTES")
+            image.set_data_from_numpy(np.array(pngs[start:start + 180], dtype=object))
+            result = oip.infer("digits", [image])
+            for name in rows:
+                rows[name] += result.as_numpy(name).tolist()
+        metadata = oip.get_model_metadata("digits")
+        oip.close()
+    finally:
+        stop_server(server)
+    assert rows["class_index"] == [a["class_index"] for a in alone]
+    assert rows["decision_timestep"] == [a["decision_timestep"] for a in alone]
+    assert rows["exit_reason"] == [a["exit_reason"].encode() for a in alone]
+    assert metadata["platform"] == "firstspike_onnx"

@@ -1,0 +1,272 @@
+"""Open Inference Protocol (KServe v2) REST endpoints for image models, beside the native API:
+what ``tritonclient``, KServe and Seldon speak. Liveness and readiness are in ``health``.
+
+An infer request of B rows is B /classify requests in one: each row goes through the same
+dynamic batcher (or runs alone without one), stops at its own first output spike and gets the
+answer it would get alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import zlib
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from service.answers import build_answer, observe_decision
+from service.batching import QueueFull
+from service.dependencies import ServiceState, get_service
+from service.early_exit import Outcome, classify
+from service.errors import ApiError
+from service.oip.codec import TensorError, output_tensor, read_inputs, response_body, split_body
+from service.oip.tensors import (OUTPUTS, Rows, bad_tensor, input_metadata, model_input, output_arrays, output_metadata,
+                                 read_rows, requested_outputs)
+from service.registry import LoadedModel
+from service.schemas import ErrorBody, OipModelMetadata, OipModelReady, OipServerMetadata
+
+router = APIRouter(tags=["open inference protocol"])
+ENDPOINT = "/v2/infer"  # one metrics label for both infer paths
+HEADER_LENGTH = "Inference-Header-Content-Length"
+EXTENSIONS = ("binary_tensor_data",)
+VERSION = re.compile(r"[1-9][0-9]{0,17}")
+INLINE_PARSE_BYTES = 64 * 1024  # larger bodies are parsed in the thread pool
+
+
+def _errors(*statuses: int) -> dict:
+    return {status: {"model": ErrorBody} for status in statuses}
+
+
+INFER_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "JSON inference request; with the binary tensor data extension, the JSON header "
+                       f"({HEADER_LENGTH} bytes long) followed by the inputs' raw bytes",
+        "content": {
+            "application/json": {"schema": {
+                "type": "object", "required": ["inputs"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "parameters": {"type": "object"},
+                    "inputs": {"type": "array", "minItems": 1, "items": {
+                        "type": "object", "required": ["name", "datatype", "shape"],
+                        "properties": {"name": {"type": "string", "enum": ["image", "pixels"]},
+                                       "datatype": {"type": "string", "enum": ["BYTES", "UINT8"]},
+                                       "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                                       "parameters": {"type": "object"}, "data": {}}}},
+                    "outputs": {"type": "array", "items": {
+                        "type": "object", "required": ["name"],
+                        "properties": {"name": {"type": "string", "enum": list(OUTPUTS)},
+                                       "parameters": {"type": "object"}}}},
+                },
+            }},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+INFER_RESPONSES = {
+    200: {"description": "JSON inference response, or a JSON header followed by binary outputs",
+          "content": {"application/json": {"schema": {"type": "object"}},
+                      "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+    **_errors(400, 404, 413, 415, 503, 504),
+}
+
+
+@router.get("/v2", response_model=OipServerMetadata)
+async def server_metadata(request: Request) -> OipServerMetadata:
+    return OipServerMetadata(name="firstspike", version=request.app.version, extensions=list(EXTENSIONS))
+
+
+def _resolve(service: ServiceState, name: str, version: str | None) -> LoadedModel:
+    number = None
+    if version is not None:
+        if not VERSION.fullmatch(version):
+            raise ApiError(404, "unknown_version", f"model {name!r} has no version {version!r}")
+        number = int(version)
+    try:
+        return service.registry.resolve(name, number, kind="image")
+    except ApiError as error:
+        if error.code == "wrong_model_kind":
+            raise ApiError(400, "wrong_model_kind", f"model {name!r} classifies DVS event streams: it stays on "
+                                                    "/classify/stream, not the Open Inference Protocol") from None
+        raise
+
+
+def _metadata(service: ServiceState, name: str, version: str | None) -> OipModelMetadata:
+    loaded = _resolve(service, name, version)
+    versions = service.registry.models.get(loaded.name) or {loaded.version: loaded}
+    return OipModelMetadata(name=loaded.name, versions=[str(v) for v in sorted(versions)],
+                            platform=f"firstspike_{loaded.runtime.name}", inputs=input_metadata(loaded.input_spec),
+                            outputs=output_metadata(loaded.widths.classes))
+
+
+@router.get("/v2/models/{name}", response_model=OipModelMetadata, responses=_errors(400, 404, 503))
+async def model_metadata(name: str, service: ServiceState = Depends(get_service)) -> OipModelMetadata:
+    """Tensor metadata of the model's highest loaded version; -1 marks the batch dimension."""
+    return _metadata(service, name, None)
+
+
+@router.get("/v2/models/{name}/versions/{version}", response_model=OipModelMetadata, responses=_errors(400, 404, 503))
+async def model_version_metadata(name: str, version: str,
+                                 service: ServiceState = Depends(get_service)) -> OipModelMetadata:
+    return _metadata(service, name, version)
+
+
+def _ready(service: ServiceState, name: str, version: str | None) -> OipModelReady:
+    loaded = _resolve(service, name, version)
+    if service.draining:
+        raise ApiError(503, "draining", "the server is shutting down", {"Retry-After": "1"})
+    return OipModelReady(name=loaded.name, version=str(loaded.version), ready=True)
+
+
+@router.get("/v2/models/{name}/ready", response_model=OipModelReady, responses=_errors(400, 404, 503))
+async def model_ready(name: str, service: ServiceState = Depends(get_service)) -> OipModelReady:
+    """200 when the model is loaded and the server ready; otherwise the error body."""
+    return _ready(service, name, None)
+
+
+@router.get("/v2/models/{name}/versions/{version}/ready", response_model=OipModelReady,
+            responses=_errors(400, 404, 503))
+async def model_version_ready(name: str, version: str, service: ServiceState = Depends(get_service)) -> OipModelReady:
+    return _ready(service, name, version)
+
+
+@router.post("/v2/models/{name}/infer", response_class=Response, responses=INFER_RESPONSES, openapi_extra=INFER_BODY)
+async def infer(request: Request, name: str, service: ServiceState = Depends(get_service)) -> Response:
+    """Classify B images, given as ``image`` BYTES [B] (image files) or ``pixels`` UINT8
+    [B, C, H, W]; JSON tensors or the binary tensor data extension."""
+    return await _infer_request(request, service, name, None)
+
+
+@router.post("/v2/models/{name}/versions/{version}/infer", response_class=Response, responses=INFER_RESPONSES,
+             openapi_extra=INFER_BODY)
+async def infer_version(request: Request, name: str, version: str,
+                        service: ServiceState = Depends(get_service)) -> Response:
+    return await _infer_request(request, service, name, version)
+
+
+async def _infer_request(request: Request, service: ServiceState, name: str, version: str | None) -> Response:
+    request.state.endpoint = ENDPOINT
+    loaded = _resolve(service, name, version)
+    request.state.model, request.state.version = loaded.name, loaded.version
+    settings = service.settings
+    rejected = service.metrics.rejections
+    if service.draining:
+        rejected.labels(loaded.name, str(loaded.version), ENDPOINT, "draining").inc()
+        raise ApiError(503, "draining", "the server is shutting down; retry on another instance", {"Retry-After": "1"})
+    body = _decompress(await request.body(), request.headers.get("content-encoding", ""), settings.max_body_bytes)
+    header_length = request.headers.get(HEADER_LENGTH)
+    if len(body) > INLINE_PARSE_BYTES:  # a million JSON numbers or BYTES elements would stall every request
+        inference_id, rows, outputs = await run_in_threadpool(_parse, body, header_length, loaded)
+    else:
+        inference_id, rows, outputs = _parse(body, header_length, loaded)
+    if len(rows) > settings.max_queue:  # could never fit the model's queue
+        raise ApiError(413, "too_many_rows", f"{len(rows)} rows; at most {settings.max_queue} per request")
+    received = time.perf_counter()
+    if service.inflight >= settings.max_concurrency:
+        rejected.labels(loaded.name, str(loaded.version), ENDPOINT, "overloaded").inc()
+        raise ApiError(503, "overloaded", "too many requests in progress; retry shortly", {"Retry-After": "1"})
+    service.inflight += 1
+    gauge = service.metrics.inflight.labels(ENDPOINT)
+    gauge.inc()
+    try:
+        decided = await asyncio.wait_for(_infer(loaded, rows, settings.max_image_pixels, received),
+                                         settings.request_timeout_s)
+    except QueueFull:
+        rejected.labels(loaded.name, str(loaded.version), ENDPOINT, "queue_full").inc()
+        raise ApiError(503, "overloaded", f"the queue of {loaded.name}/{loaded.version} is full; retry shortly",
+                       {"Retry-After": "1"}) from None
+    except asyncio.TimeoutError:
+        rejected.labels(loaded.name, str(loaded.version), ENDPOINT, "timeout").inc()
+        raise ApiError(504, "timeout", f"no decision within {settings.request_timeout_s:g} s") from None
+    finally:
+        service.inflight -= 1
+        gauge.dec()
+    answers = [build_answer(request.state.request_id, loaded, outcome, seconds) for outcome, seconds in decided]
+    for answer, (_, seconds) in zip(answers, decided):
+        observe_decision(service.metrics, loaded, answer, ENDPOINT, seconds)
+    request.state.log = {"model": loaded.name, "version": loaded.version, "rows": len(answers),
+                         "class_index": [a.class_index for a in answers],
+                         "decision_timestep": [a.decision_timestep for a in answers]}
+    return _response(loaded, inference_id, outputs, output_arrays(answers))
+
+
+def _parse(body: bytes, header_length: str | None, loaded: LoadedModel) -> tuple[str | None, Rows, list]:
+    """The request's ``id``, its rows and the outputs it asks for; 400 for anything off."""
+    try:
+        header, binary = split_body(body, header_length)
+        inference_id = header.get("id")
+        if inference_id is not None and not isinstance(inference_id, str):
+            raise TensorError("'id' must be a string")
+        return inference_id, read_rows(read_inputs(header, binary), loaded.input_spec), requested_outputs(header)
+    except TensorError as error:
+        raise bad_tensor(error) from None
+
+
+def _response(loaded: LoadedModel, inference_id: str | None, outputs: list[tuple[str, bool]],
+              arrays: dict) -> Response:
+    header = {"model_name": loaded.name, "model_version": str(loaded.version)}
+    if inference_id is not None:
+        header["id"] = inference_id
+    header["outputs"], raws = [], []
+    for name, binary in outputs:
+        meta, raw = output_tensor(name, OUTPUTS[name][0], arrays[name], binary)
+        header["outputs"].append(meta)
+        if raw is not None:
+            raws.append(raw)
+    body, header_length = response_body(header, raws)
+    if header_length is None:
+        return Response(body, media_type="application/json")
+    return Response(body, media_type="application/octet-stream", headers={HEADER_LENGTH: str(header_length)})
+
+
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    """The body as sent by ``tritonclient``'s request_compression_algorithm, at most ``limit``
+    bytes once inflated (a small gzip bomb must not become a large body)."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise ApiError(415, "unsupported_content_encoding", f"content encoding {encoding!r} is not accepted; "
+                                                            "send gzip, deflate or none")
+    inflater = zlib.decompressobj(31 if encoding == "gzip" else 15)  # deflate: the zlib format, as HTTP means it
+    try:
+        inflated = inflater.decompress(body, limit + 1)
+    except zlib.error as error:
+        raise ApiError(400, "invalid_encoding", f"the {encoding} body could not be inflated ({error})") from None
+    if len(inflated) > limit:
+        raise ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes once inflated")
+    if not inflater.eof:
+        raise ApiError(400, "invalid_encoding", f"the {encoding} body is truncated")
+    return inflated
+
+
+async def _infer(loaded: LoadedModel, rows: Rows, max_pixels: int, received: float) -> list[tuple[Outcome, float]]:
+    """(outcome, seconds from ``received`` to its decision) per row, in order."""
+    images = await run_in_threadpool(model_input, rows, loaded.input_spec, max_pixels)
+    if loaded.batcher is not None:
+        async def one(image):
+            outcome = await loaded.batcher.submit(image)
+            return outcome, time.perf_counter() - received
+
+        return await _all([one(image) for image in images])
+    decided = []
+    for image in images:  # a hop per row, so a timeout stops between rows
+        outcome = (await run_in_threadpool(classify, loaded.runtime, image[None], loaded.widths,
+                                           decoding=loaded.decoding, on_step=loaded.on_step))[0]
+        decided.append((outcome, time.perf_counter() - received))
+    return decided
+
+
+async def _all(coroutines: list) -> list:
+    """``asyncio.gather``, except that one failure (a full queue) cancels the other rows."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
