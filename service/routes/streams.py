@@ -150,7 +150,8 @@ STREAM_BODY = {
 
 
 @router.post("/classify/stream", response_model=StreamClassification, openapi_extra=STREAM_BODY,
-             responses={status: {"model": ErrorBody} for status in (400, 404, 413, 415, 503)}, include_in_schema=True)
+             responses={status: {"model": ErrorBody} for status in (400, 404, 408, 413, 415, 503)},
+             include_in_schema=True)
 async def stream_post(
     request: Request,
     model: str | None = Query(None, pattern=NAME_REGEX),
@@ -170,8 +171,9 @@ async def stream_post(
         raise ApiError(415, "unsupported_media_type", f"send {BINARY} (with width and height) or {NDJSON}")
     limits = _limits(service)
     try:
-        chunks = _chunks(request, limits)
+        chunks = _chunks(request)
         packets = _binary_packets(chunks) if media_type == BINARY else _ndjson_packets(chunks, limits)
+        packets = _each_within(packets, limits.idle_timeout_s)
         first = await anext(packets, None)
         declared = parse_header(first) if isinstance(first, dict) else None
         if width is not None and height is not None:
@@ -192,7 +194,13 @@ async def stream_post(
             return _answer(service, loaded, live.session, outcome, request.state.request_id,
                            time.perf_counter() - received)
     except StreamError as error:
-        raise ApiError(error.status, error.code, error.message) from None
+        headers = {}
+        if error.code == "idle_timeout":
+            # a body too slow to arrive: counted with /classify's, and the connection is closed
+            # rather than left to read whatever the client still trickles in
+            service.metrics.rejections.labels(loaded.name, str(loaded.version), ENDPOINT, "body_timeout").inc()
+            headers["Connection"] = "close"
+        raise ApiError(error.status, error.code, error.message, headers) from None
 
 
 async def _prepend(items: list, rest):
@@ -202,17 +210,24 @@ async def _prepend(items: list, rest):
         yield item
 
 
-async def _chunks(request: Request, limits: StreamLimits):
-    stream = request.stream().__aiter__()
+async def _chunks(request: Request):
+    async for chunk in request.stream():
+        if chunk:
+            yield chunk
+
+
+async def _each_within(packets, seconds: float):
+    """``packets``, each of which must arrive within ``seconds`` of the one before (of the start,
+    for the first). A whole packet counts, not any byte: a record (binary) or a line (NDJSON), as
+    a whole message does on the WebSocket, so a client cannot keep a session by trickling bytes."""
     while True:
         try:
-            chunk = await asyncio.wait_for(anext(stream), limits.idle_timeout_s)
+            packet = await asyncio.wait_for(anext(packets), seconds)
         except StopAsyncIteration:
             return
         except asyncio.TimeoutError:
-            raise StreamError("idle_timeout", f"no data for {limits.idle_timeout_s:g} s") from None
-        if chunk:
-            yield chunk
+            raise StreamError("idle_timeout", f"no whole packet for {seconds:g} s", 408) from None
+        yield packet
 
 
 async def _binary_packets(chunks):
