@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     stream_max_duration_s: float = Field(default=60.0, gt=0, description="event-time span of one stream")
     stream_idle_timeout_s: float = Field(default=10.0, gt=0, description="wait for the next packet at most this long")
     stream_max_message_bytes: int = Field(default=1024 * 1024, ge=16, description="one WebSocket message or NDJSON line")
+    max_streams: int = Field(default=64, ge=1, description="stream sessions open at once (WebSocket and POST); more get 503 / 1013")
     # Bearer token for the admin endpoints (POST /models/{name}/reload); none disables them.
     api_key: str | None = None
     log_requests: bool = True

@@ -1,6 +1,6 @@
 """Limits that matter once many clients connect, against a real ``firstspike serve`` process:
-the timeouts for slow clients (FIRSTSPIKE_BODY_TIMEOUT_S, per-packet
-FIRSTSPIKE_STREAM_IDLE_TIMEOUT_S on stream uploads). Clients are raw sockets where the point is to misbehave."""
+the cap on stream sessions (FIRSTSPIKE_MAX_STREAMS) and the timeouts for slow clients
+(FIRSTSPIKE_BODY_TIMEOUT_S, per-packet FIRSTSPIKE_STREAM_IDLE_TIMEOUT_S on stream uploads). Clients are raw sockets where the point is to misbehave."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ STREAM_QUERY = "/classify/stream?width=34&height=34"
 @pytest.fixture(scope="module")
 def limits_server(tmp_path_factory):
     server = start_server(tmp_path_factory.mktemp("limits"), env={
-        "FIRSTSPIKE_BODY_TIMEOUT_S": str(TIMEOUT), "FIRSTSPIKE_STREAM_IDLE_TIMEOUT_S": str(TIMEOUT)})
+        "FIRSTSPIKE_MAX_STREAMS": "2", "FIRSTSPIKE_BODY_TIMEOUT_S": str(TIMEOUT),
+        "FIRSTSPIKE_STREAM_IDLE_TIMEOUT_S": str(TIMEOUT)})
     yield server
     stop_server(server)
 
@@ -186,6 +187,90 @@ def _ws_session(server, messages: list, how: str = "wait") -> tuple[dict | None,
 
 def _packets(events, size: int = 256) -> list[bytes]:
     return [encode(events[i:i + size]) for i in range(0, len(events), size)]
+
+
+# --- the stream cap --------------------------------------------------------------------------
+
+def test_stream_cap_refuses_websocket_with_1013_and_post_with_503(limits_server, stream):
+    server = limits_server
+    refused_before = _metric(server, "firstspike_rejections_total", reason="streams_full")
+    with _held_session(server), _held_session(server):
+        _wait_for_metric(server, "firstspike_stream_sessions_active", 2)
+        reply, close_code = _ws_session(server, [HEADER])
+        assert reply == {"type": "error", "code": "overloaded", "error": reply["error"]} and reply["error"]
+        assert close_code == 1013  # Try Again Later
+        refused = httpx.post(server.url + STREAM_QUERY, content=encode(stream),
+                             headers={"content-type": "application/x-dvs-events"}, timeout=30)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["code"] == "overloaded" and refused.json()["request_id"]
+        assert _metric(server, "firstspike_rejections_total", reason="streams_full",
+                       endpoint="/classify/stream") - refused_before == 2
+        assert _metric(server, "firstspike_stream_sessions_active") == 2  # the refused ones never counted
+        # images are not streams: /classify is not limited by the stream cap
+        assert httpx.get(server.url + "/health/ready").status_code == 200
+    _wait_for_metric(server, "firstspike_stream_sessions_active", 0)
+    reply, close_code = _ws_session(server, [HEADER, *_packets(stream), json.dumps({"type": "end"})])
+    assert reply["type"] == "decision" and close_code == 1000
+
+
+def test_slots_come_back_after_sessions_ended_every_way(limits_server, stream):
+    server = limits_server
+    end = json.dumps({"type": "end"})
+    ways = {
+        "ws decision": lambda: _ws_session(server, [HEADER, *_packets(stream), end]),
+        "ws bad header": lambda: _ws_session(server, ["hello"]),
+        "ws partial record": lambda: _ws_session(server, [HEADER, b"\x00" * 20]),
+        "ws idle timeout": lambda: _ws_session(server, [HEADER]),
+        "ws dropped": lambda: _ws_session(server, [HEADER, encode(stream[:20])], how="drop"),
+        "ws closed mid-stream": lambda: _ws_session(server, [HEADER, encode(stream[:20])], how="close"),
+        "ws gone before the header": lambda: _ws_session(server, [], how="drop"),
+        "post decision": lambda: _post_stream(server, encode(stream)),
+        "post partial record": lambda: _post_stream(server, b"\x00" * 20),
+        "post idle timeout": lambda: _raw_post_stream(server, b""),
+        "post client gone mid-body": lambda: _raw_post_stream(server, encode(stream[:10]), hang_up=True),
+    }
+    expected = {"ws decision": "decision", "ws bad header": "bad_header", "ws partial record": "partial_record",
+                "ws idle timeout": "idle_timeout", "post decision": 200, "post partial record": 400,
+                "post idle timeout": 408}
+    for _ in range(3):
+        for name, way in ways.items():
+            result = way()
+            if name.startswith("ws") and name in expected:
+                reply, close_code = result
+                got = reply and (reply["type"] if reply["type"] == "decision" else reply["code"])
+                assert got == expected[name], (name, reply)
+                assert close_code == (1000 if got == "decision" else 1008), (name, close_code)
+            elif name in expected:
+                assert result == expected[name], (name, result)
+    _wait_for_metric(server, "firstspike_stream_sessions_active", 0)
+    # every slot is free again: the whole cap is admitted, and no more
+    with _held_session(server), _held_session(server):
+        _wait_for_metric(server, "firstspike_stream_sessions_active", 2)
+        reply, close_code = _ws_session(server, [HEADER])
+        assert (reply["code"], close_code) == ("overloaded", 1013)
+    assert httpx.get(server.url + "/health/ready").status_code == 200
+
+
+def _post_stream(server, body: bytes) -> int:
+    return httpx.post(server.url + STREAM_QUERY, content=body, headers={"content-type": "application/x-dvs-events"},
+                      timeout=30).status_code
+
+
+def _raw_post_stream(server, body: bytes, hang_up: bool = False) -> int | None:
+    """A chunked stream upload that sends ``body`` as one chunk and then nothing more: either
+    waits for the answer (the idle timeout) or hangs up."""
+    with socket.create_connection(_address(server), timeout=15) as sock:
+        sock.sendall(_head(STREAM_QUERY, "application/x-dvs-events", chunked=True))
+        if body:
+            sock.sendall(b"%x\r\n%s\r\n" % (len(body), body))
+        if hang_up:
+            time.sleep(0.1)
+            return None
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return int(answer.split(b" ", 2)[1])
 
 
 # --- slow clients ----------------------------------------------------------------------------

@@ -46,19 +46,35 @@ def _answer(service: ServiceState, loaded: LoadedModel, session: StreamSession, 
 
 
 class _Session:
-    """A stream session counted in the metrics while it lives; freed when the block exits."""
+    """One of the ``max_streams`` stream slots, taken on admission (before the header is read, so
+    a client that connects and stays silent holds one too) and given back when the block exits,
+    however it exits: decision, error, timeout, client gone or cancellation. Counted in
+    ``firstspike_stream_sessions_active`` meanwhile; the stream itself starts at the header."""
 
-    def __init__(self, service: ServiceState, loaded: LoadedModel, width: int, height: int) -> None:
-        self.session = StreamSession(loaded, width, height, _limits(service))
+    def __init__(self, service: ServiceState, loaded: LoadedModel) -> None:
+        self.service, self.loaded = service, loaded
+        self.session: StreamSession | None = None
         self.gauge = service.metrics.stream_sessions.labels(loaded.name, str(loaded.version))
         self.events = service.metrics.stream_events.labels(loaded.name, str(loaded.version))
 
     def __enter__(self) -> "_Session":
+        service, limit = self.service, self.service.settings.max_streams
+        if service.streams >= limit:
+            service.metrics.rejections.labels(self.loaded.name, str(self.loaded.version), ENDPOINT,
+                                              "streams_full").inc()
+            raise StreamError("overloaded", f"{limit} stream sessions are open, the most this server takes; "
+                                            "retry shortly", 503)
+        service.streams += 1  # no await between the check and this: one event loop, no race
         self.gauge.inc()
         return self
 
     def __exit__(self, *exc) -> None:
+        self.service.streams -= 1
         self.gauge.dec()
+
+    def start(self, width: int, height: int) -> StreamSession:
+        self.session = StreamSession(self.loaded, width, height, _limits(self.service))
+        return self.session
 
     async def feed(self, events: np.ndarray) -> Outcome | None:
         self.events.inc(len(events))
@@ -82,9 +98,9 @@ async def stream_websocket(websocket: WebSocket, model: str | None = Query(None,
         loaded = service.registry.resolve(model, version, kind="events")
         if service.draining:
             raise StreamError("draining", "the server is shutting down; reconnect to another instance", 503)
-        message = await _receive(websocket, limits)
-        width, height = parse_header(message.get("text") if message.get("text") is not None else message.get("bytes"))
-        with _Session(service, loaded, width, height) as live:
+        with _Session(service, loaded) as live:
+            message = await _receive(websocket, limits)
+            live.start(*parse_header(message.get("text") if message.get("text") is not None else message.get("bytes")))
             outcome = None
             while outcome is None:
                 message = await _receive(websocket, limits)
@@ -95,9 +111,11 @@ async def stream_websocket(websocket: WebSocket, model: str | None = Query(None,
             await websocket.send_json({"type": "decision", **answer.model_dump()})
         await websocket.close(1000)
     except (StreamError, ApiError) as error:
-        await _send_error(websocket, getattr(error, "code"), error.message)
+        # 503 (draining, no free slot) closes with 1013 Try Again Later; anything else is the
+        # client's fault: 1008 Policy Violation
+        await _send_error(websocket, error.code, error.message, 1013 if error.status == 503 else 1008)
     except WebSocketDisconnect:
-        return  # the client left: its session is already freed
+        return  # the client left: its slot is already given back
 
 
 async def _receive(websocket: WebSocket, limits: StreamLimits) -> dict:
@@ -126,11 +144,11 @@ def _packet(message: dict, limits: StreamLimits) -> np.ndarray | None:
     return parse_json_packet(payload)
 
 
-async def _send_error(websocket: WebSocket, code: str, message: str) -> None:
+async def _send_error(websocket: WebSocket, code: str, message: str, close_code: int = 1008) -> None:
     if websocket.application_state == WebSocketState.CONNECTED:
         try:
             await websocket.send_json({"type": "error", "error": message, "code": code})
-            await websocket.close(1008)
+            await websocket.close(close_code)
         except (WebSocketDisconnect, RuntimeError):
             pass
 
@@ -171,17 +189,18 @@ async def stream_post(
         raise ApiError(415, "unsupported_media_type", f"send {BINARY} (with width and height) or {NDJSON}")
     limits = _limits(service)
     try:
-        chunks = _chunks(request)
-        packets = _binary_packets(chunks) if media_type == BINARY else _ndjson_packets(chunks, limits)
-        packets = _each_within(packets, limits.idle_timeout_s)
-        first = await anext(packets, None)
-        declared = parse_header(first) if isinstance(first, dict) else None
-        if width is not None and height is not None:
-            declared = sensor_size(width, height)
-        if declared is None:
-            raise StreamError("bad_header", "give the sensor's width and height as query parameters "
-                                            "(or, for NDJSON, as a first header line)")
-        with _Session(service, loaded, *declared) as live:
+        with _Session(service, loaded) as live:  # a slot from here: the body may be slow to start
+            chunks = _chunks(request)
+            packets = _binary_packets(chunks) if media_type == BINARY else _ndjson_packets(chunks, limits)
+            packets = _each_within(packets, limits.idle_timeout_s)
+            first = await anext(packets, None)
+            declared = parse_header(first) if isinstance(first, dict) else None
+            if width is not None and height is not None:
+                declared = sensor_size(width, height)
+            if declared is None:
+                raise StreamError("bad_header", "give the sensor's width and height as query parameters "
+                                                "(or, for NDJSON, as a first header line)")
+            live.start(*declared)
             outcome, received = None, time.perf_counter()
             pending = [] if first is None or isinstance(first, dict) else [first]
             async for events in _prepend(pending, packets):
@@ -195,6 +214,8 @@ async def stream_post(
                            time.perf_counter() - received)
     except StreamError as error:
         headers = {}
+        if error.status == 503:
+            headers["Retry-After"] = "1"
         if error.code == "idle_timeout":
             # a body too slow to arrive: counted with /classify's, and the connection is closed
             # rather than left to read whatever the client still trickles in
