@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     body_timeout_s: float = Field(default=30.0, gt=0, description="longest a request body may take to arrive, "
                                   "from the end of its headers; then 408 and the connection is closed")
+    header_timeout_s: float = Field(default=10.0, gt=0, description="longest a request's headers may take to "
+                                    "arrive (firstspike serve); then 408 and the connection is closed")
     max_image_pixels: int = Field(default=4096 * 4096, ge=64, description="width x height of a decoded image")
     max_concurrency: int = Field(default=64, ge=1, description="requests classified at once; more get 503")
     max_queue: int = Field(default=256, ge=1, description="requests waiting per model version; more get 503")

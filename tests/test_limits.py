@@ -1,6 +1,7 @@
 """Limits that matter once many clients connect, against a real ``firstspike serve`` process:
 the cap on stream sessions (FIRSTSPIKE_MAX_STREAMS) and the timeouts for slow clients
-(FIRSTSPIKE_BODY_TIMEOUT_S, per-packet FIRSTSPIKE_STREAM_IDLE_TIMEOUT_S on stream uploads). Clients are raw sockets where the point is to misbehave."""
+(FIRSTSPIKE_BODY_TIMEOUT_S, FIRSTSPIKE_HEADER_TIMEOUT_S, per-packet FIRSTSPIKE_STREAM_IDLE_TIMEOUT_S
+on stream uploads). Clients are raw sockets where the point is to misbehave."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from training.data.digits_dvs import digits_dvs_split
 from training.events.format import encode, make_events
 
 HEADER = json.dumps({"format": "dvs-events/1", "width": 34, "height": 34})
-TIMEOUT = 1.0  # body and stream idle timeouts of the server under test
+TIMEOUT = 1.0  # body, header and stream idle timeouts of the server under test
 MARGIN = 4.0  # generous: the machine may be busy
 STREAM_QUERY = "/classify/stream?width=34&height=34"
 
@@ -32,7 +33,9 @@ STREAM_QUERY = "/classify/stream?width=34&height=34"
 def limits_server(tmp_path_factory):
     server = start_server(tmp_path_factory.mktemp("limits"), env={
         "FIRSTSPIKE_MAX_STREAMS": "2", "FIRSTSPIKE_BODY_TIMEOUT_S": str(TIMEOUT),
-        "FIRSTSPIKE_STREAM_IDLE_TIMEOUT_S": str(TIMEOUT)})
+        "FIRSTSPIKE_HEADER_TIMEOUT_S": str(TIMEOUT), "FIRSTSPIKE_STREAM_IDLE_TIMEOUT_S": str(TIMEOUT),
+        # after an early answer a stream upload may go on for duration + idle: keep that short here
+        "FIRSTSPIKE_STREAM_MAX_DURATION_S": "2"})
     yield server
     stop_server(server)
 
@@ -300,6 +303,48 @@ def test_a_body_trickling_in_gets_408_and_fast_clients_are_still_served(limits_s
         slow.close()
 
 
+def test_headers_trickling_in_get_408_and_idle_connections_are_closed(limits_server):
+    server = limits_server
+    before = _metric(server, "firstspike_rejections_total", reason="header_timeout")
+    slow = SlowClients(_address(server), [b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "]).run(
+        limit=TIMEOUT + MARGIN)
+    try:
+        status, body = _status_and_body(slow.answers[0])
+        assert (status, body["code"]) == (408, "header_timeout") and body["request_id"]
+        assert slow.closed_after[0] is not None and TIMEOUT * 0.9 <= slow.closed_after[0] <= TIMEOUT + MARGIN
+        assert _metric(server, "firstspike_rejections_total", reason="header_timeout") - before == 1
+    finally:
+        slow.close()
+    # a connection that sends nothing at all is closed without an answer, and not counted
+    with socket.create_connection(_address(server), timeout=TIMEOUT + MARGIN) as sock:
+        started = time.monotonic()
+        assert sock.recv(1024) == b""
+        assert time.monotonic() - started <= TIMEOUT + MARGIN
+    assert _metric(server, "firstspike_rejections_total", reason="header_timeout") - before == 1
+
+
+def test_a_kept_alive_connection_still_serves_requests(limits_server, digits_test_pngs):
+    """The header timer restarts per request: one connection, requests spread over more than
+    the header timeout, each sent at once, are all served."""
+    with httpx.Client(base_url=limits_server.url, timeout=30) as client:
+        for _ in range(3):
+            response = client.post("/classify", content=digits_test_pngs[0][1], headers={"content-type": "image/png"})
+            assert response.status_code == 200 and "close" not in response.headers.get("connection", "")
+            time.sleep(TIMEOUT * 0.6)
+
+
+def test_an_early_answer_does_not_hold_the_connection_while_the_body_trickles(limits_server):
+    """A 415 answers before reading the body; what the client still trickles is dropped for at
+    most the body timeout, then the connection is closed."""
+    slow = SlowClients(_address(limits_server), [_head("/classify", "text/plain", 10_000)]).run(limit=TIMEOUT + MARGIN)
+    try:
+        status, body = _status_and_body(slow.answers[0])
+        assert (status, body["code"]) == (415, "unsupported_media_type")
+        assert slow.closed_after[0] is not None and slow.closed_after[0] <= TIMEOUT + MARGIN
+    finally:
+        slow.close()
+
+
 def test_a_stream_upload_whose_packets_keep_coming_is_not_cut_off(limits_server, stream):
     """Packets every 0.4 s for about 2.4 s, longer than both the body and the idle timeout: each
     comes within the idle timeout, so the upload is served."""
@@ -333,3 +378,45 @@ def test_a_stream_upload_trickling_bytes_gets_408(limits_server):
     finally:
         slow.close()
 
+
+def test_fifty_slow_connections_neither_stay_nor_stop_normal_requests(limits_server, digits_test_pngs):
+    """A bounded version of the measurement "300 connections sending one byte a second are held
+    open indefinitely": 50 connections (30 trickling an image body, 20 trickling their headers)
+    while a normal client keeps classifying. Prints the figures; asserts only generous bounds."""
+    server = limits_server
+    heads = [_head("/classify", "image/png", 100_000)] * 30 + [b"POST /classify HTTP/1.1\r\nHost: x\r\nX-Slow: "] * 20
+    slow = SlowClients(_address(server), heads)
+    latencies: list[float] = []
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def normal_client() -> None:
+        pngs = digits_test_pngs[0]
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            while not stop.is_set():
+                started = time.perf_counter()
+                response = client.post("/classify", content=pngs[len(statuses) % len(pngs)],
+                                       headers={"content-type": "image/png"})
+                latencies.append(time.perf_counter() - started)
+                statuses.append(response.status_code)
+                stop.wait(0.1)
+
+    thread = threading.Thread(target=normal_client)
+    thread.start()
+    try:
+        slow.run(limit=TIMEOUT + MARGIN + 2)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        slow.close()
+    closed = sorted(seconds for seconds in slow.closed_after if seconds is not None)
+    answered_408 = sum(answer.startswith(b"HTTP/1.1 408") for answer in slow.answers)
+    print(f"\nslow connections: {len(heads)} (30 body, 20 header), closed by the server: {len(closed)}, "
+          f"with a 408: {answered_408}; closed after (s) min {closed[0]:.2f} median {statistics.median(closed):.2f} "
+          f"max {closed[-1]:.2f} (timeout {TIMEOUT:g} s)")
+    print(f"normal requests meanwhile: {len(statuses)}, all 200: {set(statuses) == {200}}, "
+          f"latency ms median {statistics.median(latencies) * 1000:.1f} max {max(latencies) * 1000:.1f}")
+    assert len(closed) == len(heads) and answered_408 == len(heads)
+    assert closed[-1] <= TIMEOUT + MARGIN
+    assert statuses and set(statuses) == {200}
+    assert max(latencies) < 5.0
