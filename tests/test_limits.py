@@ -247,6 +247,9 @@ def test_slots_come_back_after_sessions_ended_every_way(limits_server, stream):
             elif name in expected:
                 assert result == expected[name], (name, result)
     _wait_for_metric(server, "firstspike_stream_sessions_active", 0)
+    # a client gone mid-body is its own doing: recorded as 499, never as a server error
+    assert _metric(server, "firstspike_requests_total", endpoint="/classify/stream", status="500") == 0
+    assert _metric(server, "firstspike_requests_total", endpoint="/classify/stream", status="499") >= 3
     # every slot is free again: the whole cap is admitted, and no more
     with _held_session(server), _held_session(server):
         _wait_for_metric(server, "firstspike_stream_sessions_active", 2)
