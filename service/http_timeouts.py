@@ -106,9 +106,9 @@ class _Timeouts:
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        cycle = self.cycle
-        if (cycle is None or not cycle.more_body or self.transport.is_closing() or getattr(self, "pipeline", None)
-                or self._discard_timer is not None):
+        cycle = self.cycle  # by now possibly a pipelined request that has only just started
+        if (cycle is None or not cycle.response_complete or not cycle.more_body or self.transport.is_closing()
+                or getattr(self, "pipeline", None) or self._discard_timer is not None):
             return
         seconds = self.discard_timeouts.get(cycle.scope.get("path"), self.discard_timeout_s)
         if seconds is not None:

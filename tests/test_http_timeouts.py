@@ -156,3 +156,20 @@ def test_the_rest_of_an_unread_body_is_dropped_for_a_while_then_the_connection_c
         time.sleep(TIMEOUT * 1.5)
         sock.sendall(_request())
         assert sock.recv(65536).endswith(b"hello")
+
+
+def test_a_pipelined_request_reading_its_body_is_not_taken_for_an_unread_one(address):
+    """Two requests in one write, the second's body still to come: when the first is answered,
+    the second is the one in progress, and its body is read, not dropped."""
+    (host, port), _ = address
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(_request(b"first") + b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n")
+        for byte in b"slow":
+            time.sleep(TIMEOUT * 0.6)
+            sock.send(bytes([byte]))
+        answer = b""
+        while answer.count(b"HTTP/1.1 200") < 2 or not answer.endswith(b"slow"):
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {answer!r}"
+            answer += chunk
+    assert b"first" in answer
