@@ -65,9 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (classify.router, streams.router, health.router, models.router, oip.router,
                    metrics_routes.router):
         app.include_router(router)
-    # Streams are bounded by their own event, duration and idle limits, not by the body size.
+    # Streams are bounded by their own event, duration and idle limits, not by the body's size and time.
     app.add_middleware(RequestContextMiddleware, metrics=service.metrics, max_body_bytes=settings.max_body_bytes,
-                       log_requests=settings.log_requests, unlimited_paths={"/classify/stream"})
+                       body_timeout_s=settings.body_timeout_s, log_requests=settings.log_requests,
+                       stream_paths={"/classify/stream"})
     return app
 
 

@@ -22,6 +22,7 @@ class ServiceState:
     metrics: Metrics
     draining: bool = False
     inflight: int = 0
+    streams: int = 0  # stream sessions holding a slot now (WebSocket and POST, every model)
     loader: asyncio.Task | None = field(default=None, repr=False)
 
 

@@ -1,8 +1,9 @@
-"""Per-request plumbing as one pure ASGI middleware: request id, body size limit, request
-metrics and one structured log line per request."""
+"""Per-request plumbing as one pure ASGI middleware: request id, body size and time limits,
+request metrics and one structured log line per request."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -27,12 +28,16 @@ def _endpoint(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, log_requests: bool = True,
-                 unlimited_paths: set[str] = frozenset()) -> None:
+    """``stream_paths`` are exempt from the body limits: streams are bounded by their own event,
+    duration and per-packet idle limits instead (a live upload is long by nature)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, body_timeout_s: float | None = None,
+                 log_requests: bool = True, stream_paths: set[str] = frozenset()) -> None:
         self.app = app
-        self.unlimited_paths = unlimited_paths
+        self.stream_paths = stream_paths
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
         self.log_requests = log_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -53,16 +58,36 @@ class RequestContextMiddleware:
                 status["code"] = message["status"]
             await send(message)
 
-        limit = float("inf") if scope["path"] in self.unlimited_paths else self.max_body_bytes
+        stream = scope["path"] in self.stream_paths
+        limit = float("inf") if stream else self.max_body_bytes
+        timeout = None if stream else self.body_timeout_s
+        deadline = started + timeout if timeout is not None else None
         received = 0
+        body_done = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            """The body, within ``max_body_bytes`` and, all of it, within ``body_timeout_s`` of the
+            end of the headers. Once it is complete, receive() is left alone (it then only waits
+            for the client to disconnect)."""
+            nonlocal received, body_done
+            if deadline is None or body_done:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - time.perf_counter()))
+                except asyncio.TimeoutError:
+                    self.metrics.rejections.labels(state.get("model", ""), str(state.get("version", "")),
+                                                   _endpoint(scope), "body_timeout").inc()
+                    # Connection: close, so uvicorn does not go on reading what still trickles in
+                    raise ApiError(408, "body_timeout", f"the request body did not arrive within {timeout:g} s",
+                                   {"Connection": "close"}) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes")
+                body_done = not message.get("more_body", False)
+            else:
+                body_done = True  # http.disconnect
             return message
 
         declared = headers.get("content-length")

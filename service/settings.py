@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     warmup_rounds: int = Field(default=2, ge=0, description="full T-step passes per model before ready")
 
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    body_timeout_s: float = Field(default=30.0, gt=0, description="longest a request body may take to arrive, "
+                                  "from the end of its headers; then 408 and the connection is closed")
+    header_timeout_s: float = Field(default=10.0, gt=0, description="longest a request's headers may take to "
+                                    "arrive (firstspike serve); then 408 and the connection is closed")
     max_image_pixels: int = Field(default=4096 * 4096, ge=64, description="width x height of a decoded image")
     max_concurrency: int = Field(default=64, ge=1, description="requests classified at once; more get 503")
     max_queue: int = Field(default=256, ge=1, description="requests waiting per model version; more get 503")
@@ -36,6 +40,7 @@ class Settings(BaseSettings):
     stream_max_duration_s: float = Field(default=60.0, gt=0, description="event-time span of one stream")
     stream_idle_timeout_s: float = Field(default=10.0, gt=0, description="wait for the next packet at most this long")
     stream_max_message_bytes: int = Field(default=1024 * 1024, ge=16, description="one WebSocket message or NDJSON line")
+    max_streams: int = Field(default=64, ge=1, description="stream sessions open at once (WebSocket and POST); more get 503 / 1013")
     # Bearer token for the admin endpoints (POST /models/{name}/reload); none disables them.
     api_key: str | None = None
     log_requests: bool = True

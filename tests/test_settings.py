@@ -23,8 +23,19 @@ def test_defaults():
     assert str(settings.model_store) == "model_store"
 
 
+def test_connection_limits(monkeypatch):
+    defaults = Settings()
+    assert (defaults.max_streams, defaults.body_timeout_s, defaults.header_timeout_s) == (64, 30.0, 10.0)
+    monkeypatch.setenv("FIRSTSPIKE_MAX_STREAMS", "3")
+    monkeypatch.setenv("FIRSTSPIKE_BODY_TIMEOUT_S", "2.5")
+    monkeypatch.setenv("FIRSTSPIKE_HEADER_TIMEOUT_S", "4")
+    settings = Settings()
+    assert (settings.max_streams, settings.body_timeout_s, settings.header_timeout_s) == (3, 2.5, 4.0)
+
+
 @pytest.mark.parametrize("name, value", [("FIRSTSPIKE_THREADS", "0"), ("FIRSTSPIKE_RUNTIME", "tensorrt"),
-                                         ("FIRSTSPIKE_MAX_BODY_BYTES", "lots")])
+                                         ("FIRSTSPIKE_MAX_BODY_BYTES", "lots"), ("FIRSTSPIKE_MAX_STREAMS", "0"),
+                                         ("FIRSTSPIKE_BODY_TIMEOUT_S", "0"), ("FIRSTSPIKE_HEADER_TIMEOUT_S", "-1")])
 def test_invalid_values_are_refused(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):

@@ -21,7 +21,7 @@ from training.store.manifest import NAME_REGEX
 
 router = APIRouter(tags=["inference"])
 ENDPOINT = "/classify"
-ERRORS = {status: {"model": ErrorBody} for status in (400, 404, 413, 415, 503, 504)}
+ERRORS = {status: {"model": ErrorBody} for status in (400, 404, 408, 413, 415, 503, 504)}
 
 
 @router.post("/classify", response_model=Classification, responses=ERRORS, openapi_extra=OPENAPI_REQUEST_BODY)

@@ -46,19 +46,35 @@ def _answer(service: ServiceState, loaded: LoadedModel, session: StreamSession, 
 
 
 class _Session:
-    """A stream session counted in the metrics while it lives; freed when the block exits."""
+    """One of the ``max_streams`` stream slots, taken on admission (before the header is read, so
+    a client that connects and stays silent holds one too) and given back when the block exits,
+    however it exits: decision, error, timeout, client gone or cancellation. Counted in
+    ``firstspike_stream_sessions_active`` meanwhile; the stream itself starts at the header."""
 
-    def __init__(self, service: ServiceState, loaded: LoadedModel, width: int, height: int) -> None:
-        self.session = StreamSession(loaded, width, height, _limits(service))
+    def __init__(self, service: ServiceState, loaded: LoadedModel) -> None:
+        self.service, self.loaded = service, loaded
+        self.session: StreamSession | None = None
         self.gauge = service.metrics.stream_sessions.labels(loaded.name, str(loaded.version))
         self.events = service.metrics.stream_events.labels(loaded.name, str(loaded.version))
 
     def __enter__(self) -> "_Session":
+        service, limit = self.service, self.service.settings.max_streams
+        if service.streams >= limit:
+            service.metrics.rejections.labels(self.loaded.name, str(self.loaded.version), ENDPOINT,
+                                              "streams_full").inc()
+            raise StreamError("overloaded", f"{limit} stream sessions are open, the most this server takes; "
+                                            "retry shortly", 503)
+        service.streams += 1  # no await between the check and this: one event loop, no race
         self.gauge.inc()
         return self
 
     def __exit__(self, *exc) -> None:
+        self.service.streams -= 1
         self.gauge.dec()
+
+    def start(self, width: int, height: int) -> StreamSession:
+        self.session = StreamSession(self.loaded, width, height, _limits(self.service))
+        return self.session
 
     async def feed(self, events: np.ndarray) -> Outcome | None:
         self.events.inc(len(events))
@@ -82,9 +98,9 @@ async def stream_websocket(websocket: WebSocket, model: str | None = Query(None,
         loaded = service.registry.resolve(model, version, kind="events")
         if service.draining:
             raise StreamError("draining", "the server is shutting down; reconnect to another instance", 503)
-        message = await _receive(websocket, limits)
-        width, height = parse_header(message.get("text") if message.get("text") is not None else message.get("bytes"))
-        with _Session(service, loaded, width, height) as live:
+        with _Session(service, loaded) as live:
+            message = await _receive(websocket, limits)
+            live.start(*parse_header(message.get("text") if message.get("text") is not None else message.get("bytes")))
             outcome = None
             while outcome is None:
                 message = await _receive(websocket, limits)
@@ -95,9 +111,11 @@ async def stream_websocket(websocket: WebSocket, model: str | None = Query(None,
             await websocket.send_json({"type": "decision", **answer.model_dump()})
         await websocket.close(1000)
     except (StreamError, ApiError) as error:
-        await _send_error(websocket, getattr(error, "code"), error.message)
+        # 503 (draining, no free slot) closes with 1013 Try Again Later; anything else is the
+        # client's fault: 1008 Policy Violation
+        await _send_error(websocket, error.code, error.message, 1013 if error.status == 503 else 1008)
     except WebSocketDisconnect:
-        return  # the client left: its session is already freed
+        return  # the client left: its slot is already given back
 
 
 async def _receive(websocket: WebSocket, limits: StreamLimits) -> dict:
@@ -126,11 +144,11 @@ def _packet(message: dict, limits: StreamLimits) -> np.ndarray | None:
     return parse_json_packet(payload)
 
 
-async def _send_error(websocket: WebSocket, code: str, message: str) -> None:
+async def _send_error(websocket: WebSocket, code: str, message: str, close_code: int = 1008) -> None:
     if websocket.application_state == WebSocketState.CONNECTED:
         try:
             await websocket.send_json({"type": "error", "error": message, "code": code})
-            await websocket.close(1008)
+            await websocket.close(close_code)
         except (WebSocketDisconnect, RuntimeError):
             pass
 
@@ -150,7 +168,8 @@ STREAM_BODY = {
 
 
 @router.post("/classify/stream", response_model=StreamClassification, openapi_extra=STREAM_BODY,
-             responses={status: {"model": ErrorBody} for status in (400, 404, 413, 415, 503)}, include_in_schema=True)
+             responses={status: {"model": ErrorBody} for status in (400, 404, 408, 413, 415, 503)},
+             include_in_schema=True)
 async def stream_post(
     request: Request,
     model: str | None = Query(None, pattern=NAME_REGEX),
@@ -170,16 +189,18 @@ async def stream_post(
         raise ApiError(415, "unsupported_media_type", f"send {BINARY} (with width and height) or {NDJSON}")
     limits = _limits(service)
     try:
-        chunks = _chunks(request, limits)
-        packets = _binary_packets(chunks) if media_type == BINARY else _ndjson_packets(chunks, limits)
-        first = await anext(packets, None)
-        declared = parse_header(first) if isinstance(first, dict) else None
-        if width is not None and height is not None:
-            declared = sensor_size(width, height)
-        if declared is None:
-            raise StreamError("bad_header", "give the sensor's width and height as query parameters "
-                                            "(or, for NDJSON, as a first header line)")
-        with _Session(service, loaded, *declared) as live:
+        with _Session(service, loaded) as live:  # a slot from here: the body may be slow to start
+            chunks = _chunks(request)
+            packets = _binary_packets(chunks) if media_type == BINARY else _ndjson_packets(chunks, limits)
+            packets = _each_within(packets, limits.idle_timeout_s)
+            first = await anext(packets, None)
+            declared = parse_header(first) if isinstance(first, dict) else None
+            if width is not None and height is not None:
+                declared = sensor_size(width, height)
+            if declared is None:
+                raise StreamError("bad_header", "give the sensor's width and height as query parameters "
+                                                "(or, for NDJSON, as a first header line)")
+            live.start(*declared)
             outcome, received = None, time.perf_counter()
             pending = [] if first is None or isinstance(first, dict) else [first]
             async for events in _prepend(pending, packets):
@@ -192,7 +213,15 @@ async def stream_post(
             return _answer(service, loaded, live.session, outcome, request.state.request_id,
                            time.perf_counter() - received)
     except StreamError as error:
-        raise ApiError(error.status, error.code, error.message) from None
+        headers = {}
+        if error.status == 503:
+            headers["Retry-After"] = "1"
+        if error.code == "idle_timeout":
+            # a body too slow to arrive: counted with /classify's, and the connection is closed
+            # rather than left to read whatever the client still trickles in
+            service.metrics.rejections.labels(loaded.name, str(loaded.version), ENDPOINT, "body_timeout").inc()
+            headers["Connection"] = "close"
+        raise ApiError(error.status, error.code, error.message, headers) from None
 
 
 async def _prepend(items: list, rest):
@@ -202,17 +231,24 @@ async def _prepend(items: list, rest):
         yield item
 
 
-async def _chunks(request: Request, limits: StreamLimits):
-    stream = request.stream().__aiter__()
+async def _chunks(request: Request):
+    async for chunk in request.stream():
+        if chunk:
+            yield chunk
+
+
+async def _each_within(packets, seconds: float):
+    """``packets``, each of which must arrive within ``seconds`` of the one before (of the start,
+    for the first). A whole packet counts, not any byte: a record (binary) or a line (NDJSON), as
+    a whole message does on the WebSocket, so a client cannot keep a session by trickling bytes."""
     while True:
         try:
-            chunk = await asyncio.wait_for(anext(stream), limits.idle_timeout_s)
+            packet = await asyncio.wait_for(anext(packets), seconds)
         except StopAsyncIteration:
             return
         except asyncio.TimeoutError:
-            raise StreamError("idle_timeout", f"no data for {limits.idle_timeout_s:g} s") from None
-        if chunk:
-            yield chunk
+            raise StreamError("idle_timeout", f"no whole packet for {seconds:g} s", 408) from None
+        yield packet
 
 
 async def _binary_packets(chunks):
