@@ -29,6 +29,7 @@ from service.settings import Settings
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's variable (service.metrics)
 METRICS_DIR_PREFIX = "firstspike-metrics-"
+OWNER = "owner"  # in the metrics directory: who made it (prometheus_client reads only *.db files)
 
 
 class DrainingServer(uvicorn.Server):
@@ -133,7 +134,9 @@ def _serve_workers(settings: Settings, host: str, port: int, log_level: str) -> 
                             timeout_graceful_shutdown=settings.shutdown_grace_s)
     sock = config.bind_socket()  # by the parent, shared by the workers
     remove_stale_metrics_dirs()
-    metrics_dir = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
+    metrics_dir = tempfile.mkdtemp(prefix=METRICS_DIR_PREFIX)
+    with open(os.path.join(metrics_dir, OWNER), "w") as owner:
+        owner.write(_owner())
     # Spawned workers inherit the environment: their settings and the metrics directory.
     with _environment({**settings.to_environment(), MULTIPROCESS_DIR: metrics_dir}):
         try:
@@ -144,12 +147,26 @@ def _serve_workers(settings: Settings, host: str, port: int, log_level: str) -> 
 
 
 def remove_stale_metrics_dirs() -> None:
-    """Metrics directories left by a server that did not exit cleanly (its parent process is
-    gone). A new start never reads them (it makes its own); this only frees the space."""
-    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{METRICS_DIR_PREFIX}*-*")):
-        pid = os.path.basename(path).removeprefix(METRICS_DIR_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+    """Metrics directories left by a server that did not exit cleanly: its parent process is gone.
+    A new start never reads them (it makes its own); this only frees the space. A directory is
+    judged only from the PID namespace that made it (a shared /tmp may hold another container's)."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{METRICS_DIR_PREFIX}*")):
+        try:
+            with open(os.path.join(path, OWNER)) as owner:
+                namespace, pid = owner.read().rsplit(" ", 1)
+        except (OSError, ValueError):
+            continue
+        if namespace == _owner().rsplit(" ", 1)[0] and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _owner() -> str:
+    """``<pid namespace> <pid>`` of this process."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = "unknown"
+    return f"{namespace} {os.getpid()}"
 
 
 def _alive(pid: int) -> bool:

@@ -319,3 +319,22 @@ def test_bad_worker_counts_are_refused_in_one_line(args, env):
     assert "Traceback" not in completed.stderr
     assert len(completed.stderr.strip().splitlines()) == 1, completed.stderr
     assert completed.stderr.startswith("firstspike serve: error: invalid setting workers"), completed.stderr
+
+
+def test_only_dead_servers_metrics_dirs_of_this_pid_namespace_are_swept(monkeypatch, tmp_path):
+    from service import server
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    namespace = server._owner().rsplit(" ", 1)[0]
+    owners = {"dead": f"{namespace} {dead}", "live": server._owner(), "elsewhere": f"pid:[1] {dead}", "unowned": None}
+    for name, owner in owners.items():
+        directory = tmp_path / f"firstspike-metrics-{name}"
+        directory.mkdir()
+        (directory / "counter_1.db").write_bytes(b"")
+        if owner is not None:
+            (directory / "owner").write_text(owner)
+    server.remove_stale_metrics_dirs()
+    assert sorted(d.name for d in tmp_path.iterdir()) == ["firstspike-metrics-elsewhere", "firstspike-metrics-live",
+                                                          "firstspike-metrics-unowned"]
