@@ -49,6 +49,18 @@ def timed_protocol(base: type[asyncio.Protocol], header_timeout_s: float, discar
     return type(f"Timed{base.__name__}", (hooks, base), attributes)
 
 
+def protocol_for(settings, rejections) -> type[asyncio.Protocol]:
+    """The server's protocol with the timeouts its ``settings`` give, header timeouts counted in
+    ``rejections`` (``firstspike_rejections_total``)."""
+    # After an early answer, the rest of a body is dropped for at most body_timeout_s; a stream
+    # upload answers at its decision by design, and a live sensor may go on sending for as long
+    # as a stream may last (event time runs at wall-clock speed there).
+    stream_tail = settings.stream_max_duration_s + settings.stream_idle_timeout_s
+    return timed_protocol(default_base(), settings.header_timeout_s, discard_timeout_s=settings.body_timeout_s,
+                          discard_timeouts={"/classify/stream": max(stream_tail, settings.body_timeout_s)},
+                          on_header_timeout=rejections.labels("", "", "unmatched", "header_timeout").inc)
+
+
 def default_base() -> type[asyncio.Protocol]:
     """What uvicorn's ``http="auto"`` picks: httptools where it is installed, else h11."""
     from uvicorn.protocols.http.auto import AutoHTTPProtocol

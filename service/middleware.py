@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -109,8 +110,9 @@ class RequestContextMiddleware:
         self.metrics.requests.labels(endpoint, str(status), model, version).inc()
         self.metrics.request_duration.labels(endpoint, model, version).observe(seconds)
         if self.log_requests:
+            # pid: which server process answered, with ``firstspike serve --workers N``
             line = {"request_id": request_id, "method": scope["method"], "path": scope["path"],
-                    "endpoint": endpoint, "status": status, "duration_ms": round(seconds * 1000, 3),
+                    "endpoint": endpoint, "status": status, "duration_ms": round(seconds * 1000, 3), "pid": os.getpid(),
                     **state.get("log", {})}
             if "error_code" in state:
                 line["error_code"] = state["error_code"]

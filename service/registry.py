@@ -116,10 +116,7 @@ class ModelRegistry:
     def _announce(self, model: LoadedModel, serving: bool = True) -> None:
         """Keep ``firstspike_model_info`` equal to what is being served."""
         labels = (model.name, str(model.version), model.runtime.name, str(model.runtime.timesteps))
-        if serving:
-            self.metrics.model_info.labels(*labels).set(1)
-        else:
-            self.metrics.model_info.remove(*labels)
+        self.metrics.announce_model(labels, serving)
 
     def build(self, version_dir: Path, name: str, version: int) -> LoadedModel:
         """Verify, load and warm up one version; ``ModelStoreError`` says why it cannot serve."""

@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     # in the environment. Empty means every model in the store.
     default_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
     runtime: Literal["torch", "onnx"] = "torch"
+    # `firstspike serve` runs this many server processes on one port, each with its own models,
+    # batchers and limits; /metrics sums them (prometheus_client multiprocess mode).
+    workers: int = Field(default=1, ge=1, description="server processes on one port; /metrics aggregates them")
     threads: int | None = Field(default=None, ge=1, description="intra-op threads per runtime (default: auto)")
     # Per-timestep dynamic batching: concurrent requests to one model version step together.
     max_batch_size: int = Field(default=32, ge=1, description="rows stepped together; 1 turns batching off")
@@ -47,11 +50,24 @@ class Settings(BaseSettings):
 
     @property
     def intra_op_threads(self) -> int:
-        """With batching, one worker steps each model's batch, so its kernels get every core;
-        without, concurrent requests run side by side, one core each."""
+        """With batching, one thread steps each model's batch, so its kernels get every core (shared
+        out between the server processes when there are several); without, concurrent requests run
+        side by side, one core each."""
         if self.threads is not None:
             return self.threads
-        return max(1, os.cpu_count() or 1) if self.max_batch_size > 1 else 1
+        return max(1, (os.cpu_count() or 1) // self.workers) if self.max_batch_size > 1 else 1
+
+    def to_environment(self) -> dict[str, str | None]:
+        """These settings as the ``FIRSTSPIKE_*`` variables that make ``Settings()`` equal to them
+        (``None``: leave the variable unset), for processes that build their own settings."""
+        environment: dict[str, str | None] = {}
+        for name, value in self.model_dump(mode="json").items():
+            if isinstance(value, list):
+                value = ",".join(value)
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            environment[f"FIRSTSPIKE_{name.upper()}"] = None if value is None else str(value)
+        return environment
 
     @field_validator("default_models", mode="before")
     @classmethod

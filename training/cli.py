@@ -133,7 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
     from service.settings import Settings
 
     overrides = {key: value for key, value in {
-        "model_store": args.model_store, "runtime": args.runtime, "threads": args.threads,
+        "model_store": args.model_store, "runtime": args.runtime, "threads": args.threads, "workers": args.workers,
         "default_models": args.models.split(",") if args.models else None,
     }.items() if value is not None}
     try:
@@ -246,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--models", help="comma-separated models to load (default: every model in the store)")
     serve.add_argument("--runtime", choices=["torch", "onnx"], help="FIRSTSPIKE_RUNTIME (default torch)")
     serve.add_argument("--threads", type=int, help="intra-op threads per runtime (FIRSTSPIKE_THREADS)")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="server processes on one port, each with its own models; /metrics sums them "
+                            "(FIRSTSPIKE_WORKERS, default 1)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(handler=_serve)
     return parser

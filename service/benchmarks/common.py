@@ -42,12 +42,12 @@ class RunningServer:
             self.process.kill()
 
 
-def start_service(store: Path, env: dict[str, str] | None = None) -> RunningServer:
-    """``firstspike serve`` on a free port, waited for until ready."""
+def start_service(store: Path, env: dict[str, str] | None = None, workers: int = 1) -> RunningServer:
+    """``firstspike serve`` on a free port, waited for until ready (every worker's models loaded)."""
     port = free_port()
     command = [sys.executable, "-m", "training.cli", "serve", "--port", str(port), "--model-store", str(store),
-               "--log-level", "warning"]
-    return _start(command, port, {"FIRSTSPIKE_LOG_REQUESTS": "false", **(env or {})})
+               "--log-level", "warning", *(["--workers", str(workers)] if workers > 1 else [])]
+    return _start(command, port, {"FIRSTSPIKE_LOG_REQUESTS": "false", **(env or {})}, workers)
 
 
 def start_uvicorn_factory(factory: str, env: dict[str, str]) -> RunningServer:
@@ -56,22 +56,38 @@ def start_uvicorn_factory(factory: str, env: dict[str, str]) -> RunningServer:
     return _start(command, port, env)
 
 
-def _start(command: list[str], port: int, env: dict[str, str]) -> RunningServer:
-    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+def _start(command: list[str], port: int, env: dict[str, str], workers: int = 1) -> RunningServer:
+    """Waits for /health/ready; with several workers also for each worker's ``ready:`` line on
+    stderr, since readiness is per worker and the probe reaches whichever accepts it."""
+    stderr, log = subprocess.DEVNULL, None
+    if workers > 1:  # the server appends, this process reads through a file object of its own
+        handle, path = tempfile.mkstemp(prefix="firstspike-bench-")
+        stderr, log = open(path, "ab"), open(path, "rb")
+        os.close(handle)
+        os.unlink(path)
+    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+    if log is not None:
+        stderr.close()
     server = RunningServer(f"http://127.0.0.1:{port}", process)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"benchmark: server {' '.join(command)} exited with {process.returncode}")
         try:
-            if httpx.get(server.url + "/health/ready", timeout=1).status_code == 200:
+            if httpx.get(server.url + "/health/ready", timeout=1).status_code == 200 and _ready_lines(log) >= workers:
                 return server
         except httpx.TransportError:
             pass
         time.sleep(0.1)
     server.stop()
     raise SystemExit("benchmark: a server did not become ready within 120 s")
+
+
+def _ready_lines(log) -> int:
+    if log is None:
+        return 1
+    log.seek(0)
+    return sum(line.startswith(b"ready:") for line in log.read().splitlines())
 
 
 def png(pixels: np.ndarray) -> bytes:
