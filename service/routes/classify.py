@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -10,9 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from service.dependencies import ServiceState, get_service
 from service.early_exit import Outcome, classify
+from service.admission import refuse_while_draining, run_admitted
 from service.answers import build_answer, observe_decision
-from service.batching import QueueFull
-from service.errors import ApiError
 from service.image_input import OPENAPI_REQUEST_BODY, read_image_bytes
 from service.preprocessing import preprocess
 from service.registry import LoadedModel
@@ -36,32 +34,11 @@ async def classify_image(
     spike; the answer says when (``decision_timestep``) and what it cost."""
     loaded = service.registry.resolve(model, version, kind="image")
     request.state.model, request.state.version = loaded.name, loaded.version
-    rejected = service.metrics.rejections
-    if service.draining:  # checked on arrival: a request already uploading when SIGTERM came finishes
-        rejected.labels(loaded.name, str(loaded.version), ENDPOINT, "draining").inc()
-        raise ApiError(503, "draining", "the server is shutting down; retry on another instance", {"Retry-After": "1"})
+    refuse_while_draining(service, loaded, ENDPOINT)
     data = await read_image_bytes(request)
     received = time.perf_counter()
-    if service.inflight >= service.settings.max_concurrency:
-        rejected.labels(loaded.name, str(loaded.version), ENDPOINT, "overloaded").inc()
-        raise ApiError(503, "overloaded", "too many requests in progress; retry shortly", {"Retry-After": "1"})
-    service.inflight += 1
-    gauge = service.metrics.inflight.labels(ENDPOINT)
-    gauge.inc()
-    max_pixels = service.settings.max_image_pixels
-    try:
-        outcome = await asyncio.wait_for(_infer(loaded, data, max_pixels, early_exit),
-                                         service.settings.request_timeout_s)
-    except QueueFull:
-        rejected.labels(loaded.name, str(loaded.version), ENDPOINT, "queue_full").inc()
-        raise ApiError(503, "overloaded", f"the queue of {loaded.name}/{loaded.version} is full; retry shortly",
-                       {"Retry-After": "1"}) from None
-    except asyncio.TimeoutError:
-        rejected.labels(loaded.name, str(loaded.version), ENDPOINT, "timeout").inc()
-        raise ApiError(504, "timeout", f"no decision within {service.settings.request_timeout_s:g} s") from None
-    finally:
-        service.inflight -= 1
-        gauge.dec()
+    outcome = await run_admitted(service, loaded, ENDPOINT,
+                                 _infer(loaded, data, service.settings.max_image_pixels, early_exit))
     seconds = time.perf_counter() - received
     response = build_answer(request.state.request_id, loaded, outcome, seconds)
     observe_decision(service.metrics, loaded, response, ENDPOINT, seconds)

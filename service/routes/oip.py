@@ -17,8 +17,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from service.admission import refuse_while_draining, run_admitted
 from service.answers import build_answer, observe_decision
-from service.batching import QueueFull
 from service.dependencies import ServiceState, get_service
 from service.early_exit import Outcome, classify
 from service.errors import ApiError
@@ -153,10 +153,7 @@ async def _infer_request(request: Request, service: ServiceState, name: str, ver
     loaded = _resolve(service, name, version)
     request.state.model, request.state.version = loaded.name, loaded.version
     settings = service.settings
-    rejected = service.metrics.rejections
-    if service.draining:
-        rejected.labels(loaded.name, str(loaded.version), ENDPOINT, "draining").inc()
-        raise ApiError(503, "draining", "the server is shutting down; retry on another instance", {"Retry-After": "1"})
+    refuse_while_draining(service, loaded, ENDPOINT)
     body = _decompress(await request.body(), request.headers.get("content-encoding", ""), settings.max_body_bytes)
     header_length = request.headers.get(HEADER_LENGTH)
     if len(body) > INLINE_PARSE_BYTES:  # a million JSON numbers or BYTES elements would stall every request
@@ -166,25 +163,7 @@ async def _infer_request(request: Request, service: ServiceState, name: str, ver
     if len(rows) > settings.max_queue:  # could never fit the model's queue
         raise ApiError(413, "too_many_rows", f"{len(rows)} rows; at most {settings.max_queue} per request")
     received = time.perf_counter()
-    if service.inflight >= settings.max_concurrency:
-        rejected.labels(loaded.name, str(loaded.version), ENDPOINT, "overloaded").inc()
-        raise ApiError(503, "overloaded", "too many requests in progress; retry shortly", {"Retry-After": "1"})
-    service.inflight += 1
-    gauge = service.metrics.inflight.labels(ENDPOINT)
-    gauge.inc()
-    try:
-        decided = await asyncio.wait_for(_infer(loaded, rows, settings.max_image_pixels, received),
-                                         settings.request_timeout_s)
-    except QueueFull:
-        rejected.labels(loaded.name, str(loaded.version), ENDPOINT, "queue_full").inc()
-        raise ApiError(503, "overloaded", f"the queue of {loaded.name}/{loaded.version} is full; retry shortly",
-                       {"Retry-After": "1"}) from None
-    except asyncio.TimeoutError:
-        rejected.labels(loaded.name, str(loaded.version), ENDPOINT, "timeout").inc()
-        raise ApiError(504, "timeout", f"no decision within {settings.request_timeout_s:g} s") from None
-    finally:
-        service.inflight -= 1
-        gauge.dec()
+    decided = await run_admitted(service, loaded, ENDPOINT, _infer(loaded, rows, settings.max_image_pixels, received))
     answers = [build_answer(request.state.request_id, loaded, outcome, seconds) for outcome, seconds in decided]
     for answer, (_, seconds) in zip(answers, decided):
         observe_decision(service.metrics, loaded, answer, ENDPOINT, seconds)
