@@ -25,6 +25,7 @@ def build_answer(request_id: str, loaded: LoadedModel, outcome: Outcome, seconds
         energy=request_energy(loaded.manifest, outcome),
         scores=outcome.scores,
         latency_ms=seconds * 1000,
+        output_raster=outcome.output_raster,
     )
 
 

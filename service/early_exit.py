@@ -13,7 +13,7 @@ fixed batch. Spikes and synaptic activity are counted over the steps a row reall
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -49,6 +49,8 @@ class Outcome:
     output_spikes: list[int]  # per output neuron, over the timesteps run
     layer_spikes: list[float]  # per spiking layer, over the timesteps run
     synaptic_inputs: list[float]  # per synaptic layer, over the timesteps run
+    # per timestep run (1 to timesteps_run), the output neurons that fired at that timestep
+    output_raster: list[list[int]] = field(default_factory=list)
 
 
 @dataclass
@@ -66,14 +68,15 @@ class Rows:
     output_spikes: np.ndarray  # [B, K]
     layer_spikes: np.ndarray  # [B, L]
     synaptic_inputs: np.ndarray  # [B, S]
+    raster: np.ndarray  # [B, T, K] bool: output spikes per timestep
 
     @classmethod
-    def fresh(cls, tickets: np.ndarray, early_exit: np.ndarray, widths: Widths) -> "Rows":
+    def fresh(cls, tickets: np.ndarray, early_exit: np.ndarray, widths: Widths, timesteps: int) -> "Rows":
         n = len(tickets)
         zeros = lambda width: np.zeros((n, width), dtype=np.float64)  # noqa: E731
         return cls(tickets, early_exit, np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
                    np.zeros(n, bool), zeros(widths.classes), zeros(widths.classes), zeros(widths.classes),
-                   zeros(widths.layers), zeros(widths.synapses))
+                   zeros(widths.layers), zeros(widths.synapses), np.zeros((n, timesteps, widths.classes), bool))
 
     def take(self, rows: np.ndarray) -> "Rows":
         return Rows(*(getattr(self, f.name)[rows] for f in fields(self)))
@@ -96,7 +99,7 @@ class Batch:
 def start(runtime: Runtime, images: np.ndarray, tickets: np.ndarray, early_exit: np.ndarray,
           widths: Widths) -> Batch:
     """Encode new inputs (once each) and put them at rest, ready for their first timestep."""
-    return Batch(runtime.encode(images), runtime.initial_state(len(images)), Rows.fresh(tickets, early_exit, widths))
+    return Batch(runtime.encode(images), runtime.initial_state(len(images)), Rows.fresh(tickets, early_exit, widths, runtime.timesteps))
 
 
 def join(runtime: Runtime, batch: Batch | None, newcomer: Batch) -> Batch:
@@ -117,6 +120,7 @@ def advance(runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE) -> tupl
     rows.output_spikes += result.spikes
     rows.layer_spikes += result.layer_spikes
     rows.synaptic_inputs += result.synaptic_inputs
+    rows.raster[np.arange(len(rows.elapsed)), rows.elapsed - 1] = np.asarray(result.spikes) > 0
     undecided = rows.decided_at == 0
     at_end = rows.elapsed == timesteps
     if decoding == FIRST_SPIKE:
@@ -154,6 +158,7 @@ def _outcome(rows: Rows, i: int, decoding: str) -> Outcome:
         output_spikes=rows.output_spikes[i].astype(np.int64).tolist(),
         layer_spikes=rows.layer_spikes[i].tolist(),
         synaptic_inputs=rows.synaptic_inputs[i].tolist(),
+        output_raster=[np.flatnonzero(step).tolist() for step in rows.raster[i, :rows.elapsed[i]]],
     )
 
 

@@ -35,6 +35,9 @@ class Classification(BaseModel):
     energy: Energy
     scores: list[float] = Field(description="output membrane potentials at the decision timestep")
     latency_ms: float
+    output_raster: list[list[int]] | None = Field(
+        None, description="per timestep run (1 to timesteps_run), the indices of the output neurons that fired "
+                          "at that timestep: the output layer's spike raster up to the decision")
 
 
 class StreamClassification(Classification):

@@ -88,7 +88,8 @@ class StreamSession:
         self.limits = limits
         self.binner = EventBinner(self.model_width, self.model_height, spec["bin_us"], model.runtime.timesteps)
         self.state = model.runtime.initial_state(1)
-        self.rows = Rows.fresh(np.zeros(1, np.int64), np.ones(1, bool), model.widths)
+        self.rows = Rows.fresh(np.zeros(1, np.int64), np.ones(1, bool), model.widths,
+                               model.runtime.timesteps)
         self.outcome: Outcome | None = None
         self.events_received = 0
         self.events_used = 0  # events in the bins the network ran before deciding
