@@ -11,13 +11,14 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from service.dependencies import ServiceState
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.registry import ModelRegistry
-from service.routes import classify, health, models, oip, streams
+from service.routes import classify, demo, health, models, oip, streams
 from service.routes import metrics as metrics_routes
 from service.settings import Settings
 
@@ -63,8 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: _openapi(app)
     install_error_handlers(app)
     for router in (classify.router, streams.router, health.router, models.router, oip.router,
-                   metrics_routes.router):
+                   metrics_routes.router, demo.router):
         app.include_router(router)
+    # The demo page's CSS and JavaScript (package data: works offline and in the slim install).
+    app.mount("/static", StaticFiles(directory=demo.STATIC), name="static")
     # Streams are bounded by their own event, duration and idle limits, not by the body's size and time.
     app.add_middleware(RequestContextMiddleware, metrics=service.metrics, max_body_bytes=settings.max_body_bytes,
                        body_timeout_s=settings.body_timeout_s, log_requests=settings.log_requests,
