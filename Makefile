@@ -29,16 +29,17 @@ $(SLIM_STAMP): pyproject.toml
 	touch $(SLIM_STAMP)
 
 # The observability tests run a real Prometheus (and promtool) and check the compose file; the
-# fashion-mnist tests read the real data set. Debian's prometheus, docker-compose and
-# dataset-fashion-mnist packages, installed when missing (needs root).
+# fashion-mnist tests read the real data set; the demo page's tests drive a headless Chromium
+# through its chromedriver. Debian's prometheus, docker-compose, dataset-fashion-mnist, chromium
+# and chromium-driver packages, installed when missing (needs root).
 FASHION_MNIST = /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 tools:
 	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
 	    || ! { command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1; } \
-	    || [ ! -f $(FASHION_MNIST) ]; then \
-	  echo "installing Debian's prometheus, docker-compose and dataset-fashion-mnist for the tests"; \
+	    || [ ! -f $(FASHION_MNIST) ] || ! command -v chromium >/dev/null || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "installing Debian's prometheus, docker-compose, dataset-fashion-mnist, chromium and chromium-driver for the tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus docker-compose \
-	    dataset-fashion-mnist >/dev/null; \
+	    dataset-fashion-mnist chromium chromium-driver >/dev/null; \
 	fi
 
 test: install test-slim tools
