@@ -101,3 +101,29 @@ def test_without_early_exit_every_step_runs_and_counts_but_the_answer_is_the_sam
     assert (fast_runtime.calls, full_runtime.calls) == (1, 4)
     assert (fast.timesteps_run, full.timesteps_run) == (1, 4)
     assert full.output_spikes == [2, 2] and fast.output_spikes == [0, 1]
+
+
+def test_output_raster_is_the_same_on_both_runtimes_and_adds_up_to_the_spike_counts():
+    """``output_raster`` (per timestep run, the output neurons that fired) comes from the shared
+    loop: torch and onnx give the same one, with early exit and without."""
+    from service.runtimes.onnx_runtime import OnnxRuntime
+    from training.store.manifest import read_manifest
+
+    version_dir = MODEL_STORE / "digits" / "2"
+    manifest = read_manifest(version_dir)
+    widths = Widths.from_manifest(manifest)
+    dataset = load_dataset("digits", "test")
+    images = torch.stack([dataset[i][0] for i in range(120)]).numpy()
+    for early_exit in (True, False):
+        by_torch = classify(TorchRuntime.load(version_dir, manifest), images, widths, early_exit=early_exit)
+        by_onnx = classify(OnnxRuntime(version_dir, manifest), images, widths, early_exit=early_exit)
+        assert [o.output_raster for o in by_torch] == [o.output_raster for o in by_onnx]
+        for outcome in by_torch:
+            assert len(outcome.output_raster) == outcome.timesteps_run
+            counts = np.zeros(widths.classes, int)
+            for fired in outcome.output_raster:
+                counts[fired] += 1
+            assert counts.tolist() == outcome.output_spikes
+            if outcome.exit_reason == "first_spike":
+                assert not any(outcome.output_raster[:outcome.decision_timestep - 1])
+                assert outcome.class_index in outcome.output_raster[outcome.decision_timestep - 1]

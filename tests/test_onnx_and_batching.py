@@ -53,9 +53,9 @@ def test_onnx_and_torch_agree_on_all_test_digits(which, mixed_store):
 def assert_same_answers(got, expected) -> None:
     """Decisions, exit reasons and spike counts exactly; membranes to float32 rounding (a batched
     convolution may sum in another order than a single-sample one)."""
-    assert [(o.class_index, o.decision_timestep, o.exit_reason, o.timesteps_run, o.output_spikes, o.layer_spikes)
-            for o in got] == [(o.class_index, o.decision_timestep, o.exit_reason, o.timesteps_run, o.output_spikes,
-                               o.layer_spikes) for o in expected]
+    assert [(o.class_index, o.decision_timestep, o.exit_reason, o.timesteps_run, o.output_spikes, o.layer_spikes,
+             o.output_raster) for o in got] == [(o.class_index, o.decision_timestep, o.exit_reason, o.timesteps_run,
+                                                 o.output_spikes, o.layer_spikes, o.output_raster) for o in expected]
     assert np.allclose([o.scores for o in got], [o.scores for o in expected], rtol=0, atol=1e-5)
     assert np.allclose([o.synaptic_inputs for o in got], [o.synaptic_inputs for o in expected], rtol=1e-6)
 
