@@ -115,8 +115,8 @@ def test_uploads_show_the_api_answer_for_each_file(page, server, digits_test_png
     full = text(page, "full-stats")
     assert f"{expected['label']} (the same answer)" in full
     assert f"{expected['max_timesteps']} of {expected['max_timesteps']}" in full
-    page.find_element("id", "full-run").click()
     page.find_element("id", "image-panel").screenshot(str(SCREENSHOTS / "image-panel.png"))
+    page.find_element("id", "full-run").click()
     assert console_errors(page) == []
 
 
@@ -152,7 +152,7 @@ def test_a_replayed_stream_shows_its_decision(page, server):
     assert text(page, "stream-label") == examples[3]["label"] == "3"
     assert text(page, "stream-timestep").startswith("t = ") and text(page, "stream-timestep").endswith("of T = 4")
     status = text(page, "stream-status")
-    assert status.startswith("decided after") and f"of {examples[3]['events']:,} events" in status
+    assert status.startswith("right; decided after") and f"of {examples[3]['events']:,} events" in status
     assert len(page.find_elements("css selector", "#stream-timeline .bin.decided")) == 1
     page.find_element("id", "stream-panel").screenshot(str(SCREENSHOTS / "stream-panel.png"))
     page.find_element("id", "history-panel").screenshot(str(SCREENSHOTS / "history-panel.png"))

@@ -412,7 +412,8 @@ async function replay() {
       el.classList.toggle("decided", k === reply.decision_timestep - 1);
       el.classList.toggle("unused", k >= reply.decision_timestep);
     });
-    status.textContent = `decided after ${atMs.toFixed(0)} ms of the ${(duration / 1000).toFixed(0)} ms stream ` +
+    const verdict = reply.label === entry.label ? "right" : `wrong: the stream shows a ${entry.label}`;
+    status.textContent = `${verdict}; decided after ${atMs.toFixed(0)} ms of the ${(duration / 1000).toFixed(0)} ms stream ` +
       `(${(100 * Math.min(atMs * 1000, duration) / duration).toFixed(0)}%): the server read ${count(reply.events_received)} ` +
       `of ${count(events.n)} events (${(100 * reply.events_received / events.n).toFixed(0)}%), the network used ` +
       `${count(reply.events_used)}; ${count(reply.spikes.total)} spikes, ${si(reply.energy.joules, "J")}.`;
