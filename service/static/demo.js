@@ -471,6 +471,5 @@ function record(answer, source) {
 // ---------- start ----------
 $("grafana-link").href = `${location.protocol}//${location.hostname}:3000/d/firstspike-decision-time`;
 $("stream-play").onclick = replay;
-$("stream-version").onchange = () => {};
 setUpCanvas();
 loadModels();
