@@ -141,6 +141,24 @@ def test_a_drawing_gets_the_api_answer_for_it(page, server):
     assert console_errors(page) == []
 
 
+def test_a_file_dropped_on_the_canvas_gets_the_api_answer(page, server, digits_test_pngs):
+    pngs, _ = digits_test_pngs
+    expected = api_answer(server, pngs[20]).json()
+    previous = page.find_element("id", "result-label").get_attribute("data-request-id")
+    page.execute_script("""
+        const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "dropped.png", {type: "image/png"}));
+        document.getElementById("draw-canvas").dispatchEvent(
+            new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));""",
+                        base64.b64encode(pngs[20]).decode())
+    wait_for_new_answer(page, "result-label", previous)
+    assert text(page, "result-label") == expected["label"]
+    assert text(page, "result-timestep").startswith(
+        f"t = {expected['decision_timestep']} of T = {expected['max_timesteps']}")
+    assert console_errors(page) == []
+
+
 def test_a_replayed_stream_shows_its_decision(page, server):
     from selenium.webdriver.support.ui import Select
 
