@@ -115,6 +115,9 @@ def test_uploads_show_the_api_answer_for_each_file(page, server, digits_test_png
     full = text(page, "full-stats")
     assert f"{expected['label']} (the same answer)" in full
     assert f"{expected['max_timesteps']} of {expected['max_timesteps']}" in full
+    # its raster covers all T timesteps, a dot for every output spike of the answer
+    assert len(page.find_elements("css selector", "#full-raster td.after")) == 0
+    assert len(page.find_elements("css selector", "#full-raster td.fired")) == sum(expected["spikes"]["output"])
     page.find_element("id", "image-panel").screenshot(str(SCREENSHOTS / "image-panel.png"))
     page.find_element("id", "full-run").click()
     assert console_errors(page) == []

@@ -195,6 +195,7 @@ function showFull(full, early, man) {
     ["latency", `${full.latency_ms.toFixed(1)} ms (early exit: ${early.latency_ms.toFixed(1)} ms)`],
   ];
   for (const [term, value] of rows) dl.append(cell("dt", term), cell("dd", value));
+  drawRaster($("full-raster"), full, man.labels);
   $("full-result").hidden = false;
 }
 
