@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 SLIM_VENV  ?= .venv-slim
 SLIM_STAMP := $(SLIM_VENV)/.installed-stamp
 
-.PHONY: install install-slim tools test test-slim run clean
+.PHONY: install install-slim tools test test-slim screenshots run clean
 
 install: $(STAMP)
 
@@ -47,6 +47,10 @@ test: install test-slim tools
 
 test-slim: install-slim
 	FIRSTSPIKE_SLIM=1 $(SLIM_VENV)/bin/python -m pytest tests/slim
+
+# The demo page's browser tests, saving their screenshots to docs/demo/ (the README shows them).
+screenshots: install tools
+	FIRSTSPIKE_SCREENSHOTS=docs/demo $(BIN)/python -m pytest tests/test_demo_page.py
 
 # Serves every model in model_store/ (the default, digits, among them) on 127.0.0.1:8000.
 run: install

@@ -4,7 +4,8 @@
 Uploads through ``#image-input`` must show the API's answer for that file, a drawing on the
 canvas gets the API's answer for the drawing, a replayed stream shows its decision, API errors
 show the API's message, and the browser console holds no error. Screenshots of each panel go to
-docs/demo/ (the README shows them).
+docs/demo/ (the README shows them) with ``make screenshots``, else to a scratch folder, so that a
+test run leaves the tracked images alone.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import httpx
 import pytest
 
 ROOT = Path(__file__).parents[1]
-SCREENSHOTS = ROOT / "docs" / "demo"
+SCREENSHOTS = Path(os.environ.get("FIRSTSPIKE_SCREENSHOTS") or Path(tempfile.gettempdir()) / "firstspike-screenshots")
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HAVE_BROWSER = CHROMEDRIVER.exists() and Path(CHROMIUM).exists()
