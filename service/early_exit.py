@@ -65,17 +65,16 @@ class Rows:
     fired: np.ndarray  # bool: decided by an output spike
     scores: np.ndarray  # [B, K]
     current_sum: np.ndarray  # [B, K]
-    output_spikes: np.ndarray  # [B, K]
     layer_spikes: np.ndarray  # [B, L]
     synaptic_inputs: np.ndarray  # [B, S]
-    raster: np.ndarray  # [B, T, K] bool: output spikes per timestep
+    raster: np.ndarray  # [B, T, K] bool: output spikes per timestep (their counts sum it up)
 
     @classmethod
     def fresh(cls, tickets: np.ndarray, early_exit: np.ndarray, widths: Widths, timesteps: int) -> "Rows":
         n = len(tickets)
         zeros = lambda width: np.zeros((n, width), dtype=np.float64)  # noqa: E731
         return cls(tickets, early_exit, np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
-                   np.zeros(n, bool), zeros(widths.classes), zeros(widths.classes), zeros(widths.classes),
+                   np.zeros(n, bool), zeros(widths.classes), zeros(widths.classes),
                    zeros(widths.layers), zeros(widths.synapses), np.zeros((n, timesteps, widths.classes), bool))
 
     def take(self, rows: np.ndarray) -> "Rows":
@@ -117,7 +116,6 @@ def advance(runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE) -> tupl
     rows.elapsed += 1
     result = runtime.step(batch.encoded, rows.elapsed, batch.state)
     rows.current_sum += result.current
-    rows.output_spikes += result.spikes
     rows.layer_spikes += result.layer_spikes
     rows.synaptic_inputs += result.synaptic_inputs
     rows.raster[np.arange(len(rows.elapsed)), rows.elapsed - 1] = np.asarray(result.spikes) > 0
@@ -155,7 +153,7 @@ def _outcome(rows: Rows, i: int, decoding: str) -> Outcome:
         exit_reason=reason,
         timesteps_run=int(rows.elapsed[i]),
         scores=rows.scores[i].tolist(),
-        output_spikes=rows.output_spikes[i].astype(np.int64).tolist(),
+        output_spikes=rows.raster[i].sum(axis=0, dtype=np.int64).tolist(),
         layer_spikes=rows.layer_spikes[i].tolist(),
         synaptic_inputs=rows.synaptic_inputs[i].tolist(),
         output_raster=[np.flatnonzero(step).tolist() for step in rows.raster[i, :rows.elapsed[i]]],
