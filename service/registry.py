@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from service.batching import Batcher
-from service.early_exit import FIRST_SPIKE, TIME_MEAN, Widths, classify
+from service.early_exit import FIRST_SPIKE, TIME_MEAN, Outcome, Widths, classify
 from service.errors import ApiError
 from service.metrics import Metrics
 from service.preprocessing import InputSpec
@@ -39,6 +39,11 @@ class LoadedModel:
     @property
     def kind(self) -> str:
         return self.manifest["kind"]
+
+    def classify_alone(self, image: np.ndarray, early_exit: bool = True) -> Outcome:
+        """One preprocessed image [C, H, W] through the runtime by itself, without the batcher."""
+        return classify(self.runtime, image[None], self.widths, early_exit=early_exit, decoding=self.decoding,
+                        on_step=self.on_step)[0]
 
 
 def make_runtime(settings: Settings, version_dir: Path, manifest: dict) -> Runtime:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from service.dependencies import ServiceState, get_service
-from service.early_exit import Outcome, classify
+from service.early_exit import Outcome
 from service.admission import refuse_while_draining, run_admitted
 from service.answers import build_answer, observe_decision
 from service.image_input import OPENAPI_REQUEST_BODY, read_image_bytes
@@ -56,6 +56,4 @@ async def _infer(loaded: LoadedModel, data: bytes, max_pixels: int, early_exit: 
 
 
 def _run_alone(loaded: LoadedModel, data: bytes, max_pixels: int, early_exit: bool) -> Outcome:
-    image = preprocess(data, loaded.input_spec, max_pixels)
-    return classify(loaded.runtime, image[None], loaded.widths, early_exit=early_exit, decoding=loaded.decoding,
-                    on_step=loaded.on_step)[0]
+    return loaded.classify_alone(preprocess(data, loaded.input_spec, max_pixels), early_exit)

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from service.admission import refuse_while_draining, run_admitted
 from service.answers import build_answer, observe_decision
 from service.dependencies import ServiceState, get_service
-from service.early_exit import Outcome, classify
+from service.early_exit import Outcome
 from service.errors import ApiError
 from service.oip.codec import TensorError, output_tensor, read_inputs, response_body, split_body
 from service.oip.tensors import (OUTPUTS, Rows, bad_tensor, input_metadata, model_input, output_arrays, output_metadata,
@@ -234,8 +234,7 @@ async def _infer(loaded: LoadedModel, rows: Rows, max_pixels: int, received: flo
         return await _all([one(image) for image in images])
     decided = []
     for image in images:  # a hop per row, so a timeout stops between rows
-        outcome = (await run_in_threadpool(classify, loaded.runtime, image[None], loaded.widths,
-                                           decoding=loaded.decoding, on_step=loaded.on_step))[0]
+        outcome = await run_in_threadpool(loaded.classify_alone, image)
         decided.append((outcome, time.perf_counter() - received))
     return decided
 
