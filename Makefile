@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 SLIM_VENV  ?= .venv-slim
 SLIM_STAMP := $(SLIM_VENV)/.installed-stamp
 
-.PHONY: install install-slim tools test test-slim screenshots run clean
+.PHONY: install install-slim tools test test-slim screenshots docs run clean
 
 install: $(STAMP)
 
@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[train,test]'
+	$(BIN)/pip install --quiet -e '.[train,test,docs]'
 	touch $(STAMP)
 
 install-slim: $(SLIM_STAMP)
@@ -48,13 +48,19 @@ test: install test-slim tools
 test-slim: install-slim
 	FIRSTSPIKE_SLIM=1 $(SLIM_VENV)/bin/python -m pytest tests/slim
 
-# The demo page's browser tests, saving their screenshots to docs/demo/ (the README shows them).
+# The demo page's browser tests, saving their screenshots to docs/demo/ (the README and docs/getting-started.md show them).
 screenshots: install tools
 	FIRSTSPIKE_SCREENSHOTS=docs/demo $(BIN)/python -m pytest tests/test_demo_page.py
+
+# The documentation site in site/, from docs/ (tests/test_docs.py also builds it, strictly, and
+# checks that the generated tables match the code: python scripts/generate_docs.py rewrites them).
+docs: install
+	$(BIN)/python scripts/generate_docs.py --check
+	$(BIN)/mkdocs build --strict
 
 # Serves every model in model_store/ (the default, digits, among them) on 127.0.0.1:8000.
 run: install
 	$(BIN)/firstspike serve --host 127.0.0.1 --port 8000 --model-store model_store
 
 clean:
-	rm -rf $(VENV) $(SLIM_VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(SLIM_VENV) .pytest_cache build site *.egg-info

@@ -6,8 +6,8 @@ from pydantic import BaseModel, Field
 
 
 class ModelRef(BaseModel):
-    name: str
-    version: int
+    name: str = Field(description="model name in the store")
+    version: int = Field(description="its version number")
 
 
 class Spikes(BaseModel):
@@ -23,18 +23,19 @@ class Energy(BaseModel):
 
 
 class Classification(BaseModel):
-    request_id: str
-    model: ModelRef
-    class_index: int
-    label: str
+    request_id: str = Field(description="also in the X-Request-ID header and the request's log line")
+    model: ModelRef = Field(description="the model version that answered")
+    class_index: int = Field(description="the decided class: the first output neuron to fire, ties broken by "
+                             "membrane potential, eqs (10)-(11)")
+    label: str = Field(description="the class's name from the manifest (\"7\", \"Sneaker\")")
     decision_timestep: int = Field(description="1-based timestep of the first output spike (or T)")
-    max_timesteps: int
+    max_timesteps: int = Field(description="T, the most timesteps the model runs")
     timesteps_run: int = Field(description="timesteps computed: decision_timestep with early exit, T without")
     exit_reason: str = Field(description="first_spike, or no_spike when nothing fired by T")
-    spikes: Spikes
-    energy: Energy
+    spikes: Spikes = Field(description="spikes over the timesteps run")
+    energy: Energy = Field(description="estimated energy of the timesteps run, eqs (15)-(16)")
     scores: list[float] = Field(description="output membrane potentials at the decision timestep")
-    latency_ms: float
+    latency_ms: float = Field(description="wall time from input received to decision")
     output_raster: list[list[int]] | None = Field(
         None, description="per timestep run (1 to timesteps_run), the indices of the output neurons that fired "
                           "at that timestep: the output layer's spike raster up to the decision")
@@ -46,9 +47,9 @@ class StreamClassification(Classification):
 
 
 class ErrorBody(BaseModel):
-    error: str
-    code: str
-    request_id: str
+    error: str = Field(description="what went wrong, for people")
+    code: str = Field(description="a stable identifier, for programs (bad_image, unknown_model, overloaded, ...)")
+    request_id: str = Field(description="as in the X-Request-ID header")
 
 
 class Health(BaseModel):

@@ -13,40 +13,51 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FIRSTSPIKE_", protected_namespaces=())
 
-    model_store: Path = Path("model_store")
+    model_store: Path = Field(default=Path("model_store"), description="model store root")
     # Models loaded at start-up (every version; the highest answers by default), comma-separated
     # in the environment. Empty means every model in the store.
-    default_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    runtime: Literal["torch", "onnx"] = "torch"
+    default_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated names of the models to load, every version of each "
+        "(the highest answers by default); empty: every model in the store")
+    runtime: Literal["torch", "onnx"] = Field(default="torch", description="`torch`, or `onnx` (numpy and onnxruntime only; needs the model's ONNX graphs)")
     # `firstspike serve` runs this many server processes on one port, each with its own models,
     # batchers and limits; /metrics sums them (prometheus_client multiprocess mode).
-    workers: int = Field(default=1, ge=1, description="server processes on one port; /metrics aggregates them")
-    threads: int | None = Field(default=None, ge=1, description="intra-op threads per runtime (default: auto)")
+    workers: int = Field(default=1, ge=1, description="server processes on one port (`firstspike serve --workers N`), "
+                         "each with its own models; /metrics aggregates them")
+    threads: int | None = Field(default=None, ge=1, description="intra-op threads per runtime; unset: all cores with "
+                                "batching (divided between the workers), 1 without (requests then run side by side)")
     # Per-timestep dynamic batching: concurrent requests to one model version step together.
-    max_batch_size: int = Field(default=32, ge=1, description="rows stepped together; 1 turns batching off")
-    max_batch_delay_ms: float = Field(default=0.0, ge=0, description="when idle, wait this long for company")
+    max_batch_size: int = Field(default=32, ge=1, description="rows stepped together per model version; 1 turns batching off")
+    max_batch_delay_ms: float = Field(default=0.0, ge=0, description="when idle, wait this long for more requests before the first step")
     warmup_rounds: int = Field(default=2, ge=0, description="full T-step passes per model before ready")
 
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="larger bodies get 413")
     body_timeout_s: float = Field(default=30.0, gt=0, description="longest a request body may take to arrive, "
                                   "from the end of its headers; then 408 and the connection is closed")
     header_timeout_s: float = Field(default=10.0, gt=0, description="longest a request's headers may take to "
                                     "arrive (firstspike serve); then 408 and the connection is closed")
-    max_image_pixels: int = Field(default=4096 * 4096, ge=64, description="width x height of a decoded image")
+    max_image_pixels: int = Field(default=4096 * 4096, ge=64, description="width x height of a decoded image, "
+                                  "read from its header before decoding; larger images get 413")
     max_concurrency: int = Field(default=64, ge=1, description="requests classified at once; more get 503")
-    max_queue: int = Field(default=256, ge=1, description="requests waiting per model version; more get 503")
+    max_queue: int = Field(default=256, ge=1, description="requests waiting per model version (with batching); more "
+                           "get 503; also the most rows in one OIP infer request (more get 413)")
     request_timeout_s: float = Field(default=30.0, gt=0, description="longest inference per request; then 504")
-    shutdown_grace_s: float = Field(default=30.0, ge=0, description="after SIGTERM, time for requests in flight")
-    drain_delay_s: float = Field(default=0.0, ge=0, description="after SIGTERM, answer 503 this long before closing")
+    shutdown_grace_s: float = Field(default=30.0, ge=0, description="after the listener closes, time for requests "
+                                    "in flight to finish")
+    drain_delay_s: float = Field(default=0.0, ge=0, description="after SIGTERM, keep answering (503 for readiness "
+                                 "and new work) this long before closing the listener")
     # Event streams (/classify/stream)
     stream_max_events: int = Field(default=1_000_000, ge=1, description="events per stream; more is an error")
     stream_max_duration_s: float = Field(default=60.0, gt=0, description="event-time span of one stream")
-    stream_idle_timeout_s: float = Field(default=10.0, gt=0, description="wait for the next packet at most this long")
+    stream_idle_timeout_s: float = Field(default=10.0, gt=0, description="longest wait for the next whole packet (a "
+                                         "WebSocket message; whole records or an NDJSON line in a POST body, so "
+                                         "trickled bytes do not count); then idle_timeout (408 for POST)")
     stream_max_message_bytes: int = Field(default=1024 * 1024, ge=16, description="one WebSocket message or NDJSON line")
     max_streams: int = Field(default=64, ge=1, description="stream sessions open at once (WebSocket and POST); more get 503 / 1013")
-    # Bearer token for the admin endpoints (POST /models/{name}/reload); none disables them.
-    api_key: str | None = None
-    log_requests: bool = True
+    # Bearer token for the admin endpoints (POST /models/{name}/reload).
+    api_key: str | None = Field(default=None, description="admin endpoints need `Authorization: Bearer <key>` (401 "
+                                "without); unset disables them (403)")
+    log_requests: bool = Field(default=True, description="one JSON log line per request on stderr")
 
     @property
     def intra_op_threads(self) -> int:

@@ -4,7 +4,7 @@
 Uploads through ``#image-input`` must show the API's answer for that file, a drawing on the
 canvas gets the API's answer for the drawing, a replayed stream shows its decision, API errors
 show the API's message, and the browser console holds no error. Screenshots of each panel go to
-docs/demo/ (the README shows them) with ``make screenshots``, else to a scratch folder, so that a
+docs/demo/ (the README and the docs show them) with ``make screenshots``, else to a scratch folder, so that a
 test run leaves the tracked images alone.
 """
 
