@@ -6,7 +6,13 @@ import argparse
 import json
 import sys
 
+from training.extras import needs
 from training.store.manifest import ModelStoreError
+
+# The extra each command needs beyond the core install (serve: none), named when a module it
+# imports is missing.
+COMMAND_EXTRAS = {"train": "train", "eval": "train", "export": "train", "calibrate": "train", "report": "train",
+                  "experiment": "train", "serve": None}
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -262,8 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         print("firstspike: interrupted", file=sys.stderr)
         return 130
     except ImportError as error:
-        print(f"firstspike {args.command}: error: {error}; this command needs pip install 'firstspike[train]'",
-              file=sys.stderr)
+        message = needs(args.command, error, COMMAND_EXTRAS.get(args.command))
+        if message is None:  # not a missing optional dependency: a bug or a broken install
+            raise
+        print(f"firstspike: error: {message}", file=sys.stderr)
         return 2
     except (ModelStoreError, ValueError, OSError) as error:
         # What a user gave (config, paths, model folders) was wrong: one line, no traceback.
