@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,11 @@ def firstspike(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 def test_help(command):
     completed = firstspike(*command, "--help")
     assert completed.returncode == 0 and "usage: firstspike" in completed.stdout
+
+
+def test_version():
+    completed = firstspike("--version")
+    assert completed.returncode == 0 and completed.stdout == f"firstspike {version('firstspike')}\n"
 
 
 @pytest.mark.parametrize("module, extra, hint", [

@@ -10,6 +10,7 @@ import json
 import re
 import struct
 import time
+from importlib.metadata import version
 
 import httpx
 import numpy as np
@@ -195,9 +196,15 @@ def _assert_same(rows: list[dict], expected: list[dict]) -> None:
         assert [r[key] for r in rows] == pytest.approx([r[key] for r in expected], rel=1e-6)
 
 
+def test_the_server_says_the_package_version(server):
+    with httpx.Client(base_url=server.url) as http:
+        assert http.get("/v2").json()["version"] == version("firstspike")  # pyproject.toml's
+        assert http.get("/openapi.json").json()["info"]["version"] == version("firstspike")
+
+
 def test_server_and_model_metadata_and_readiness(client, server):
     assert client.is_server_live() and client.is_server_ready()
-    assert client.get_server_metadata() == {"name": "firstspike", "version": "0.1.0",
+    assert client.get_server_metadata() == {"name": "firstspike", "version": version("firstspike"),
                                             "extensions": ["binary_tensor_data"]}
     shipped = sorted(p.name for p in (MODEL_STORE / "digits").iterdir() if p.name.isdigit())
     metadata = client.get_model_metadata("digits")

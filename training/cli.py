@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from training import __version__
 from training.extras import needs
 from training.store.manifest import ModelStoreError
 
@@ -155,6 +156,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="firstspike", description="Train and serve latency-coded spiking networks.")
+    parser.add_argument("--version", action="version", version=f"firstspike {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a network from a config",
