@@ -17,7 +17,8 @@ class Settings(BaseSettings):
     # Models loaded at start-up (every version; the highest answers by default), comma-separated
     # in the environment. Empty means every model in the store.
     default_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    runtime: Literal["torch", "onnx"] = "torch"
+    # auto: per version, onnx where it has its ONNX graphs and onnxruntime imports, else torch.
+    runtime: Literal["auto", "torch", "onnx"] = "auto"
     # `firstspike serve` runs this many server processes on one port, each with its own models,
     # batchers and limits; /metrics sums them (prometheus_client multiprocess mode).
     workers: int = Field(default=1, ge=1, description="server processes on one port; /metrics aggregates them")

@@ -19,7 +19,7 @@ import tritonclient.http as triton
 from PIL import Image
 from tritonclient.utils import InferenceServerException, serialize_byte_tensor
 
-from conftest import MODEL_STORE, start_server, stop_server
+from conftest import MODEL_STORE, expected_runtime, start_server, stop_server
 from service.oip.codec import (TensorError, decode_bytes_elements, encode_bytes_elements, output_tensor, read_inputs,
                                response_body, split_body)
 
@@ -209,7 +209,7 @@ def test_server_and_model_metadata_and_readiness(client, server):
     shipped = sorted(p.name for p in (MODEL_STORE / "digits").iterdir() if p.name.isdigit())
     metadata = client.get_model_metadata("digits")
     assert metadata["name"] == "digits" and metadata["versions"] == shipped
-    assert metadata["platform"] == "firstspike_torch"
+    assert metadata["platform"] == f"firstspike_{expected_runtime()}"
     assert metadata["inputs"] == [{"name": "image", "datatype": "BYTES", "shape": [-1]},
                                   {"name": "pixels", "datatype": "UINT8", "shape": [-1, 1, 8, 8]}]
     assert [(o["name"], o["datatype"], o["shape"]) for o in metadata["outputs"]] == [

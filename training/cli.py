@@ -252,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--model-store", help="model store root (FIRSTSPIKE_MODEL_STORE, default ./model_store)")
     serve.add_argument("--models", help="comma-separated models to load (default: every model in the store)")
-    serve.add_argument("--runtime", choices=["torch", "onnx"], help="FIRSTSPIKE_RUNTIME (default torch)")
+    serve.add_argument("--runtime", choices=["auto", "torch", "onnx"],
+                       help="FIRSTSPIKE_RUNTIME (default auto: onnx for each version exported with its ONNX "
+                            "graphs, torch for the others)")
     serve.add_argument("--threads", type=int, help="intra-op threads per runtime (FIRSTSPIKE_THREADS)")
     serve.add_argument("--workers", type=int, metavar="N",
                        help="server processes on one port, each with its own models; /metrics sums them "
