@@ -265,7 +265,8 @@ def test_a_corrupted_model_is_refused_and_ready_stays_503(tmp_path):
     import shutil
 
     store = tmp_path / "store"
-    shutil.copytree(MODEL_STORE / "digits", store / "digits")
+    # Its only version: with a sound second one, digits would serve and turn ready.
+    shutil.copytree(MODEL_STORE / "digits" / "1", store / "digits" / "1")
     weights = store / "digits" / "1" / "weights.safetensors"
     weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")
     server = start_server(tmp_path, wait_ready=False, store=store)
