@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from collections.abc import Callable
@@ -57,7 +58,7 @@ def resolve_runtime(setting: str, manifest: dict) -> str:
 
 def _onnxruntime_imports() -> bool:
     try:
-        import onnxruntime  # noqa: F401
+        importlib.import_module("onnxruntime")
     except ImportError:
         return False
     return True
