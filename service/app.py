@@ -21,6 +21,7 @@ from service.registry import ModelRegistry
 from service.routes import classify, demo, health, models, oip, streams
 from service.routes import metrics as metrics_routes
 from service.settings import Settings
+from training import __version__
 
 log = logging.getLogger("firstspike.service")
 
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="firstspike",
         summary="Early-exit inference for latency-coded spiking neural networks",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
     )
     app.state.service = service

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from service.metrics import Metrics
 from service.preprocessing import InputSpec
 from service.runtimes.base import Runtime
 from service.settings import Settings
+from training.extras import needs
 from training.store.manifest import (MANIFEST, ModelStoreError, discover, is_valid_name, list_versions,
                                      read_manifest, sha256_file, verify_files)
 
@@ -46,15 +48,44 @@ class LoadedModel:
                         on_step=self.on_step)[0]
 
 
+def resolve_runtime(setting: str, manifest: dict) -> str:
+    """The runtime that serves a version: ``auto`` is onnx where the version has its ONNX graphs
+    and onnxruntime imports, else torch; ``torch`` and ``onnx`` are themselves."""
+    if setting != "auto":
+        return setting
+    return "onnx" if manifest.get("onnx") and _onnxruntime_imports() else "torch"
+
+
+def _onnxruntime_imports() -> bool:
+    try:
+        importlib.import_module("onnxruntime")
+    except ImportError:
+        return False
+    return True
+
+
 def make_runtime(settings: Settings, version_dir: Path, manifest: dict) -> Runtime:
-    # Imported on demand: the onnx runtime must work where torch is not installed.
-    if settings.runtime == "torch":
-        from service.runtimes.torch_runtime import TorchRuntime
+    """The version's runtime (``resolve_runtime``); a missing optional dependency is refused in
+    one line that names the extra bringing it."""
+    name = resolve_runtime(settings.runtime, manifest)
+    try:
+        # Imported on demand: the onnx runtime must work where torch is not installed.
+        if name == "torch":
+            from service.runtimes.torch_runtime import TorchRuntime
 
-        return TorchRuntime.load(version_dir, manifest, threads=settings.intra_op_threads)
-    from service.runtimes.onnx_runtime import OnnxRuntime
+            return TorchRuntime.load(version_dir, manifest, threads=settings.intra_op_threads)
+        from service.runtimes.onnx_runtime import OnnxRuntime
 
-    return OnnxRuntime(version_dir, manifest, threads=settings.intra_op_threads)
+        return OnnxRuntime(version_dir, manifest, threads=settings.intra_op_threads)
+    except ImportError as error:
+        hint = needs(f"the {name} runtime", error)
+        if hint is None:
+            raise
+        if settings.runtime == "auto" and name == "torch":  # say why auto did not take onnx
+            why = "onnxruntime does not import" if manifest.get("onnx") else \
+                "the version has no ONNX graphs; 'firstspike export --onnx' writes them"
+            hint += f" (runtime auto chose {name}: {why})"
+        raise ModelStoreError(f"{version_dir}: {hint}") from None
 
 
 def warm_up(model: LoadedModel, rounds: int) -> None:

@@ -19,7 +19,10 @@ class Settings(BaseSettings):
     default_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated names of the models to load, every version of each "
         "(the highest answers by default); empty: every model in the store")
-    runtime: Literal["torch", "onnx"] = Field(default="torch", description="`torch`, or `onnx` (numpy and onnxruntime only; needs the model's ONNX graphs)")
+    runtime: Literal["auto", "torch", "onnx"] = Field(
+        default="auto", description="`auto`: per version, `onnx` where the version has its ONNX graphs and "
+        "onnxruntime imports, else `torch`; or `torch` (needs firstspike[torch]) or `onnx` (numpy and onnxruntime "
+        "only; needs the ONNX graphs) for every version. GET /models says which runs each version")
     # `firstspike serve` runs this many server processes on one port, each with its own models,
     # batchers and limits; /metrics sums them (prometheus_client multiprocess mode).
     workers: int = Field(default=1, ge=1, description="server processes on one port (`firstspike serve --workers N`), "

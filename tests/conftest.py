@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -45,6 +47,19 @@ class CountingRuntime:
         return self.inner.merge(parts)
 
 
+def copy_without_onnx(version_dir: Path, destination: Path) -> Path:
+    """A copy of a model version as ``firstspike export`` without ``--onnx`` writes it: the
+    weights, no ONNX graphs, and a manifest that lists none."""
+    shutil.copytree(version_dir, destination)
+    manifest = json.loads((destination / "manifest.json").read_text())
+    for graph in manifest.pop("onnx").values():
+        if isinstance(graph, dict):
+            del manifest["files"][graph["file"]]
+            (destination / graph["file"]).unlink()
+    (destination / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return destination
+
+
 @dataclass
 class Server:
     url: str
@@ -84,6 +99,16 @@ def start_server(tmp_path: Path, env: dict[str, str] | None = None, wait_ready: 
         time.sleep(0.05)
     stop_server(server)
     raise RuntimeError(f"server not up within 60 s:\n{server.log()}")
+
+
+def expected_runtime(env: dict[str, str] | None = None, has_onnx: bool = True) -> str:
+    """The runtime a server from ``start_server(env=env)`` serves a version by, one with ONNX
+    graphs or one without: its FIRSTSPIKE_RUNTIME is ``env``'s, else the one exported to this
+    test run (servers inherit it), else the default, auto."""
+    setting = {**os.environ, **(env or {})}.get("FIRSTSPIKE_RUNTIME", "auto")
+    if setting == "auto":
+        return "onnx" if has_onnx else "torch"
+    return setting
 
 
 def stop_server(server: Server) -> None:

@@ -3,9 +3,12 @@
 import json
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+
+from training.extras import needs
 
 ROOT = Path(__file__).parents[1]
 SHIPPED = ROOT / "model_store" / "digits" / "1"
@@ -21,6 +24,28 @@ def firstspike(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 def test_help(command):
     completed = firstspike(*command, "--help")
     assert completed.returncode == 0 and "usage: firstspike" in completed.stdout
+
+
+def test_version():
+    completed = firstspike("--version")
+    assert completed.returncode == 0 and completed.stdout == f"firstspike {version('firstspike')}\n"
+
+
+@pytest.mark.parametrize("module, extra, hint", [
+    ("torch", "train", "train needs PyTorch: pip install 'firstspike[train]'"),
+    ("onnxscript", "train", "train needs onnxscript: pip install 'firstspike[train]'"),
+    ("matplotlib", "train", "train needs matplotlib: pip install 'firstspike[train]'"),
+    ("torchvision", "train", "train needs torchvision: pip install 'firstspike[vision]'"),  # not in [train]
+    ("safetensors", None, "train needs safetensors: pip install 'firstspike[torch]'"),
+    ("onnxruntime", None, "train needs onnxruntime: pip install firstspike"),  # the core install has it
+])
+def test_a_missing_optional_module_is_named_with_its_extra(module, extra, hint):
+    assert needs("train", ModuleNotFoundError(f"No module named '{module}'", name=f"{module}.sub"), extra) == hint
+
+
+def test_other_import_errors_are_not_dressed_up_as_a_missing_extra():
+    assert needs("train", ModuleNotFoundError("No module named 'numpy'", name="numpy")) is None
+    assert needs("train", ImportError("cannot import name 'x' from 'training.data'", name="training.data")) is None
 
 
 def test_shipped_digits_model_meets_its_targets():

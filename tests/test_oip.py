@@ -10,6 +10,7 @@ import json
 import re
 import struct
 import time
+from importlib.metadata import version
 
 import httpx
 import numpy as np
@@ -18,7 +19,7 @@ import tritonclient.http as triton
 from PIL import Image
 from tritonclient.utils import InferenceServerException, serialize_byte_tensor
 
-from conftest import MODEL_STORE, start_server, stop_server
+from conftest import MODEL_STORE, expected_runtime, start_server, stop_server
 from service.oip.codec import (TensorError, decode_bytes_elements, encode_bytes_elements, output_tensor, read_inputs,
                                response_body, split_body)
 
@@ -195,14 +196,20 @@ def _assert_same(rows: list[dict], expected: list[dict]) -> None:
         assert [r[key] for r in rows] == pytest.approx([r[key] for r in expected], rel=1e-6)
 
 
+def test_the_server_says_the_package_version(server):
+    with httpx.Client(base_url=server.url) as http:
+        assert http.get("/v2").json()["version"] == version("firstspike")  # pyproject.toml's
+        assert http.get("/openapi.json").json()["info"]["version"] == version("firstspike")
+
+
 def test_server_and_model_metadata_and_readiness(client, server):
     assert client.is_server_live() and client.is_server_ready()
-    assert client.get_server_metadata() == {"name": "firstspike", "version": "0.1.0",
+    assert client.get_server_metadata() == {"name": "firstspike", "version": version("firstspike"),
                                             "extensions": ["binary_tensor_data"]}
     shipped = sorted(p.name for p in (MODEL_STORE / "digits").iterdir() if p.name.isdigit())
     metadata = client.get_model_metadata("digits")
     assert metadata["name"] == "digits" and metadata["versions"] == shipped
-    assert metadata["platform"] == "firstspike_torch"
+    assert metadata["platform"] == f"firstspike_{expected_runtime()}"
     assert metadata["inputs"] == [{"name": "image", "datatype": "BYTES", "shape": [-1]},
                                   {"name": "pixels", "datatype": "UINT8", "shape": [-1, 1, 8, 8]}]
     assert [(o["name"], o["datatype"], o["shape"]) for o in metadata["outputs"]] == [

@@ -1,5 +1,7 @@
 """Service settings come from FIRSTSPIKE_* variables."""
 
+import os
+
 import pytest
 from pydantic import ValidationError
 
@@ -17,9 +19,11 @@ def test_environment_variables(monkeypatch, tmp_path):
     assert (settings.max_body_bytes, settings.threads) == (2048, 2)
 
 
-def test_defaults():
+def test_defaults(monkeypatch):
+    for name in [n for n in os.environ if n.startswith("FIRSTSPIKE_")]:  # a test run may export some
+        monkeypatch.delenv(name)
     settings = Settings()
-    assert settings.runtime == "torch" and settings.default_models == []
+    assert settings.runtime == "auto" and settings.default_models == []
     assert str(settings.model_store) == "model_store"
 
 

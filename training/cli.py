@@ -6,7 +6,14 @@ import argparse
 import json
 import sys
 
+from training import __version__
+from training.extras import needs
 from training.store.manifest import ModelStoreError
+
+# The extra each command needs beyond the core install (serve: none), named when a module it
+# imports is missing.
+COMMAND_EXTRAS = {"train": "train", "eval": "train", "export": "train", "calibrate": "train", "report": "train",
+                  "experiment": "train", "serve": None}
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -149,6 +156,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="firstspike", description="Train and serve latency-coded spiking networks.")
+    parser.add_argument("--version", action="version", version=f"firstspike {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a network from a config",
@@ -244,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--model-store", help="model store root (FIRSTSPIKE_MODEL_STORE, default ./model_store)")
     serve.add_argument("--models", help="comma-separated models to load (default: every model in the store)")
-    serve.add_argument("--runtime", choices=["torch", "onnx"], help="FIRSTSPIKE_RUNTIME (default torch)")
+    serve.add_argument("--runtime", choices=["auto", "torch", "onnx"],
+                       help="FIRSTSPIKE_RUNTIME (default auto: onnx for each version exported with its ONNX "
+                            "graphs, torch for the others)")
     serve.add_argument("--threads", type=int, help="intra-op threads per runtime (FIRSTSPIKE_THREADS)")
     serve.add_argument("--workers", type=int, metavar="N",
                        help="server processes on one port, each with its own models; /metrics sums them "
@@ -262,8 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         print("firstspike: interrupted", file=sys.stderr)
         return 130
     except ImportError as error:
-        print(f"firstspike {args.command}: error: {error}; this command needs pip install 'firstspike[train]'",
-              file=sys.stderr)
+        message = needs(args.command, error, COMMAND_EXTRAS.get(args.command))
+        if message is None:  # not a missing optional dependency: a bug or a broken install
+            raise
+        print(f"firstspike: error: {message}", file=sys.stderr)
         return 2
     except (ModelStoreError, ValueError, OSError) as error:
         # What a user gave (config, paths, model folders) was wrong: one line, no traceback.

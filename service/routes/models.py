@@ -26,7 +26,9 @@ def _summary(name: str, versions: dict) -> dict:
         "kind": latest["kind"],
         "timesteps": latest["timesteps"],
         "labels": latest["labels"],
-        "runtime": versions[max(versions)].runtime.name,
+        "runtime": versions[max(versions)].runtime.name,  # the default version's
+        # Each version's own: under runtime auto, versions of one model may differ.
+        "runtimes": {str(version): model.runtime.name for version, model in sorted(versions.items())},
     }
 
 
