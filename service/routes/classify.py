@@ -22,7 +22,8 @@ ENDPOINT = "/classify"
 ERRORS = {status: {"model": ErrorBody} for status in (400, 404, 408, 413, 415, 503, 504)}
 
 
-@router.post("/classify", response_model=Classification, responses=ERRORS, openapi_extra=OPENAPI_REQUEST_BODY)
+@router.post("/classify", summary="Classify one image at its first output spike",
+             response_model=Classification, responses=ERRORS, openapi_extra=OPENAPI_REQUEST_BODY)
 async def classify_image(
     request: Request,
     model: str | None = Query(None, pattern=NAME_REGEX, description="model name (default: the first loaded image model)"),

@@ -36,7 +36,7 @@ def _index(model: str) -> dict:
     return json.loads(path.read_text())
 
 
-@router.get("/examples/{model}", responses={404: {"model": ErrorBody}})
+@router.get("/examples/{model}", summary="Example event streams of a model", responses={404: {"model": ErrorBody}})
 async def list_examples(model: str = Path(pattern=NAME_REGEX)) -> dict:
     """Example ``dvs-events/1`` streams for an event model (the demo page replays them over
     ``/classify/stream``): sensor size, and per stream its label, event count, duration and URL."""
@@ -47,7 +47,8 @@ async def list_examples(model: str = Path(pattern=NAME_REGEX)) -> dict:
                         for number, entry in enumerate(index["streams"])]}
 
 
-@router.get("/examples/{model}/{number}", responses={200: {"content": {DVS_EVENTS: {}}}, 404: {"model": ErrorBody}})
+@router.get("/examples/{model}/{number}", summary="One example event stream",
+            responses={200: {"content": {DVS_EVENTS: {}}}, 404: {"model": ErrorBody}})
 async def get_example(model: str = Path(pattern=NAME_REGEX), number: int = Path(ge=0)) -> Response:
     """One example stream: 16-byte little-endian records (int64 t, uint16 x, uint16 y, uint8 p, 3 zero bytes)."""
     streams = _index(model)["streams"]

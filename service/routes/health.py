@@ -11,14 +11,15 @@ from service.schemas import Health
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health/live", response_model=Health)
+@router.get("/health/live", summary="Liveness", response_model=Health)
 @router.get("/v2/health/live", response_model=Health, include_in_schema=False)
 async def live() -> Health:
     """The process is up and answering."""
     return Health(status="live")
 
 
-@router.get("/health/ready", response_model=Health, responses={503: {"model": Health}})
+@router.get("/health/ready", summary="Readiness: the models are loaded and warmed up",
+            response_model=Health, responses={503: {"model": Health}})
 @router.get("/v2/health/ready", response_model=Health, include_in_schema=False)
 async def ready(service: ServiceState = Depends(get_service)):
     """200 once the default models are loaded and warmed up; 503 before that and while draining."""

@@ -32,7 +32,7 @@ def _summary(name: str, versions: dict) -> dict:
     }
 
 
-@router.get("/models")
+@router.get("/models", summary="Loaded models, their versions and runtimes; refused versions and why")
 async def list_models(service: ServiceState = Depends(get_service)) -> dict:
     registry = service.registry
     return {
@@ -46,7 +46,7 @@ def _errors(*statuses: int) -> dict:
     return {status: {"model": ErrorBody} for status in statuses}
 
 
-@router.get("/models/{name}", responses=_errors(400, 404))
+@router.get("/models/{name}", summary="One model: versions, runtimes and manifests", responses=_errors(400, 404))
 async def get_model(name: str = Path(pattern=NAME_REGEX), service: ServiceState = Depends(get_service)) -> dict:
     versions = service.registry.models.get(name)
     if not versions:
@@ -55,7 +55,8 @@ async def get_model(name: str = Path(pattern=NAME_REGEX), service: ServiceState 
             "manifests": {str(version): model.manifest for version, model in sorted(versions.items())}}
 
 
-@router.post("/models/{name}/reload", dependencies=[Depends(require_admin)], responses=_errors(400, 401, 403, 404, 422))
+@router.post("/models/{name}/reload", summary="Admin: bring a model in line with the store",
+             dependencies=[Depends(require_admin)], responses=_errors(400, 401, 403, 404, 422))
 async def reload_model(name: str = Path(pattern=NAME_REGEX), service: ServiceState = Depends(get_service)) -> dict:
     """Admin: load new or changed versions of ``name`` from the model store (verified and warmed
     up first), drop removed ones, then switch atomically. A version that fails verification

@@ -75,7 +75,7 @@ INFER_RESPONSES = {
 }
 
 
-@router.get("/v2", response_model=OipServerMetadata)
+@router.get("/v2", summary="OIP server metadata", response_model=OipServerMetadata)
 async def server_metadata(request: Request) -> OipServerMetadata:
     return OipServerMetadata(name="firstspike", version=request.app.version, extensions=list(EXTENSIONS))
 
@@ -103,13 +103,15 @@ def _metadata(service: ServiceState, name: str, version: str | None) -> OipModel
                             outputs=output_metadata(loaded.widths.classes))
 
 
-@router.get("/v2/models/{name}", response_model=OipModelMetadata, responses=_errors(400, 404, 503))
+@router.get("/v2/models/{name}", summary="OIP model metadata (the highest version)",
+            response_model=OipModelMetadata, responses=_errors(400, 404, 503))
 async def model_metadata(name: str, service: ServiceState = Depends(get_service)) -> OipModelMetadata:
     """Tensor metadata of the model's highest loaded version; -1 marks the batch dimension."""
     return _metadata(service, name, None)
 
 
-@router.get("/v2/models/{name}/versions/{version}", response_model=OipModelMetadata, responses=_errors(400, 404, 503))
+@router.get("/v2/models/{name}/versions/{version}", summary="OIP model version metadata",
+            response_model=OipModelMetadata, responses=_errors(400, 404, 503))
 async def model_version_metadata(name: str, version: str,
                                  service: ServiceState = Depends(get_service)) -> OipModelMetadata:
     return _metadata(service, name, version)
@@ -122,26 +124,30 @@ def _ready(service: ServiceState, name: str, version: str | None) -> OipModelRea
     return OipModelReady(name=loaded.name, version=str(loaded.version), ready=True)
 
 
-@router.get("/v2/models/{name}/ready", response_model=OipModelReady, responses=_errors(400, 404, 503))
+@router.get("/v2/models/{name}/ready", summary="OIP model readiness",
+            response_model=OipModelReady, responses=_errors(400, 404, 503))
 async def model_ready(name: str, service: ServiceState = Depends(get_service)) -> OipModelReady:
     """200 when the model is loaded and the server ready; otherwise the error body."""
     return _ready(service, name, None)
 
 
-@router.get("/v2/models/{name}/versions/{version}/ready", response_model=OipModelReady,
+@router.get("/v2/models/{name}/versions/{version}/ready", summary="OIP model version readiness",
+            response_model=OipModelReady,
             responses=_errors(400, 404, 503))
 async def model_version_ready(name: str, version: str, service: ServiceState = Depends(get_service)) -> OipModelReady:
     return _ready(service, name, version)
 
 
-@router.post("/v2/models/{name}/infer", response_class=Response, responses=INFER_RESPONSES, openapi_extra=INFER_BODY)
+@router.post("/v2/models/{name}/infer", summary="OIP inference: a batch of images",
+             response_class=Response, responses=INFER_RESPONSES, openapi_extra=INFER_BODY)
 async def infer(request: Request, name: str, service: ServiceState = Depends(get_service)) -> Response:
     """Classify B images, given as ``image`` BYTES [B] (image files) or ``pixels`` UINT8
     [B, C, H, W]; JSON tensors or the binary tensor data extension."""
     return await _infer_request(request, service, name, None)
 
 
-@router.post("/v2/models/{name}/versions/{version}/infer", response_class=Response, responses=INFER_RESPONSES,
+@router.post("/v2/models/{name}/versions/{version}/infer", summary="OIP inference on one version",
+             response_class=Response, responses=INFER_RESPONSES,
              openapi_extra=INFER_BODY)
 async def infer_version(request: Request, name: str, version: str,
                         service: ServiceState = Depends(get_service)) -> Response:

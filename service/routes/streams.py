@@ -167,7 +167,8 @@ STREAM_BODY = {
 }
 
 
-@router.post("/classify/stream", response_model=StreamClassification, openapi_extra=STREAM_BODY,
+@router.post("/classify/stream", summary="Classify an event stream sent as the body",
+             response_model=StreamClassification, openapi_extra=STREAM_BODY,
              responses={status: {"model": ErrorBody} for status in (400, 404, 408, 413, 415, 503)},
              include_in_schema=True)
 async def stream_post(
