@@ -60,6 +60,15 @@ def copy_without_onnx(version_dir: Path, destination: Path) -> Path:
     return destination
 
 
+@pytest.fixture(scope="module")
+def graphs_and_none_store(tmp_path_factory) -> Path:
+    """``digits/1`` as shipped (with ONNX graphs) and ``digits/2``, the same weights without."""
+    root = tmp_path_factory.mktemp("graphs-and-none")
+    shutil.copytree(MODEL_STORE / "digits" / "1", root / "digits" / "1")
+    copy_without_onnx(MODEL_STORE / "digits" / "1", root / "digits" / "2")
+    return root
+
+
 @dataclass
 class Server:
     url: str

@@ -3,12 +3,11 @@ ONNX graphs and by torch where it has none; /models and firstspike_model_info sa
 
 from __future__ import annotations
 
-import shutil
 import sys
 
 import pytest
 
-from conftest import MODEL_STORE, copy_without_onnx, start_server, stop_server
+from conftest import start_server, stop_server
 from service.registry import make_runtime, resolve_runtime
 from service.settings import Settings
 from training.store.manifest import ModelStoreError, read_manifest
@@ -24,20 +23,12 @@ def test_auto_takes_onnx_only_where_the_version_has_graphs():
     assert resolve_runtime("onnx", without) == "onnx"  # which then refuses the version
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """``digits/1`` as shipped (with ONNX graphs) and ``digits/2``, the same weights without."""
-    root = tmp_path_factory.mktemp("graphs-and-none")
-    shutil.copytree(MODEL_STORE / "digits" / "1", root / "digits" / "1")
-    copy_without_onnx(MODEL_STORE / "digits" / "1", root / "digits" / "2")
-    return root
-
-
 @pytest.mark.parametrize("setting, runtimes", [("auto", {"1": "onnx", "2": "torch"}),
                                                ("torch", {"1": "torch", "2": "torch"}),
                                                ("onnx", {"1": "onnx"})])
-def test_each_version_reports_the_runtime_serving_it(tmp_path, store, digits_test_pngs, setting, runtimes):
-    server = start_server(tmp_path, env={"FIRSTSPIKE_RUNTIME": setting}, store=store)
+def test_each_version_reports_the_runtime_serving_it(tmp_path, graphs_and_none_store, digits_test_pngs, setting,
+                                                    runtimes):
+    server = start_server(tmp_path, env={"FIRSTSPIKE_RUNTIME": setting}, store=graphs_and_none_store)
     try:
         with server.client() as client:
             listing = client.get("/models").json()
@@ -65,11 +56,11 @@ def test_each_version_reports_the_runtime_serving_it(tmp_path, store, digits_tes
 
 
 @pytest.mark.parametrize("setting", ["auto", "torch"])
-def test_without_torch_the_refusal_names_the_extra(monkeypatch, store, setting):
+def test_without_torch_the_refusal_names_the_extra(monkeypatch, graphs_and_none_store, setting):
     """What the slim install says (tests/slim runs it for real): torch fails to import here."""
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ModuleNotFoundError
     monkeypatch.delitem(sys.modules, "service.runtimes.torch_runtime", raising=False)
-    version_dir = store / "digits" / "2"
+    version_dir = graphs_and_none_store / "digits" / "2"
     with pytest.raises(ModelStoreError) as refused:
         make_runtime(Settings(runtime=setting), version_dir, read_manifest(version_dir))
     message = str(refused.value)

@@ -5,7 +5,6 @@ torch is installed there is nothing to refuse and the tests of that skip."""
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MODEL_STORE, ROOT, copy_without_onnx, start_server, stop_server
+from conftest import MODEL_STORE, ROOT, start_server, stop_server
 
 without_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is installed here")
 TORCH_HINT = "the torch runtime needs PyTorch: pip install 'firstspike[torch]'"
@@ -23,15 +22,6 @@ def firstspike(*args: str) -> subprocess.CompletedProcess:
     script = Path(sys.executable).with_name("firstspike")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "training.cli"]
     return subprocess.run([*command, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """``digits/1`` as shipped (with ONNX graphs) and ``digits/2``, the same weights without."""
-    root = tmp_path_factory.mktemp("graphs-and-none")
-    shutil.copytree(MODEL_STORE / "digits" / "1", root / "digits" / "1")
-    copy_without_onnx(MODEL_STORE / "digits" / "1", root / "digits" / "2")
-    return root
 
 
 def _errors_once_loaded(server) -> tuple[dict, dict]:
@@ -47,8 +37,8 @@ def _errors_once_loaded(server) -> tuple[dict, dict]:
 
 
 @without_torch
-def test_auto_serves_the_version_with_graphs_and_names_the_extra_for_the_other(tmp_path, store):
-    server = start_server(tmp_path, env={"FIRSTSPIKE_RUNTIME": "auto"}, store=store)
+def test_auto_serves_the_version_with_graphs_and_names_the_extra_for_the_other(tmp_path, graphs_and_none_store):
+    server = start_server(tmp_path, env={"FIRSTSPIKE_RUNTIME": "auto"}, store=graphs_and_none_store)
     try:
         listing, ready = _errors_once_loaded(server)
     finally:
@@ -61,8 +51,8 @@ def test_auto_serves_the_version_with_graphs_and_names_the_extra_for_the_other(t
 
 
 @without_torch
-def test_torch_refuses_every_version_naming_the_extra(tmp_path, store):
-    server = start_server(tmp_path, env={"FIRSTSPIKE_RUNTIME": "torch"}, store=store, wait_ready=False)
+def test_torch_refuses_every_version_naming_the_extra(tmp_path, graphs_and_none_store):
+    server = start_server(tmp_path, env={"FIRSTSPIKE_RUNTIME": "torch"}, store=graphs_and_none_store, wait_ready=False)
     try:
         listing, ready = _errors_once_loaded(server)
     finally:
