@@ -1,6 +1,7 @@
 """firstspike against what a user would otherwise do, on the shipped digits and fashion-mnist
-models (trained weights, real test images, so early exit stops where real decisions stop), in
-one run:
+models (trained weights, real test images, so early exit stops where real decisions stop) and a
+VGG-11 (3x32x32, random weights, made to decide at timestep 1 as a trained CIFAR-10 VGG-11 does,
+paper Table I), in one run:
 
   (a) early exit vs all T timesteps, same runtime (compute per request, in process);
   (b) torch vs onnx runtime;
@@ -9,6 +10,10 @@ one run:
   (e) a naive baseline: a plain FastAPI endpoint running all T timesteps in torch (mean output).
 
     python -m service.benchmarks.comparison [--quick]
+    python -m service.benchmarks.comparison --quick --json   # SNN / ANN at batch size 1, as JSON
+
+Before the tables, a profile of one request (batch size 1) and of one batched timestep (32
+rows) per model and runtime: where the time goes (``service/benchmarks/profile.py``).
 
 The ANN twins (same architecture, ReLU, one pass) have random weights: an ANN's compute does not
 depend on its weights. Everything runs on 127.0.0.1 and is bounded in requests.
@@ -18,6 +23,7 @@ Figures are ratios measured side by side; absolute numbers depend on the machine
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -29,13 +35,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from service.benchmarks.common import (ROOT, digits_pngs, fashion_pngs, load, measure, start_service,
+from service.benchmarks.common import (ROOT, digits_pngs, fashion_pngs, load, measure, png, start_service,
                                        start_uvicorn_factory, wrk_available)
+from service.benchmarks.profile import profile_batched_step, profile_request
 from service.early_exit import Widths, classify
 from service.preprocessing import InputSpec, preprocess
 from service.runtimes.onnx_runtime import OnnxRuntime
 from service.runtimes.torch_runtime import TorchRuntime
 from training.data import dataset_info
+from training.data.info import DatasetInfo
 from training.evaluate import evaluate
 from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
@@ -43,21 +51,73 @@ from training.store.export import export_version
 from training.store.load import load_network
 from training.store.manifest import read_manifest
 
-MODELS = ("digits", "fashion-mnist")
+MODELS = ("digits", "fashion-mnist", "vgg11")
+SHIPPED = ("digits", "fashion-mnist")
+VGG_INFO = DatasetInfo("random-rgb", (3, 32, 32), tuple(f"class_{i}" for i in range(10)), (0.5, 0.5, 0.5),
+                       (0.25, 0.25, 0.25))
+
+
+def _export(network: SpikingNetwork, store: Path, name: str, info: DatasetInfo) -> None:
+    sample = [(torch.rand(network.spec.input_shape), 0) for _ in range(4)]
+    export_version(network, store, name, info, evaluate(network, sample), split="random", onnx=True)
+
+
+def _ann_twin(network: SpikingNetwork) -> SpikingNetwork:
+    return SpikingNetwork(NetworkSpec.from_dict({**network.spec.to_dict(), "coding": "ann", "encoder": None})).eval()
 
 
 def build_store(root: Path) -> Path:
-    """The shipped digits/1 and fashion-mnist/1, each with a same-architecture ANN twin, all with ONNX."""
+    """The shipped digits/1 and fashion-mnist/1 and a VGG-11, each with a same-architecture ANN
+    twin, all with ONNX."""
     store = root / "store"
     torch.manual_seed(0)
-    for model in MODELS:
+    for model in SHIPPED:
         shutil.copytree(ROOT / "model_store" / model / "1", store / model / "1")
         network, manifest = load_network(store / model)
-        twin = SpikingNetwork(NetworkSpec.from_dict({**network.spec.to_dict(), "coding": "ann", "encoder": None})).eval()
-        info = dataset_info(manifest["evaluation"]["dataset"])
-        sample = [(torch.rand(twin.spec.input_shape), 0) for _ in range(4)]
-        export_version(twin, store, f"{model}-ann", info, evaluate(twin, sample), split="random", onnx=True)
+        _export(_ann_twin(network), store, f"{model}-ann", dataset_info(manifest["evaluation"]["dataset"]))
+    vgg = SpikingNetwork(NetworkSpec("vgg11", VGG_INFO.input_shape, 10, timesteps=4)).eval()
+    with torch.no_grad():  # class 0's output neuron fires at timestep 1 for every input
+        vgg.head.module.bias[0] = 2 * vgg.spec.output_neuron.threshold
+    _export(vgg, store, "vgg11", VGG_INFO)
+    _export(_ann_twin(vgg), store, "vgg11-ann", VGG_INFO)
     return store
+
+
+def random_rgb_pngs(count: int) -> list[bytes]:
+    generator = np.random.default_rng(0)
+    return [png(generator.integers(0, 256, (32, 32, 3), dtype=np.uint8)) for _ in range(count)]
+
+
+def model_inputs(store: Path, count: int) -> dict[str, list[bytes]]:
+    """PNGs per model, in their data set's order except that the first one is an input the SNN
+    decides at timestep 1 (wrk sends only the first)."""
+    inputs = {"digits": digits_pngs(), "fashion-mnist": fashion_pngs(count), "vgg11": random_rgb_pngs(64)}
+    for model, pngs in inputs.items():
+        runtime, widths, spec = _runtime(store, model, OnnxRuntime)
+        first = next(i for i, body in enumerate(pngs)
+                     if classify(runtime, preprocess(body, spec, 1 << 20)[None], widths)[0].decision_timestep == 1)
+        inputs[model] = [pngs[first], *pngs[:first], *pngs[first + 1:]]
+    return inputs
+
+
+def _runtime(store: Path, name: str, kind) -> tuple:
+    version_dir = store / name / "1"
+    manifest = read_manifest(version_dir)
+    runtime = kind.load(version_dir, manifest) if kind is TorchRuntime else kind(version_dir, manifest)
+    return runtime, Widths.from_manifest(manifest), InputSpec.from_manifest(manifest)
+
+
+def profiles(store: Path, model: str, images: list[np.ndarray], seconds: float) -> dict:
+    """Request and batched-timestep profiles of the SNN and its ANN twin, both runtimes."""
+    result = {}
+    for name in (model, f"{model}-ann"):
+        decoding = "time_mean" if name.endswith("-ann") else "first_spike"
+        for kind in (OnnxRuntime, TorchRuntime):
+            runtime, widths, _ = _runtime(store, name, kind)
+            result[(name, runtime.name, "request")] = profile_request(runtime, widths, images, decoding, seconds)
+            result[(name, runtime.name, "batch32")] = profile_batched_step(
+                runtime, widths, np.concatenate((images * 32)[:32]), decoding, seconds)
+    return result
 
 
 def per_request_us(runtime, widths: Widths, images: list[np.ndarray], early_exit: bool, decoding: str,
@@ -120,17 +180,23 @@ def step_cost_per_sample(store: Path, model: str, threads: int, seconds: float) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    parser.add_argument("--json", action="store_true",
+                        help="only SNN / ANN at batch size 1 (onnx, in process and over HTTP at one client), as JSON")
     parser.add_argument("--clients", type=int, default=32)
     args = parser.parse_args(argv)
     scale = 0.25 if args.quick else 1.0
     with tempfile.TemporaryDirectory() as tmp:
         store = build_store(Path(tmp))
-        inputs = {"digits": digits_pngs(), "fashion-mnist": fashion_pngs(256)}
-        seconds = {"digits": 5 * scale, "fashion-mnist": 8 * scale}
-        compute = {}
+        inputs = model_inputs(store, 256)
+        if args.json:
+            print(json.dumps(snn_vs_ann(store, inputs, 8.0 * scale), indent=2))
+            return 0
+        seconds = {"digits": 5 * scale, "fashion-mnist": 8 * scale, "vgg11": 8 * scale}
+        compute, profiled = {}, {}
         for model in MODELS:
             spec = InputSpec.from_manifest(read_manifest(store / model / "1"))
             images = [preprocess(png, spec, 1 << 20)[None] for png in inputs[model][:64]]
+            profiled[model] = profiles(store, model, images, 1.0 * scale)
             compute[model] = in_process(store, model, images, 2.0 * scale)
             compute[model]["step_cost"] = step_cost_per_sample(store, model, os.cpu_count() or 1, 1.0 * scale)
         http: dict = {}
@@ -157,8 +223,61 @@ def main(argv: list[str] | None = None) -> int:
                 http[(model, "naive", 1)] = measure(naive.url, inputs[model], args.clients, seconds[model])
             finally:
                 naive.stop()
+    report_profiles(profiled)
     report(compute, http, args.clients)
     return 0
+
+
+def snn_vs_ann(store: Path, inputs: dict[str, list[bytes]], seconds: float) -> dict:
+    """Per model: the SNN's cost over its ANN twin's at batch size 1 with the onnx runtime, in
+    process (mean per request over real inputs, and over those decided at timestep 1) and over
+    HTTP (p50 at one client, an input decided at timestep 1), with the request profiles."""
+    torch.set_num_threads(1)
+    result: dict = {}
+    for model in MODELS:
+        snn, widths, spec = _runtime(store, model, OnnxRuntime)
+        ann, ann_widths, _ = _runtime(store, f"{model}-ann", OnnxRuntime)
+        images = [preprocess(body, spec, 1 << 20)[None] for body in inputs[model][:64]]
+        first = [image for image in images if classify(snn, image, widths)[0].decision_timestep == 1]
+        snn_profile = profile_request(snn, widths, images, "first_spike", seconds / 4)
+        snn_first = profile_request(snn, widths, first, "first_spike", seconds / 4)
+        ann_profile = profile_request(ann, ann_widths, images, "time_mean", seconds / 4)
+        result[model] = {
+            "mean_decision_timestep": statistics.mean(classify(snn, image, widths)[0].decision_timestep
+                                                      for image in images),
+            "decided_at_timestep_1": len(first) / len(images),
+            "snn_ann_ratio_in_process": snn_first["total"] / ann_profile["total"],
+            "snn_ann_ratio_in_process_all_inputs": snn_profile["total"] / ann_profile["total"],
+            "profile_us": {"snn_timestep_1": snn_first, "snn_all_inputs": snn_profile, "ann": ann_profile},
+        }
+    server = start_service(store, {"FIRSTSPIKE_RUNTIME": "onnx", "FIRSTSPIKE_MAX_BATCH_SIZE": "1"})
+    try:
+        for model in MODELS:
+            latency = {}
+            for name in (model, f"{model}-ann"):
+                body = inputs[model][:1]  # decided at timestep 1 by the SNN
+                load(server.url, body, 40, 1, {"model": name})  # warm up
+                latency[name] = measure(server.url, body, 1, seconds, {"model": name}).p50_ms
+            result[model]["http_p50_ms"] = latency
+            result[model]["snn_ann_ratio_http_p50"] = latency[model] / latency[f"{model}-ann"]
+    finally:
+        server.stop()
+    return result
+
+
+def report_profiles(profiled: dict) -> None:
+    print("## Profile: microseconds per request (batch size 1) and per timestep of 32 rows, by part")
+    print("| model | runtime | what | total | encode (graph run) | initial state | step (graph run) | "
+          "select + merge | loop bookkeeping |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for model, results in profiled.items():
+        for (name, runtime, what), p in results.items():
+            encode = f"{p['encode']:.0f} ({p['encoder.run']:.0f})" if p["encoder.run"] else f"{p['encode']:.0f}"
+            step = f"{p['step']:.0f} ({p['stepper.run']:.0f})" if p["stepper.run"] else f"{p['step']:.0f}"
+            label = "one request" if what == "request" else "one timestep, 32 rows"
+            print(f"| {name} | {runtime} | {label} | {p['total']:.0f} | {encode} | {p['initial_state']:.0f} | {step} | "
+                  f"{p['select'] + p['merge']:.0f} | {p['loop']:.0f} |")
+    print()
 
 
 def report(compute: dict, http: dict, clients: int) -> None:
