@@ -85,8 +85,10 @@ class Batcher:
                     tickets = np.array([a[0] for a in arrivals])
                     images = np.stack([a[1] for a in arrivals])
                     early = np.array([a[2] for a in arrivals])
+                    # Alone, new rows run timestep 1 in one fused call; joining a running batch,
+                    # they wait to step with it.
                     newcomer = await loop.run_in_executor(self._executor, start, self.runtime, images, tickets,
-                                                          early, self.widths)
+                                                          early, self.widths, batch is None)
                     batch = join(self.runtime, batch, newcomer)
                 if self.on_step is not None:
                     self.on_step(len(batch))

@@ -18,7 +18,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from service.runtimes.base import Runtime
+from service.runtimes.base import Runtime, StepResult
 
 FIRST_SPIKE = "first_spike"
 NO_SPIKE = "no_spike"
@@ -90,20 +90,31 @@ class Batch:
     encoded: Any
     state: Any
     rows: Rows
+    # Timestep 1 of new rows, already run by ``start`` (the runtime's fused first step); the
+    # next ``advance`` takes it instead of stepping.
+    pending: StepResult | None = None
 
     def __len__(self) -> int:
         return len(self.rows.ticket)
 
 
 def start(runtime: Runtime, images: np.ndarray, tickets: np.ndarray, early_exit: np.ndarray,
-          widths: Widths) -> Batch:
-    """Encode new inputs (once each) and put them at rest, ready for their first timestep."""
-    return Batch(runtime.encode(images), runtime.initial_state(len(images)), Rows.fresh(tickets, early_exit, widths, runtime.timesteps))
+          widths: Widths, first_step: bool = True) -> Batch:
+    """New inputs, encoded once each. With ``first_step`` their timestep 1 runs now, in the same
+    runtime call (the next ``advance`` takes its result); without, they are put at rest, ready
+    to step together with a running batch they join."""
+    rows = Rows.fresh(tickets, early_exit, widths, runtime.timesteps)
+    if first_step:
+        encoded, result = runtime.first_step(images)
+        return Batch(encoded, result.state, rows, pending=result)
+    return Batch(runtime.encode(images), runtime.initial_state(len(images)), rows)
 
 
 def join(runtime: Runtime, batch: Batch | None, newcomer: Batch) -> Batch:
     if batch is None:
         return newcomer
+    if batch.pending is not None or newcomer.pending is not None:
+        raise ValueError("rows that have run timestep 1 cannot join a batch that has not stepped")
     encoded, state = runtime.merge([(batch.encoded, batch.state), (newcomer.encoded, newcomer.state)])
     return Batch(encoded, state, Rows.concat([batch.rows, newcomer.rows]))
 
@@ -114,7 +125,7 @@ def advance(runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE) -> tupl
     rows = batch.rows
     timesteps = runtime.timesteps
     rows.elapsed += 1
-    result = runtime.step(batch.encoded, rows.elapsed, batch.state)
+    result = batch.pending if batch.pending is not None else runtime.step(batch.encoded, rows.elapsed, batch.state)
     rows.current_sum += result.current
     rows.layer_spikes += result.layer_spikes
     rows.synaptic_inputs += result.synaptic_inputs

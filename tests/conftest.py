@@ -35,6 +35,11 @@ class CountingRuntime:
     def initial_state(self, batch_size):
         return self.inner.initial_state(batch_size)
 
+    def first_step(self, images):
+        self.sample_timesteps += len(images)
+        self.largest_batch = max(self.largest_batch, len(images))
+        return self.inner.first_step(images)
+
     def step(self, encoded, timesteps, state):
         self.sample_timesteps += len(timesteps)
         self.largest_batch = max(self.largest_batch, len(timesteps))

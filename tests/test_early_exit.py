@@ -8,7 +8,7 @@ import torch
 
 from conftest import MODEL_STORE, CountingRuntime
 from service.early_exit import Widths, classify
-from service.runtimes.base import StepResult
+from service.runtimes.base import StepResult, first_step_in_parts
 from service.runtimes.torch_runtime import TorchRuntime
 from training.data import load_dataset
 from training.decoding import first_spike_decision
@@ -53,6 +53,9 @@ class ScriptedRuntime:
 
     def initial_state(self, batch_size):
         return None
+
+    def first_step(self, images):
+        return first_step_in_parts(self, images)
 
     def step(self, encoded, timesteps, state):
         self.calls += 1

@@ -40,6 +40,18 @@ def test_step_takes_and_returns_explicit_state():
     assert out.state.membrane.tolist() == pytest.approx([0.0, 1.0])
 
 
+def test_a_step_from_rest_is_the_input_itself():
+    params = LIFParameters(leak=0.5, threshold=1.0)
+    inputs = torch.tensor([0.4, 1.0, 2.5, -0.3])
+    out = lif_step(inputs, None, params)  # (2) with U[t-1] = 0: U = I
+    assert out.membrane.tolist() == pytest.approx([0.4, 1.0, 2.5, -0.3])
+    assert out.spikes.tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert out.state.membrane.tolist() == pytest.approx([0.4, 0.0, 1.5, -0.3])
+    from_zero = lif_step(inputs, LIFState(torch.zeros(4)), params)
+    assert all(torch.equal(a, b) for a, b in zip((out.membrane, out.spikes, out.state.membrane),
+                                                (from_zero.membrane, from_zero.spikes, from_zero.state.membrane)))
+
+
 @pytest.mark.parametrize(
     "surrogate, x, expected",
     [

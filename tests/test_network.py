@@ -61,6 +61,21 @@ def test_step_by_step_equals_multi_step(spec):
         torch.testing.assert_close(stepped.membrane, whole.membrane, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("spec", [*SPECS, NetworkSpec("vgg11", (3, 32, 32), 4, coding="ann", arch_args={"width": 0.125})],
+                         ids=lambda s: f"{s.architecture}-{s.coding}-{s.encoder}")
+@torch.no_grad()
+def test_first_step_is_features_then_step_one_from_rest(spec):
+    network = _trained_like(spec)
+    images = torch.rand(6, *spec.input_shape)
+    features, fused = network.first_step(images)
+    parts = network.step(network.features(images), 1, network.initial_state(6))
+    assert torch.equal(features, network.features(images))
+    for name in ("current", "membrane", "spikes", "layer_spikes", "synaptic_inputs"):
+        assert torch.equal(getattr(fused, name), getattr(parts, name)), name
+    for a, b in zip((*fused.state.hidden, fused.state.output), (*parts.state.hidden, parts.state.output)):
+        assert torch.equal(a.membrane, b.membrane)
+
+
 def test_two_networks_do_not_share_state():
     spec = SPECS[0]
     first, second = _trained_like(spec, seed=1), _trained_like(spec, seed=1)

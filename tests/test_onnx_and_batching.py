@@ -12,6 +12,7 @@ import torch
 from conftest import MODEL_STORE, CountingRuntime, start_server, stop_server
 from service.batching import Batcher
 from service.early_exit import FIRST_SPIKE, Widths, classify
+from service.runtimes.base import first_step_in_parts
 from service.runtimes.onnx_runtime import OnnxRuntime
 from service.runtimes.torch_runtime import TorchRuntime
 from training.data import load_dataset
@@ -48,6 +49,28 @@ def test_onnx_and_torch_agree_on_all_test_digits(which, mixed_store):
     by_torch = classify(torch_runtime, images, widths)
     by_onnx = classify(onnx_runtime, images, widths)
     assert [(o.class_index, o.decision_timestep) for o in by_torch] == [(o.class_index, o.decision_timestep) for o in by_onnx]
+
+
+def test_the_fused_first_step_graph_gives_the_answers_of_encoder_then_step(mixed_store):
+    """first_step.onnx (encoder and timestep 1 from rest in one graph) against the two graphs
+    it replaces, and a version exported before it existed, which runs those two."""
+    version_dir = mixed_store / "mixed" / "1"
+    manifest = read_manifest(version_dir)
+    assert "first_step" in manifest["onnx"]
+    fused = OnnxRuntime(version_dir, manifest)
+    in_parts = OnnxRuntime(version_dir, {**manifest, "onnx": {k: v for k, v in manifest["onnx"].items()
+                                                              if k != "first_step"}})
+    assert in_parts.first_stepper is None
+    images = _test_images()
+    encoded, result = fused.first_step(images)
+    expected_encoded, expected = first_step_in_parts(in_parts, images)
+    assert np.array_equal(encoded, expected_encoded)
+    for name in ("current", "membrane", "spikes", "layer_spikes", "synaptic_inputs"):
+        assert np.array_equal(getattr(result, name), getattr(expected, name)), name
+    for got, want in zip(result.state, expected.state):
+        assert np.array_equal(got, want)
+    widths = Widths.from_manifest(manifest)
+    assert_same_answers(classify(fused, images, widths), classify(in_parts, images, widths))
 
 
 def assert_same_answers(got, expected) -> None:

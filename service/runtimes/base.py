@@ -33,6 +33,10 @@ class Runtime(Protocol):
     def initial_state(self, batch_size: int) -> Any:
         """Every neuron at rest."""
 
+    def first_step(self, images: np.ndarray) -> tuple[Any, StepResult]:
+        """``encode`` and timestep 1 from rest in one call, what early exit runs first for new
+        inputs: the same results as ``step(encode(images), 1, initial_state(B))``."""
+
     def step(self, encoded: Any, timesteps: np.ndarray, state: Any) -> StepResult:
         """One timestep per row; ``timesteps`` [B] holds each row's own 1-based timestep."""
 
@@ -41,3 +45,10 @@ class Runtime(Protocol):
 
     def merge(self, parts: list[tuple[Any, Any]]) -> tuple[Any, Any]:
         """Stack batches row-wise."""
+
+
+def first_step_in_parts(runtime: Runtime, images: np.ndarray) -> tuple[Any, StepResult]:
+    """``first_step`` as two calls, encode then step 1 from rest, for a runtime (or a model
+    version) without a fused one."""
+    encoded = runtime.encode(images)
+    return encoded, runtime.step(encoded, np.ones(len(images), np.int64), runtime.initial_state(len(images)))

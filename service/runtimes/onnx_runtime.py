@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from service.runtimes.base import StepResult
+from service.runtimes.base import StepResult, first_step_in_parts
 
 
 class OnnxRuntime:
@@ -27,6 +27,10 @@ class OnnxRuntime:
         providers = ["CPUExecutionProvider"]
         self.encoder = ort.InferenceSession(str(version_dir / graphs["encoder"]["file"]), options, providers=providers)
         self.stepper = ort.InferenceSession(str(version_dir / graphs["step"]["file"]), options, providers=providers)
+        # Versions exported before the fused first-step graph existed run encoder and step instead.
+        first = graphs.get("first_step")
+        self.first_stepper = (ort.InferenceSession(str(version_dir / first["file"]), options, providers=providers)
+                              if first else None)
         self.state_names = graphs["step"]["inputs"][2:]
         self.state_shapes = [tuple(s) for s in manifest["layers"]["hidden_state_shapes"]]
         self.num_classes = len(manifest["labels"])
@@ -38,6 +42,12 @@ class OnnxRuntime:
     def initial_state(self, batch_size: int) -> tuple[np.ndarray, ...]:
         shapes = [*self.state_shapes, (self.num_classes,)]
         return tuple(np.zeros((batch_size, *shape), dtype=np.float32) for shape in shapes)
+
+    def first_step(self, images: np.ndarray) -> tuple[np.ndarray, StepResult]:
+        if self.first_stepper is None:
+            return first_step_in_parts(self, images)
+        outputs = self.first_stepper.run(None, {"images": images})
+        return outputs[0], StepResult(*outputs[1:6], tuple(outputs[6:]))
 
     def step(self, encoded: np.ndarray, timesteps: np.ndarray, state: tuple[np.ndarray, ...]) -> StepResult:
         feeds = {"features": encoded, "timestep": timesteps.astype(np.float32), **dict(zip(self.state_names, state))}

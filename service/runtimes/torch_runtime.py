@@ -35,6 +35,11 @@ class TorchRuntime:
         return self.network.initial_state(batch_size)
 
     @torch.inference_mode()
+    def first_step(self, images: np.ndarray) -> tuple[torch.Tensor, StepResult]:
+        features, out = self.network.first_step(torch.from_numpy(images))
+        return features, StepResult(*(t.numpy() for t in out[:5]), out.state)
+
+    @torch.inference_mode()
     def step(self, encoded: torch.Tensor, timesteps: np.ndarray, state: NetworkState) -> StepResult:
         out = self.network.step(encoded, torch.from_numpy(timesteps.astype(np.float32)), state)
         return StepResult(*(t.numpy() for t in out[:5]), out.state)

@@ -72,7 +72,7 @@ class SpikingActivation(Layer):
 
     def forward(self, x: torch.Tensor, run: Run) -> torch.Tensor:
         current = run.unfold(x)
-        spikes, _, state = lif_sequence(current, run.neuron, run.state_for(self.index, current[0]))
+        spikes, _, state = lif_sequence(current, run.neuron, run.state_for(self.index))
         run.states_out[self.index] = state
         run.layer_spikes[self.index] = spikes.detach().flatten(2).sum(dim=2)
         if run.record is not None:

@@ -4,7 +4,8 @@ Two ways to run it, through one code path (see ``run.py``):
 
 - ``forward(images)``: all T timesteps from rest, for training and evaluation;
 - ``features(images)`` once, then ``step(features, t, state)`` per timestep with an explicit
-  ``NetworkState``, for early-exit serving. ``initial_state(batch)`` makes the state at rest.
+  ``NetworkState``, for early-exit serving. ``initial_state(batch)`` makes the state at rest;
+  ``first_step(images)`` is ``features`` and timestep 1 from rest in one call.
 """
 
 from __future__ import annotations
@@ -115,6 +116,14 @@ class SpikingNetwork(nn.Module):
         inputs = self.encoder.input_at(features, timestep, self.timesteps)
         out = self._pass(inputs, 1, features.shape[0], state)
         return StepOutput(*(t[0] for t in out[:5]), out.state)
+
+    def first_step(self, images: torch.Tensor) -> tuple[torch.Tensor, StepOutput]:
+        """``features(images)`` and timestep 1 from rest in one pass: what early exit runs first
+        (one exported graph, no state to pass in)."""
+        features = self.features(images)
+        inputs = self.encoder.input_at(features, 1, self.timesteps)
+        out = self._pass(inputs, 1, features.shape[0], None)
+        return features, StepOutput(*(t[0] for t in out[:5]), out.state)
 
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu", dtype=torch.float32) -> NetworkState:
         hidden = tuple(

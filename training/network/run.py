@@ -48,7 +48,6 @@ class Run:
         """Sum of a folded activity tensor per timestep and sample: [timesteps, batch]."""
         return self.unfold(x).flatten(2).sum(dim=2)
 
-    def state_for(self, index: int, like: torch.Tensor) -> LIFState:
-        if self.states_in is None:
-            return LIFState.at_rest(like)
-        return self.states_in[index]
+    def state_for(self, index: int) -> LIFState | None:
+        """The state spiking layer ``index`` starts from; None: at rest."""
+        return None if self.states_in is None else self.states_in[index]

@@ -55,10 +55,6 @@ class LIFState(NamedTuple):
 
     membrane: torch.Tensor
 
-    @classmethod
-    def at_rest(cls, like: torch.Tensor) -> "LIFState":
-        return cls(torch.zeros_like(like))
-
 
 class LIFStepOutput(NamedTuple):
     spikes: torch.Tensor
@@ -66,9 +62,11 @@ class LIFStepOutput(NamedTuple):
     state: LIFState
 
 
-def lif_step(input_current: torch.Tensor, state: LIFState, params: LIFParameters) -> LIFStepOutput:
-    """One timestep of (2)-(4) for a whole tensor of neurons."""
-    membrane = params.leak * state.membrane + input_current
+def lif_step(input_current: torch.Tensor, state: LIFState | None, params: LIFParameters) -> LIFStepOutput:
+    """One timestep of (2)-(4) for a whole tensor of neurons; ``state`` None is rest (U = 0)."""
+    # From rest, (2) is U = I exactly: no zero membrane is made or scaled (an exported first
+    # timestep then has no state inputs and no leak arithmetic).
+    membrane = input_current if state is None else params.leak * state.membrane + input_current
     spikes = params.spike_fn(membrane - params.threshold)
     return LIFStepOutput(spikes, membrane, LIFState(membrane - spikes * params.threshold))
 
@@ -78,12 +76,12 @@ def lif_sequence(
 ) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
     """Run ``lif_step`` over the leading time axis of ``input_current`` [T, ...].
 
-    Returns (spikes [T, ...], membranes before reset [T, ...], final state).
+    Returns (spikes [T, ...], membranes before reset [T, ...], final state). ``state`` None
+    starts from rest.
     """
     if input_current.dtype in (torch.bfloat16, torch.float16):
         # Mixed precision: synapses may compute in 16 bits, the membrane integrates in 32.
         input_current = input_current.float()
-    state = LIFState.at_rest(input_current[0]) if state is None else state
     spikes, membranes = [], []
     for current in input_current:
         out = lif_step(current, state, params)

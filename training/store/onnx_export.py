@@ -1,11 +1,13 @@
 """Single-timestep ONNX graphs of a network, for serving without torch.
 
-Two graphs per model version, both with a dynamic batch dimension:
+Three graphs per model version, all with a dynamic batch dimension:
 
 - ``encoder.onnx``: images [B, C, H, W] -> features [B, ...], the once-per-input part
   (the LE module's F of (5));
 - ``step.onnx``: (features, timestep [B], hidden states..., output state) -> (current,
-  membrane, spikes, layer_spikes, synaptic_inputs, next hidden states..., next output state).
+  membrane, spikes, layer_spikes, synaptic_inputs, next hidden states..., next output state);
+- ``first_step.onnx``: images -> (features, then the step's outputs for timestep 1 from rest):
+  the first two in one call, with no state to pass in, for what early exit runs first.
 
 ``timestep`` holds each row's own 1-based timestep (float32), so rows that joined a batch at
 different times step together. The states are the membranes of ``NetworkState`` in order.
@@ -27,6 +29,7 @@ from training.neurons.lif import LIFState
 
 ENCODER_FILE = "encoder.onnx"
 STEP_FILE = "step.onnx"
+FIRST_STEP_FILE = "first_step.onnx"
 STEP_OUTPUTS = ("current", "membrane", "spikes", "layer_spikes", "synaptic_inputs")
 
 
@@ -50,8 +53,18 @@ class _StepGraph(nn.Module):
         return (*out[:5], *(s.membrane for s in out.state.hidden), out.state.output.membrane)
 
 
+class _FirstStepGraph(nn.Module):
+    def __init__(self, network: SpikingNetwork) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, images: torch.Tensor):
+        features, out = self.network.first_step(images)
+        return (features, *out[:5], *(s.membrane for s in out.state.hidden), out.state.output.membrane)
+
+
 def export_onnx(network: SpikingNetwork, directory: Path, opset: int = 18) -> dict:
-    """Write both graphs into ``directory``; returns the manifest's ``onnx`` section."""
+    """Write the graphs into ``directory``; returns the manifest's ``onnx`` section."""
     network = network.eval()
     batch = 2
     images = torch.zeros((batch, *network.spec.input_shape))
@@ -69,10 +82,14 @@ def export_onnx(network: SpikingNetwork, directory: Path, opset: int = 18) -> di
             step_outputs,
             {"features": {0: batch_dim}, "timestep": {0: batch_dim}, "membranes": tuple({0: batch_dim} for _ in membranes)},
             opset)
+    first_step_outputs = ["features", *step_outputs]
+    _export(_FirstStepGraph(network), (images,), directory / FIRST_STEP_FILE, ["images"], first_step_outputs,
+            {"images": {0: batch_dim}}, opset)
     return {
         "opset": opset,
         "encoder": {"file": ENCODER_FILE, "inputs": ["images"], "outputs": ["features"]},
         "step": {"file": STEP_FILE, "inputs": step_inputs, "outputs": step_outputs},
+        "first_step": {"file": FIRST_STEP_FILE, "inputs": ["images"], "outputs": first_step_outputs},
     }
 
 
