@@ -56,7 +56,7 @@ screenshots: install tools
 # checks that the generated tables match the code: python scripts/generate_docs.py rewrites them).
 docs: install
 	$(BIN)/python scripts/generate_docs.py --check
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Serves every model in model_store/ (the default, digits, among them) on 127.0.0.1:8000.
 run: install
