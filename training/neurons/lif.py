@@ -62,12 +62,22 @@ class LIFStepOutput(NamedTuple):
     state: LIFState
 
 
+def fire(membrane: torch.Tensor, params: LIFParameters) -> torch.Tensor:
+    """Spikes of (3), H(U - threshold), through the surrogate when gradients are recorded.
+    Without them it is the comparison U >= threshold: the same values (in IEEE arithmetic
+    U - threshold is zero only where U == threshold and keeps its sign otherwise) with one
+    operation fewer per layer in serving and in the exported graphs."""
+    if torch.is_grad_enabled():
+        return params.spike_fn(membrane - params.threshold)
+    return (membrane >= params.threshold).to(membrane.dtype)
+
+
 def lif_step(input_current: torch.Tensor, state: LIFState | None, params: LIFParameters) -> LIFStepOutput:
     """One timestep of (2)-(4) for a whole tensor of neurons; ``state`` None is rest (U = 0)."""
     # From rest, (2) is U = I exactly: no zero membrane is made or scaled (an exported first
     # timestep then has no state inputs and no leak arithmetic).
     membrane = input_current if state is None else params.leak * state.membrane + input_current
-    spikes = params.spike_fn(membrane - params.threshold)
+    spikes = fire(membrane, params)
     return LIFStepOutput(spikes, membrane, LIFState(membrane - spikes * params.threshold))
 
 

@@ -101,7 +101,8 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
     previous = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        # Graphs for inference: no gradients, so spikes are a plain comparison (``fire``).
+        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(module, args, input_names=inputs, output_names=outputs,
                                         dynamic_shapes=dynamic_shapes, opset_version=opset, dynamo=True,
