@@ -16,6 +16,7 @@ The tables are Markdown snippets that the hand-written pages include (pymdownx.s
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import tempfile
@@ -115,6 +116,7 @@ def answer_table() -> str:
             + "\nErrors:\n\n" + _table(("field", "type", "meaning"), _fields(ErrorBody)))
 
 
+@functools.cache
 def _schema() -> dict:
     from service.app import create_app
     from service.settings import Settings

@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -93,62 +94,52 @@ def model_inputs(store: Path, count: int) -> dict[str, list[bytes]]:
     decides at timestep 1 (wrk sends only the first)."""
     inputs = {"digits": digits_pngs(), "fashion-mnist": fashion_pngs(count), "vgg11": random_rgb_pngs(64)}
     for model, pngs in inputs.items():
-        runtime, widths, spec = _runtime(store, model, OnnxRuntime)
+        runtime, widths, spec, _ = _runtime(store, model, OnnxRuntime)
         first = next(i for i, body in enumerate(pngs)
                      if classify(runtime, preprocess(body, spec, 1 << 20)[None], widths)[0].decision_timestep == 1)
         inputs[model] = [pngs[first], *pngs[:first], *pngs[first + 1:]]
     return inputs
 
 
-def _runtime(store: Path, name: str, kind) -> tuple:
+class Served(NamedTuple):
+    """One stored version loaded into a runtime, with what the early-exit loop needs."""
+
+    runtime: object
+    widths: Widths
+    spec: InputSpec
+    decoding: str
+
+
+def _runtime(store: Path, name: str, kind, threads: int = 1) -> Served:
     version_dir = store / name / "1"
     manifest = read_manifest(version_dir)
-    runtime = kind.load(version_dir, manifest) if kind is TorchRuntime else kind(version_dir, manifest)
-    return runtime, Widths.from_manifest(manifest), InputSpec.from_manifest(manifest)
+    runtime = (kind.load(version_dir, manifest, threads) if kind is TorchRuntime
+               else kind(version_dir, manifest, threads))
+    decoding = "first_spike" if manifest["coding"] == "latency" else "time_mean"
+    return Served(runtime, Widths.from_manifest(manifest), InputSpec.from_manifest(manifest), decoding)
 
 
 def profiles(store: Path, model: str, images: list[np.ndarray], seconds: float) -> dict:
     """Request and batched-timestep profiles of the SNN and its ANN twin, both runtimes."""
     result = {}
     for name in (model, f"{model}-ann"):
-        decoding = "time_mean" if name.endswith("-ann") else "first_spike"
         for kind in (OnnxRuntime, TorchRuntime):
-            runtime, widths, _ = _runtime(store, name, kind)
+            runtime, widths, _, decoding = _runtime(store, name, kind)
             result[(name, runtime.name, "request")] = profile_request(runtime, widths, images, decoding, seconds)
             result[(name, runtime.name, "batch32")] = profile_batched_step(
                 runtime, widths, np.concatenate((images * 32)[:32]), decoding, seconds)
     return result
 
 
-def per_request_us(runtime, widths: Widths, images: list[np.ndarray], early_exit: bool, decoding: str,
-                   seconds: float) -> float:
-    """Mean compute per request over rounds through ``images``: with early exit each image stops
-    at its own decision, so the mean (not one image's median) is what a stream of them costs."""
-    for image in images[:5]:
-        classify(runtime, image, widths, early_exit=early_exit, decoding=decoding)
-    total, count = 0.0, 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline or count < len(images):
-        image = images[count % len(images)]
-        started = time.perf_counter()
-        classify(runtime, image, widths, early_exit=early_exit, decoding=decoding)
-        total += time.perf_counter() - started
-        count += 1
-    return total / count * 1e6
-
-
 def in_process(store: Path, model: str, images: list[np.ndarray], seconds: float) -> dict:
     torch.set_num_threads(1)
     results = {}
     for name in (model, f"{model}-ann"):
-        version_dir = store / name / "1"
-        manifest = read_manifest(version_dir)
-        widths = Widths.from_manifest(manifest)
-        decoding = "first_spike" if manifest["coding"] == "latency" else "time_mean"
-        for runtime in (TorchRuntime.load(version_dir, manifest), OnnxRuntime(version_dir, manifest)):
+        for kind in (TorchRuntime, OnnxRuntime):
+            runtime, widths, _, decoding = _runtime(store, name, kind)
             for early_exit in ((True, False) if decoding == "first_spike" else (True,)):
                 key = (name, runtime.name, early_exit)
-                results[key] = per_request_us(runtime, widths, images, early_exit, decoding, seconds)
+                results[key] = profile_request(runtime, widths, images, decoding, seconds, early_exit)["total"]
                 if early_exit and decoding == "first_spike":
                     results[(name, "mean_decision_timestep")] = statistics.mean(
                         classify(runtime, image, widths)[0].decision_timestep for image in images)
@@ -158,12 +149,10 @@ def in_process(store: Path, model: str, images: list[np.ndarray], seconds: float
 def step_cost_per_sample(store: Path, model: str, threads: int, seconds: float) -> dict:
     """ms per sample of one runtime timestep at batch 1 and 32: what batching can gain at most."""
     torch.set_num_threads(threads)
-    version_dir = store / model / "1"
-    manifest = read_manifest(version_dir)
     costs = {}
-    for runtime in (TorchRuntime.load(version_dir, manifest, threads), OnnxRuntime(version_dir, manifest, threads)):
+    for kind in (TorchRuntime, OnnxRuntime):
+        runtime, _, spec, _ = _runtime(store, model, kind, threads)
         for batch in (1, 32):
-            spec = InputSpec.from_manifest(manifest)
             images = np.random.default_rng(0).random((batch, spec.channels, spec.height, spec.width), dtype=np.float32)
             encoded, state = runtime.encode(images), runtime.initial_state(batch)
             steps = np.ones(batch, dtype=np.int64)
@@ -235,16 +224,16 @@ def snn_vs_ann(store: Path, inputs: dict[str, list[bytes]], seconds: float) -> d
     torch.set_num_threads(1)
     result: dict = {}
     for model in MODELS:
-        snn, widths, spec = _runtime(store, model, OnnxRuntime)
-        ann, ann_widths, _ = _runtime(store, f"{model}-ann", OnnxRuntime)
+        snn, widths, spec, decoding = _runtime(store, model, OnnxRuntime)
+        ann, ann_widths, _, ann_decoding = _runtime(store, f"{model}-ann", OnnxRuntime)
         images = [preprocess(body, spec, 1 << 20)[None] for body in inputs[model][:64]]
-        first = [image for image in images if classify(snn, image, widths)[0].decision_timestep == 1]
-        snn_profile = profile_request(snn, widths, images, "first_spike", seconds / 4)
-        snn_first = profile_request(snn, widths, first, "first_spike", seconds / 4)
-        ann_profile = profile_request(ann, ann_widths, images, "time_mean", seconds / 4)
+        decided_at = [classify(snn, image, widths)[0].decision_timestep for image in images]
+        first = [image for image, timestep in zip(images, decided_at) if timestep == 1]
+        snn_profile = profile_request(snn, widths, images, decoding, seconds / 4)
+        snn_first = profile_request(snn, widths, first, decoding, seconds / 4)
+        ann_profile = profile_request(ann, ann_widths, images, ann_decoding, seconds / 4)
         result[model] = {
-            "mean_decision_timestep": statistics.mean(classify(snn, image, widths)[0].decision_timestep
-                                                      for image in images),
+            "mean_decision_timestep": statistics.mean(decided_at),
             "decided_at_timestep_1": len(first) / len(images),
             "snn_ann_ratio_in_process": snn_first["total"] / ann_profile["total"],
             "snn_ann_ratio_in_process_all_inputs": snn_profile["total"] / ann_profile["total"],

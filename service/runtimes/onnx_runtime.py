@@ -46,13 +46,13 @@ class OnnxRuntime:
     def first_step(self, images: np.ndarray) -> tuple[np.ndarray, StepResult]:
         if self.first_stepper is None:
             return first_step_in_parts(self, images)
-        outputs = self.first_stepper.run(None, {"images": images})
-        return outputs[0], StepResult(*outputs[1:6], tuple(outputs[6:]))
+        features, *outputs = self.first_stepper.run(None, {"images": images})
+        return features, _step_result(outputs)
 
     def step(self, encoded: np.ndarray, timesteps: np.ndarray, state: tuple[np.ndarray, ...]) -> StepResult:
         feeds = {"features": encoded, "timestep": timesteps.astype(np.float32), **dict(zip(self.state_names, state))}
         outputs = self.stepper.run(None, feeds)
-        return StepResult(*outputs[:5], tuple(outputs[5:]))
+        return _step_result(outputs)
 
     def select(self, encoded: np.ndarray, state: tuple[np.ndarray, ...], rows: np.ndarray):
         return encoded[rows], tuple(s[rows] for s in state)
@@ -60,3 +60,8 @@ class OnnxRuntime:
     def merge(self, parts):
         encoded = np.concatenate([e for e, _ in parts])
         return encoded, tuple(np.concatenate([s[i] for _, s in parts]) for i in range(len(parts[0][1])))
+
+
+def _step_result(outputs: list[np.ndarray]) -> StepResult:
+    """A step graph's outputs: the five of ``StepResult``, then the next states."""
+    return StepResult(*outputs[:5], tuple(outputs[5:]))

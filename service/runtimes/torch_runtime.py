@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from service.runtimes.base import StepResult
-from training.network.network import NetworkState, SpikingNetwork
+from training.network.network import NetworkState, SpikingNetwork, StepOutput
 from training.neurons.lif import LIFState
 from training.store.load import network_from_manifest
 
@@ -37,12 +37,12 @@ class TorchRuntime:
     @torch.inference_mode()
     def first_step(self, images: np.ndarray) -> tuple[torch.Tensor, StepResult]:
         features, out = self.network.first_step(torch.from_numpy(images))
-        return features, StepResult(*(t.numpy() for t in out[:5]), out.state)
+        return features, _step_result(out)
 
     @torch.inference_mode()
     def step(self, encoded: torch.Tensor, timesteps: np.ndarray, state: NetworkState) -> StepResult:
         out = self.network.step(encoded, torch.from_numpy(timesteps.astype(np.float32)), state)
-        return StepResult(*(t.numpy() for t in out[:5]), out.state)
+        return _step_result(out)
 
     def select(self, encoded: torch.Tensor, state: NetworkState, rows: np.ndarray):
         index = torch.from_numpy(rows)
@@ -57,3 +57,7 @@ class TorchRuntime:
 
 def _map_state(state: NetworkState, fn) -> NetworkState:
     return NetworkState(tuple(LIFState(fn(s.membrane)) for s in state.hidden), LIFState(fn(state.output.membrane)))
+
+
+def _step_result(out: StepOutput) -> StepResult:
+    return StepResult(*(t.numpy() for t in out[:5]), out.state)

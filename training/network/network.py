@@ -111,8 +111,9 @@ class SpikingNetwork(nn.Module):
         inputs = self.encoder.input_sequence(features, self.timesteps)
         return self._pass(Run.fold(inputs), self.timesteps, images.shape[0], None, record=record_spikes)
 
-    def step(self, features: torch.Tensor, timestep: int, state: NetworkState) -> StepOutput:
-        """One timestep (1-based) from ``state``; returns the new state with the outputs."""
+    def step(self, features: torch.Tensor, timestep: int, state: NetworkState | None) -> StepOutput:
+        """One timestep (1-based) from ``state`` (None: at rest); returns the new state with the
+        outputs."""
         inputs = self.encoder.input_at(features, timestep, self.timesteps)
         out = self._pass(inputs, 1, features.shape[0], state)
         return StepOutput(*(t[0] for t in out[:5]), out.state)
@@ -121,9 +122,7 @@ class SpikingNetwork(nn.Module):
         """``features(images)`` and timestep 1 from rest in one pass: what early exit runs first
         (one exported graph, no state to pass in)."""
         features = self.features(images)
-        inputs = self.encoder.input_at(features, 1, self.timesteps)
-        out = self._pass(inputs, 1, features.shape[0], None)
-        return features, StepOutput(*(t[0] for t in out[:5]), out.state)
+        return features, self.step(features, 1, None)
 
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu", dtype=torch.float32) -> NetworkState:
         hidden = tuple(

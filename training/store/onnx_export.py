@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from training.network.network import NetworkState, SpikingNetwork
+from training.network.network import NetworkState, SpikingNetwork, StepOutput
 from training.neurons.lif import LIFState
 
 ENCODER_FILE = "encoder.onnx"
@@ -49,8 +49,7 @@ class _StepGraph(nn.Module):
 
     def forward(self, features: torch.Tensor, timestep: torch.Tensor, *membranes: torch.Tensor):
         state = NetworkState(tuple(LIFState(m) for m in membranes[:-1]), LIFState(membranes[-1]))
-        out = self.network.step(features, timestep, state)
-        return (*out[:5], *(s.membrane for s in out.state.hidden), out.state.output.membrane)
+        return _flat(self.network.step(features, timestep, state))
 
 
 class _FirstStepGraph(nn.Module):
@@ -60,7 +59,12 @@ class _FirstStepGraph(nn.Module):
 
     def forward(self, images: torch.Tensor):
         features, out = self.network.first_step(images)
-        return (features, *out[:5], *(s.membrane for s in out.state.hidden), out.state.output.membrane)
+        return (features, *_flat(out))
+
+
+def _flat(out: StepOutput) -> tuple[torch.Tensor, ...]:
+    """A step's outputs as the graphs return them: the five outputs, then the membranes."""
+    return (*out[:5], *(s.membrane for s in out.state.hidden), out.state.output.membrane)
 
 
 def export_onnx(network: SpikingNetwork, directory: Path, opset: int = 18) -> dict:
