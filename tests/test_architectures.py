@@ -56,3 +56,14 @@ def test_event_frames_get_the_stem_convolution_in_the_body(architecture):
     assert (first.in_channels, first.out_channels) == (2, 64)
     output = network(torch.rand(2, 2, 2, 32, 32))  # [B, T, C, H, W]
     assert output.current.shape == (2, 2, 10)
+
+
+def test_digits_net_stages_of_several_convolutions():
+    spec = NetworkSpec("digits_net", (1, 28, 28), 10, arch_args={"channels": [[8, 8], 16, [24, 24]]}, timesteps=2)
+    network = SpikingNetwork(spec)
+    convs = [m for m in network.body.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(32, 8), (8, 8), (8, 16), (16, 24), (24, 24)]
+    pools = [m for m in network.body.modules() if isinstance(m, torch.nn.MaxPool2d)]
+    assert len(pools) == 3  # one per stage: 28 -> 14 -> 7 -> 3
+    assert network.head.module.in_features == 24 * 3 * 3
+    assert network(torch.rand(2, 1, 28, 28)).current.shape == (2, 2, 10)

@@ -84,6 +84,8 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
            context: DistributedContext, until_epoch: int) -> TrainResult:
     seed_everything(config.seed)
     device = context.device()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
     train_set = load_dataset(config.dataset, "train", config.data_root, augment=config.augment,
                              augmentation=config.augmentation)
     if config.train_images is not None:
@@ -95,6 +97,7 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
         train_set, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
         num_workers=config.workers, drop_last=len(train_set) > config.batch_size * context.world_size,
         generator=torch.Generator().manual_seed(config.seed), worker_init_fn=_reseed_worker,
+        pin_memory=device.type == "cuda",
     )
     network = SpikingNetwork(config.network_spec()).to(device)
     if config.channels_last:
@@ -132,11 +135,12 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
 def _train_epoch(model, network: SpikingNetwork, loader, optimizer, scheduler, loss_fn, device, context, progress,
                  description, config: TrainConfig) -> dict:
     model.train()
-    sums = torch.zeros(4, dtype=torch.float64)  # loss * n, correct, decision timesteps, n
+    # Summed on the device: reading them every step would make a GPU wait for each batch.
+    sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss * n, correct, decision timesteps, n
     bar = tqdm(loader, desc=description, disable=not progress, leave=False)
     layout = torch.channels_last if config.channels_last else torch.contiguous_format
-    for images, labels in bar:
-        images, labels = images.to(device), labels.to(device)
+    for step, (images, labels) in enumerate(bar):
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         if images.dim() == 4:
             images = images.contiguous(memory_format=layout)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
@@ -148,11 +152,13 @@ def _train_epoch(model, network: SpikingNetwork, loader, optimizer, scheduler, l
         scheduler.step()
         decision = decide(network, output)
         n = len(labels)
-        sums += torch.tensor([float(loss.detach()) * n, float((decision.class_index == labels).sum()),
-                              float(decision.decision_timestep.sum()), n], dtype=torch.float64)
-        bar.set_postfix(loss=f"{sums[0] / sums[3]:.4f}", acc=f"{sums[1] / sums[3]:.3f}",
-                        t=f"{sums[2] / sums[3]:.2f}")
-    sums = all_reduce_sum(sums.to(device), context).cpu()
+        sums += torch.stack([loss.detach().double() * n, (decision.class_index == labels).sum().double(),
+                             decision.decision_timestep.sum().double(), torch.full((), float(n), dtype=torch.float64, device=device)])
+        if progress and step % 10 == 0:
+            shown = sums.cpu()
+            bar.set_postfix(loss=f"{shown[0] / shown[3]:.4f}", acc=f"{shown[1] / shown[3]:.3f}",
+                            t=f"{shown[2] / shown[3]:.2f}")
+    sums = all_reduce_sum(sums, context).cpu()
     return {"loss": float(sums[0] / sums[3]), "train_accuracy": float(sums[1] / sums[3]),
             "train_mean_decision_timestep": float(sums[2] / sums[3]), "lr": scheduler.get_last_lr()[0]}
 

@@ -1,6 +1,9 @@
-"""A small convolutional net sized for the 8x8 built-in digits."""
+"""Small convolutional nets for small grey images: the 8x8 built-in digits and 28x28
+Fashion-MNIST."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from torch import nn
 
@@ -8,12 +11,18 @@ from training.network.layers import ActivationFactory, Chain, Stateless, conv_bn
 
 
 def digits_net(in_channels: int, activation: ActivationFactory, stem: bool = True,
-               channels: tuple[int, ...] = (64, 128)) -> Chain:
-    """conv-bn-act then 2x2 max pooling per entry of ``channels`` (8x8 digits: 8 -> 4 -> 2),
-    then flatten. Its body is the same with or without the encoder's stem."""
+               channels: Sequence[int | Sequence[int]] = (64, 128)) -> Chain:
+    """One stage per entry of ``channels``: conv-bn-act, then 2x2 max pooling; then flatten.
+
+    An entry is one convolution's width, or a list of widths for a VGG-style stage of several
+    convolutions before its pooling (``[[64, 64], [128, 128], [256, 256]]`` on 28x28:
+    28 -> 14 -> 7 -> 3). The body is the same with or without the encoder's stem.
+    """
     layers = []
-    for out_channels in channels:
-        layers += [conv_bn_act(in_channels, out_channels, activation), Stateless(nn.MaxPool2d(2))]
-        in_channels = out_channels
+    for stage in channels:
+        for out_channels in ([stage] if isinstance(stage, int) else stage):
+            layers.append(conv_bn_act(in_channels, int(out_channels), activation))
+            in_channels = int(out_channels)
+        layers.append(Stateless(nn.MaxPool2d(2)))
     layers.append(Stateless(nn.Flatten()))
     return Chain(*layers)

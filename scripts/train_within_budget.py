@@ -1,0 +1,122 @@
+"""Train a config for as many epochs as fit in a wall-clock budget (a lent GPU's lease, a CI slot).
+
+    python scripts/train_within_budget.py --config fashion_mnist --out runs/fm-gpu \
+        --budget-seconds 450 [--max-epochs 100] [--set key=value ...]
+
+The cosine schedule has to know its length before the first step, so the script first times the
+trainer's own epoch loop on a few batches of a throwaway copy of the network (after a warm-up that
+pays for kernel selection), adds one test evaluation per ``eval_every`` epochs, and sets
+``epochs`` to what fits. Then it trains as ``firstspike train`` does, writing the checkpoint after
+every epoch, and finally a weights-only copy (``weights.pt``: no optimizer state) that
+``firstspike calibrate``/``export`` read like a run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from training.config import load_config
+from training.data import load_dataset
+from training.distributed import DistributedContext
+from training.evaluate import evaluate
+from training.network.network import SpikingNetwork
+from training.trainer import CHECKPOINT, _train_epoch, build_loss, load_checkpoint_payload, train
+
+PROBE_BATCHES = 40
+WARM_UP_BATCHES = 5
+
+
+def seconds_per_batch(config, train_set, device: torch.device) -> float:
+    """Wall time of one training batch through ``_train_epoch`` with the config's loader."""
+    network = SpikingNetwork(config.network_spec()).to(device)
+    if config.channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0)
+    loss_fn = build_loss(config)
+
+    def run(batches: int, workers: int) -> float:
+        subset = Subset(train_set, range(min(batches * config.batch_size, len(train_set))))
+        loader = DataLoader(subset, batch_size=config.batch_size, shuffle=True, num_workers=workers,
+                            pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
+        started = time.perf_counter()
+        _train_epoch(network, network, loader, optimizer, scheduler, loss_fn, device, DistributedContext(),
+                     False, "", config)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - started
+
+    run(WARM_UP_BATCHES, 0)
+    probe_batches = min(PROBE_BATCHES, len(train_set) // config.batch_size)
+    return run(probe_batches, config.workers) / probe_batches
+
+
+def seconds_per_evaluation(config, test_set, device: torch.device) -> float:
+    network = SpikingNetwork(config.network_spec()).to(device)
+    started = time.perf_counter()
+    evaluate(network, test_set, device=str(device))
+    return time.perf_counter() - started
+
+
+def write_weights_only(run_dir: Path) -> Path:
+    """The checkpoint without optimizer, scheduler and random states: a third of the size, enough
+    to calibrate, evaluate and export."""
+    payload = load_checkpoint_payload(run_dir / CHECKPOINT)
+    kept = {key: payload[key] for key in ("config", "spec", "model", "epoch", "history")}
+    target = run_dir / "weights.pt"
+    torch.save(kept, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--budget-seconds", type=float, required=True, help="wall time for training itself")
+    parser.add_argument("--max-epochs", type=int, default=100)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+
+    config = load_config(args.config, args.set)
+    device = DistributedContext().device()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    train_set = load_dataset(config.dataset, "train", config.data_root, augment=config.augment,
+                             augmentation=config.augmentation)
+    if config.train_images is not None:
+        train_set = Subset(train_set, range(min(config.train_images, len(train_set))))
+    test_set = load_dataset(config.dataset, "test", config.data_root)
+
+    batch_seconds = seconds_per_batch(config, train_set, device)
+    evaluation_seconds = seconds_per_evaluation(config, test_set, device)
+    batches = len(train_set) // config.batch_size
+    epoch_seconds = batches * batch_seconds + evaluation_seconds / config.eval_every
+    epochs = max(1, min(args.max_epochs, math.floor(args.budget_seconds / epoch_seconds)))
+    plan = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+            "seconds_per_batch": round(batch_seconds, 5), "seconds_per_evaluation": round(evaluation_seconds, 2),
+            "estimated_epoch_seconds": round(epoch_seconds, 2), "epochs": epochs,
+            "batch_size": config.batch_size, "budget_seconds": args.budget_seconds}
+    print(json.dumps(plan), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "plan.json").write_text(json.dumps(plan, indent=2))
+
+    started = time.perf_counter()
+    result = train(dataclasses.replace(config, epochs=epochs), args.out, progress=False)
+    for record in result.history:
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+    print(json.dumps({"trained_seconds": round(time.perf_counter() - started, 1)}))
+    write_weights_only(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
