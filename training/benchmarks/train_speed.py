@@ -1,7 +1,7 @@
 """Training speed: the trainer's epoch loop before and after the CPU speed options, against the
 same network in a plain PyTorch loop, side by side in one run.
 
-    python -m training.benchmarks.train_speed [--config fashion_mnist] [--images 2048]
+    python -m training.benchmarks.train_speed [--config fashion_mnist] [--images 2048] [--set workers=1]
 
 Each mode trains a fresh copy of the config's network on the first ``--images`` training images
 (after one warm-up batch) and prints seconds per 1,000 images and the implied time per epoch:
@@ -73,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="fashion_mnist")
     parser.add_argument("--images", type=int, default=2048)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, as for firstspike train (e.g. workers=1)")
     args = parser.parse_args(argv)
-    config = load_config(args.config)
+    config = load_config(args.config, args.set)
     train_set = load_dataset(config.dataset, "train", config.data_root, augment=config.augment,
                              augmentation=config.augmentation)
     full = len(train_set)
