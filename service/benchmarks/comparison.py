@@ -67,12 +67,12 @@ def _ann_twin(network: SpikingNetwork) -> SpikingNetwork:
 
 
 def build_store(root: Path) -> Path:
-    """digits/1 and fashion-mnist/1 (shipped weights) and a VGG-11, each with a same-architecture
-    ANN twin, all exported with every ONNX graph."""
+    """The latest shipped digits and fashion-mnist (the versions a request without ``version``
+    gets) and a VGG-11, each with a same-architecture ANN twin, all exported with every ONNX graph."""
     store = root / "store"
     torch.manual_seed(0)
     for model in SHIPPED:  # the shipped weights, with the graphs the exporter writes now
-        network, manifest = load_network(ROOT / "model_store" / model / "1")
+        network, manifest = load_network(ROOT / "model_store" / model)
         info = dataset_info(manifest["evaluation"]["dataset"])
         _export(network, store, model, info)
         _export(_ann_twin(network), store, f"{model}-ann", info)
