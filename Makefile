@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 SLIM_VENV  ?= .venv-slim
 SLIM_STAMP := $(SLIM_VENV)/.installed-stamp
 
-.PHONY: install install-slim tools test test-slim screenshots docs run clean
+.PHONY: install install-slim tools image-tools test test-slim images image-test screenshots docs run clean
 
 install: $(STAMP)
 
@@ -42,8 +42,23 @@ tools:
 	    dataset-fashion-mnist chromium chromium-driver >/dev/null; \
 	fi
 
-test: install test-slim tools
+test: install test-slim tools image-test
 	$(BIN)/python -m pytest
+
+# The container images, built for real: with `docker build` where a Docker engine answers, else
+# with Debian's buildah (chroot isolation) on a local debootstrap base, kept in buildah's storage
+# and made only when missing. image-test also runs each image and checks it (scripts/images.py).
+image-tools:
+	@if ! command -v buildah >/dev/null || ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then \
+	  echo "installing Debian's buildah, podman and debootstrap for the image tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah podman debootstrap >/dev/null; \
+	fi
+
+images: install
+	$(BIN)/python scripts/images.py build
+
+image-test: install image-tools
+	$(BIN)/python scripts/images.py test
 
 test-slim: install-slim
 	FIRSTSPIKE_SLIM=1 $(SLIM_VENV)/bin/python -m pytest tests/slim
