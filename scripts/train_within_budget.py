@@ -22,42 +22,25 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 
 from training.config import load_config
 from training.data import load_dataset
 from training.distributed import DistributedContext
 from training.evaluate import evaluate
 from training.network.network import SpikingNetwork
-from training.trainer import CHECKPOINT, _train_epoch, build_loss, load_checkpoint_payload, train
+from training.benchmarks.train_speed import trainer_loop
+from training.trainer import CHECKPOINT, load_checkpoint_payload, train
 
 PROBE_BATCHES = 40
 WARM_UP_BATCHES = 5
 
 
 def seconds_per_batch(config, train_set, device: torch.device) -> float:
-    """Wall time of one training batch through ``_train_epoch`` with the config's loader."""
-    network = SpikingNetwork(config.network_spec()).to(device)
-    if config.channels_last:
-        network = network.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0)
-    loss_fn = build_loss(config)
-
-    def run(batches: int, workers: int) -> float:
-        subset = Subset(train_set, range(min(batches * config.batch_size, len(train_set))))
-        loader = DataLoader(subset, batch_size=config.batch_size, shuffle=True, num_workers=workers,
-                            pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
-        started = time.perf_counter()
-        _train_epoch(network, network, loader, optimizer, scheduler, loss_fn, device, DistributedContext(),
-                     False, "", config)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - started
-
-    run(WARM_UP_BATCHES, 0)
-    probe_batches = min(PROBE_BATCHES, len(train_set) // config.batch_size)
-    return run(probe_batches, config.workers) / probe_batches
+    """Wall time of one training batch through the trainer's loop with the config's loader."""
+    probe_batches = max(1, min(PROBE_BATCHES, len(train_set) // config.batch_size - WARM_UP_BATCHES))
+    subset = Subset(train_set, range((WARM_UP_BATCHES + probe_batches) * config.batch_size))
+    return trainer_loop(config, subset, device, WARM_UP_BATCHES) / probe_batches
 
 
 def seconds_per_evaluation(config, test_set, device: torch.device) -> float:

@@ -52,20 +52,26 @@ def plain_loop(config, images: torch.Tensor, labels: torch.Tensor) -> float:
     return time.perf_counter() - started
 
 
-def trainer_loop(config, dataset) -> float:
-    network = _network(config)
+def trainer_loop(config, dataset, device: torch.device = torch.device("cpu"), warm_up_batches: int = 1) -> float:
+    """Seconds the trainer's own epoch loop takes over ``dataset`` after ``warm_up_batches``
+    (kernel selection, first allocations), with the config's loader workers."""
+    network = _network(config).to(device)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0)
     loss_fn = build_loss(config)
 
     def epoch(loader: DataLoader) -> None:
-        _train_epoch(network, network, loader, optimizer, scheduler, loss_fn, torch.device("cpu"),
-                     DistributedContext(), False, "", config)
+        _train_epoch(network, network, loader, optimizer, scheduler, loss_fn, device, DistributedContext(), False,
+                     "", config)
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # the GPU's queue, not only the host's side of it
 
-    epoch(DataLoader(Subset(dataset, range(config.batch_size)), batch_size=config.batch_size))  # warm-up
+    warm_up = warm_up_batches * config.batch_size
+    epoch(DataLoader(Subset(dataset, range(warm_up)), batch_size=config.batch_size))
     started = time.perf_counter()
-    epoch(DataLoader(Subset(dataset, range(config.batch_size, len(dataset))), batch_size=config.batch_size,
-                     shuffle=True, num_workers=config.workers, generator=torch.Generator().manual_seed(0)))
+    epoch(DataLoader(Subset(dataset, range(warm_up, len(dataset))), batch_size=config.batch_size, shuffle=True,
+                     num_workers=config.workers, pin_memory=device.type == "cuda",
+                     generator=torch.Generator().manual_seed(0)))
     return time.perf_counter() - started
 
 
