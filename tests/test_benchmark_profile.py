@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from conftest import MODEL_STORE
-from service.benchmarks.profile import RUNTIME_CALLS, profile_batched_step, profile_request
+from service.benchmarks import profile
+from service.benchmarks.profile import RUNTIME_CALLS, interleaved_ratio, profile_batched_step, profile_request
 from service.early_exit import Widths, classify
 from service.runtimes.onnx_runtime import OnnxRuntime
 from training.data import dataset_info
@@ -52,3 +53,30 @@ def test_a_batched_step_profile_times_one_timestep_of_every_row(digits):
     assert profile["encode"] == profile["encoder.run"] == 0.0, "encoding happens before the timed step"
     assert 0 < profile["stepper.run"] < profile["step"] < profile["total"]
     assert profile["loop"] == pytest.approx(profile["total"] - profile["step"] - profile["initial_state"])
+
+
+class _FakeClock:
+    """perf_counter that moves only when the measured functions say, and drifts: every call
+    from the 45th on costs three times as much, as when a neighbour starts a job."""
+
+    def __init__(self) -> None:
+        self.now, self.calls = 0.0, []
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def spend(self, name: str, cost: float) -> None:
+        self.calls.append(name)
+        self.now += cost * (3.0 if len(self.calls) > 44 else 1.0)
+
+
+def test_interleaved_ratio_alternates_and_cancels_drift(monkeypatch):
+    clock = _FakeClock()
+    monkeypatch.setattr(profile.time, "perf_counter", clock.perf_counter)
+    ratio, rounds = interleaved_ratio(lambda: clock.spend("snn", 2e-3), lambda: clock.spend("ann", 1e-3),
+                                      seconds=0.0, calls_per_round=4)
+    # warm-up (4 + 4 calls), then at least 5 rounds of 4 + 4 calls, the order switching each round
+    assert len(rounds) == 5 and len(clock.calls) == 8 + 5 * 8
+    assert clock.calls[8:12] == ["ann"] * 4 and clock.calls[16:20] == ["snn"] * 4
+    assert rounds[-1] == pytest.approx(6.0)  # the round the drift began in (its ANN half before, its SNN half after)
+    assert ratio == pytest.approx(2.0)  # the median keeps it out

@@ -218,6 +218,24 @@ def load_wrk(url: str, body: bytes, seconds: float, connections: int, params: di
 
 
 
+def interleaved_p50_ms(url: str, body: bytes, models: list[str], seconds: float) -> dict[str, float]:
+    """p50 latency per model at one client, the models' requests alternating (each round in
+    turn reversed), so that a machine slowing down for a while slows every model alike."""
+    latencies: dict[str, list[float]] = {model: [] for model in models}
+    with httpx.Client(base_url=url, timeout=120) as client:
+        rounds, deadline = 0, time.perf_counter() + seconds
+        while time.perf_counter() < deadline or rounds < 20:
+            for model in (models if rounds % 2 == 0 else models[::-1]):
+                started = time.perf_counter()
+                response = client.post("/classify", content=body, params={"model": model},
+                                       headers={"content-type": "image/png"})
+                latencies[model].append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    raise SystemExit(f"benchmark: {response.status_code} {response.text}")
+            rounds += 1
+    return {model: percentile(values, 50) * 1000 for model, values in latencies.items()}
+
+
 def measure(url: str, bodies: list[bytes], clients: int, seconds: float, params: dict | None = None) -> LoadResult:
     """wrk where it is installed (it leaves the CPU to the server, and sends ``bodies[0]``);
     else Python clients cycling through ``bodies``, which cap throughput themselves."""

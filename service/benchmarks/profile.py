@@ -131,3 +131,30 @@ def profile_batched_step(runtime: Runtime, widths: Widths, images: np.ndarray, d
     finally:
         restore()
     return _breakdown(clock, total, steps)
+
+
+def interleaved_ratio(first: Callable[[], None], second: Callable[[], None], seconds: float = 2.0,
+                      calls_per_round: int = 10) -> tuple[float, list[float]]:
+    """Median over rounds of (time of ``calls_per_round`` calls of ``first``) / (the same of
+    ``second``), the two alternating round by round and taking turns at going first.
+
+    On a shared machine the speed drifts over seconds; two blocks timed one after the other
+    carry that drift into their ratio, while rounds a few milliseconds apart share it. Returns
+    the median and every round's ratio (their spread is the measurement's own noise)."""
+    def timed(function: Callable[[], None]) -> float:
+        started = time.perf_counter()
+        for _ in range(calls_per_round):
+            function()
+        return time.perf_counter() - started
+
+    for function in (first, second):
+        timed(function)  # warm-up
+    ratios: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(ratios) < 5:
+        if len(ratios) % 2:
+            a, b = timed(first), timed(second)
+        else:
+            b, a = timed(second), timed(first)
+        ratios.append(a / b)
+    return float(np.median(ratios)), ratios
