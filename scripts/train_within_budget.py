@@ -25,12 +25,11 @@ import torch
 from torch.utils.data import Subset
 
 from training.config import load_config
-from training.data import load_dataset
 from training.distributed import DistributedContext
 from training.evaluate import evaluate
 from training.network.network import SpikingNetwork
 from training.benchmarks.train_speed import trainer_loop
-from training.trainer import CHECKPOINT, load_checkpoint_payload, train
+from training.trainer import CHECKPOINT, load_checkpoint_payload, load_training_data, train
 
 PROBE_BATCHES = 40
 WARM_UP_BATCHES = 5
@@ -73,11 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     device = DistributedContext().device()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    train_set = load_dataset(config.dataset, "train", config.data_root, augment=config.augment,
-                             augmentation=config.augmentation)
-    if config.train_images is not None:
-        train_set = Subset(train_set, range(min(config.train_images, len(train_set))))
-    test_set = load_dataset(config.dataset, "test", config.data_root)
+    train_set, test_set = load_training_data(config)
 
     batch_seconds = seconds_per_batch(config, train_set, device)
     evaluation_seconds = seconds_per_evaluation(config, test_set, device)

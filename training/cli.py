@@ -37,7 +37,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     network, manifest = load_network(args.model_dir)
     dataset_name = args.dataset or manifest["evaluation"]["dataset"]
-    result = evaluate(network, load_dataset(dataset_name, args.split, args.data_root), batch_size=args.batch_size)
+    result = evaluate(network, load_dataset(dataset_name, args.split, args.data_root, timesteps=network.timesteps),
+                      batch_size=args.batch_size)
     summary = {"model": {"name": manifest["name"], "version": manifest["version"]}, "dataset": dataset_name,
                "split": args.split, **result.summary()}
     if args.json:
@@ -60,10 +61,10 @@ def _export(args: argparse.Namespace) -> int:
     if args.output_leak is not None or args.output_threshold is not None:
         network.set_output_neuron(**{name: value for name, value in (("leak", args.output_leak),
                                                                      ("threshold", args.output_threshold)) if value is not None})
-    result = evaluate(network, load_dataset(config.dataset, "test", config.data_root))
+    result = evaluate(network, load_dataset(config.dataset, "test", config.data_root, timesteps=network.timesteps))
     training = {"config": config.to_dict(), "epochs_trained": len(history),
                 "command": " ".join(["firstspike", *sys.argv[1:]])}
-    path = export_version(network, args.store, args.name or config.name, dataset_info(config.dataset), result,
+    path = export_version(network, args.store, args.name or config.name, dataset_info(config.dataset, network.timesteps), result,
                           split="test", training=training, version=args.version, onnx=args.onnx)
     print(json.dumps({"exported": str(path), "accuracy": result.accuracy,
                       "mean_decision_timestep": result.mean_decision_timestep}))
@@ -89,7 +90,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         raise ValueError(f"{source} is {network.spec.coding}-coded: only latency-coded networks decide at a first spike")
     if args.samples < 1 or args.max_mean_timestep < 1:
         raise ValueError("--samples and --max-mean-timestep must be at least 1")
-    currents, labels = calibration.output_currents(network, load_dataset(dataset_name, args.split, data_root),
+    currents, labels = calibration.output_currents(network, load_dataset(dataset_name, args.split, data_root,
+                                                                         timesteps=network.timesteps),
                                                    args.samples, args.seed)
     rules = calibration.scan(currents, labels, network.spec.output_neuron, args.leaks or calibration.DEFAULT_LEAKS,
                              args.thresholds or calibration.DEFAULT_THRESHOLDS)

@@ -41,6 +41,9 @@ class TrainConfig:
     precision: str = "fp32"
     channels_last: bool = False  # NHWC convolutions, faster with oneDNN on CPUs
     eval_every: int = 1
+    # Event data sets: frames per recording. They follow network.timesteps (one frame per timestep,
+    # each covering 4/T of the default frames' span); given, it must equal T.
+    bins: int | None = None
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -53,7 +56,17 @@ class TrainConfig:
             raise ValueError(f"train_images must be a positive whole number, not {config.train_images!r}")
         if config.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {config.precision!r}")
+        if config.bins is not None:
+            config._check_bins()
         return config
+
+    def _check_bins(self) -> None:
+        if dataset_info(self.dataset).kind != "events":
+            raise ValueError(f"bins applies to event data sets; {self.dataset} holds images")
+        timesteps = self.network_spec().timesteps
+        if self.bins != timesteps:
+            raise ValueError(f"bins={self.bins} does not fit network.timesteps={timesteps}: the frames encoder "
+                             "feeds one frame per timestep (leave bins out to follow T)")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -48,7 +48,7 @@ def train_variants(store: Path, config_name: str, overrides: list[str], epochs: 
                    skip: tuple[str, ...] = ()) -> dict[str, dict]:
     results = {}
     base = load_config(config_name, overrides)
-    test = load_dataset(base.dataset, "test", base.data_root)
+    tests: dict[int, object] = {}  # test split per T (event data: frames of each variant's T)
     for key, (title, variant) in VARIANTS.items():
         if key in skip:
             continue
@@ -59,9 +59,12 @@ def train_variants(store: Path, config_name: str, overrides: list[str], epochs: 
             network, _ = load_network(path)
         else:
             network = train(config, progress=False).network
-        evaluation = evaluate(network, test)
+        timesteps = network.timesteps
+        if timesteps not in tests:
+            tests[timesteps] = load_dataset(base.dataset, "test", base.data_root, timesteps=timesteps)
+        evaluation = evaluate(network, tests[timesteps])
         if not path.exists():
-            export_version(network, store, key, dataset_info(config.dataset), evaluation,
+            export_version(network, store, key, dataset_info(config.dataset, timesteps), evaluation,
                            training={"config": config.to_dict(), "overrides": [*overrides, *variant]})
         results[key] = {"title": title, "overrides": variant, "accuracy": evaluation.accuracy,
                         "mean_decision_timestep": evaluation.mean_decision_timestep,

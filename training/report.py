@@ -153,8 +153,8 @@ def build_report(model_dir: str | Path, dataset_name: str | None, out_dir: str |
     model = _load(model_dir)
     rate, ann = _load(rate_model), _load(ann_model)
     dataset_name = dataset_name or model.manifest["evaluation"]["dataset"]
-    info = dataset_info(dataset_name)
-    test = load_dataset(dataset_name, "test", data_root)
+    info = dataset_info(dataset_name, model.network.timesteps)
+    test = load_dataset(dataset_name, "test", data_root, timesteps=model.network.timesteps)
     main = evaluate(model.network, test)
     full = evaluate(model.network, test, early_exit=False)
     summaries = [summary(f"latency {model.name}", main)]

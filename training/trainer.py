@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
 from training.config import TrainConfig
@@ -53,6 +53,17 @@ def _augmentation_generator(dataset) -> torch.Generator | None:
     return generator if isinstance(generator, torch.Generator) else None
 
 
+def load_training_data(config: TrainConfig) -> tuple[Dataset, Dataset]:
+    """The config's training split (augmented as it says, cut to ``train_images``) and test split,
+    event data in frames of the network's T."""
+    timesteps = config.network_spec().timesteps
+    train_set = load_dataset(config.dataset, "train", config.data_root, augment=config.augment,
+                             augmentation=config.augmentation, timesteps=timesteps)
+    if config.train_images is not None:
+        train_set = Subset(train_set, range(min(config.train_images, len(train_set))))
+    return train_set, load_dataset(config.dataset, "test", config.data_root, timesteps=timesteps)
+
+
 def build_loss(config: TrainConfig):
     args = dict(config.loss)
     name = args.pop("name")
@@ -86,11 +97,7 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
     device = context.device()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
-    train_set = load_dataset(config.dataset, "train", config.data_root, augment=config.augment,
-                             augmentation=config.augmentation)
-    if config.train_images is not None:
-        train_set = Subset(train_set, range(min(config.train_images, len(train_set))))
-    test_set = load_dataset(config.dataset, "test", config.data_root)
+    train_set, test_set = load_training_data(config)
     sampler = DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.seed) \
         if context.enabled else None
     loader = DataLoader(

@@ -27,7 +27,7 @@ from training.config import load_config
 from training.data import load_dataset
 from training.distributed import DistributedContext
 from training.network.network import SpikingNetwork
-from training.trainer import _train_epoch, build_loss
+from training.trainer import _train_epoch, build_loss, load_training_data
 
 
 def _network(config) -> SpikingNetwork:
@@ -83,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="config override, as for firstspike train (e.g. workers=1)")
     args = parser.parse_args(argv)
     config = load_config(args.config, args.set)
-    train_set = load_dataset(config.dataset, "train", config.data_root, augment=config.augment,
-                             augmentation=config.augmentation)
+    train_set, _ = load_training_data(dataclasses.replace(config, train_images=None))
     full = len(train_set)
     subset = Subset(train_set, range(args.images))
     clean = load_dataset(config.dataset, "train", config.data_root)

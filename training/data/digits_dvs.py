@@ -436,9 +436,9 @@ def digits_dvs_split(split: str, settings: TrainSettings = TrainSettings()) -> t
     return streams, np.array(labels)
 
 
-def stream_frames(events: np.ndarray, bins: int = TIMESTEPS) -> np.ndarray:
+def stream_frames(events: np.ndarray, bins: int = TIMESTEPS, bin_us: int = BIN_US) -> np.ndarray:
     """The frames [bins, 2, 34, 34] of a whole stream, binned by the service's own binner."""
-    return bin_events(events, SENSOR, SENSOR, BIN_US, bins)
+    return bin_events(events, SENSOR, SENSOR, bin_us, bins)
 
 
 class DigitsDvsDataset:
@@ -449,11 +449,11 @@ class DigitsDvsDataset:
     info = DIGITS_DVS_INFO
 
     def __init__(self, split: str, augment: bool = False, seed: int = 0, bins: int = TIMESTEPS,
-                 augmentation: dict | None = None) -> None:
+                 augmentation: dict | None = None, bin_us: int = BIN_US) -> None:
         settings = TrainSettings.from_dict(augmentation or {})
         frames, labels = [], []
         for streams, part_labels in _iter_split(split, settings):
-            frames += [stream_frames(s, bins) for s in streams]
+            frames += [stream_frames(s, bins, bin_us) for s in streams]
             labels += part_labels
         self.frames = torch.from_numpy(np.stack(frames))
         self.labels = torch.tensor(labels, dtype=torch.int64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 from torch.utils.data import Dataset
@@ -15,17 +16,18 @@ from training.data.info import DatasetInfo
 from training.data.tiny_imagenet import TINY_IMAGENET_INFO, TinyImageNetDataset
 
 
-def _digits(split: str, root: str | None, augment: bool, options: dict) -> Dataset:
+def _digits(split: str, root: str | None, augment: bool, options: dict, timesteps: int | None) -> Dataset:
     return DigitsDataset(split, augment=augment, augmentation=options)
 
 
-def _digits_dvs(split: str, root: str | None, augment: bool, options: dict) -> Dataset:
+def _digits_dvs(split: str, root: str | None, augment: bool, options: dict, timesteps: int | None) -> Dataset:
     # The data set refuses an unknown split itself, naming the three, before generating anything.
     # options (the train split's camera variants) only shape the training streams.
-    return DigitsDvsDataset(split, augment=augment, augmentation=options if split == "train" else None)
+    return DigitsDvsDataset(split, augment=augment, augmentation=options if split == "train" else None,
+                            bins=timesteps or EVENT_BINS, bin_us=dataset_info("digits-dvs", timesteps).bin_us)
 
 
-def _fashion_mnist(split: str, root: str | None, augment: bool, options: dict) -> Dataset:
+def _fashion_mnist(split: str, root: str | None, augment: bool, options: dict, timesteps: int | None) -> Dataset:
     # root None: the folder of Debian's dataset-fashion-mnist package.
     return FashionMnistDataset(split, root, augment=augment, augmentation=options)
 
@@ -37,30 +39,31 @@ def _required_root(name: str, root: str | None, expected: str) -> str:
     return root
 
 
-def _cifar10(split: str, root: str | None, augment: bool, options: dict) -> Dataset:
+def _cifar10(split: str, root: str | None, augment: bool, options: dict, timesteps: int | None) -> Dataset:
     root = _required_root("cifar10", root, "cifar-10-batches-py/ (the extracted python version)")
     return CifarDataset("cifar10", root, split, augment=augment)
 
 
-def _cifar100(split: str, root: str | None, augment: bool, options: dict) -> Dataset:
+def _cifar100(split: str, root: str | None, augment: bool, options: dict, timesteps: int | None) -> Dataset:
     root = _required_root("cifar100", root, "cifar-100-python/ (the extracted python version)")
     return CifarDataset("cifar100", root, split, augment=augment)
 
 
-def _tiny_imagenet(split: str, root: str | None, augment: bool, options: dict) -> Dataset:
+def _tiny_imagenet(split: str, root: str | None, augment: bool, options: dict, timesteps: int | None) -> Dataset:
     root = _required_root("tiny-imagenet", root, "tiny-imagenet-200/ (the extracted zip)")
     return TinyImageNetDataset(root, split, augment=augment)
 
 
-def _cifar10_dvs(split: str, root: str | None, augment: bool, options: dict) -> Dataset:
+def _cifar10_dvs(split: str, root: str | None, augment: bool, options: dict, timesteps: int | None) -> Dataset:
     root = _required_root("cifar10-dvs", root, "CIFAR10-DVS/<class>/*.aedat (the extracted AEDAT 2.0 files)")
-    return Cifar10DvsDataset(root, split, augment=augment)
+    return Cifar10DvsDataset(root, split, bins=timesteps or EVENT_BINS,
+                             bin_us=dataset_info("cifar10-dvs", timesteps).bin_us, augment=augment)
 
 
-# name -> (info, loader(split, root, augment, options)); options is the config's ``augmentation``
+# name -> (info, loader(split, root, augment, options, timesteps)); options is the config's ``augmentation``
 # mapping, read by the data sets that have settings (digits, digits-dvs, fashion-mnist). tiny-imagenet's info has placeholder class names
 # (its real ones come from words.txt); the loaded data set's ``info`` carries the real ones.
-DATASETS: dict[str, tuple[DatasetInfo, Callable[[str, str | None, bool, dict], Dataset]]] = {
+DATASETS: dict[str, tuple[DatasetInfo, Callable[[str, str | None, bool, dict, int | None], Dataset]]] = {
     "digits": (DIGITS_INFO, _digits),
     "digits-dvs": (DIGITS_DVS_INFO, _digits_dvs),
     "fashion-mnist": (FASHION_MNIST_INFO, _fashion_mnist),
@@ -71,15 +74,30 @@ DATASETS: dict[str, tuple[DatasetInfo, Callable[[str, str | None, bool, dict], D
 }
 
 
-def dataset_info(name: str) -> DatasetInfo:
+# An event data set's recordings are cut into this many frames when no network's T says otherwise;
+# its info's bin_us is the length of one of them.
+EVENT_BINS = 4
+
+
+def dataset_info(name: str, timesteps: int | None = None) -> DatasetInfo:
+    """What a model of data set ``name`` needs to know. For event data sets, ``timesteps`` frames
+    cover what ``EVENT_BINS`` frames of ``bin_us`` cover, so one frame lasts ``bin_us * 4 / T``:
+    a network with more timesteps sees the same span of the recording in finer steps."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
-    return DATASETS[name][0]
+    info = DATASETS[name][0]
+    if info.kind == "events" and timesteps is not None and timesteps != EVENT_BINS:
+        info = replace(info, bin_us=round(info.bin_us * EVENT_BINS / timesteps))
+    return info
 
 
 def load_dataset(name: str, split: str, root: str | None = None, augment: bool = False,
-                 augmentation: dict | None = None) -> Dataset:
+                 augmentation: dict | None = None, timesteps: int | None = None) -> Dataset:
     """``augmentation`` holds the data set's augmentation settings (the config's mapping of the
-    same name); data sets without settings ignore it."""
+    same name); data sets without settings ignore it. Event data sets make one frame per
+    timestep of the network that reads them: ``timesteps`` bins (their default, 4, when None);
+    image data sets ignore it."""
     dataset_info(name)
-    return DATASETS[name][1](split, root, augment, dict(augmentation or {}))
+    if timesteps is not None and timesteps < 1:
+        raise ValueError(f"timesteps must be at least 1, got {timesteps}")
+    return DATASETS[name][1](split, root, augment, dict(augmentation or {}), timesteps)
