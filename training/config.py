@@ -80,6 +80,10 @@ class TrainConfig:
             values["output_neuron"] = LIFParameters.from_dict({**values["neuron"].to_dict(), **values["output_neuron"]})
         values.setdefault("input_shape", info.input_shape)
         values.setdefault("num_classes", info.num_classes)
+        if values.get("encoder") == "intensity":
+            # the intensity encoder turns the data set's normalised images back into raw pixels
+            values.setdefault("input_mean", info.mean)
+            values.setdefault("input_std", info.std)
         values["input_shape"] = tuple(values["input_shape"])
         return NetworkSpec(**values)
 

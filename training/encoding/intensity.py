@@ -1,7 +1,10 @@
 """Direct intensity-to-latency encoding: the ablation of the LE module (paper Sec. IV-E 1).
 
 Raw pixel intensities in [0, 1] are mapped straight to spike times with (8); there is no
-feature extractor, so the first synaptic layer of the body sees the image's own channels.
+feature extractor, so the first synaptic layer of the body sees the image's own channels. The
+network's input is normalised like every other network's ((x - mean) / std per channel, as the
+data sets and the service prepare it); the encoder undoes that first, since a normalised pixel
+below its channel's mean would otherwise clamp to 0 and fire last, whatever its brightness.
 """
 
 from __future__ import annotations
@@ -13,12 +16,17 @@ from training.encoding.latency import latency_encode, latency_spikes_at
 
 
 class IntensityLatencyEncoder(nn.Module):
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, mean: tuple[float, ...] | None = None,
+                 std: tuple[float, ...] | None = None) -> None:
         super().__init__()
         self.out_channels = in_channels
+        # Buffers, not parameters: fixed by the data set, saved and exported with the network.
+        self.register_buffer("mean", torch.tensor(mean or (0.0,) * in_channels).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std or (1.0,) * in_channels).view(1, -1, 1, 1), persistent=False)
 
     def features(self, image: torch.Tensor) -> torch.Tensor:
-        return image.clamp(0.0, 1.0)
+        """The raw pixels in [0, 1] behind the normalised ``image``."""
+        return (image * self.std + self.mean).clamp(0.0, 1.0)
 
     def input_sequence(self, features: torch.Tensor, timesteps: int) -> torch.Tensor:
         return latency_encode(features, timesteps)

@@ -59,7 +59,7 @@ def build_encoder(spec: NetworkSpec) -> nn.Module:
     if spec.encoder == "le":
         return LatencyEncoder(in_channels, spec.stem_channels)
     if spec.encoder == "intensity":
-        return IntensityLatencyEncoder(in_channels)
+        return IntensityLatencyEncoder(in_channels, spec.input_mean, spec.input_std)
     if spec.encoder == "frames":
         return EventFrameEncoder(in_channels)
     return DirectCurrentEncoder(in_channels, spec.stem_channels)

@@ -22,6 +22,9 @@ class NetworkSpec:
     latency coding; ``direct`` (analog current) for rate coding and the ANN; ``frames`` for DVS
     event frames, one per timestep (input_shape is then one frame's [2, H, W]).
     output_neuron: the output layer's LIF parameters; the paper's single ``neuron`` when not given.
+    input_mean, input_std: the per-channel normalisation the data set applies to its images; the
+    ``intensity`` encoder undoes it, so that spike times come from raw pixels in [0, 1] (paper Sec.
+    IV-E 1: "directly encodes the pixel intensity"). None: the images are raw already.
     The first output spike decides, so an output layer that leaks less and fires later makes an
     uncertain input wait for more timesteps of evidence. TAD (14) acts on the currents O[t],
     which do not depend on it: one training serves any output neuron.
@@ -37,6 +40,8 @@ class NetworkSpec:
     stem_channels: int | None = None
     neuron: LIFParameters = field(default_factory=LIFParameters)
     output_neuron: LIFParameters | None = None
+    input_mean: tuple[float, ...] | None = None
+    input_std: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         from training.network.architectures import ARCHITECTURES
@@ -54,6 +59,15 @@ class NetworkSpec:
         if self.timesteps < 1:
             raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
         object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+        for name in ("input_mean", "input_std"):
+            values = getattr(self, name)
+            if values is not None:
+                values = tuple(float(v) for v in values)
+                if len(values) != self.input_shape[0]:
+                    raise ValueError(f"{name} needs one value per input channel ({self.input_shape[0]}), got {len(values)}")
+                object.__setattr__(self, name, values)
+        if self.input_std is not None and min(self.input_std) <= 0:
+            raise ValueError(f"input_std must be positive, got {self.input_std}")
         if self.output_neuron is None:
             object.__setattr__(self, "output_neuron", self.neuron)
         if self.stem_channels is None:
@@ -65,6 +79,9 @@ class NetworkSpec:
         values["neuron"] = self.neuron.to_dict()
         values["output_neuron"] = self.output_neuron.to_dict()
         values["input_shape"] = list(self.input_shape)
+        for name in ("input_mean", "input_std"):
+            if values[name] is not None:
+                values[name] = list(values[name])
         return values
 
     @classmethod
