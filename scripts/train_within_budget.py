@@ -53,7 +53,7 @@ def write_weights_only(run_dir: Path) -> Path:
     """The checkpoint without optimizer, scheduler and random states: a third of the size, enough
     to calibrate, evaluate and export."""
     payload = load_checkpoint_payload(run_dir / CHECKPOINT)
-    kept = {key: payload[key] for key in ("config", "spec", "model", "epoch", "history")}
+    kept = {key: payload[key] for key in ("config", "spec", "model", "epoch", "history", "run") if key in payload}
     target = run_dir / "weights.pt"
     torch.save(kept, target)
     return target

@@ -33,7 +33,8 @@ def test_epochs_fit_the_budget_and_the_weights_load(tmp_path):
     assert plan["epochs"] == 2 and plan["seconds_per_batch"] > 0
     assert plan["estimated_epoch_seconds"] >= plan["seconds_per_batch"] * (1437 // 64)
     weights = torch.load(tmp_path / "run" / "weights.pt", weights_only=True)
-    assert set(weights) == {"config", "spec", "model", "epoch", "history"} and weights["epoch"] == 2
+    assert set(weights) == {"config", "spec", "model", "epoch", "history", "run"} and weights["epoch"] == 2
+    assert weights["run"]["world_size"] == 1 and weights["run"]["per_process_batch_size"] == 64
     from_weights, config, history = network_from_checkpoint(tmp_path / "run" / "weights.pt")
     from_checkpoint, _, _ = network_from_checkpoint(tmp_path / "run")
     assert config.epochs == 2 and len(history) == 2

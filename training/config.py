@@ -24,6 +24,8 @@ class TrainConfig:
     network: dict
     loss: dict = field(default_factory=lambda: {"name": "tad", "temperature": 2.0})
     epochs: int = 200
+    # The global batch: under torchrun each of N processes takes batch_size / N of it, so the
+    # optimisation (and the learning rate that suits it) is the single-process run's.
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-2
@@ -44,6 +46,9 @@ class TrainConfig:
     # Event data sets: frames per recording. They follow network.timesteps (one frame per timestep,
     # each covering 4/T of the default frames' span); given, it must equal T.
     bins: int | None = None
+    # With several processes: BatchNorm statistics over the global batch (as on the paper's one
+    # GPU) instead of each process's share. Ignored by a single process.
+    sync_batchnorm: bool = False
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -59,6 +64,12 @@ class TrainConfig:
         if config.bins is not None:
             config._check_bins()
         return config
+
+    def per_process_batch_size(self, world_size: int) -> int:
+        if self.batch_size % world_size:
+            raise ValueError(f"batch_size {self.batch_size} (the global batch) does not split evenly over "
+                             f"{world_size} processes")
+        return self.batch_size // world_size
 
     def _check_bins(self) -> None:
         if dataset_info(self.dataset).kind != "events":

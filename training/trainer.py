@@ -22,6 +22,7 @@ from training.distributed import DistributedContext, all_reduce_sum, init_distri
 from training.evaluate import decide, evaluate
 from training.losses import LOSSES
 from training.network.network import SpikingNetwork
+from training.network.sync_batchnorm import synchronise_batchnorm
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -101,15 +102,21 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
     sampler = DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.seed) \
         if context.enabled else None
     loader = DataLoader(
-        train_set, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
-        num_workers=config.workers, drop_last=len(train_set) > config.batch_size * context.world_size,
+        train_set, batch_size=config.per_process_batch_size(context.world_size), shuffle=sampler is None,
+        sampler=sampler, num_workers=config.workers, drop_last=len(train_set) > config.batch_size,
         generator=torch.Generator().manual_seed(config.seed), worker_init_fn=_reseed_worker,
         pin_memory=device.type == "cuda",
     )
     network = SpikingNetwork(config.network_spec()).to(device)
     if config.channels_last:
         network = network.to(memory_format=torch.channels_last)
+    if context.enabled and config.sync_batchnorm:
+        network = synchronise_batchnorm(network)
     model = DistributedDataParallel(network) if context.enabled else network
+    run_record = {"world_size": context.world_size, "global_batch_size": config.batch_size,
+                  "per_process_batch_size": config.per_process_batch_size(context.world_size),
+                  "lr": config.lr, "sync_batchnorm": context.enabled and config.sync_batchnorm,
+                  "device": device.type}
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * len(loader), eta_min=0.0)
     loss_fn = build_loss(config)
@@ -134,7 +141,7 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
         if progress and context.is_main:
             tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()}))
         if run_dir and context.is_main:
-            _save_checkpoint(run_dir, config, network, optimizer, scheduler, loader, epoch + 1, history)
+            _save_checkpoint(run_dir, config, network, optimizer, scheduler, loader, epoch + 1, history, run_record)
     network.eval()
     return TrainResult(network, history, run_dir)
 
@@ -188,7 +195,7 @@ def _restore_random_states(states: dict, loader: DataLoader) -> None:
 
 
 def _save_checkpoint(run_dir: Path, config: TrainConfig, network, optimizer, scheduler, loader: DataLoader,
-                     epoch: int, history: list[dict]) -> None:
+                     epoch: int, history: list[dict], run_record: dict) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     payload = {
         "config": config.to_dict(),
@@ -199,6 +206,7 @@ def _save_checkpoint(run_dir: Path, config: TrainConfig, network, optimizer, sch
         "epoch": epoch,
         "history": history,
         "rng": _random_states(loader),
+        "run": run_record,  # how it was trained: processes, batch per process, synchronised BatchNorm
     }
     partial = run_dir / (CHECKPOINT + ".partial")
     torch.save(payload, partial)
@@ -219,13 +227,23 @@ def _load_checkpoint(path: Path, network, optimizer, scheduler, loader: DataLoad
     return payload["epoch"], payload["history"]
 
 
-def network_from_checkpoint(run_dir: str | Path) -> tuple[SpikingNetwork, TrainConfig, list[dict]]:
-    from training.network.spec import NetworkSpec
-
+def checkpoint_path(run_dir: str | Path) -> Path:
     path = Path(run_dir) / CHECKPOINT if Path(run_dir).is_dir() else Path(run_dir)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    payload = load_checkpoint_payload(path)
+    return path
+
+
+def run_record_from_checkpoint(run_dir: str | Path) -> dict | None:
+    """How the run was trained (world size, global and per-process batch, learning rate,
+    synchronised BatchNorm); None for checkpoints older than the record."""
+    return load_checkpoint_payload(checkpoint_path(run_dir)).get("run")
+
+
+def network_from_checkpoint(run_dir: str | Path) -> tuple[SpikingNetwork, TrainConfig, list[dict]]:
+    from training.network.spec import NetworkSpec
+
+    payload = load_checkpoint_payload(checkpoint_path(run_dir))
     network = SpikingNetwork(NetworkSpec.from_dict(payload["spec"]))
     network.load_state_dict(payload["model"])
     network.eval()
