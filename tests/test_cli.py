@@ -35,7 +35,6 @@ def test_version():
     ("torch", "train", "train needs PyTorch: pip install 'firstspike[train]'"),
     ("onnxscript", "train", "train needs onnxscript: pip install 'firstspike[train]'"),
     ("matplotlib", "train", "train needs matplotlib: pip install 'firstspike[train]'"),
-    ("torchvision", "train", "train needs torchvision: pip install 'firstspike[vision]'"),  # not in [train]
     ("safetensors", None, "train needs safetensors: pip install 'firstspike[torch]'"),
     ("onnxruntime", None, "train needs onnxruntime: pip install firstspike"),  # the core install has it
 ])

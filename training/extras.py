@@ -14,11 +14,10 @@ PACKAGES = {
     "onnx": ("onnx", "train"),
     "onnxscript": ("onnxscript", "train"),
     "matplotlib": ("matplotlib", "train"),
-    "torchvision": ("torchvision", "vision"),
     "onnxruntime": ("onnxruntime", None),
 }
 # extra -> the extras it includes (pyproject: train pulls in firstspike[torch])
-INCLUDES = {"torch": {"torch"}, "train": {"train", "torch"}, "vision": {"vision"}}
+INCLUDES = {"torch": {"torch"}, "train": {"train", "torch"}}
 
 
 def missing_package(error: ImportError) -> str | None:

@@ -171,8 +171,8 @@ class CifarDataset(Dataset):
     """CIFAR-10 or CIFAR-100 (``name``), one split held in memory as uint8.
 
     Yields (float32 [3, 32, 32] normalised with ``info.mean`` / ``info.std``, int label).
-    With ``augment`` the training transform (crop, flip, and the paper's policy where torchvision
-    imports) is applied to the uint8 image first, drawing from a generator seeded by ``seed``.
+    With ``augment`` the training transform (crop, flip, and AutoAugment's CIFAR-10 policy) is
+    applied to the uint8 image first, drawing from a generator seeded by ``seed``.
     """
 
     def __init__(self, name: str, root: str | Path, split: str, augment: bool = False, seed: int = 0) -> None:

@@ -157,8 +157,7 @@ class TinyImageNetDataset(Dataset):
     """One split of Tiny-ImageNet-200 (``train``, or ``val`` alias ``test``).
 
     Yields (float32 [3, 64, 64] normalised with ``info.mean`` / ``info.std``, int label).
-    With ``augment`` the training transform (crop, flip, and RandAugment where torchvision
-    imports) is applied to the uint8 image first, drawing from a generator seeded by ``seed``.
+    With ``augment`` the training transform (crop, flip, and RandAugment) is applied to the uint8 image first, drawing from a generator seeded by ``seed``.
     """
 
     def __init__(self, root: str | Path, split: str, augment: bool = False, seed: int = 0) -> None:

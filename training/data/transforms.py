@@ -3,22 +3,19 @@
 Augmentations work on uint8 images [C, H, W] before normalisation, as torchvision's do, so the
 zero padding of a random crop is a black pixel whatever the data set's mean.
 
-The crop and flip are pure torch and draw from an explicit ``torch.Generator``. The paper's
-policies (AutoAugment with the CIFAR-10 policy for CIFAR-10/100, RandAugment for Tiny-ImageNet)
-need torchvision and are added only where it imports; without it training falls back to crop and
-flip alone. torchvision draws from the global torch RNG, so each policy call runs inside a forked
-RNG seeded from the caller's generator: the result is reproducible from that generator and the
-global RNG state is left exactly as it was.
+The crop and flip are pure torch; the paper's policies (AutoAugment with the CIFAR-10 policy for
+CIFAR-10/100, RandAugment for Tiny-ImageNet) are the project's own (``augment_policies.py``,
+Pillow), so they run wherever training runs. All draw from one explicit ``torch.Generator``.
 """
 
 from __future__ import annotations
 
-import functools
-from types import ModuleType
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from training.data.augment_policies import AutoAugment, RandAugment
 
 ImageTransform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -49,36 +46,13 @@ def random_horizontal_flip(image: torch.Tensor, generator: torch.Generator) -> t
     return image
 
 
-@functools.lru_cache(maxsize=1)
-def _torchvision_transforms() -> ModuleType | None:
-    """torchvision.transforms, or None where torchvision is absent or fails to import."""
-    try:
-        from torchvision import transforms
-    # Not only ImportError: a torchvision built for another torch raises RuntimeError (and
-    # sometimes other errors) while importing, and must degrade the same way as a missing one.
-    except Exception:
-        return None
-    return transforms
-
-
-def paper_policy(dataset_name: str) -> ImageTransform | None:
-    """The paper's augmentation policy for ``dataset_name``, or None without torchvision."""
-    if dataset_name not in AUTOAUGMENT_DATASETS + RANDAUGMENT_DATASETS:
-        raise ValueError(f"no augmentation policy for dataset {dataset_name!r}")
-    transforms = _torchvision_transforms()
-    if transforms is None:
-        return None
+def paper_policy(dataset_name: str) -> AutoAugment | RandAugment:
+    """The paper's augmentation policy for ``dataset_name``."""
     if dataset_name in AUTOAUGMENT_DATASETS:
-        return transforms.AutoAugment(transforms.AutoAugmentPolicy.CIFAR10)
-    return transforms.RandAugment()
-
-
-def _seeded(policy: ImageTransform, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Run a policy that draws from the global RNG on a private stream seeded from ``generator``."""
-    seed = int(torch.randint(0, 2**62, (), generator=generator))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return policy(image)
+        return AutoAugment()
+    if dataset_name in RANDAUGMENT_DATASETS:
+        return RandAugment()
+    raise ValueError(f"no augmentation policy for dataset {dataset_name!r}")
 
 
 def train_transform(dataset_name: str, generator: torch.Generator) -> ImageTransform:
@@ -92,8 +66,6 @@ def train_transform(dataset_name: str, generator: torch.Generator) -> ImageTrans
     def augment(image: torch.Tensor) -> torch.Tensor:
         image = random_crop(image, generator, padding=image.shape[-1] // 8)
         image = random_horizontal_flip(image, generator)
-        if policy is not None:
-            image = _seeded(policy, image, generator)
-        return image
+        return policy(image, generator)
 
     return augment
