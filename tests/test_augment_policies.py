@@ -40,6 +40,16 @@ def test_autoaugment_and_randaugment_point_operations_by_hand():
     assert (pixels(image_ops.contrast(grey(), -1.0)) == round(GREY.mean())).all()
     flat = np.full((4, 4), 77, dtype=np.uint8)
     assert (pixels(image_ops.sharpness(grey(flat), 0.9)) == 77).all()  # nothing to sharpen
+    # sharpness 1.5: blend away from the 3x3 smoothing [1 1 1; 1 5 1; 1 1 1] / 13 of a lone 130:
+    # smoothed centre 50, neighbours 10; 50 + 1.5 (130 - 50) = 170, 10 + 1.5 (0 - 10) < 0 -> 0
+    dot = np.zeros((5, 5), dtype=np.uint8)
+    dot[2, 2] = 130
+    expected = np.zeros((5, 5), dtype=np.uint8)
+    expected[2, 2] = 170
+    assert (pixels(image_ops.sharpness(grey(dot), 0.5)) == expected).all()
+    # colour 0 (offset -1): the luma 0.299 R + 0.587 G + 0.114 B, rounded down, in every channel
+    rgb = np.array([[[200, 100, 0], [0, 0, 255]]], dtype=np.uint8)
+    assert (pixels(image_ops.color(Image.fromarray(rgb, "RGB"), -1.0)) == [[[118] * 3, [29] * 3]]).all()
     # equalize, by the cumulative histogram: 512 pixels of 10, 256 of 20, 256 of 30; step =
     # (1024 - 256) // 255 = 3; 10 -> (3 // 2) // 3 = 0, 20 -> (1 + 512) // 3 = 171, 30 -> 769 // 3, capped at 255
     dull = np.repeat(np.array([10, 10, 20, 30], dtype=np.uint8), 256).reshape(32, 32)
