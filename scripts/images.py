@@ -114,8 +114,7 @@ def host_ca_bundle() -> Path | None:
 def build(tag: str, use_docker: bool) -> float:
     """Build firstspike:<tag>; returns the seconds it took."""
     arguments = ["--build-arg", f"RUNTIME={VARIANTS[tag]}"]
-    for stale in WHEELS.glob("*.whl"):
-        stale.unlink()
+    _clear_wheels()  # one a killed build left behind would go into the slim image's context too
     wheel = local_torch_wheel() if tag == "full" else None
     if wheel is not None:  # no index needed: the wheel travels in the build context
         shutil.copy2(wheel, WHEELS / wheel.name)
@@ -133,9 +132,13 @@ def build(tag: str, use_docker: bool) -> float:
     try:
         run(command)
     finally:
-        for copied in WHEELS.glob("*.whl"):
-            copied.unlink()
+        _clear_wheels()
     return time.perf_counter() - started
+
+
+def _clear_wheels() -> None:
+    for wheel in WHEELS.glob("*.whl"):
+        wheel.unlink()
 
 
 def image_size_mb(tag: str, use_docker: bool) -> float:

@@ -55,15 +55,16 @@ def _export(args: argparse.Namespace) -> int:
     from training.data import dataset_info, load_dataset
     from training.evaluate import evaluate
     from training.store.export import export_version
-    from training.trainer import network_from_checkpoint, run_record_from_checkpoint
+    from training.trainer import checkpoint_path, load_checkpoint_payload, network_from_payload
 
-    network, config, history = network_from_checkpoint(args.run_dir)
+    payload = load_checkpoint_payload(checkpoint_path(args.run_dir))
+    network, config, history = network_from_payload(payload)
     if args.output_leak is not None or args.output_threshold is not None:
         network.set_output_neuron(**{name: value for name, value in (("leak", args.output_leak),
                                                                      ("threshold", args.output_threshold)) if value is not None})
     result = evaluate(network, load_dataset(config.dataset, "test", config.data_root, timesteps=network.timesteps))
     training = {"config": config.to_dict(), "epochs_trained": len(history),
-                "command": " ".join(["firstspike", *sys.argv[1:]]), "run": run_record_from_checkpoint(args.run_dir)}
+                "command": " ".join(["firstspike", *sys.argv[1:]]), "run": payload.get("run")}
     path = export_version(network, args.store, args.name or config.name, dataset_info(config.dataset, network.timesteps), result,
                           split="test", training=training, version=args.version, onnx=args.onnx)
     print(json.dumps({"exported": str(path), "accuracy": result.accuracy,

@@ -110,12 +110,12 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
     network = SpikingNetwork(config.network_spec()).to(device)
     if config.channels_last:
         network = network.to(memory_format=torch.channels_last)
-    if context.enabled and config.sync_batchnorm:
+    synchronised = context.enabled and config.sync_batchnorm
+    if synchronised:
         network = synchronise_batchnorm(network)
     model = DistributedDataParallel(network) if context.enabled else network
     run_record = {"world_size": context.world_size, "global_batch_size": config.batch_size,
-                  "per_process_batch_size": config.per_process_batch_size(context.world_size),
-                  "lr": config.lr, "sync_batchnorm": context.enabled and config.sync_batchnorm,
+                  "per_process_batch_size": loader.batch_size, "lr": config.lr, "sync_batchnorm": synchronised,
                   "device": device.type}
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * len(loader), eta_min=0.0)
@@ -234,16 +234,15 @@ def checkpoint_path(run_dir: str | Path) -> Path:
     return path
 
 
-def run_record_from_checkpoint(run_dir: str | Path) -> dict | None:
-    """How the run was trained (world size, global and per-process batch, learning rate,
-    synchronised BatchNorm); None for checkpoints older than the record."""
-    return load_checkpoint_payload(checkpoint_path(run_dir)).get("run")
-
-
 def network_from_checkpoint(run_dir: str | Path) -> tuple[SpikingNetwork, TrainConfig, list[dict]]:
+    return network_from_payload(load_checkpoint_payload(checkpoint_path(run_dir)))
+
+
+def network_from_payload(payload: dict) -> tuple[SpikingNetwork, TrainConfig, list[dict]]:
+    """The trained network, its config and history from a loaded checkpoint (whose ``run``, when
+    there, says how it was trained: world size, batches, learning rate, synchronised BatchNorm)."""
     from training.network.spec import NetworkSpec
 
-    payload = load_checkpoint_payload(checkpoint_path(run_dir))
     network = SpikingNetwork(NetworkSpec.from_dict(payload["spec"]))
     network.load_state_dict(payload["model"])
     network.eval()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from torch.utils.data import Dataset
 
@@ -16,18 +16,25 @@ from training.data.info import DatasetInfo
 from training.data.tiny_imagenet import TINY_IMAGENET_INFO, TinyImageNetDataset
 
 
-def _digits(split: str, root: str | None, augment: bool, options: dict, timesteps: int | None) -> Dataset:
+class Frames(NamedTuple):
+    """How an event data set cuts its recordings: ``count`` frames of ``bin_us`` each."""
+
+    count: int
+    bin_us: int
+
+
+def _digits(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
     return DigitsDataset(split, augment=augment, augmentation=options)
 
 
-def _digits_dvs(split: str, root: str | None, augment: bool, options: dict, timesteps: int | None) -> Dataset:
+def _digits_dvs(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
     # The data set refuses an unknown split itself, naming the three, before generating anything.
     # options (the train split's camera variants) only shape the training streams.
     return DigitsDvsDataset(split, augment=augment, augmentation=options if split == "train" else None,
-                            bins=timesteps or EVENT_BINS, bin_us=dataset_info("digits-dvs", timesteps).bin_us)
+                            bins=frames.count, bin_us=frames.bin_us)
 
 
-def _fashion_mnist(split: str, root: str | None, augment: bool, options: dict, timesteps: int | None) -> Dataset:
+def _fashion_mnist(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
     # root None: the folder of Debian's dataset-fashion-mnist package.
     return FashionMnistDataset(split, root, augment=augment, augmentation=options)
 
@@ -39,31 +46,30 @@ def _required_root(name: str, root: str | None, expected: str) -> str:
     return root
 
 
-def _cifar10(split: str, root: str | None, augment: bool, options: dict, timesteps: int | None) -> Dataset:
+def _cifar10(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
     root = _required_root("cifar10", root, "cifar-10-batches-py/ (the extracted python version)")
     return CifarDataset("cifar10", root, split, augment=augment)
 
 
-def _cifar100(split: str, root: str | None, augment: bool, options: dict, timesteps: int | None) -> Dataset:
+def _cifar100(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
     root = _required_root("cifar100", root, "cifar-100-python/ (the extracted python version)")
     return CifarDataset("cifar100", root, split, augment=augment)
 
 
-def _tiny_imagenet(split: str, root: str | None, augment: bool, options: dict, timesteps: int | None) -> Dataset:
+def _tiny_imagenet(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
     root = _required_root("tiny-imagenet", root, "tiny-imagenet-200/ (the extracted zip)")
     return TinyImageNetDataset(root, split, augment=augment)
 
 
-def _cifar10_dvs(split: str, root: str | None, augment: bool, options: dict, timesteps: int | None) -> Dataset:
+def _cifar10_dvs(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
     root = _required_root("cifar10-dvs", root, "CIFAR10-DVS/<class>/*.aedat (the extracted AEDAT 2.0 files)")
-    return Cifar10DvsDataset(root, split, bins=timesteps or EVENT_BINS,
-                             bin_us=dataset_info("cifar10-dvs", timesteps).bin_us, augment=augment)
+    return Cifar10DvsDataset(root, split, bins=frames.count, bin_us=frames.bin_us, augment=augment)
 
 
-# name -> (info, loader(split, root, augment, options, timesteps)); options is the config's ``augmentation``
+# name -> (info, loader(split, root, augment, options, frames)); options is the config's ``augmentation``
 # mapping, read by the data sets that have settings (digits, digits-dvs, fashion-mnist). tiny-imagenet's info has placeholder class names
 # (its real ones come from words.txt); the loaded data set's ``info`` carries the real ones.
-DATASETS: dict[str, tuple[DatasetInfo, Callable[[str, str | None, bool, dict, int | None], Dataset]]] = {
+DATASETS: dict[str, tuple[DatasetInfo, Callable[[str, str | None, bool, dict, Frames | None], Dataset]]] = {
     "digits": (DIGITS_INFO, _digits),
     "digits-dvs": (DIGITS_DVS_INFO, _digits_dvs),
     "fashion-mnist": (FASHION_MNIST_INFO, _fashion_mnist),
@@ -97,7 +103,8 @@ def load_dataset(name: str, split: str, root: str | None = None, augment: bool =
     same name); data sets without settings ignore it. Event data sets make one frame per
     timestep of the network that reads them: ``timesteps`` bins (their default, 4, when None);
     image data sets ignore it."""
-    dataset_info(name)
     if timesteps is not None and timesteps < 1:
         raise ValueError(f"timesteps must be at least 1, got {timesteps}")
-    return DATASETS[name][1](split, root, augment, dict(augmentation or {}), timesteps)
+    info = dataset_info(name, timesteps)
+    frames = Frames(timesteps or EVENT_BINS, info.bin_us) if info.kind == "events" else None
+    return DATASETS[name][1](split, root, augment, dict(augmentation or {}), frames)

@@ -23,8 +23,9 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(input)
         dims = (0, 2, 3)
-        count = torch.full((1,), float(input.numel() // input.shape[1]), dtype=torch.float32, device=input.device)
-        local = torch.cat([input.float().sum(dims), (input.float() ** 2).sum(dims), count])
+        values = input.float()  # statistics in float32 under bf16 autocast too
+        count = torch.full((1,), float(values.numel() // values.shape[1]), device=values.device)
+        local = torch.cat([values.sum(dims), (values ** 2).sum(dims), count])
         total = distributed_functional.all_reduce(local)
         channels = input.shape[1]
         n = total[-1]

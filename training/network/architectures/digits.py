@@ -20,9 +20,9 @@ def digits_net(in_channels: int, activation: ActivationFactory, stem: bool = Tru
     """
     layers = []
     for stage in channels:
-        for out_channels in ([stage] if isinstance(stage, int) else stage):
-            layers.append(conv_bn_act(in_channels, int(out_channels), activation))
-            in_channels = int(out_channels)
+        for out_channels in map(int, [stage] if isinstance(stage, int) else stage):
+            layers.append(conv_bn_act(in_channels, out_channels, activation))
+            in_channels = out_channels
         layers.append(Stateless(nn.MaxPool2d(2)))
     layers.append(Stateless(nn.Flatten()))
     return Chain(*layers)
