@@ -36,10 +36,26 @@ def test_soft_reset_lets_one_large_input_fire_on_later_steps():
 
 def test_step_takes_and_returns_explicit_state():
     params = LIFParameters(leak=0.25, threshold=2.0)
-    out = lif_step(torch.tensor([1.0, 3.0]), LIFState(torch.tensor([4.0, 0.0])), params)
-    assert out.membrane.tolist() == pytest.approx([2.0, 3.0])
+    # The state is the previous U before its reset: 4.0 had fired, so (4) leaves 2.0; 1.0 had not.
+    out = lif_step(torch.tensor([1.5, 3.0]), LIFState(torch.tensor([4.0, 1.0])), params)
+    assert out.membrane.tolist() == pytest.approx([0.25 * 2.0 + 1.5, 0.25 * 1.0 + 3.0])  # [2.0, 3.25]
     assert out.spikes.tolist() == [1.0, 1.0]  # reaching the threshold exactly fires
-    assert out.state.membrane.tolist() == pytest.approx([0.0, 1.0])
+    assert out.state.membrane.tolist() == pytest.approx([2.0, 3.25])  # handed on before its reset
+    again = lif_step(torch.zeros(2), out.state, params)  # both fired: 2.0 -> 0.0, 3.25 -> 1.25
+    assert again.membrane.tolist() == pytest.approx([0.0, 0.25 * 1.25])
+    assert again.spikes.tolist() == [0.0, 0.0]
+
+
+def test_steps_one_at_a_time_equal_the_sequence():
+    params = LIFParameters(leak=0.5, threshold=1.0)
+    inputs = torch.tensor([[0.6, 2.5], [0.6, 0.0], [1.5, 0.0], [0.2, 1.0]])
+    spikes, membranes, final = lif_sequence(inputs, params)
+    state = None
+    for t, current in enumerate(inputs):
+        out = lif_step(current, state, params)
+        assert torch.equal(out.spikes, spikes[t]) and torch.equal(out.membrane, membranes[t])
+        state = out.state
+    assert torch.equal(state.membrane, final.membrane)
 
 
 def test_a_step_from_rest_is_the_input_itself():
@@ -48,7 +64,7 @@ def test_a_step_from_rest_is_the_input_itself():
     out = lif_step(inputs, None, params)  # (2) with U[t-1] = 0: U = I
     assert out.membrane.tolist() == pytest.approx([0.4, 1.0, 2.5, -0.3])
     assert out.spikes.tolist() == [0.0, 1.0, 1.0, 0.0]
-    assert out.state.membrane.tolist() == pytest.approx([0.4, 0.0, 1.5, -0.3])
+    assert out.state.membrane.tolist() == pytest.approx([0.4, 1.0, 2.5, -0.3])
     from_zero = lif_step(inputs, LIFState(torch.zeros(4)), params)
     assert all(torch.equal(a, b) for a, b in zip((out.membrane, out.spikes, out.state.membrane),
                                                 (from_zero.membrane, from_zero.spikes, from_zero.state.membrane)))

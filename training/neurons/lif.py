@@ -6,6 +6,12 @@
 
 ``lif_step`` is the pure state transition; ``lif_sequence`` folds it over a time axis.
 State is an explicit ``LIFState`` passed in and returned, never stored on a module.
+
+The state a step hands on is U[t] itself, before its reset; the next step applies (4) first.
+The values are the same (S[t] is recomputed from the same U[t] by the same comparison), but a
+step that ends a pass writes out a membrane it already has instead of computing a reset that
+may never be read: most inputs of a latency-coded network are decided at timestep 1 and never
+step again.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ class LIFParameters:
 
 
 class LIFState(NamedTuple):
-    """Membrane potential after the reset of the previous step (zero at rest)."""
+    """Membrane potential U[t] of the step run last, before its reset (4) (zero at rest)."""
 
     membrane: torch.Tensor
 
@@ -72,13 +78,30 @@ def fire(membrane: torch.Tensor, params: LIFParameters) -> torch.Tensor:
     return (membrane >= params.threshold).to(membrane.dtype)
 
 
+def soft_reset(membrane: torch.Tensor, spikes: torch.Tensor, params: LIFParameters) -> torch.Tensor:
+    """U_reset of (4): the excess over the threshold stays where a neuron fired."""
+    return membrane - spikes * params.threshold
+
+
+def integrate(reset_membrane: torch.Tensor | None, input_current: torch.Tensor, params: LIFParameters) -> torch.Tensor:
+    """U[t] of (2); ``reset_membrane`` None is rest. From rest (2) is U = I exactly: no zero
+    membrane is made or scaled (an exported first timestep has no state inputs and no leak
+    arithmetic)."""
+    return input_current if reset_membrane is None else params.leak * reset_membrane + input_current
+
+
+def membrane_precision(input_current: torch.Tensor) -> torch.Tensor:
+    """Mixed precision: synapses may compute in 16 bits, the membrane integrates in 32."""
+    return input_current.float() if input_current.dtype in (torch.bfloat16, torch.float16) else input_current
+
+
 def lif_step(input_current: torch.Tensor, state: LIFState | None, params: LIFParameters) -> LIFStepOutput:
-    """One timestep of (2)-(4) for a whole tensor of neurons; ``state`` None is rest (U = 0)."""
-    # From rest, (2) is U = I exactly: no zero membrane is made or scaled (an exported first
-    # timestep then has no state inputs and no leak arithmetic).
-    membrane = input_current if state is None else params.leak * state.membrane + input_current
-    spikes = fire(membrane, params)
-    return LIFStepOutput(spikes, membrane, LIFState(membrane - spikes * params.threshold))
+    """One timestep of (2)-(4) for a whole tensor of neurons; ``state`` None is rest (U = 0).
+    The previous step's reset (4) comes first, from its U and its spikes fired again."""
+    input_current = membrane_precision(input_current)
+    reset = None if state is None else soft_reset(state.membrane, fire(state.membrane, params), params)
+    membrane = integrate(reset, input_current, params)
+    return LIFStepOutput(fire(membrane, params), membrane, LIFState(membrane))
 
 
 def lif_sequence(
@@ -87,15 +110,14 @@ def lif_sequence(
     """Run ``lif_step`` over the leading time axis of ``input_current`` [T, ...].
 
     Returns (spikes [T, ...], membranes before reset [T, ...], final state). ``state`` None
-    starts from rest.
+    starts from rest. Within the sequence each reset reuses the spikes its step fired (in
+    training they carry the surrogate's gradient), instead of firing them again.
     """
-    if input_current.dtype in (torch.bfloat16, torch.float16):
-        # Mixed precision: synapses may compute in 16 bits, the membrane integrates in 32.
-        input_current = input_current.float()
-    spikes, membranes = [], []
-    for current in input_current:
-        out = lif_step(current, state, params)
-        spikes.append(out.spikes)
-        membranes.append(out.membrane)
-        state = out.state
-    return torch.stack(spikes), torch.stack(membranes), state
+    input_current = membrane_precision(input_current)
+    first = lif_step(input_current[0], state, params)
+    spikes, membranes = [first.spikes], [first.membrane]
+    for current in input_current[1:]:
+        membrane = integrate(soft_reset(membranes[-1], spikes[-1], params), current, params)
+        spikes.append(fire(membrane, params))
+        membranes.append(membrane)
+    return torch.stack(spikes), torch.stack(membranes), LIFState(membranes[-1])
