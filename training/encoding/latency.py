@@ -31,6 +31,11 @@ def latency_spikes_at(features: torch.Tensor, timestep: int | torch.Tensor, time
     ``timestep`` may be a tensor [B] holding each sample's own timestep, so that samples that
     started at different times can share a batch.
     """
+    if isinstance(timestep, int) and timestep == 1 and timesteps > 1:
+        # t_s = 1 iff ceil(y) <= 1 iff y <= 1 for y = (1 - x) T: ceil is exact and the clamp
+        # sends every lower time to 1 (and none to 1 from above while T > 1). The same spikes
+        # in fewer operations, for the step that every input runs.
+        return ((1.0 - features) * timesteps <= 1.0).to(features.dtype)
     if isinstance(timestep, torch.Tensor) and timestep.dim() == 1:
         timestep = timestep.view(-1, *([1] * (features.dim() - 1)))
     return (spike_times(features, timesteps) == timestep).to(features.dtype)
