@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from training.network.run import Run
-from training.neurons.lif import lif_sequence
+from training.neurons.lif import lif_sequence, lif_step
 
 
 class Layer(nn.Module):
@@ -71,15 +71,21 @@ class SpikingActivation(Layer):
         self.index = -1
 
     def forward(self, x: torch.Tensor, run: Run) -> torch.Tensor:
-        current = run.unfold(x)
-        spikes, _, state = lif_sequence(current, run.neuron, run.state_for(self.index))
+        if run.timesteps == 1:
+            # One timestep (every serving step): the folded batch is that step, so it needs no
+            # time axis to unfold, iterate and stack (each a node of an exported graph).
+            out = lif_step(x, run.state_for(self.index), run.neuron)
+            spikes, state = out.spikes, out.state
+        else:
+            unfolded, _, state = lif_sequence(run.unfold(x), run.neuron, run.state_for(self.index))
+            spikes = run.fold(unfolded)
         run.states_out[self.index] = state
-        run.layer_spikes[self.index] = spikes.detach().flatten(2).sum(dim=2)
+        run.layer_spikes[self.index] = run.per_sample_sum(spikes.detach())
         if run.record is not None:
-            run.record[self.index] = spikes.detach()
+            run.record[self.index] = run.unfold(spikes.detach())
         if run.probe is not None:
             run.probe.setdefault("spiking", {})[self.index] = tuple(x.shape[1:])
-        return run.fold(spikes)
+        return spikes
 
 
 class ReLUActivation(Layer):

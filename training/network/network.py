@@ -22,7 +22,7 @@ from training.network.architectures import ARCHITECTURES
 from training.network.layers import ReLUActivation, SpikingActivation, Synapse
 from training.network.run import Run
 from training.network.spec import NetworkSpec
-from training.neurons.lif import LIFState, lif_sequence
+from training.neurons.lif import LIFState, lif_sequence, lif_step
 
 
 class NetworkState(NamedTuple):
@@ -115,8 +115,8 @@ class SpikingNetwork(nn.Module):
         """One timestep (1-based) from ``state`` (None: at rest); returns the new state with the
         outputs."""
         inputs = self.encoder.input_at(features, timestep, self.timesteps)
-        out = self._pass(inputs, 1, features.shape[0], state)
-        return StepOutput(*(t[0] for t in out[:5]), out.state)
+        out = self._pass(inputs, 1, features.shape[0], state, stepping=True)
+        return StepOutput(*out[:5], out.state)
 
     def first_step(self, images: torch.Tensor) -> tuple[torch.Tensor, StepOutput]:
         """``features(images)`` and timestep 1 from rest in one pass: what early exit runs first
@@ -133,22 +133,28 @@ class SpikingNetwork(nn.Module):
         return NetworkState(hidden, output)
 
     def _pass(self, inputs: torch.Tensor, timesteps: int, batch_size: int, state: NetworkState | None,
-              probe: dict | None = None, record: bool = False) -> NetworkOutput:
-        run = Run(timesteps, batch_size, self.spec.neuron, None if state is None else state.hidden, probe=probe,
-                  record={} if record else None)
+              probe: dict | None = None, record: bool = False, stepping: bool = False) -> NetworkOutput:
+        """``timesteps`` from ``state``; ``stepping`` (one timestep) returns [B, ...] tensors
+        without the time axis."""
+        run = Run(timesteps, batch_size, self.spec.neuron, stepping, None if state is None else state.hidden,
+                  probe=probe, record={} if record else None)
         layer_spikes = [run.per_sample_sum(inputs.detach())] if self.emits_input_spikes else []
         x = inputs if self.entry is None else self.entry(inputs, run)
         x = self.body(x, run)
         if probe is not None:
             probe["body_out"] = tuple(x.shape[1:])
-        current = run.unfold(self.head(x, run))
+        current = self.head(x, run)
+        current = current if stepping else run.unfold(current)
+        start = None if state is None else state.output
         if self.spec.coding == "ann":
-            spikes, membrane, output_state = torch.zeros_like(current), current, LIFState(current[-1])
+            spikes, membrane = torch.zeros_like(current), current
+            output_state = LIFState(current if stepping else current[-1])
+        elif stepping:
+            spikes, membrane, output_state = lif_step(current, start, self.spec.output_neuron)
         else:
-            start = None if state is None else state.output
             spikes, membrane, output_state = lif_sequence(current, self.spec.output_neuron, start)
         layer_spikes += [run.layer_spikes[i] for i in range(len(self._spiking))]
-        empty = current.new_zeros((timesteps, batch_size, 0))
+        empty = current.new_zeros((*current.shape[:-1], 0))
         return NetworkOutput(
             current=current,
             membrane=membrane,

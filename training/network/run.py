@@ -25,6 +25,9 @@ class Run:
     timesteps: int
     batch_size: int
     neuron: LIFParameters
+    # One serving step: per-sample results come as [batch] without a time axis, so that an
+    # exported step graph has no axis to add and take off again around every output.
+    stepping: bool = False
     states_in: tuple[LIFState, ...] | None = None  # None: every neuron starts at rest
     states_out: dict[int, LIFState] = field(default_factory=dict)
     layer_spikes: dict[int, torch.Tensor] = field(default_factory=dict)  # [timesteps, batch]
@@ -45,7 +48,10 @@ class Run:
         return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
     def per_sample_sum(self, x: torch.Tensor) -> torch.Tensor:
-        """Sum of a folded activity tensor per timestep and sample: [timesteps, batch]."""
+        """Sum of a folded activity tensor per timestep and sample: [timesteps, batch] ([batch]
+        when stepping)."""
+        if self.stepping:
+            return x.flatten(1).sum(dim=1)
         return self.unfold(x).flatten(2).sum(dim=2)
 
     def state_for(self, index: int) -> LIFState | None:
