@@ -52,10 +52,11 @@ def test_le_module_features_are_sigmoid_of_conv_bn():
     assert features.min() > 0 and features.max() < 1
 
 
-@pytest.mark.parametrize("timesteps", [2, 3, 4, 6, 8])
+@pytest.mark.parametrize("timesteps", [2, 3, 4, 6, 8, 16])
 def test_first_timestep_spikes_equal_the_general_rule_at_every_boundary(timesteps):
-    # Timestep 1 takes a shorter path (y <= 1 instead of clamp(ceil(y), 1, T) == 1); it must
-    # fire exactly the same neurons, also one float step either side of the boundary 1 - 1/T.
+    # Timestep 1 takes a shorter path (y <= 1, or x >= 1 - 1/T for T = 4, 8, 16, instead of
+    # clamp(ceil(y), 1, T) == 1); it must fire exactly the same neurons, also one float step
+    # either side of the boundary 1 - 1/T.
     boundary = torch.tensor(1.0 - 1.0 / timesteps)
     near = [torch.nextafter(boundary, torch.tensor(-1.0)), boundary, torch.nextafter(boundary, torch.tensor(2.0))]
     half = torch.tensor(0.5)

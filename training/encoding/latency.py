@@ -32,13 +32,24 @@ def latency_spikes_at(features: torch.Tensor, timestep: int | torch.Tensor, time
     started at different times can share a batch.
     """
     if isinstance(timestep, int) and timestep == 1 and timesteps > 1:
-        # t_s = 1 iff ceil(y) <= 1 iff y <= 1 for y = (1 - x) T: ceil is exact and the clamp
-        # sends every lower time to 1 (and none to 1 from above while T > 1). The same spikes
-        # in fewer operations, for the step that every input runs.
-        return ((1.0 - features) * timesteps <= 1.0).to(features.dtype)
+        return _first_timestep_spikes(features, timesteps).to(features.dtype)
     if isinstance(timestep, torch.Tensor) and timestep.dim() == 1:
         timestep = timestep.view(-1, *([1] * (features.dim() - 1)))
     return (spike_times(features, timesteps) == timestep).to(features.dtype)
+
+
+def _first_timestep_spikes(features: torch.Tensor, timesteps: int) -> torch.Tensor:
+    """X[1] in as few operations as the step every input runs deserves, the same spikes.
+
+    t_s = 1 iff ceil(y) <= 1 iff y <= 1 for y = (1 - x) T: ceil is exact, and the clamp sends
+    every lower time to 1 and (while T > 1) none from above. For T = 2^m with m >= 2 that is
+    x >= 1 - 2^-m: y is fl(1 - x) scaled exactly by T, 1 - x is exact for x in [0.5, 2], and
+    below 0.5 fl(1 - x) >= 0.5 > 2^-m. A comparison with a constant is what the exported graph
+    fuses into one operation (``training.store.onnx_spikes``).
+    """
+    if timesteps >= 4 and timesteps & (timesteps - 1) == 0:
+        return features >= 1.0 - 1.0 / timesteps
+    return (1.0 - features) * timesteps <= 1.0
 
 
 class _LatencyEncodeSTE(torch.autograd.Function):

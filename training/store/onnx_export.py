@@ -21,11 +21,13 @@ import logging
 import warnings
 from pathlib import Path
 
+import onnx
 import torch
 from torch import nn
 
 from training.network.network import NetworkState, SpikingNetwork, StepOutput
 from training.neurons.lif import LIFState
+from training.store.onnx_spikes import heaviside_as_hardsigmoid
 
 ENCODER_FILE = "encoder.onnx"
 STEP_FILE = "step.onnx"
@@ -111,6 +113,8 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
             program = torch.onnx.export(module, args, input_names=inputs, output_names=outputs,
                                         dynamic_shapes=dynamic_shapes, opset_version=opset, dynamo=True,
                                         verbose=False)
-            program.save(str(path))
+        graph = program.model_proto
+        heaviside_as_hardsigmoid(graph)
+        onnx.save(graph, str(path))
     finally:
         quiet.setLevel(previous)
