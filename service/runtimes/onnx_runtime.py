@@ -9,6 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from service.runtimes.base import StepResult, first_step_in_parts
+from service.runtimes.heap import keep_freed_memory
 
 
 class OnnxRuntime:
@@ -18,6 +19,7 @@ class OnnxRuntime:
         graphs = manifest.get("onnx")
         if not graphs:
             raise ValueError(f"{version_dir}: the model has no ONNX graphs (export it with 'firstspike export --onnx')")
+        keep_freed_memory()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from service.runtimes.base import StepResult
+from service.runtimes.heap import keep_freed_memory
 from training.network.network import NetworkState, SpikingNetwork, StepOutput
 from training.neurons.lif import LIFState
 from training.store.load import network_from_manifest
@@ -17,6 +18,7 @@ class TorchRuntime:
     name = "torch"
 
     def __init__(self, network: SpikingNetwork) -> None:
+        keep_freed_memory()
         self.network = network.eval()
         self.timesteps = network.timesteps
 
