@@ -62,9 +62,8 @@ class Rows:
     elapsed: np.ndarray  # timesteps run so far
     decided_at: np.ndarray  # 0 while undecided
     class_index: np.ndarray
-    fired: np.ndarray  # bool: decided by an output spike
     scores: np.ndarray  # [B, K]
-    current_sum: np.ndarray  # [B, K]
+    current_sum: np.ndarray  # [B, K], summed only for time-mean decoding
     layer_spikes: np.ndarray  # [B, L]
     synaptic_inputs: np.ndarray  # [B, S]
     raster: np.ndarray  # [B, T, K] bool: output spikes per timestep (their counts sum it up)
@@ -74,8 +73,8 @@ class Rows:
         n = len(tickets)
         zeros = lambda width: np.zeros((n, width), dtype=np.float64)  # noqa: E731
         return cls(tickets, early_exit, np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
-                   np.zeros(n, bool), zeros(widths.classes), zeros(widths.classes),
-                   zeros(widths.layers), zeros(widths.synapses), np.zeros((n, timesteps, widths.classes), bool))
+                   zeros(widths.classes), zeros(widths.classes), zeros(widths.layers), zeros(widths.synapses),
+                   np.zeros((n, timesteps, widths.classes), bool))
 
     def take(self, rows: np.ndarray) -> "Rows":
         return Rows(*(getattr(self, f.name)[rows] for f in fields(self)))
@@ -87,12 +86,14 @@ class Rows:
 
 @dataclass
 class Batch:
-    encoded: Any
+    encoded: Any  # None (with ``state``) while only ``first_decision`` has run
     state: Any
     rows: Rows
     # Timestep 1 of new rows, already run by ``start`` (the runtime's fused first step); the
     # next ``advance`` takes it instead of stepping.
     pending: StepResult | None = None
+    # The inputs, kept after a decision-only first step: rows that go on run it again from them.
+    images: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.rows.ticket)
@@ -102,8 +103,11 @@ def start(runtime: Runtime, images: np.ndarray, tickets: np.ndarray, early_exit:
           widths: Widths, first_step: bool = True) -> Batch:
     """New inputs, encoded once each. With ``first_step`` their timestep 1 runs now, in the same
     runtime call (the next ``advance`` takes its result); without, they are put at rest, ready
-    to step together with a running batch they join."""
+    to step together with a running batch they join. Where the runtime ``decides_first`` and
+    every row may exit early, that call writes no state (``Runtime.first_decision``)."""
     rows = Rows.fresh(tickets, early_exit, widths, runtime.timesteps)
+    if first_step and runtime.decides_first and early_exit.all():
+        return Batch(None, None, rows, pending=runtime.first_decision(images), images=images)
     if first_step:
         encoded, result = runtime.first_step(images)
         return Batch(encoded, result.state, rows, pending=result)
@@ -126,18 +130,17 @@ def advance(runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE) -> tupl
     timesteps = runtime.timesteps
     rows.elapsed += 1
     result = batch.pending if batch.pending is not None else runtime.step(batch.encoded, rows.elapsed, batch.state)
-    rows.current_sum += result.current
     rows.layer_spikes += result.layer_spikes
     rows.synaptic_inputs += result.synaptic_inputs
-    rows.raster[np.arange(len(rows.elapsed)), rows.elapsed - 1] = np.asarray(result.spikes) > 0
+    output_spikes = result.spikes > 0
+    rows.raster[np.arange(len(rows.elapsed)), rows.elapsed - 1] = output_spikes
     undecided = rows.decided_at == 0
     at_end = rows.elapsed == timesteps
     if decoding == FIRST_SPIKE:
-        fired = result.spikes.sum(axis=1) > 0
-        deciding = undecided & (fired | at_end)
+        deciding = undecided & (output_spikes.any(axis=1) | at_end)
         rows.class_index = np.where(deciding, result.membrane.argmax(axis=1), rows.class_index)
-        rows.fired |= deciding & fired
     else:
+        rows.current_sum += result.current
         deciding = undecided & at_end
         rows.class_index = np.where(deciding, rows.current_sum.argmax(axis=1), rows.class_index)
     rows.decided_at = np.where(deciding, rows.elapsed, rows.decided_at)
@@ -147,6 +150,9 @@ def advance(runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE) -> tupl
     keep = np.flatnonzero(~finished)
     if len(keep) == 0:
         return None, done
+    if batch.images is not None:  # timestep 1 ran without state: the rows that go on run it again
+        encoded, again = runtime.first_step(batch.images[keep] if len(done) else batch.images)
+        return Batch(encoded, again.state, rows.take(keep) if len(done) else rows), done
     if len(done):
         encoded, state = runtime.select(batch.encoded, result.state, keep)
         return Batch(encoded, state, rows.take(keep)), done
@@ -156,8 +162,8 @@ def advance(runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE) -> tupl
 def _outcome(rows: Rows, i: int, decoding: str) -> Outcome:
     if decoding == TIME_MEAN:
         reason = TIME_MEAN
-    else:
-        reason = FIRST_SPIKE if rows.fired[i] else NO_SPIKE
+    else:  # an output spike at the decision timestep, or none by T
+        reason = FIRST_SPIKE if rows.raster[i, rows.decided_at[i] - 1].any() else NO_SPIKE
     return Outcome(
         class_index=int(rows.class_index[i]),
         decision_timestep=int(rows.decided_at[i]),

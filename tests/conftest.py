@@ -26,8 +26,10 @@ class CountingRuntime:
 
     def __init__(self, inner) -> None:
         self.inner, self.name, self.timesteps = inner, inner.name, inner.timesteps
+        self.decides_first = inner.decides_first
         self.sample_timesteps = 0  # rows x timesteps
         self.largest_batch = 0
+        self.first_step_rows = 0  # rows run through first_step (after first_decision: again, for the state)
 
     def encode(self, images):
         return self.inner.encode(images)
@@ -37,8 +39,14 @@ class CountingRuntime:
 
     def first_step(self, images):
         self.sample_timesteps += len(images)
+        self.first_step_rows += len(images)
         self.largest_batch = max(self.largest_batch, len(images))
         return self.inner.first_step(images)
+
+    def first_decision(self, images):
+        self.sample_timesteps += len(images)
+        self.largest_batch = max(self.largest_batch, len(images))
+        return self.inner.first_decision(images)
 
     def step(self, encoded, timesteps, state):
         self.sample_timesteps += len(timesteps)

@@ -31,17 +31,21 @@ def digits(tmp_path_factory):
     return OnnxRuntime(version_dir, manifest), Widths.from_manifest(manifest), list(images)
 
 
-def test_a_request_profile_splits_the_whole_request(digits):
+@pytest.mark.parametrize("decides_first", [False, True])
+def test_a_request_profile_splits_the_whole_request(digits, decides_first):
     runtime, widths, images = digits
-    sessions = (runtime.encoder, runtime.stepper, runtime.first_stepper)
+    runtime.decides_first = decides_first
+    sessions = (runtime.encoder, runtime.stepper, runtime.first_stepper, runtime.first_decider)
     expected = [classify(runtime, image, widths)[0] for image in images]
     profile = profile_request(runtime, widths, images, seconds=0.0)
-    assert (runtime.encoder, runtime.stepper, runtime.first_stepper) == sessions, "the sessions are put back"
+    assert (runtime.encoder, runtime.stepper, runtime.first_stepper, runtime.first_decider) == sessions, \
+        "the sessions are put back"
     assert [classify(runtime, image, widths)[0] for image in images] == expected
     calls = sum(profile[name] for name in RUNTIME_CALLS)
     assert profile["loop"] == pytest.approx(profile["total"] - calls)
-    assert 0 < profile["first_stepper.run"] < profile["first_step"] < profile["total"]
-    assert profile["encode"] == profile["encoder.run"] == profile["initial_state"] == 0.0, "fused into first_step"
+    first, session = ("first_decision", "first_decider.run") if decides_first else ("first_step", "first_stepper.run")
+    assert 0 < profile[session] < profile[first] < profile["total"]
+    assert profile["encode"] == profile["encoder.run"] == profile["initial_state"] == 0.0, "fused into the first call"
     if profile["step"]:  # rows that went on past timestep 1
         assert 0 < profile["stepper.run"] < profile["step"]
     assert profile["select"] == profile["merge"] == 0.0  # one row: nothing to compact or join

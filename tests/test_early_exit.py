@@ -41,6 +41,7 @@ class ScriptedRuntime:
     """Output spikes and membranes given per timestep, to exercise every branch by hand."""
 
     name = "scripted"
+    decides_first = False
 
     def __init__(self, spikes, membranes) -> None:
         self.spikes = np.asarray(spikes, dtype=np.float32)  # [T, B, K]

@@ -73,6 +73,78 @@ def test_the_fused_first_step_graph_gives_the_answers_of_encoder_then_step(mixed
     assert_same_answers(classify(fused, images, widths), classify(in_parts, images, widths))
 
 
+def test_the_decision_only_first_step_gives_timestep_1_outputs_of_the_full_one(mixed_store):
+    version_dir = mixed_store / "mixed" / "1"
+    manifest = read_manifest(version_dir)
+    assert manifest["onnx"]["first_decision"]["outputs"] == ["current", "membrane", "spikes", "layer_spikes",
+                                                             "synaptic_inputs"]
+    runtime = OnnxRuntime(version_dir, manifest)
+    images = _test_images()
+    decided = runtime.first_decision(images)
+    _, full = runtime.first_step(images)
+    assert decided.state is None
+    for name in ("current", "membrane", "spikes", "layer_spikes", "synaptic_inputs"):
+        assert np.array_equal(getattr(decided, name), getattr(full, name)), name
+
+
+@pytest.mark.parametrize("runtime_name", ["torch", "onnx"])
+def test_starting_with_the_decision_only_step_changes_no_answer(runtime_name, mixed_store, mixed_indices):
+    """Forced on for a model whose decisions spread over every timestep: each row that goes on
+    runs timestep 1 again for its state, and every answer is the full start's, alone and batched."""
+    torch_runtime, onnx_runtime, widths = _runtimes(mixed_store / "mixed" / "1")
+    runtime = torch_runtime if runtime_name == "torch" else onnx_runtime
+    images = _test_images()[mixed_indices]
+    runtime.decides_first = False
+    expected = [classify(runtime, images[i : i + 1], widths)[0] for i in range(64)]
+    everything = classify(runtime, images, widths)
+    runtime.decides_first = True
+    counting = CountingRuntime(runtime)
+    alone = [classify(counting, images[i : i + 1], widths)[0] for i in range(64)]
+    assert_same_answers(alone, expected)
+    going_on = sum(o.decision_timestep > 1 for o in expected)
+    assert going_on >= 10 and counting.first_step_rows == going_on
+    assert counting.sample_timesteps == sum(o.decision_timestep for o in expected) + going_on
+    assert_same_answers(classify(runtime, images, widths), everything)
+    all_t = classify(runtime, images, widths, early_exit=False)  # nothing may exit: the full start
+    assert [o.timesteps_run for o in all_t] == [4] * 64
+    batcher = Batcher(CountingRuntime(runtime), widths, FIRST_SPIKE, max_batch_size=64)
+
+    async def run_all():
+        results = await asyncio.gather(*(batcher.submit(image) for image in images))
+        await batcher.close()
+        return results
+
+    assert_same_answers(asyncio.run(run_all()), expected)
+
+
+def test_the_decision_only_start_is_chosen_where_it_costs_less_on_average():
+    from service.runtimes.first_decision import decision_first_pays, share_going_on
+
+    counts = {"1": 90, "2": 6, "3": 3, "4": 1}
+    assert share_going_on({"timesteps": 4, "evaluation": {"decision_timestep_counts": counts}}) == pytest.approx(0.1)
+    assert share_going_on({"timesteps": 1}) == 0.0  # a one-step ANN never goes on
+    assert share_going_on({"timesteps": 4, "evaluation": {"accuracy": 0.9}}) is None
+    # C_decision + p C_full < C_full: 88 + 0.1 * 100 < 100, but 95 + 0.1 * 100 > 100
+    assert decision_first_pays(88.0, 100.0, 0.1) and not decision_first_pays(95.0, 100.0, 0.1)
+    assert not decision_first_pays(50.0, 100.0, None)
+
+
+def test_each_version_chooses_its_start(tmp_path, mixed_store):
+    """The shipped digits weights decide every test input at timestep 1: the decision-only
+    start; the half-trained mixed model sends most on: the full one."""
+    from training.data import dataset_info
+    from training.evaluate import evaluate
+    from training.store.export import export_version
+    from training.store.load import load_network
+
+    network, _ = load_network(MODEL_STORE / "digits" / "2")
+    result = evaluate(network, load_dataset("digits", "test"))
+    assert result.decision_timestep_counts[1] == len(load_dataset("digits", "test"))
+    digits = export_version(network, tmp_path, "digits", dataset_info("digits"), result, onnx=True)
+    assert OnnxRuntime(digits, read_manifest(digits)).decides_first
+    assert not OnnxRuntime(mixed_store / "mixed" / "1", read_manifest(mixed_store / "mixed" / "1")).decides_first
+
+
 def assert_same_answers(got, expected) -> None:
     """Decisions, exit reasons and spike counts exactly; membranes to float32 rounding (a batched
     convolution may sum in another order than a single-sample one)."""

@@ -43,7 +43,7 @@ from service.early_exit import Widths, classify
 from service.preprocessing import InputSpec, preprocess
 from service.runtimes.onnx_runtime import OnnxRuntime
 from service.runtimes.torch_runtime import TorchRuntime
-from training.data import dataset_info
+from training.data import dataset_info, load_dataset
 from training.data.info import DatasetInfo
 from training.evaluate import evaluate
 from training.network.network import SpikingNetwork
@@ -58,9 +58,11 @@ VGG_INFO = DatasetInfo("random-rgb", (3, 32, 32), tuple(f"class_{i}" for i in ra
                        (0.25, 0.25, 0.25))
 
 
-def _export(network: SpikingNetwork, store: Path, name: str, info: DatasetInfo) -> None:
-    sample = [(torch.rand(network.spec.input_shape), 0) for _ in range(4)]
-    export_version(network, store, name, info, evaluate(network, sample), split="random", onnx=True)
+def _export(network: SpikingNetwork, store: Path, name: str, info: DatasetInfo, sample=None) -> None:
+    """With its evaluation on ``sample`` (default: random inputs), from which the onnx runtime
+    learns how many inputs go on past timestep 1."""
+    sample = sample or [(torch.rand(network.spec.input_shape), 0) for _ in range(4)]
+    export_version(network, store, name, info, evaluate(network, sample), split="sample", onnx=True)
 
 
 def _ann_twin(network: SpikingNetwork) -> SpikingNetwork:
@@ -75,8 +77,10 @@ def build_store(root: Path) -> Path:
     for model in SHIPPED:  # the shipped weights, with the graphs the exporter writes now
         network, manifest = load_network(ROOT / "model_store" / model)
         info = dataset_info(manifest["evaluation"]["dataset"])
-        _export(network, store, model, info)
-        _export(_ann_twin(network), store, f"{model}-ann", info)
+        test = load_dataset(info.name, "test")
+        sample = [test[i] for i in range(min(len(test), 512))]  # the inputs the benchmark sends
+        _export(network, store, model, info, sample)
+        _export(_ann_twin(network), store, f"{model}-ann", info, sample)
     vgg = SpikingNetwork(NetworkSpec("vgg11", VGG_INFO.input_shape, 10, timesteps=4)).eval()
     with torch.no_grad():  # class 0's output neuron fires at timestep 1 for every input
         vgg.head.module.bias[0] = 2 * vgg.spec.output_neuron.threshold
@@ -270,13 +274,14 @@ def report_profiles(profiled: dict) -> None:
 
     print("## Profile: microseconds per request (batch size 1) and per timestep of 32 rows, by part")
     print("(runtime calls, with the graph run inside them in brackets for the onnx runtime)")
-    print("| model | runtime | what | total | first step | encode | initial state | step | select + merge | "
-          "loop bookkeeping |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | runtime | what | total | first decision | first step | encode | initial state | step | "
+          "select + merge | loop bookkeeping |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for model, results in profiled.items():
         for (name, runtime, what), p in results.items():
             label = "one request" if what == "request" else "one timestep, 32 rows"
-            print(f"| {name} | {runtime} | {label} | {p['total']:.0f} | {part(p, 'first_step', 'first_stepper.run')} | "
+            print(f"| {name} | {runtime} | {label} | {p['total']:.0f} | {part(p, 'first_decision', 'first_decider.run')} | "
+                  f"{part(p, 'first_step', 'first_stepper.run')} | "
                   f"{part(p, 'encode', 'encoder.run')} | {p['initial_state']:.0f} | {part(p, 'step', 'stepper.run')} | "
                   f"{p['select'] + p['merge']:.0f} | {p['loop']:.0f} |")
     print()

@@ -2,8 +2,8 @@
 loop's own bookkeeping, measured in process on a real runtime.
 
 ``profile_request`` times ``classify`` for one image at a time (batch size 1, what a lone
-client gets) and splits each request into the runtime's calls (``first_step``, ``encode``,
-``initial_state``, ``step``, ``select``, ``merge``), the graphs' own runs inside them where the
+client gets) and splits each request into the runtime's calls (``first_decision``,
+``first_step``, ``encode``, ``initial_state``, ``step``, ``select``, ``merge``), the graphs' own runs inside them where the
 runtime has graphs (onnxruntime's ``InferenceSession.run``), and what is left: the loop's numpy
 bookkeeping and Python. ``profile_batched_step`` does the same for one timestep of a batch of rows
 (``advance``), what the batcher pays per timestep.
@@ -21,7 +21,8 @@ import numpy as np
 from service.early_exit import FIRST_SPIKE, Batch, Rows, Widths, advance, classify
 from service.runtimes.base import Runtime
 
-RUNTIME_CALLS = ("first_step", "encode", "initial_state", "step", "select", "merge")
+RUNTIME_CALLS = ("first_decision", "first_step", "encode", "initial_state", "step", "select", "merge")
+SESSIONS = ("encoder", "stepper", "first_stepper", "first_decider")
 
 
 @dataclass
@@ -53,15 +54,14 @@ class _TimedRuntime:
     """``runtime`` with each contract call timed into ``clock``."""
 
     def __init__(self, runtime: Runtime, clock: _Clock) -> None:
-        self.name, self.timesteps = runtime.name, runtime.timesteps
+        self.name, self.timesteps, self.decides_first = runtime.name, runtime.timesteps, runtime.decides_first
         for call in RUNTIME_CALLS:
             setattr(self, call, clock.timed(call, getattr(runtime, call)))
 
 
 def _instrument(runtime: Runtime, clock: _Clock) -> tuple[_TimedRuntime, Callable[[], None]]:
     """The timed runtime, and a function that puts the runtime's sessions back."""
-    sessions = {name: getattr(runtime, name) for name in ("encoder", "stepper", "first_stepper")
-                if getattr(runtime, name, None) is not None}
+    sessions = {name: getattr(runtime, name) for name in SESSIONS if getattr(runtime, name, None) is not None}
     for name, session in sessions.items():
         setattr(runtime, name, _TimedSession(session, clock, f"{name}.run"))
 
@@ -75,7 +75,7 @@ def _instrument(runtime: Runtime, clock: _Clock) -> tuple[_TimedRuntime, Callabl
 def _breakdown(clock: _Clock, total: float, count: int) -> dict[str, float]:
     """Microseconds per request (or per timestep): total, each part, and the rest."""
     parts = {name: clock.seconds[name] / count * 1e6
-             for name in (*RUNTIME_CALLS, "encoder.run", "stepper.run", "first_stepper.run")}
+             for name in (*RUNTIME_CALLS, *(f"{session}.run" for session in SESSIONS))}
     calls = sum(parts[name] for name in RUNTIME_CALLS)
     result = {"total": total / count * 1e6, **parts, "loop": total / count * 1e6 - calls}
     result["step_wrapper"] = parts["step"] - parts["stepper.run"] if parts["stepper.run"] else 0.0

@@ -26,6 +26,9 @@ class StepResult:
 class Runtime(Protocol):
     name: str
     timesteps: int
+    # New rows start with ``first_decision``: the runtime found that cheaper on average for its
+    # model (``service.runtimes.first_decision``).
+    decides_first: bool
 
     def encode(self, images: np.ndarray) -> Any:
         """The once-per-input part (the LE module's features) for a batch [B, C, H, W]."""
@@ -36,6 +39,11 @@ class Runtime(Protocol):
     def first_step(self, images: np.ndarray) -> tuple[Any, StepResult]:
         """``encode`` and timestep 1 from rest in one call, what early exit runs first for new
         inputs: the same results as ``step(encode(images), 1, initial_state(B))``."""
+
+    def first_decision(self, images: np.ndarray) -> StepResult:
+        """Timestep 1's outputs as ``first_step`` gives them, without features or state (the
+        result's ``state`` is None): all that a row decided at timestep 1 needs. A row that goes
+        on runs ``first_step`` for them."""
 
     def step(self, encoded: Any, timesteps: np.ndarray, state: Any) -> StepResult:
         """One timestep per row; ``timesteps`` [B] holds each row's own 1-based timestep."""

@@ -3,12 +3,14 @@ so it runs in the slim serving image."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from service.runtimes.base import StepResult, first_step_in_parts
+from service.runtimes.first_decision import decision_first_pays, least_costs, share_going_on
 from service.runtimes.heap import keep_freed_memory
 
 
@@ -29,14 +31,28 @@ class OnnxRuntime:
         providers = ["CPUExecutionProvider"]
         self.encoder = ort.InferenceSession(str(version_dir / graphs["encoder"]["file"]), options, providers=providers)
         self.stepper = ort.InferenceSession(str(version_dir / graphs["step"]["file"]), options, providers=providers)
-        # Versions exported before the fused first-step graph existed run encoder and step instead.
-        first = graphs.get("first_step")
+        # Versions exported before the fused first-step graph existed run encoder and step
+        # instead; those exported before the decision-only one always start with the full step.
+        first, decision = graphs.get("first_step"), graphs.get("first_decision")
         self.first_stepper = (ort.InferenceSession(str(version_dir / first["file"]), options, providers=providers)
                               if first else None)
+        self.first_decider = (ort.InferenceSession(str(version_dir / decision["file"]), options, providers=providers)
+                              if decision and first else None)
         self.state_names = graphs["step"]["inputs"][2:]
         self.state_shapes = [tuple(s) for s in manifest["layers"]["hidden_state_shapes"]]
         self.num_classes = len(manifest["labels"])
         self.timesteps = int(manifest["timesteps"])
+        self.decides_first = self._decision_first_pays(manifest)
+
+    def _decision_first_pays(self, manifest: dict) -> bool:
+        going_on = share_going_on(manifest)
+        if self.first_decider is None or going_on is None or going_on >= 1:
+            return False
+        shape = [1 if isinstance(d, str) or d is None else d for d in self.first_decider.get_inputs()[0].shape]
+        blank = {"images": np.zeros(shape, dtype=np.float32)}
+        decision, full = least_costs(lambda: self.first_decider.run(None, blank),
+                                      lambda: self.first_stepper.run(None, blank))
+        return decision_first_pays(decision, full, going_on)
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         return self.encoder.run(None, {"images": images})[0]
@@ -50,6 +66,11 @@ class OnnxRuntime:
             return first_step_in_parts(self, images)
         features, *outputs = self.first_stepper.run(None, {"images": images})
         return features, _step_result(outputs)
+
+    def first_decision(self, images: np.ndarray) -> StepResult:
+        if self.first_decider is None:
+            return replace(self.first_step(images)[1], state=None)
+        return StepResult(*self.first_decider.run(None, {"images": images}), None)
 
     def step(self, encoded: np.ndarray, timesteps: np.ndarray, state: tuple[np.ndarray, ...]) -> StepResult:
         feeds = {"features": encoded, "timestep": timesteps.astype(np.float32), **dict(zip(self.state_names, state))}

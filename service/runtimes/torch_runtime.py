@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,9 @@ from training.store.load import network_from_manifest
 
 class TorchRuntime:
     name = "torch"
+
+    # Torch computes the state of a step with its outputs, so leaving it out saves nothing.
+    decides_first = False
 
     def __init__(self, network: SpikingNetwork) -> None:
         keep_freed_memory()
@@ -40,6 +44,9 @@ class TorchRuntime:
     def first_step(self, images: np.ndarray) -> tuple[torch.Tensor, StepResult]:
         features, out = self.network.first_step(torch.from_numpy(images))
         return features, _step_result(out)
+
+    def first_decision(self, images: np.ndarray) -> StepResult:
+        return replace(self.first_step(images)[1], state=None)
 
     @torch.inference_mode()
     def step(self, encoded: torch.Tensor, timesteps: np.ndarray, state: NetworkState) -> StepResult:

@@ -159,8 +159,8 @@ class SpikingNetwork(nn.Module):
             current=current,
             membrane=membrane,
             spikes=spikes,
-            layer_spikes=torch.stack(layer_spikes, dim=-1) if layer_spikes else empty,
-            synaptic_inputs=torch.stack([run.synaptic_inputs[i] for i in sorted(run.synaptic_inputs)], dim=-1),
+            layer_spikes=run.per_sample_table(layer_spikes) if layer_spikes else empty,
+            synaptic_inputs=run.per_sample_table([run.synaptic_inputs[i] for i in sorted(run.synaptic_inputs)]),
             state=NetworkState(tuple(run.states_out[i] for i in range(len(self._spiking))), output_state),
             recorded=self._recorded(run, inputs) if record else None,
         )

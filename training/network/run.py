@@ -48,11 +48,15 @@ class Run:
         return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
     def per_sample_sum(self, x: torch.Tensor) -> torch.Tensor:
-        """Sum of a folded activity tensor per timestep and sample: [timesteps, batch] ([batch]
-        when stepping)."""
+        """Sum of a folded activity tensor per timestep and sample: [timesteps, batch] ([batch,
+        1] when stepping, ready to be joined with ``per_sample_table``)."""
         if self.stepping:
-            return x.flatten(1).sum(dim=1)
+            return x.flatten(1).sum(dim=1, keepdim=True)
         return self.unfold(x).flatten(2).sum(dim=2)
+
+    def per_sample_table(self, sums: list[torch.Tensor]) -> torch.Tensor:
+        """``per_sample_sum`` results side by side: [timesteps, batch, n] ([batch, n] when stepping)."""
+        return torch.cat(sums, dim=-1) if self.stepping else torch.stack(sums, dim=-1)
 
     def state_for(self, index: int) -> LIFState | None:
         """The state spiking layer ``index`` starts from; None: at rest."""

@@ -7,7 +7,9 @@ Three graphs per model version, all with a dynamic batch dimension:
 - ``step.onnx``: (features, timestep [B], hidden states..., output state) -> (current,
   membrane, spikes, layer_spikes, synaptic_inputs, next hidden states..., next output state);
 - ``first_step.onnx``: images -> (features, then the step's outputs for timestep 1 from rest):
-  the first two in one call, with no state to pass in, for what early exit runs first.
+  the first two in one call, with no state to pass in, for what early exit runs first;
+- ``first_decision.onnx``: images -> the five outputs of timestep 1 only, without features or
+  states: all that a row decided at timestep 1 needs, for a model that decides most inputs there.
 
 ``timestep`` holds each row's own 1-based timestep (float32), so rows that joined a batch at
 different times step together. The states are the membranes of ``NetworkState`` in order.
@@ -32,6 +34,7 @@ from training.store.onnx_spikes import heaviside_as_hardsigmoid
 ENCODER_FILE = "encoder.onnx"
 STEP_FILE = "step.onnx"
 FIRST_STEP_FILE = "first_step.onnx"
+FIRST_DECISION_FILE = "first_decision.onnx"
 STEP_OUTPUTS = ("current", "membrane", "spikes", "layer_spikes", "synaptic_inputs")
 
 
@@ -64,6 +67,16 @@ class _FirstStepGraph(nn.Module):
         return (features, *_flat(out))
 
 
+class _FirstDecisionGraph(nn.Module):
+    def __init__(self, network: SpikingNetwork) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, images: torch.Tensor):
+        _, out = self.network.first_step(images)
+        return tuple(out[:5])
+
+
 def _flat(out: StepOutput) -> tuple[torch.Tensor, ...]:
     """A step's outputs as the graphs return them: the five outputs, then the membranes."""
     return (*out[:5], *(s.membrane for s in out.state.hidden), out.state.output.membrane)
@@ -91,11 +104,14 @@ def export_onnx(network: SpikingNetwork, directory: Path, opset: int = 18) -> di
     first_step_outputs = ["features", *step_outputs]
     _export(_FirstStepGraph(network), (images,), directory / FIRST_STEP_FILE, ["images"], first_step_outputs,
             {"images": {0: batch_dim}}, opset)
+    _export(_FirstDecisionGraph(network), (images,), directory / FIRST_DECISION_FILE, ["images"], list(STEP_OUTPUTS),
+            {"images": {0: batch_dim}}, opset)
     return {
         "opset": opset,
         "encoder": {"file": ENCODER_FILE, "inputs": ["images"], "outputs": ["features"]},
         "step": {"file": STEP_FILE, "inputs": step_inputs, "outputs": step_outputs},
         "first_step": {"file": FIRST_STEP_FILE, "inputs": ["images"], "outputs": first_step_outputs},
+        "first_decision": {"file": FIRST_DECISION_FILE, "inputs": ["images"], "outputs": list(STEP_OUTPUTS)},
     }
 
 
