@@ -160,10 +160,11 @@ def advance(runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE) -> tupl
 
 
 def _outcome(rows: Rows, i: int, decoding: str) -> Outcome:
+    raster = [np.flatnonzero(step).tolist() for step in rows.raster[i, :rows.elapsed[i]]]
     if decoding == TIME_MEAN:
         reason = TIME_MEAN
     else:  # an output spike at the decision timestep, or none by T
-        reason = FIRST_SPIKE if rows.raster[i, rows.decided_at[i] - 1].any() else NO_SPIKE
+        reason = FIRST_SPIKE if raster[rows.decided_at[i] - 1] else NO_SPIKE
     return Outcome(
         class_index=int(rows.class_index[i]),
         decision_timestep=int(rows.decided_at[i]),
@@ -173,7 +174,7 @@ def _outcome(rows: Rows, i: int, decoding: str) -> Outcome:
         output_spikes=rows.raster[i].sum(axis=0, dtype=np.int64).tolist(),
         layer_spikes=rows.layer_spikes[i].tolist(),
         synaptic_inputs=rows.synaptic_inputs[i].tolist(),
-        output_raster=[np.flatnonzero(step).tolist() for step in rows.raster[i, :rows.elapsed[i]]],
+        output_raster=raster,
     )
 
 
