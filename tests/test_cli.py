@@ -93,6 +93,22 @@ def test_train_export_eval_round_trip(tmp_path):
     assert sorted(p.name for p in (tmp_path / "store" / "mini").iterdir()) == ["1", "2"]  # nothing half-written
 
 
+def test_a_stored_version_exports_again_as_a_new_version_with_this_releases_graphs(tmp_path):
+    source = ROOT / "model_store" / "digits" / "2"
+    exported = firstspike("export", str(source), "--store", str(tmp_path / "store"), "--onnx")
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout)["exported"].endswith("digits/1")
+    old = json.loads((source / "manifest.json").read_text())
+    new = json.loads((tmp_path / "store" / "digits" / "1" / "manifest.json").read_text())
+    assert new["files"]["weights.safetensors"] == old["files"]["weights.safetensors"], "the same weights"
+    assert new["evaluation"] == old["evaluation"], "so the same answers on the test set"
+    assert new["training"]["exported_from"] == "digits/2" and new["training"]["config"] == old["training"]["config"]
+    assert set(new["onnx"]) >= {"encoder", "step", "first_step", "first_decision"}
+    from training.network.spec import NetworkSpec  # the same network (the old manifest leaves defaults out)
+
+    assert NetworkSpec.from_dict(new["network"]) == NetworkSpec.from_dict(old["network"])
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -52,20 +52,34 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from training.data import dataset_info, load_dataset
     from training.evaluate import evaluate
     from training.store.export import export_version
+    from training.store.load import load_network
+    from training.store.manifest import MANIFEST
     from training.trainer import checkpoint_path, load_checkpoint_payload, network_from_payload
 
-    payload = load_checkpoint_payload(checkpoint_path(args.run_dir))
-    network, config, history = network_from_payload(payload)
+    command = " ".join(["firstspike", *sys.argv[1:]])
+    source = Path(args.run_dir)
+    if (source / MANIFEST).is_file():  # a stored version: its weights again, with this release's graphs
+        network, manifest = load_network(source)
+        recorded = manifest.get("training") or {}
+        name, dataset_name = args.name or manifest["name"], manifest["evaluation"]["dataset"]
+        data_root = (recorded.get("config") or {}).get("data_root")
+        training = {**recorded, "exported_from": f"{manifest['name']}/{manifest['version']}", "command": command}
+    else:
+        payload = load_checkpoint_payload(checkpoint_path(args.run_dir))
+        network, config, history = network_from_payload(payload)
+        name, dataset_name, data_root = args.name or config.name, config.dataset, config.data_root
+        training = {"config": config.to_dict(), "epochs_trained": len(history), "command": command,
+                    "run": payload.get("run")}
     if args.output_leak is not None or args.output_threshold is not None:
         network.set_output_neuron(**{name: value for name, value in (("leak", args.output_leak),
                                                                      ("threshold", args.output_threshold)) if value is not None})
-    result = evaluate(network, load_dataset(config.dataset, "test", config.data_root, timesteps=network.timesteps))
-    training = {"config": config.to_dict(), "epochs_trained": len(history),
-                "command": " ".join(["firstspike", *sys.argv[1:]]), "run": payload.get("run")}
-    path = export_version(network, args.store, args.name or config.name, dataset_info(config.dataset, network.timesteps), result,
+    result = evaluate(network, load_dataset(dataset_name, "test", data_root, timesteps=network.timesteps))
+    path = export_version(network, args.store, name, dataset_info(dataset_name, network.timesteps), result,
                           split="test", training=training, version=args.version, onnx=args.onnx)
     print(json.dumps({"exported": str(path), "accuracy": result.accuracy,
                       "mean_decision_timestep": result.mean_decision_timestep}))
@@ -183,13 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(handler=_eval)
 
-    export = commands.add_parser("export", help="export a training run to the model store")
-    export.add_argument("run_dir", help="run folder (or checkpoint.pt) written by train --out")
+    export = commands.add_parser("export", help="export a training run (or a stored version, again) to the model store")
+    export.add_argument("run_dir", help="run folder (or checkpoint.pt) written by train --out, or a model-store "
+                        "version folder: its weights as a new version, with this release's ONNX graphs")
     export.add_argument("--store", default="model_store", help="model store root (default ./model_store)")
     export.add_argument("--name", help="model name (default: the config's name)")
     export.add_argument("--version", type=int, help="version number (default: next free)")
     export.add_argument("--onnx", action="store_true",
-                        help="also write single-timestep ONNX graphs (encoder.onnx, step.onnx) for the onnx runtime")
+                        help="also write the single-timestep ONNX graphs (encoder, step, first step, first decision) "
+                        "for the onnx runtime")
     export.add_argument("--output-leak", type=float, metavar="LEAK",
                         help="leak of the output neurons in the exported model (decision-time: training does not use it)")
     export.add_argument("--output-threshold", type=float, metavar="V_TH",
