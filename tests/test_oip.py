@@ -22,8 +22,10 @@ from tritonclient.utils import InferenceServerException, serialize_byte_tensor
 from conftest import MODEL_STORE, expected_runtime, start_server, stop_server
 from service.oip.codec import (TensorError, decode_bytes_elements, encode_bytes_elements, output_tensor, read_inputs,
                                response_body, split_body)
+from training.store.manifest import list_versions
 
 INFER = "/v2/models/digits/infer"
+LATEST = str(list_versions(MODEL_STORE / "digits")[-1])  # what a request naming no version gets
 OUTPUT_NAMES = ["class_index", "decision_timestep", "exit_reason", "scores", "output_spikes", "spikes_total",
                 "synaptic_ops", "energy_joules"]
 
@@ -245,7 +247,7 @@ def test_image_and_pixels_inputs_answer_as_classify(client, server, digits_test_
     by_pixels = client.infer("digits", [_pixels_input(_pixels(pngs), binary_in)], outputs=outputs)
     for result in (by_image, by_pixels):
         response = result.get_response()
-        assert response["model_name"] == "digits" and response["model_version"] == "2"
+        assert response["model_name"] == "digits" and response["model_version"] == LATEST
         assert [o["name"] for o in response["outputs"]] == OUTPUT_NAMES
         assert all(("parameters" in o) == binary_out for o in response["outputs"])
         _assert_same(_rows(result), expected)
@@ -422,11 +424,11 @@ def test_metrics_count_oip_requests_under_their_endpoint(client, server, digits_
     with server.client() as http:
         before = http.get("/metrics").text
         results = [client.infer("digits", [_image_input(pngs[i:i + 4])]) for i in range(0, 12, 4)]
-        results.append(client.infer("digits", [_pixels_input(_pixels(pngs[:2]))], model_version="2"))
+        results.append(client.infer("digits", [_pixels_input(_pixels(pngs[:2]))], model_version=LATEST))
         http.post(INFER, content=b"{}", headers={"content-type": "application/json"})
         after = http.get("/metrics").text
     rows = [r for result in results for r in _rows(result)]
-    labels = {"model": "digits", "version": "2", "endpoint": "/v2/infer"}
+    labels = {"model": "digits", "version": LATEST, "endpoint": "/v2/infer"}
 
     def delta(name, **extra):
         return _metric(after, name, **labels, **extra) - _metric(before, name, **labels, **extra)
