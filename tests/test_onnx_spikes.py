@@ -45,8 +45,9 @@ def test_rewritten_graph_fires_exactly_where_the_comparison_does(threshold):
     below = [c]
     for _ in range(3):
         below += [np.nextafter(below[-1], np.float32(-np.inf))]
-    specials = np.array([0.0, -0.0, -c, c / 2, min(float(c) * 2, 3e38), np.inf, -np.inf, 1e-45, -1e-45, np.finfo(np.float32).max,
-                         -np.finfo(np.float32).max], np.float32)
+    largest = np.finfo(np.float32).max
+    specials = np.array([0.0, -0.0, -c, c / 2, min(float(c) * 2, 3e38), np.inf, -np.inf, 1e-45, -1e-45, largest,
+                         -largest], np.float32)
     rng = np.random.default_rng(0)
     x = np.concatenate([np.array(steps + below, np.float32), specials,
                         np.clip(rng.standard_normal(20_000) * float(c) * 2, -3e38, 3e38).astype(np.float32)])

@@ -58,23 +58,16 @@ class _StepGraph(nn.Module):
 
 
 class _FirstStepGraph(nn.Module):
-    def __init__(self, network: SpikingNetwork) -> None:
+    """Timestep 1 from the images: features, outputs and states; or, ``decision_only``, the five
+    outputs alone."""
+
+    def __init__(self, network: SpikingNetwork, decision_only: bool = False) -> None:
         super().__init__()
-        self.network = network
+        self.network, self.decision_only = network, decision_only
 
     def forward(self, images: torch.Tensor):
         features, out = self.network.first_step(images)
-        return (features, *_flat(out))
-
-
-class _FirstDecisionGraph(nn.Module):
-    def __init__(self, network: SpikingNetwork) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(self, images: torch.Tensor):
-        _, out = self.network.first_step(images)
-        return tuple(out[:5])
+        return tuple(out[:5]) if self.decision_only else (features, *_flat(out))
 
 
 def _flat(out: StepOutput) -> tuple[torch.Tensor, ...]:
@@ -104,8 +97,8 @@ def export_onnx(network: SpikingNetwork, directory: Path, opset: int = 18) -> di
     first_step_outputs = ["features", *step_outputs]
     _export(_FirstStepGraph(network), (images,), directory / FIRST_STEP_FILE, ["images"], first_step_outputs,
             {"images": {0: batch_dim}}, opset)
-    _export(_FirstDecisionGraph(network), (images,), directory / FIRST_DECISION_FILE, ["images"], list(STEP_OUTPUTS),
-            {"images": {0: batch_dim}}, opset)
+    _export(_FirstStepGraph(network, decision_only=True), (images,), directory / FIRST_DECISION_FILE, ["images"],
+            list(STEP_OUTPUTS), {"images": {0: batch_dim}}, opset)
     return {
         "opset": opset,
         "encoder": {"file": ENCODER_FILE, "inputs": ["images"], "outputs": ["features"]},
