@@ -151,12 +151,13 @@ def advance(runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE) -> tupl
     if len(keep) == 0:
         return None, done
     if batch.images is not None:  # timestep 1 ran without state: the rows that go on run it again
-        encoded, again = runtime.first_step(batch.images[keep] if len(done) else batch.images)
-        return Batch(encoded, again.state, rows.take(keep) if len(done) else rows), done
-    if len(done):
+        encoded, again = runtime.first_step(batch.images[keep])
+        state = again.state
+    elif len(done):
         encoded, state = runtime.select(batch.encoded, result.state, keep)
-        return Batch(encoded, state, rows.take(keep)), done
-    return Batch(batch.encoded, result.state, rows), done
+    else:
+        encoded, state = batch.encoded, result.state
+    return Batch(encoded, state, rows.take(keep) if len(done) else rows), done
 
 
 def _outcome(rows: Rows, i: int, decoding: str) -> Outcome:

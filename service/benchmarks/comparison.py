@@ -61,8 +61,9 @@ VGG_INFO = DatasetInfo("random-rgb", (3, 32, 32), tuple(f"class_{i}" for i in ra
 def _export(network: SpikingNetwork, store: Path, name: str, info: DatasetInfo, sample=None) -> None:
     """With its evaluation on ``sample`` (default: random inputs), from which the onnx runtime
     learns how many inputs go on past timestep 1."""
+    split = "test" if sample else "random"
     sample = sample or [(torch.rand(network.spec.input_shape), 0) for _ in range(4)]
-    export_version(network, store, name, info, evaluate(network, sample), split="sample", onnx=True)
+    export_version(network, store, name, info, evaluate(network, sample), split=split, onnx=True)
 
 
 def _ann_twin(network: SpikingNetwork) -> SpikingNetwork:

@@ -1,6 +1,6 @@
 """Single-timestep ONNX graphs of a network, for serving without torch.
 
-Three graphs per model version, all with a dynamic batch dimension:
+Four graphs per model version, all with a dynamic batch dimension:
 
 - ``encoder.onnx``: images [B, C, H, W] -> features [B, ...], the once-per-input part
   (the LE module's F of (5));
