@@ -131,7 +131,9 @@ def test_the_decision_only_start_is_chosen_where_it_costs_less_on_average():
 
 def test_each_version_chooses_its_start(tmp_path, mixed_store):
     """The shipped digits weights decide every test input at timestep 1: the decision-only
-    start; the half-trained mixed model sends most on: the full one."""
+    start. A version whose evaluation sends 60% on pays a second first step for most rows: the
+    full one. (The half-trained mixed model sends about a tenth on, near where the two starts
+    cost the same, so its choice is left to the timing.)"""
     from training.data import dataset_info
     from training.evaluate import evaluate
     from training.store.export import export_version
@@ -142,7 +144,9 @@ def test_each_version_chooses_its_start(tmp_path, mixed_store):
     assert result.decision_timestep_counts[1] == len(load_dataset("digits", "test"))
     digits = export_version(network, tmp_path, "digits", dataset_info("digits"), result, onnx=True)
     assert OnnxRuntime(digits, read_manifest(digits)).decides_first
-    assert not OnnxRuntime(mixed_store / "mixed" / "1", read_manifest(mixed_store / "mixed" / "1")).decides_first
+    mixed = read_manifest(mixed_store / "mixed" / "1")
+    most_go_on = {**mixed, "evaluation": {**mixed["evaluation"], "decision_timestep_counts": {"1": 40, "2": 60}}}
+    assert not OnnxRuntime(mixed_store / "mixed" / "1", most_go_on).decides_first
 
 
 def assert_same_answers(got, expected) -> None:
@@ -159,6 +163,9 @@ def assert_same_answers(got, expected) -> None:
 def test_64_concurrent_requests_get_their_solo_answers_and_no_work_is_wasted(runtime_name, mixed_store, mixed_indices):
     torch_runtime, onnx_runtime, widths = _runtimes(mixed_store / "mixed" / "1")
     inner = torch_runtime if runtime_name == "torch" else onnx_runtime
+    # The full first step, so that every timestep run is one a row needs (the decision-only
+    # start, which runs timestep 1 again for rows that go on, has a test of its own below).
+    inner.decides_first = False
     images = _test_images()[mixed_indices]
     alone = [classify(inner, images[i : i + 1], widths)[0] for i in range(64)]
     assert len({o.decision_timestep for o in alone}) >= 3, "the check needs mixed decision timesteps"
