@@ -29,6 +29,7 @@ from torch import nn
 
 from training.network.network import NetworkState, SpikingNetwork, StepOutput
 from training.neurons.lif import LIFState
+from training.store.onnx_counts import counts_by_pooling
 from training.store.onnx_spikes import heaviside_as_hardsigmoid
 
 ENCODER_FILE = "encoder.onnx"
@@ -124,6 +125,7 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
                                         verbose=False)
         graph = program.model_proto
         heaviside_as_hardsigmoid(graph)
+        counts_by_pooling(graph)
         onnx.save(graph, str(path))
     finally:
         quiet.setLevel(previous)

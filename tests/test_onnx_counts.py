@@ -1,0 +1,123 @@
+"""Spike counts by pooling in exported graphs: the same counts, checked on onnxruntime."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from training.network.network import SpikingNetwork
+from training.network.spec import NetworkSpec
+from training.store.onnx_counts import MIN_ELEMENTS, count_is_exact, counts_by_pooling
+from training.store import onnx_export
+from training.store.onnx_export import FIRST_DECISION_FILE, FIRST_STEP_FILE, STEP_OUTPUTS, export_onnx
+from training.store.onnx_spikes import heaviside_as_hardsigmoid
+
+
+def test_exactness_bound_by_hand():
+    assert count_is_exact(64, 28, 28)  # 64 * 784 * 67 = 3,361,792 <= 2^23
+    assert count_is_exact(256, 7, 7)  # 256 * 49 * 259 = 3,248,896
+    assert not count_is_exact(512, 14, 14)  # 512 * 196 * 515 = 51,681,280
+    assert count_is_exact(1, 1024, 2048) and not count_is_exact(1, 1025, 2048)  # 4 * H * W against 2^23
+
+
+def _count_graph(shape: tuple[int, int, int], source: str = "spikes", pool: bool = False) -> onnx.ModelProto:
+    """x [B, C, H, W] -> a per-sample count of ``source``: spikes (x >= 1), or x itself."""
+    channels, height, width = shape
+    nodes = [helper.make_node("GreaterOrEqual", ["x", "threshold"], ["fired"]),
+             helper.make_node("Cast", ["fired"], ["spikes"], to=TensorProto.FLOAT)]
+    counted, elements = ("spikes" if source == "spikes" else "x"), channels * height * width
+    if pool:
+        nodes.append(helper.make_node("MaxPool", [counted], ["pooled"], kernel_shape=[2, 2], strides=[2, 2]))
+        counted, elements = "pooled", channels * (height // 2) * (width // 2)
+    nodes += [helper.make_node("Reshape", [counted, "flat"], ["view"]),
+              helper.make_node("ReduceSum", ["view", "axis"], ["count"], keepdims=1)]
+    graph = helper.make_graph(
+        nodes, "count", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", *shape])],
+        [helper.make_tensor_value_info("count", TensorProto.FLOAT, ["batch", 1]),
+         helper.make_tensor_value_info("spikes", TensorProto.FLOAT, ["batch", *shape])],
+        [numpy_helper.from_array(np.array(1.0, np.float32), "threshold"),
+         numpy_helper.from_array(np.array([-1, elements], np.int64), "flat"),
+         numpy_helper.from_array(np.array([1], np.int64), "axis")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(["count"], {"x": x})[0]
+
+
+def _inputs(shape: tuple[int, ...]) -> np.ndarray:
+    """Rows from no spike to all spikes, with densities between, and values just either side of 1."""
+    rng = np.random.default_rng(0)
+    rows = [np.zeros(shape), np.full(shape, 2.0), np.full(shape, np.nextafter(np.float32(1), np.float32(0)))]
+    rows += [rng.random(shape) + density for density in (0.01, 0.3, 0.5, 0.9)]
+    rows += [np.where(rng.random(shape) < 0.5, np.float32(1), np.nextafter(np.float32(1), np.float32(0)))]
+    return np.stack(rows).astype(np.float32)
+
+
+# Largest maps the bound admits, and one as wide as a Fashion-MNIST layer.
+@pytest.mark.parametrize("shape", [(64, 44, 44), (64, 28, 28), (256, 7, 7), (4, 512, 512)])
+@pytest.mark.parametrize("as_hardsigmoid", [False, True])
+def test_pooled_counts_equal_the_reduction(shape, as_hardsigmoid):
+    x = _inputs(shape)
+    original, rewritten = _count_graph(shape), _count_graph(shape)
+    if as_hardsigmoid:
+        assert heaviside_as_hardsigmoid(rewritten) == 1
+    assert counts_by_pooling(rewritten) == 1
+    ops = [node.op_type for node in rewritten.graph.node]
+    assert "GlobalAveragePool" in ops and "Reshape" not in ops
+    expected, got = _run(original, x), _run(rewritten, x)
+    assert expected[1, 0] == np.prod(shape) and expected[0, 0] == 0 and expected[2, 0] == 0
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_counts_of_pooled_spikes_are_rewritten_too():
+    shape = (64, 28, 28)
+    rewritten = _count_graph(shape, pool=True)
+    assert counts_by_pooling(rewritten) == 1
+    x = _inputs(shape)
+    np.testing.assert_array_equal(_run(rewritten, x), _run(_count_graph(shape, pool=True), x))
+
+
+@pytest.mark.parametrize("shape, source", [
+    ((64, 8, 8), "spikes"),  # 4,096 values: the copy is cheaper than pooling
+    ((128, 32, 32), "spikes"),  # 128 * 1024 * 131 > 2^23: pooling could round a count
+    ((64, 28, 28), "x"),  # not 0s and 1s
+])
+def test_counts_it_cannot_prove_or_that_do_not_pay_are_left_alone(shape, source):
+    assert np.prod(shape) < MIN_ELEMENTS or not count_is_exact(*shape) or source != "spikes"
+    model = _count_graph(shape, source)
+    before = model.SerializeToString()
+    assert counts_by_pooling(model) == 0
+    assert model.SerializeToString() == before
+
+
+def test_exported_steps_count_as_without_pooling(tmp_path, monkeypatch):
+    """A network with Fashion-MNIST-sized maps: its exported graphs pool the large counts and
+    give every output, counts included, bit for bit as the graphs without pooling do."""
+    torch.manual_seed(0)
+    spec = NetworkSpec("digits_net", (1, 28, 28), 10, arch_args={"channels": [16, 32]}, encoder="le",
+                       stem_channels=16)
+    network = SpikingNetwork(spec).eval()
+    with torch.no_grad():  # enough drive that the hidden layers fire
+        for module in network.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                module.weight.mul_(4)
+    for kind in ("pooled", "reduced"):
+        (tmp_path / kind).mkdir()
+    export_onnx(network, tmp_path / "pooled")
+    monkeypatch.setattr(onnx_export, "counts_by_pooling", lambda model: 0)
+    export_onnx(network, tmp_path / "reduced")
+    images = (torch.rand((16, 1, 28, 28)) * torch.linspace(0, 1, 16).reshape(16, 1, 1, 1)).numpy()
+    for graph in (FIRST_STEP_FILE, FIRST_DECISION_FILE):
+        pooled = onnx.load(str(tmp_path / "pooled" / graph))
+        assert sum(node.op_type == "GlobalAveragePool" for node in pooled.graph.node) >= 2
+        sessions = [ort.InferenceSession(str(tmp_path / kind / graph), providers=["CPUExecutionProvider"])
+                    for kind in ("pooled", "reduced")]
+        got, want = (dict(zip([o.name for o in s.get_outputs()], s.run(None, {"images": images}))) for s in sessions)
+        assert got.keys() == want.keys() and set(STEP_OUTPUTS) <= got.keys()
+        for name in got:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+        assert (got["layer_spikes"][:, 1:] > 0).any(), "the hidden layers fire"
