@@ -3,6 +3,8 @@ and leaves the runtime as it found it."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -84,3 +86,11 @@ def test_interleaved_ratio_alternates_and_cancels_drift(monkeypatch):
     assert clock.calls[8:12] == ["ann"] * 4 and clock.calls[16:20] == ["snn"] * 4
     assert rounds[-1] == pytest.approx(6.0)  # the round the drift began in (its ANN half before, its SNN half after)
     assert ratio == pytest.approx(2.0)  # the median keeps it out
+
+
+def test_in_process_ratio_turns_among_loads_one_per_round():
+    from service.benchmarks.comparison import _turns
+
+    calls = list(itertools.islice(_turns(["load 1", "load 2", "load 3"], ["a", "b", "c"], 2), 8))
+    assert calls == [("load 1", "a"), ("load 1", "b"), ("load 2", "c"), ("load 2", "a"),
+                     ("load 3", "b"), ("load 3", "c"), ("load 1", "a"), ("load 1", "b")]
