@@ -6,7 +6,7 @@ For every commit it checks out a worktree (in a temporary folder), and runs ther
 commit's own exporter, runtime and early-exit loop, what ``service.benchmarks.comparison
 --quick --json`` measures in process: the shipped digits and fashion-mnist weights and a VGG-11,
 each against its ANN twin (onnx runtime, one thread, inputs the SNN decides at timestep 1),
-interleaved in rounds. Prints one JSON line per commit: the median ratio and its quartiles per
+interleaved in rounds, each side taking turns among three loads of its model. Prints one JSON line per commit: the median ratio and its quartiles per
 model. The commits run one after the other, so keep the machine quiet while it runs.
 """
 
@@ -33,6 +33,16 @@ from service.early_exit import classify
 from service.preprocessing import preprocess
 from service.runtimes.onnx_runtime import OnnxRuntime
 
+LOADS, ROUND = 3, 10  # as the comparison: each side takes turns among three loads, one per round
+
+
+def turns(runtimes, images):
+    images = itertools.cycle(images)
+    for runtime in itertools.cycle(runtimes):
+        for _ in range(ROUND):
+            yield runtime, next(images)
+
+
 torch.set_num_threads(1)
 seconds = float(sys.argv[1])
 result = {}
@@ -40,14 +50,15 @@ with tempfile.TemporaryDirectory() as tmp:
     store = build_store(Path(tmp))
     inputs = model_inputs(store, 256)
     for model in MODELS:
-        snn, widths, spec, decoding = _runtime(store, model, OnnxRuntime)
-        ann, ann_widths, _, ann_decoding = _runtime(store, f"{model}-ann", OnnxRuntime)
+        snns = [_runtime(store, model, OnnxRuntime) for _ in range(LOADS)]
+        anns = [_runtime(store, f"{model}-ann", OnnxRuntime) for _ in range(LOADS)]
+        (snn, widths, spec, decoding), (_, ann_widths, _, ann_decoding) = snns[0], anns[0]
         images = [preprocess(body, spec, 1 << 20)[None] for body in inputs[model][:64]]
         first = [image for image in images if classify(snn, image, widths)[0].decision_timestep == 1]
-        snn_images, ann_images = itertools.cycle(first), itertools.cycle(first)
-        ratio, rounds = interleaved_ratio(lambda: classify(snn, next(snn_images), widths, decoding=decoding),
-                                          lambda: classify(ann, next(ann_images), ann_widths, decoding=ann_decoding),
-                                          seconds)
+        snn_calls, ann_calls = turns([s.runtime for s in snns], first), turns([a.runtime for a in anns], first)
+        ratio, rounds = interleaved_ratio(lambda: classify(*next(snn_calls), widths, decoding=decoding),
+                                          lambda: classify(*next(ann_calls), ann_widths, decoding=ann_decoding),
+                                          seconds, ROUND)
         quartiles = statistics.quantiles(rounds, n=4)
         result[model] = [round(ratio, 3), round(quartiles[0], 3), round(quartiles[2], 3)]
 print(json.dumps(result))
