@@ -113,8 +113,7 @@ def _pooled_count(spikes: str, output: str, area: int, prefix: str) -> tuple[lis
 def _is_step(node: onnx.NodeProto) -> bool:
     """Whether a HardSigmoid is an exact step (``hardsigmoid_constants``): its output is 0 or 1."""
     alpha, beta = _attribute(node, "alpha", 0.2), _attribute(node, "beta", 0.5)
-    threshold = (1.0 - beta) / alpha
-    return hardsigmoid_constants(threshold) == (alpha, beta)
+    return alpha > 0 and hardsigmoid_constants((1.0 - beta) / alpha) == (alpha, beta)
 
 
 def _static_shapes(model: onnx.ModelProto) -> dict[str, list]:
