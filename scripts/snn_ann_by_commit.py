@@ -6,8 +6,10 @@ For every commit it checks out a worktree (in a temporary folder), and runs ther
 commit's own exporter, runtime and early-exit loop, what ``service.benchmarks.comparison
 --quick --json`` measures in process: the shipped digits and fashion-mnist weights and a VGG-11,
 each against its ANN twin (onnx runtime, one thread, inputs the SNN decides at timestep 1),
-interleaved in rounds, each side taking turns among three loads of its model. Prints one JSON line per commit: the median ratio and its quartiles per
-model. The commits run one after the other, so keep the machine quiet while it runs.
+interleaved in rounds, each side taking turns among three loads of its model. Prints one JSON
+line per commit: the median ratio and its quartiles per model. The commits run one after the
+other, so keep the machine quiet while it runs. The measurement is written out here rather than
+imported, so that it runs the same at commits older than its helpers.
 """
 
 from __future__ import annotations

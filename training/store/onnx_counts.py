@@ -27,7 +27,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from training.store.onnx_spikes import hardsigmoid_constants
+from training.store.onnx_spikes import drop_unread_constants, hardsigmoid_constants
 
 # Measured on onnxruntime 1.32, one thread: pooling a 4,096-value map (digits) costs about 0.5 us
 # more per count than the copy it saves; with maps of 12,544 values and more, Fashion-MNIST's
@@ -136,10 +136,7 @@ def _drop_unread(graph: onnx.GraphProto, flattened: set[str]) -> None:
     kept_info = [info for info in graph.value_info if info.name in written]
     del graph.value_info[:]
     graph.value_info.extend(kept_info)
-    read = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
-    kept = [tensor for tensor in graph.initializer if tensor.name in read]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    drop_unread_constants(graph)
 
 
 def _attribute(node: onnx.NodeProto, name: str, default=None):

@@ -79,12 +79,13 @@ def heaviside_as_hardsigmoid(model: onnx.ModelProto) -> int:
     kept_info = [info for info in graph.value_info if info.name not in removed_values]
     del graph.value_info[:]
     graph.value_info.extend(kept_info)
-    _drop_unread_constants(graph)
+    drop_unread_constants(graph)
     return len(replaced)
 
 
-def _drop_unread_constants(graph: onnx.GraphProto) -> None:
-    """Thresholds no comparison reads any more (onnxruntime would warn about each on load)."""
+def drop_unread_constants(graph: onnx.GraphProto) -> None:
+    """Constants nothing reads any more, such as a rewritten comparison's threshold
+    (onnxruntime would warn about each on load)."""
     read = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
     kept = [tensor for tensor in graph.initializer if tensor.name in read]
     del graph.initializer[:]
