@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
-from training.store.onnx_counts import MIN_ELEMENTS, count_is_exact, counts_by_pooling
+from training.store.onnx_counts import count_is_exact, counts_by_pooling
 from training.store import onnx_export
 from training.store.onnx_export import FIRST_DECISION_FILE, FIRST_STEP_FILE, STEP_OUTPUTS, export_onnx
 from training.store.onnx_spikes import heaviside_as_hardsigmoid
@@ -60,8 +60,8 @@ def _inputs(shape: tuple[int, ...]) -> np.ndarray:
     return np.stack(rows).astype(np.float32)
 
 
-# Largest maps the bound admits, and one as wide as a Fashion-MNIST layer.
-@pytest.mark.parametrize("shape", [(64, 44, 44), (64, 28, 28), (256, 7, 7), (4, 512, 512)])
+# Largest maps the bound admits, one as wide as a Fashion-MNIST layer, and digits' smallest.
+@pytest.mark.parametrize("shape", [(64, 44, 44), (64, 28, 28), (256, 7, 7), (4, 512, 512), (128, 2, 2)])
 @pytest.mark.parametrize("as_hardsigmoid", [False, True])
 def test_pooled_counts_equal_the_reduction(shape, as_hardsigmoid):
     x = _inputs(shape)
@@ -85,13 +85,12 @@ def test_counts_of_pooled_spikes_are_rewritten_too():
 
 
 @pytest.mark.parametrize("shape, source", [
-    ((64, 8, 8), "spikes"),  # 4,096 values: the copy is cheaper than pooling
     ((128, 32, 32), "spikes"),  # 128 * 1024 * 131 > 2^23: pooling could round a count
     ((64, 28, 28), "x"),  # not 0s and 1s
     ((64, 28, 28), "soft"),
 ])
-def test_counts_it_cannot_prove_or_that_do_not_pay_are_left_alone(shape, source):
-    assert np.prod(shape) < MIN_ELEMENTS or not count_is_exact(*shape) or source != "spikes"
+def test_counts_it_cannot_prove_are_left_alone(shape, source):
+    assert not count_is_exact(*shape) or source != "spikes"
     model = _count_graph(shape, source)
     heaviside_as_hardsigmoid(model)  # as the exporter does first: the step is a HardSigmoid too
     before = model.SerializeToString()
@@ -99,9 +98,54 @@ def test_counts_it_cannot_prove_or_that_do_not_pay_are_left_alone(shape, source)
     assert model.SerializeToString() == before
 
 
+def _joined_counts_graph(shape: tuple[int, int, int]) -> onnx.ModelProto:
+    """Counts as the exporter joins them: ``layers`` = [spikes, pooled spikes] and ``inputs`` =
+    [x itself (not 0s and 1s), spikes], the spikes' count read by both."""
+    channels, height, width = shape
+    nodes = [helper.make_node("GreaterOrEqual", ["x", "threshold"], ["fired"]),
+             helper.make_node("Cast", ["fired"], ["spikes"], to=TensorProto.FLOAT),
+             helper.make_node("MaxPool", ["spikes"], ["pooled"], kernel_shape=[2, 2], strides=[2, 2])]
+    for name, elements in (("spikes", channels * height * width), ("pooled", channels * height * width // 4),
+                           ("x", channels * height * width)):
+        nodes += [helper.make_node("Reshape", [name, f"flat_{elements}"], [f"{name}_view"]),
+                  helper.make_node("ReduceSum", [f"{name}_view", "axis"], [f"{name}_count"], keepdims=1)]
+    nodes += [helper.make_node("Concat", ["spikes_count", "pooled_count"], ["layers"], axis=1),
+              helper.make_node("Concat", ["x_count", "spikes_count"], ["inputs"], axis=1)]
+    sizes = {channels * height * width, channels * height * width // 4}
+    graph = helper.make_graph(
+        nodes, "joined", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", *shape])],
+        [helper.make_tensor_value_info("layers", TensorProto.FLOAT, ["batch", 2]),
+         helper.make_tensor_value_info("inputs", TensorProto.FLOAT, ["batch", 2])],
+        [numpy_helper.from_array(np.array(1.0, np.float32), "threshold"),
+         numpy_helper.from_array(np.array([1], np.int64), "axis"),
+         *(numpy_helper.from_array(np.array([-1, size], np.int64), f"flat_{size}") for size in sizes)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_joined_counts_come_from_one_pooled_pass():
+    shape = (64, 8, 8)
+    original, rewritten = _joined_counts_graph(shape), _joined_counts_graph(shape)
+    assert counts_by_pooling(rewritten) == 2  # the spikes' and the pooled spikes' counts
+    ops = [node.op_type for node in rewritten.graph.node]
+    assert ops.count("GlobalAveragePool") == 2 and ops.count("MatMul") == 1
+    assert ops.count("ReduceSum") == 1, "x is not 0s and 1s: its count stays a reduction"
+    split = next(node for node in rewritten.graph.node if node.op_type == "Split")
+    assert list(split.output) == ["layers", "spikes_count"], "a join of counts only is a piece of the split"
+    assert ops.count("Concat") == 2, "the averages side by side, and the join that has x's count in it"
+    onnx.checker.check_model(rewritten)
+    x = _inputs(shape)
+    sessions = [ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+                for m in (original, rewritten)]
+    want, got = (s.run(["layers", "inputs"], {"x": x}) for s in sessions)
+    assert want[0][1, 0] == np.prod(shape)
+    for expected, actual in zip(want, got):
+        np.testing.assert_array_equal(actual, expected)
+
+
 def test_exported_steps_count_as_without_pooling(tmp_path, monkeypatch):
-    """A network with Fashion-MNIST-sized maps: its exported graphs pool the large counts and
-    give every output, counts included, bit for bit as the graphs without pooling do."""
+    """A network with Fashion-MNIST-sized maps: its exported graphs count every spike map in
+    one pooled pass and give every output, counts included, bit for bit as the graphs without
+    pooling do."""
     torch.manual_seed(0)
     spec = NetworkSpec("digits_net", (1, 28, 28), 10, arch_args={"channels": [16, 32]}, encoder="le",
                        stem_channels=16)
@@ -118,7 +162,8 @@ def test_exported_steps_count_as_without_pooling(tmp_path, monkeypatch):
     images = (torch.rand((16, 1, 28, 28)) * torch.linspace(0, 1, 16).reshape(16, 1, 1, 1)).numpy()
     for graph in (FIRST_STEP_FILE, FIRST_DECISION_FILE):
         pooled = onnx.load(str(tmp_path / "pooled" / graph))
-        assert sum(node.op_type == "GlobalAveragePool" for node in pooled.graph.node) >= 2
+        ops = [node.op_type for node in pooled.graph.node]
+        assert ops.count("GlobalAveragePool") >= 2 and ops.count("MatMul") == 1 and "ReduceSum" not in ops
         sessions = [ort.InferenceSession(str(tmp_path / kind / graph), providers=["CPUExecutionProvider"])
                     for kind in ("pooled", "reduced")]
         got, want = (dict(zip([o.name for o in s.get_outputs()], s.run(None, {"images": images}))) for s in sessions)

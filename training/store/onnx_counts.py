@@ -1,24 +1,31 @@
 """Spike counts in an exported graph without leaving the blocked layout, the same values.
 
 A step counts each layer's spikes per sample (``Run.per_sample_sum``), which the exporter writes
-as ``ReduceSum(Reshape(spikes, [-1, C*H*W]), axes=[1])``. onnxruntime's reductions do not read
-its blocked (NCHWc) layout, so every counted spike map is first copied out of it: for a
-64x28x28 map, 200 kB written and read again per sample. ``GlobalAveragePool`` runs in that
-layout, reading the map once, and for a map of 0s and 1s it gives the same count:
+as ``ReduceSum(Reshape(spikes, [-1, C*H*W]), axes=[1])`` and concatenates into its
+``layer_spikes`` and ``synaptic_inputs`` outputs. onnxruntime's reductions do not read its
+blocked (NCHWc) layout, so each counted map is first copied out of it, and every count is three
+operations of its own: on a network as small as digits', the SNN's counts of its two hidden
+layers were most of what its decision cost over its ANN twin. ``GlobalAveragePool`` runs in the
+blocked layout, and for a map of 0s and 1s its channel averages give the same count:
 
     count = Round(H*W * sum over c of GlobalAveragePool(spikes)[:, c])
 
-Each channel's sum s_c <= H*W is an integer, exact in float32. Its average, the C-term sum of
-averages and the product with H*W round with relative errors of at most 2u, (C - 1)u and u
-(u = 2^-24, terms non-negative, in any order), so the result is N(1 + theta) with
-|theta| <= (C + 2)u / (1 - (C + 2)u) for the true count N <= C*H*W. Where
-C*H*W*(C + 3) <= 2^23, |N theta| < 1/2 and ``Round`` returns N exactly: the very float the
-reduction gave, since sums of 0s and 1s below 2^24 are exact too.
+so every count of a graph comes from one pass: each counted map pooled, the averages of all
+maps side by side, one ``MatMul`` with a matrix of areas (column j sums the channels of the
+map that count j reads, times its H*W; zeros elsewhere), ``Round``, and a ``Split`` into the
+outputs the concatenations made.
 
-The rewrite pays only for large maps (each pooled count costs two more small operations), so
-it applies where the map has at least ``MIN_ELEMENTS`` values per sample, the bound above
-holds, and the summed tensor is provably 0s and 1s: a spike (an exact-step ``HardSigmoid``, or
-a float cast of a comparison), or a max pool, reshape or flatten of one.
+Exact: each channel's sum s_c <= H*W is an integer, exact in float32. Its average, the sum of a
+map's C products with H*W and the products themselves round with relative errors of at most
+2u, (C - 1)u and u (u = 2^-24, terms non-negative, in any order, fused or not; the other maps'
+zero terms add nothing), so a column is N(1 + theta) with |theta| <= (C + 2)u / (1 - (C + 2)u)
+for the true count N <= C*H*W. Where C*H*W*(C + 3) <= 2^23, |N theta| < 1/2 and ``Round``
+returns N exactly: the very float the reduction gave, since sums of 0s and 1s below 2^24 are
+exact too.
+
+A count is rewritten where that bound holds and the summed tensor is provably 0s and 1s: a
+spike (an exact-step ``HardSigmoid``, or a float cast of a comparison), or a max pool, reshape
+or flatten of one. Any other count (an event frame's, an ANN's activations) stays a reduction.
 """
 
 from __future__ import annotations
@@ -29,11 +36,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from training.store.onnx_spikes import drop_unread_constants, hardsigmoid_constants
 
-# Measured on onnxruntime 1.32, one thread: pooling a 4,096-value map (digits) costs about 0.5 us
-# more per count than the copy it saves; with maps of 12,544 values and more, Fashion-MNIST's
-# and VGG-11's first steps take 1.2% and 1.0% less.
-MIN_ELEMENTS = 8192
 EXACT_LIMIT = 2 ** 23
+PREFIX = "pooled_counts"
 _COMPARISONS = {"GreaterOrEqual", "Greater", "LessOrEqual", "Less", "Equal"}
 _KEEPS_BINARY = {"MaxPool", "Reshape", "Flatten", "Identity"}
 
@@ -44,7 +48,48 @@ def count_is_exact(channels: int, height: int, width: int) -> bool:
 
 
 def counts_by_pooling(model: onnx.ModelProto) -> int:
-    """Rewrite per-sample counts of large binary maps in place; returns how many."""
+    """Rewrite the per-sample counts of binary maps in place, all in one pass; returns how many."""
+    graph = model.graph
+    counted = _countable(model)  # count -> (map, channels, area)
+    if not counted:
+        return 0
+    # A concatenation of counts only becomes part of the Split; a count read anywhere else
+    # keeps its name as a Split output of its own.
+    joined = [node for node in graph.node
+              if node.op_type == "Concat" and _attribute(node, "axis") in (1, -1)
+              and all(name in counted for name in node.input)]
+    joined_ids = {id(node) for node in joined}
+    graph_outputs = {output.name for output in graph.output}
+    read_alone = [name for name in counted
+                  if name in graph_outputs
+                  or any(name in node.input for node in graph.node if id(node) not in joined_ids)]
+    pieces = [(node.output[0], list(node.input)) for node in joined] + [(name, [name]) for name in read_alone]
+
+    maps: dict[str, tuple[int, int]] = {}  # map -> (first row in the matrix, channels)
+    for name in counted:
+        spikes, channels, _ = counted[name]
+        if spikes not in maps:
+            maps[spikes] = (sum(c for _, c in maps.values()), channels)
+    columns = [count for _, counts in pieces for count in counts]
+    areas = np.zeros((sum(c for _, c in maps.values()), len(columns)), np.float32)
+    for column, count in enumerate(columns):
+        spikes, channels, area = counted[count]
+        first = maps[spikes][0]
+        areas[first:first + channels, column] = area
+
+    nodes, constants = _pooled_counts(list(maps), areas, pieces)
+    dropped_ids = joined_ids | {id(node) for node in graph.node if node.op_type == "ReduceSum" and node.output[0] in counted}
+    kept = [node for node in graph.node if id(node) not in dropped_ids]
+    graph.initializer.extend(constants)
+    del graph.node[:]
+    graph.node.extend(_in_topological_order(kept, nodes, graph))
+    _drop_unread(graph)
+    return len(counted)
+
+
+def _countable(model: onnx.ModelProto) -> dict[str, tuple[str, int, int]]:
+    """Each per-sample count of a binary 4-D map that pooling gives exactly: count -> (map,
+    channels, H*W)."""
     graph = model.graph
     shapes = _static_shapes(model)
     constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
@@ -61,9 +106,8 @@ def counts_by_pooling(model: onnx.ModelProto) -> int:
             return _attribute(node, "to") == TensorProto.FLOAT and source is not None and source.op_type in _COMPARISONS
         return node.op_type in _KEEPS_BINARY and name == node.output[0] and binary(node.input[0])
 
-    replacements: dict[int, tuple[list, list]] = {}
-    flattened: set[str] = set()
-    for index, reduce in enumerate(graph.node):
+    counted = {}
+    for reduce in graph.node:
         flatten = producer.get(reduce.input[0]) if reduce.op_type == "ReduceSum" and len(reduce.input) == 2 else None
         if flatten is None or flatten.op_type != "Reshape" or _attribute(reduce, "keepdims", 1) != 1:
             continue
@@ -78,36 +122,51 @@ def counts_by_pooling(model: onnx.ModelProto) -> int:
         target = constants.get(flatten.input[1])
         if target is None or target.reshape(-1).tolist() not in ([-1, channels * height * width], [0, -1]):
             continue  # not a per-sample flatten
-        if channels * height * width < MIN_ELEMENTS or not count_is_exact(channels, height, width) or not binary(spikes):
-            continue
-        replacements[index] = _pooled_count(spikes, reduce.output[0], height * width, f"{reduce.name or index}_pooled")
-        flattened.add(flatten.output[0])
-    if not replacements:
-        return 0
-    nodes = []
-    for index, node in enumerate(graph.node):
-        nodes.extend(replacements[index][0] if index in replacements else [node])
-    del graph.node[:]
-    graph.node.extend(nodes)
-    graph.initializer.extend(constant for _, constants in replacements.values() for constant in constants)
-    _drop_unread(graph, flattened)
-    return len(replacements)
+        if count_is_exact(channels, height, width) and binary(spikes):
+            counted[reduce.output[0]] = (spikes, channels, height * width)
+    return counted
 
 
-def _pooled_count(spikes: str, output: str, area: int, prefix: str) -> tuple[list, list]:
-    """The nodes and constants that count ``spikes`` into ``output`` by pooling."""
-    average, total, scaled = f"{prefix}_average", f"{prefix}_total", f"{prefix}_scaled"
-    axes, scale = f"{prefix}_axes", f"{prefix}_area"
-    nodes = [
-        helper.make_node("GlobalAveragePool", [spikes], [average], name=average),
-        # [B, C, 1, 1] -> [B, 1]: summing channels and one unit axis leaves the other unit axis
-        helper.make_node("ReduceSum", [average, axes], [total], name=total, keepdims=0),
-        helper.make_node("Mul", [total, scale], [scaled], name=scaled),
-        helper.make_node("Round", [scaled], [output], name=f"{prefix}_round"),
-    ]
-    constants = [numpy_helper.from_array(np.array([1, 2], np.int64), axes),
-                 numpy_helper.from_array(np.array(area, np.float32), scale)]
+def _pooled_counts(maps: list[str], areas: np.ndarray, pieces: list[tuple[str, list[str]]]) -> tuple[list, list]:
+    """The nodes and constants that pool ``maps`` and give each piece's output [B, len(counts)]."""
+    averages = [f"{PREFIX}_average_{index}" for index in range(len(maps))]
+    nodes = [helper.make_node("GlobalAveragePool", [spikes], [average], name=average)
+             for spikes, average in zip(maps, averages)]
+    side_by_side = f"{PREFIX}_averages"
+    if len(maps) > 1:
+        nodes.append(helper.make_node("Concat", averages, [side_by_side], name=side_by_side, axis=1))
+    else:
+        side_by_side = averages[0]
+    flat, weights, scaled = f"{PREFIX}_flat", f"{PREFIX}_areas", f"{PREFIX}_scaled"
+    nodes += [helper.make_node("Flatten", [side_by_side], [flat], name=flat, axis=1),  # [B, C, 1, 1] -> [B, C]
+              helper.make_node("MatMul", [flat, weights], [scaled], name=scaled)]
+    constants = [numpy_helper.from_array(areas, weights)]
+    outputs = [output for output, _ in pieces]
+    if len(pieces) == 1:
+        nodes.append(helper.make_node("Round", [scaled], outputs, name=f"{PREFIX}_round"))
+    else:
+        rounded, sizes = f"{PREFIX}_rounded", f"{PREFIX}_sizes"
+        nodes += [helper.make_node("Round", [scaled], [rounded], name=rounded),
+                  helper.make_node("Split", [rounded, sizes], outputs, name=f"{PREFIX}_split", axis=1)]
+        constants.append(numpy_helper.from_array(np.array([len(counts) for _, counts in pieces], np.int64), sizes))
     return nodes, constants
+
+
+def _in_topological_order(kept: list[onnx.NodeProto], added: list[onnx.NodeProto],
+                          graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """``kept`` in their order, each of ``added`` as soon as what it reads is written (a map is
+    pooled while it is still in cache), and any node after what it reads."""
+    available = {value.name for value in graph.input} | {tensor.name for tensor in graph.initializer} | {""}
+    ordered, kept, added = [], list(kept), list(added)
+    while kept or added:
+        ready = (next((node for node in added if all(name in available for name in node.input)), None)
+                 or next((node for node in kept if all(name in available for name in node.input)), None))
+        if ready is None:
+            raise ValueError("the rewritten graph has a cycle or reads a value nothing writes")
+        (added if ready in added else kept).remove(ready)
+        ordered.append(ready)
+        available.update(ready.output)
+    return ordered
 
 
 def _is_step(node: onnx.NodeProto) -> bool:
@@ -126,12 +185,16 @@ def _static_shapes(model: onnx.ModelProto) -> dict[str, list]:
     return shapes
 
 
-def _drop_unread(graph: onnx.GraphProto, flattened: set[str]) -> None:
-    """The flattens (their outputs ``flattened``) and constants nothing reads any more."""
-    read = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
-    nodes = [node for node in graph.node if not (node.output[0] in flattened and node.output[0] not in read)]
-    del graph.node[:]
-    graph.node.extend(nodes)
+def _drop_unread(graph: onnx.GraphProto) -> None:
+    """Nodes whose outputs nothing reads any more (the flattens before the old reductions), and
+    constants likewise."""
+    while True:
+        read = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
+        nodes = [node for node in graph.node if any(name in read for name in node.output)]
+        if len(nodes) == len(graph.node):
+            break
+        del graph.node[:]
+        graph.node.extend(nodes)
     written = {name for node in graph.node for name in node.output}
     kept_info = [info for info in graph.value_info if info.name in written]
     del graph.value_info[:]
