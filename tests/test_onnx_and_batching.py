@@ -232,3 +232,35 @@ def test_concurrent_http_requests_with_batching_on_the_onnx_runtime(tmp_path, mi
     assert len({a["decision_timestep"] for a in alone}) >= 3
     assert 'firstspike_model_info{model="mixed",runtime="onnx",timesteps="4",version="1"} 1.0' in metrics
     assert "firstspike_batch_size_bucket" in metrics
+
+
+@pytest.mark.parametrize("version", ["digits/3", "digits-dvs/3"])
+def test_steps_that_read_the_input_answer_as_shipped_steps_that_read_features(version, tmp_path):
+    """Shipped graphs carry the encoder's features from one timestep to the next; this
+    release's step graph computes them from the input itself, so a running row carries its
+    input. A shipped version's weights exported again give every output of every timestep bit
+    for bit as its shipped graphs: images, and event frames, whose input changes each step."""
+    from training.data import dataset_info
+    from training.evaluate import evaluate
+    from training.store.export import export_version
+    from training.store.load import load_network
+
+    network, manifest = load_network(MODEL_STORE / version)
+    assert manifest["onnx"]["step"]["inputs"][0] == "features"
+    dataset = manifest["evaluation"]["dataset"]
+    test = load_dataset(dataset, "test", timesteps=network.timesteps)
+    again = export_version(network, tmp_path, manifest["name"], dataset_info(dataset, network.timesteps),
+                           evaluate(network, [test[i] for i in range(8)]), onnx=True)
+    shipped, current = OnnxRuntime(MODEL_STORE / version, manifest), OnnxRuntime(again, read_manifest(again))
+    assert shipped.encoder is not None and current.encoder is None
+    inputs = torch.stack([test[i][0] for i in range(len(test))]).numpy()
+    states = [runtime.initial_state(len(inputs)) for runtime in (shipped, current)]
+    for timestep in range(1, network.timesteps + 1):
+        at_t = inputs[:, timestep - 1] if manifest["kind"] == "events" else inputs
+        steps = np.full(len(inputs), timestep)
+        results = [runtime.step(runtime.encode(at_t), steps, state)
+                   for runtime, state in zip((shipped, current), states)]
+        for name in ("current", "membrane", "spikes", "layer_spikes", "synaptic_inputs"):
+            np.testing.assert_array_equal(getattr(results[1], name), getattr(results[0], name), err_msg=name)
+        states = [result.state for result in results]
+        assert (results[1].layer_spikes > 0).any()

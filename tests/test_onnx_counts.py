@@ -11,7 +11,7 @@ from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
 from training.store.onnx_counts import count_is_exact, counts_by_pooling
 from training.store import onnx_export
-from training.store.onnx_export import FIRST_DECISION_FILE, FIRST_STEP_FILE, STEP_OUTPUTS, export_onnx
+from training.store.onnx_export import FIRST_DECISION_FILE, FIRST_STEP_FILE, STEP_FILE, STEP_OUTPUTS, export_onnx
 from training.store.onnx_spikes import heaviside_as_hardsigmoid
 
 
@@ -145,7 +145,7 @@ def test_joined_counts_come_from_one_pooled_pass():
 def test_exported_steps_count_as_without_pooling(tmp_path, monkeypatch):
     """A network with Fashion-MNIST-sized maps: its exported graphs count every spike map in
     one pooled pass and give every output, counts included, bit for bit as the graphs without
-    pooling do."""
+    pooling do, at timestep 1 and at a later step from a running state."""
     torch.manual_seed(0)
     spec = NetworkSpec("digits_net", (1, 28, 28), 10, arch_args={"channels": [16, 32]}, encoder="le",
                        stem_channels=16)
@@ -160,14 +160,21 @@ def test_exported_steps_count_as_without_pooling(tmp_path, monkeypatch):
     monkeypatch.setattr(onnx_export, "counts_by_pooling", lambda model: 0)
     export_onnx(network, tmp_path / "reduced")
     images = (torch.rand((16, 1, 28, 28)) * torch.linspace(0, 1, 16).reshape(16, 1, 1, 1)).numpy()
-    for graph in (FIRST_STEP_FILE, FIRST_DECISION_FILE):
+    first_step = None
+    for graph in (FIRST_STEP_FILE, FIRST_DECISION_FILE, STEP_FILE):
         pooled = onnx.load(str(tmp_path / "pooled" / graph))
         ops = [node.op_type for node in pooled.graph.node]
         assert ops.count("GlobalAveragePool") >= 2 and ops.count("MatMul") == 1 and "ReduceSum" not in ops
         sessions = [ort.InferenceSession(str(tmp_path / kind / graph), providers=["CPUExecutionProvider"])
                     for kind in ("pooled", "reduced")]
-        got, want = (dict(zip([o.name for o in s.get_outputs()], s.run(None, {"images": images}))) for s in sessions)
+        feeds = {"images": images}
+        if graph == STEP_FILE:  # timestep 2 from timestep 1's state
+            feeds["timestep"] = np.full(len(images), 2, np.float32)
+            feeds.update({name[len("next_"):]: value for name, value in first_step.items() if name.startswith("next_")})
+        got, want = (dict(zip([o.name for o in s.get_outputs()], s.run(None, feeds))) for s in sessions)
         assert got.keys() == want.keys() and set(STEP_OUTPUTS) <= got.keys()
         for name in got:
             np.testing.assert_array_equal(got[name], want[name], err_msg=name)
         assert (got["layer_spikes"][:, 1:] > 0).any(), "the hidden layers fire"
+        if graph == FIRST_STEP_FILE:
+            first_step = got

@@ -31,7 +31,9 @@ class Runtime(Protocol):
     decides_first: bool
 
     def encode(self, images: np.ndarray) -> Any:
-        """The once-per-input part (the LE module's features) for a batch [B, C, H, W]."""
+        """What a row carries from one timestep to the next, for a batch [B, C, H, W]: the
+        once-per-input part (the LE module's features), or the input itself where the step
+        computes that part (the onnx runtime's graphs exported now)."""
 
     def initial_state(self, batch_size: int) -> Any:
         """Every neuron at rest."""

@@ -29,7 +29,11 @@ class OnnxRuntime:
         # the other requests' threads between timesteps.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
-        self.encoder = ort.InferenceSession(str(version_dir / graphs["encoder"]["file"]), options, providers=providers)
+        # Versions exported since the step graph computes the features itself carry each row's
+        # input between timesteps; older ones carry the encoder graph's features.
+        self.step_input = graphs["step"]["inputs"][0]
+        self.encoder = (ort.InferenceSession(str(version_dir / graphs["encoder"]["file"]), options, providers=providers)
+                        if self.step_input == "features" else None)
         self.stepper = ort.InferenceSession(str(version_dir / graphs["step"]["file"]), options, providers=providers)
         # Versions exported before the fused first-step graph existed run encoder and step
         # instead; those exported before the decision-only one always start with the full step.
@@ -57,6 +61,8 @@ class OnnxRuntime:
         return decision_first_pays(decision, full, going_on)
 
     def encode(self, images: np.ndarray) -> np.ndarray:
+        if self.encoder is None:
+            return images
         return self.encoder.run(None, {"images": images})[0]
 
     def initial_state(self, batch_size: int) -> tuple[np.ndarray, ...]:
@@ -66,8 +72,10 @@ class OnnxRuntime:
     def first_step(self, images: np.ndarray) -> tuple[np.ndarray, StepResult]:
         if self.first_stepper is None:
             return first_step_in_parts(self, images)
-        features, *outputs = self.first_stepper.run(None, {"images": images})
-        return features, _step_result(outputs)
+        outputs = self.first_stepper.run(None, {"images": images})
+        if self.encoder is None:
+            return images, _step_result(outputs)
+        return outputs[0], _step_result(outputs[1:])  # the features first
 
     def first_decision(self, images: np.ndarray) -> StepResult:
         if self.first_decider is None:
@@ -75,7 +83,7 @@ class OnnxRuntime:
         return StepResult(*self.first_decider.run(None, {"images": images}), None)
 
     def step(self, encoded: np.ndarray, timesteps: np.ndarray, state: tuple[np.ndarray, ...]) -> StepResult:
-        feeds = {"features": encoded, "timestep": timesteps.astype(np.float32), **dict(zip(self.state_names, state))}
+        feeds = {self.step_input: encoded, "timestep": timesteps.astype(np.float32), **dict(zip(self.state_names, state))}
         outputs = self.stepper.run(None, feeds)
         return _step_result(outputs)
 

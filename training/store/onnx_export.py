@@ -4,10 +4,12 @@ Four graphs per model version, all with a dynamic batch dimension:
 
 - ``encoder.onnx``: images [B, C, H, W] -> features [B, ...], the once-per-input part
   (the LE module's F of (5));
-- ``step.onnx``: (features, timestep [B], hidden states..., output state) -> (current,
+- ``step.onnx``: (images, timestep [B], hidden states..., output state) -> (current,
   membrane, spikes, layer_spikes, synaptic_inputs, next hidden states..., next output state);
-- ``first_step.onnx``: images -> (features, then the step's outputs for timestep 1 from rest):
-  the first two in one call, with no state to pass in, for what early exit runs first;
+  it computes the features itself, so a running row carries its input (784 values for
+  Fashion-MNIST) instead of its features (50,176), and timestep 1 writes no features out;
+- ``first_step.onnx``: images -> the step's outputs for timestep 1 from rest, with no state to
+  pass in: what early exit runs first;
 - ``first_decision.onnx``: images -> the five outputs of timestep 1 only, without features or
   states: all that a row decided at timestep 1 needs, for a model that decides most inputs there.
 
@@ -53,22 +55,22 @@ class _StepGraph(nn.Module):
         super().__init__()
         self.network = network
 
-    def forward(self, features: torch.Tensor, timestep: torch.Tensor, *membranes: torch.Tensor):
+    def forward(self, images: torch.Tensor, timestep: torch.Tensor, *membranes: torch.Tensor):
         state = NetworkState(tuple(LIFState(m) for m in membranes[:-1]), LIFState(membranes[-1]))
-        return _flat(self.network.step(features, timestep, state))
+        return _flat(self.network.step(self.network.features(images), timestep, state))
 
 
 class _FirstStepGraph(nn.Module):
-    """Timestep 1 from the images: features, outputs and states; or, ``decision_only``, the five
-    outputs alone."""
+    """Timestep 1 from the images: outputs and states; or, ``decision_only``, the five outputs
+    alone."""
 
     def __init__(self, network: SpikingNetwork, decision_only: bool = False) -> None:
         super().__init__()
         self.network, self.decision_only = network, decision_only
 
     def forward(self, images: torch.Tensor):
-        features, out = self.network.first_step(images)
-        return tuple(out[:5]) if self.decision_only else (features, *_flat(out))
+        _, out = self.network.first_step(images)
+        return tuple(out[:5]) if self.decision_only else _flat(out)
 
 
 def _flat(out: StepOutput) -> tuple[torch.Tensor, ...]:
@@ -81,22 +83,19 @@ def export_onnx(network: SpikingNetwork, directory: Path, opset: int = 18) -> di
     network = network.eval()
     batch = 2
     images = torch.zeros((batch, *network.spec.input_shape))
-    with torch.no_grad():
-        features = network.features(images)
     state = network.initial_state(batch)
     membranes = [s.membrane for s in state.hidden] + [state.output.membrane]
     state_names = [f"state_{i}" for i in range(len(state.hidden))] + ["output_state"]
-    step_inputs = ["features", "timestep", *state_names]
+    step_inputs = ["images", "timestep", *state_names]
     step_outputs = [*STEP_OUTPUTS, *(f"next_{name}" for name in state_names)]
     batch_dim = torch.export.Dim("batch", min=1, max=65536)
     _export(_EncoderGraph(network), (images,), directory / ENCODER_FILE, ["images"], ["features"],
             {"images": {0: batch_dim}}, opset)
-    _export(_StepGraph(network), (features, torch.ones(batch), *membranes), directory / STEP_FILE, step_inputs,
+    _export(_StepGraph(network), (images, torch.ones(batch), *membranes), directory / STEP_FILE, step_inputs,
             step_outputs,
-            {"features": {0: batch_dim}, "timestep": {0: batch_dim}, "membranes": tuple({0: batch_dim} for _ in membranes)},
+            {"images": {0: batch_dim}, "timestep": {0: batch_dim}, "membranes": tuple({0: batch_dim} for _ in membranes)},
             opset)
-    first_step_outputs = ["features", *step_outputs]
-    _export(_FirstStepGraph(network), (images,), directory / FIRST_STEP_FILE, ["images"], first_step_outputs,
+    _export(_FirstStepGraph(network), (images,), directory / FIRST_STEP_FILE, ["images"], step_outputs,
             {"images": {0: batch_dim}}, opset)
     _export(_FirstStepGraph(network, decision_only=True), (images,), directory / FIRST_DECISION_FILE, ["images"],
             list(STEP_OUTPUTS), {"images": {0: batch_dim}}, opset)
@@ -104,7 +103,7 @@ def export_onnx(network: SpikingNetwork, directory: Path, opset: int = 18) -> di
         "opset": opset,
         "encoder": {"file": ENCODER_FILE, "inputs": ["images"], "outputs": ["features"]},
         "step": {"file": STEP_FILE, "inputs": step_inputs, "outputs": step_outputs},
-        "first_step": {"file": FIRST_STEP_FILE, "inputs": ["images"], "outputs": first_step_outputs},
+        "first_step": {"file": FIRST_STEP_FILE, "inputs": ["images"], "outputs": step_outputs},
         "first_decision": {"file": FIRST_DECISION_FILE, "inputs": ["images"], "outputs": list(STEP_OUTPUTS)},
     }
 
