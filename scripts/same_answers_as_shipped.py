@@ -4,10 +4,10 @@
 
 Exports the version's weights again into a temporary store (this release's exporter: state
 before reset, HardSigmoid spikes, every spike map counted in one pooled pass, steps that
-compute the features from the input, decision-only first graph), then classifies every test input of the version's data set on the onnx runtime with
-both, with the decision-only start off and forced on. Prints one JSON line per start: how many
-answers are identical (class, decision timestep, exit reason, output and per-layer spike counts)
-and the largest score difference.
+compute the features from the input, decision-only first graph), then classifies every test
+input of the version's data set on the onnx runtime with both, with the decision-only start off
+and forced on. Prints one JSON line per start: how many answers are identical (class, decision
+timestep, exit reason, output and per-layer spike counts) and the largest score difference.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 A first step that writes out every hidden membrane (and, in versions exported before the step
 graph computed the features itself, the features) costs more than one that writes out only
 what a decision needs (the reorders and copies of the state: 12% of digits' first step), but a
-row that goes on past timestep 1 must then run timestep 1 again to get its state. Per request the decision-only start costs  C_decision + p C_full  against  C_full,
-where p is the share of inputs that go on: the version's own evaluation says how many it
-decided at timestep 1 (a one-step ANN never goes on), and the two costs are timed on the loaded
-graphs. Either start gives the same answers; the choice only moves cost.
+row that goes on past timestep 1 must then run timestep 1 again to get its state. Per request
+the decision-only start costs  C_decision + p C_full  against  C_full, where p is the share of
+inputs that go on: the version's own evaluation says how many it decided at timestep 1 (a
+one-step ANN never goes on), and the two costs are timed on the loaded graphs. Either start gives the same answers; the choice only moves cost.
 """
 
 from __future__ import annotations

@@ -65,19 +65,18 @@ def counts_by_pooling(model: onnx.ModelProto) -> int:
                   or any(name in node.input for node in graph.node if id(node) not in joined_ids)]
     pieces = [(node.output[0], list(node.input)) for node in joined] + [(name, [name]) for name in read_alone]
 
-    maps: dict[str, tuple[int, int]] = {}  # map -> (first row in the matrix, channels)
-    for name in counted:
-        spikes, channels, _ = counted[name]
-        if spikes not in maps:
-            maps[spikes] = (sum(c for _, c in maps.values()), channels)
+    first_row: dict[str, int] = {}  # map -> where its channels start among the averages
+    rows = 0
+    for spikes, channels, _ in counted.values():
+        if spikes not in first_row:
+            first_row[spikes], rows = rows, rows + channels
     columns = [count for _, counts in pieces for count in counts]
-    areas = np.zeros((sum(c for _, c in maps.values()), len(columns)), np.float32)
+    areas = np.zeros((rows, len(columns)), np.float32)
     for column, count in enumerate(columns):
         spikes, channels, area = counted[count]
-        first = maps[spikes][0]
-        areas[first:first + channels, column] = area
+        areas[first_row[spikes]:first_row[spikes] + channels, column] = area
 
-    nodes, constants = _pooled_counts(list(maps), areas, pieces)
+    nodes, constants = _pooled_counts(list(first_row), areas, pieces)
     dropped_ids = joined_ids | {id(node) for node in graph.node if node.op_type == "ReduceSum" and node.output[0] in counted}
     kept = [node for node in graph.node if id(node) not in dropped_ids]
     graph.initializer.extend(constants)
@@ -159,13 +158,14 @@ def _in_topological_order(kept: list[onnx.NodeProto], added: list[onnx.NodeProto
     available = {value.name for value in graph.input} | {tensor.name for tensor in graph.initializer} | {""}
     ordered, kept, added = [], list(kept), list(added)
     while kept or added:
-        ready = (next((node for node in added if all(name in available for name in node.input)), None)
-                 or next((node for node in kept if all(name in available for name in node.input)), None))
-        if ready is None:
+        for pending in (added, kept):
+            ready = next((i for i, node in enumerate(pending) if all(name in available for name in node.input)), None)
+            if ready is not None:
+                ordered.append(pending.pop(ready))
+                available.update(ordered[-1].output)
+                break
+        else:
             raise ValueError("the rewritten graph has a cycle or reads a value nothing writes")
-        (added if ready in added else kept).remove(ready)
-        ordered.append(ready)
-        available.update(ready.output)
     return ordered
 
 
