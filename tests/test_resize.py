@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import io
 import struct
+import tracemalloc
 import zlib
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import png_bytes
-from service.errors import ApiError
-from service.preprocessing import open_image, preprocess
+from service.preprocessing import ImageLimits, decode_image, preprocess
+from training.images.decode import ImageTooLarge
 from training.images.model_input import InputSpec, to_model_input
-from training.images.resize import DEFAULT_RESIZE, LEGACY_RESIZE, ResizePolicy, resize_image
+from training.images.resize import DEFAULT_RESIZE, LEGACY_RESIZE, ResizePolicy, area_resize, resize_image
 
 GREY_8 = InputSpec(channels=1, height=8, width=8, pixel_max=255, mean=(0.0,), std=(1.0,))
 
@@ -78,7 +80,7 @@ def test_a_large_photo_is_reduced_to_the_model_size():
     photo = np.random.default_rng(1).integers(0, 256, (1500, 2000, 3), dtype=np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(photo, "RGB").save(buffer, "JPEG", quality=85)
-    tensor = preprocess(buffer.getvalue(), GREY_8, 4_000_000)
+    tensor = preprocess(buffer.getvalue(), GREY_8, ImageLimits(max_pixels=4_000_000))
     assert tensor.shape == (1, 8, 8)
     assert (tensor[0, 0] == 0).all() and (tensor[0, -1] == 0).all()  # 4:3 letterboxed: black top and bottom rows
     assert 0.3 < tensor[0, 3].mean() < 0.7  # noise averaged to mid grey
@@ -93,9 +95,9 @@ def _png_header_only(width: int, height: int) -> bytes:
 
 def test_huge_images_are_refused_from_the_header_before_decoding():
     # 60,000 x 60,000 would be 3.6 GB of pixels; the file holds none, so only the header is read.
-    with pytest.raises(ApiError) as caught:
-        open_image(_png_header_only(60_000, 60_000), max_pixels=16_000_000)
-    assert caught.value.status == 413 and caught.value.code == "image_too_large"
+    with pytest.raises(ImageTooLarge) as caught:
+        decode_image(_png_header_only(60_000, 60_000), ImageLimits(max_pixels=16_000_000, max_side=100_000))
+    assert caught.value.code == "image_too_large"
 
 
 def test_the_policy_round_trips_through_the_manifest_form():
@@ -173,5 +175,59 @@ def test_a_digit_sent_large_reaches_the_model_as_its_own_pixels():
     """Nearest-neighbour upscaling by a whole factor, then area averaging, is the identity."""
     digit = np.random.default_rng(3).integers(0, 256, (8, 8), dtype=np.uint8)
     large = np.asarray(Image.fromarray(digit, "L").resize((200, 200), Image.Resampling.NEAREST))
-    tensor = preprocess(png_bytes(large), GREY_8, 1_000_000)
+    tensor = preprocess(png_bytes(large), GREY_8, ImageLimits(max_pixels=1_000_000))
     assert np.array_equal(tensor[0], digit.astype(np.float32) / np.float32(255))
+
+
+def _area_average_by_fractions(pixels: np.ndarray, width: int, height: int) -> list[list[Fraction]]:
+    """Area averaging worked out in exact rationals, one output pixel at a time: each input pixel
+    weighted by the share of it the output pixel's span covers."""
+    old_height, old_width = pixels.shape
+    out = []
+    for row in range(height):
+        top, bottom = Fraction(row * old_height, height), Fraction((row + 1) * old_height, height)
+        out.append([])
+        for column in range(width):
+            left, right = Fraction(column * old_width, width), Fraction((column + 1) * old_width, width)
+            total = Fraction(0)
+            for i in range(old_height):
+                rows = min(bottom, i + 1) - max(top, i)
+                for j in range(old_width):
+                    columns = min(right, j + 1) - max(left, j)
+                    if rows > 0 and columns > 0:
+                        total += int(pixels[i, j]) * rows * columns
+            out[-1].append(total / ((bottom - top) * (right - left)))
+    return out
+
+
+def test_area_averaging_is_the_exact_average_rounded():
+    """Every output pixel is its exact area average rounded to the nearest grey level; at an exact
+    tie (x.5) the float sums' last bit picks the neighbour, which is left as it was measured."""
+    rng = np.random.default_rng(5)
+    ties = 0
+    for _ in range(30):
+        old_height, old_width = rng.integers(2, 14, 2)
+        height, width = rng.integers(1, old_height + 1), rng.integers(1, old_width + 1)
+        pixels = rng.integers(0, 256, (old_height, old_width), dtype=np.uint8)
+        got = np.asarray(area_resize(Image.fromarray(pixels, "L"), width, height))
+        for row, values in enumerate(_area_average_by_fractions(pixels, width, height)):
+            for column, exact in enumerate(values):
+                if exact - int(exact) == Fraction(1, 2):
+                    ties += 1
+                    assert got[row, column] in (int(exact), int(exact) + 1)
+                else:
+                    assert got[row, column] == round(exact), (pixels.shape, width, height, row, column)
+    assert ties > 0  # the check above met ties too
+
+
+def test_resizing_a_large_image_takes_memory_for_a_band_not_the_image():
+    """A 4096 x 4096 image (16 MiB as bytes, 128 MiB as floats) to 28 x 28, content fit and
+    polarity included: the arrays numpy allocates along the way stay within a few bands."""
+    large = Image.fromarray(np.random.default_rng(7).integers(0, 256, (4096, 4096), dtype=np.uint8), "L")
+    tracemalloc.start()
+    try:
+        resize_image(large, 28, 28, ResizePolicy(fit="content", polarity="auto"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 40 * 2**20, peak / 2**20

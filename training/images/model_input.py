@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from training.data.info import DatasetInfo
 
 WIDE_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
+WIDE_BAND_VALUES = 1 << 20  # pixels of a wide image converted as floats at a time
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,25 @@ class InputSpec:
 def to_model_pixels(image: Image.Image, spec: InputSpec) -> np.ndarray:
     """uint8 [H, W, C] at the model's size and channels, before normalisation."""
     if image.mode in WIDE_MODES:
-        # Wide grey images: map their full range onto 8 bits rather than clipping at 255.
-        values = np.asarray(image, dtype=np.float64)
-        top = values.max() or 1.0
-        image = Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8), "L")
-    image = image.convert("L" if spec.channels == 1 else "RGB")
+        image = wide_to_eight_bits(image)
+    mode = "L" if spec.channels == 1 else "RGB"
+    if image.mode != mode:
+        image = image.convert(mode)
     image = resize_image(image, spec.width, spec.height, spec.resize)
     return np.asarray(image, dtype=np.uint8).reshape(spec.height, spec.width, spec.channels)
+
+
+def wide_to_eight_bits(image: Image.Image) -> Image.Image:
+    """A wide grey image (16-bit, 32-bit or float) in mode L, its full range mapped onto 8 bits
+    rather than clipped at 255. A band of rows at a time: never the whole image as floats."""
+    top = float(image.getextrema()[1]) or 1.0
+    width, height = image.size
+    rows = max(1, WIDE_BAND_VALUES // width)
+    eight_bits = np.empty((height, width), dtype=np.uint8)
+    for start in range(0, height, rows):
+        band = np.asarray(image.crop((0, start, width, min(height, start + rows))), dtype=np.float64)
+        eight_bits[start:start + rows] = np.clip(band / top * 255.0, 0, 255).astype(np.uint8)
+    return Image.fromarray(eight_bits, "L")
 
 
 def normalize_pixels(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from training.known_fields import refuse_unknown
 
@@ -41,6 +41,7 @@ FITS = ("frame", "content")
 POLARITIES = ("as-is", "auto")
 CONTENT_SHARE_OF_PEAK = 0.2  # a content pixel differs from the background by this share of the largest difference
 CONTENT_MIN_DIFFERENCE = 25.5  # and by at least a tenth of full scale: a blank image is not cropped to its noise
+BAND_ROWS = 256  # area averaging reads the input this many rows at a time
 
 
 @dataclass(frozen=True)
@@ -93,15 +94,22 @@ def area_weights(old: int, new: int) -> np.ndarray:
 
 
 def area_resize(image: Image.Image, width: int, height: int) -> Image.Image:
-    """Exact area averaging to ``width`` x ``height``."""
-    pixels = np.asarray(image, dtype=np.uint8).reshape(image.size[1], image.size[0], -1)
-    old_height, old_width, channels = pixels.shape
+    """Exact area averaging to ``width`` x ``height``.
+
+    Rows first, a band of ``BAND_ROWS`` input rows at a time, each band read from the image as
+    it is needed: the image is never held as floats, nor copied whole. Memory grows with the
+    input's width (the service caps each side) and the output, not with the input's area. The
+    band height is part of the result: in floats, an exact tie between two grey levels is
+    rounded by the order of summation, so other bands would move a few pixels by one level, and
+    some answers with them."""
+    old_width, old_height = image.size
+    channels = len(image.getbands())
     rows = area_weights(old_height, height)
-    # Rows first, a band of input rows at a time: a photo is never held as floats all at once.
     reduced = np.zeros((height, old_width * channels))
-    for start in range(0, old_height, 256):
-        band = pixels[start:start + 256].reshape(-1, old_width * channels).astype(np.float64)
-        reduced += rows[:, start:start + 256] @ band
+    for start in range(0, old_height, BAND_ROWS):
+        stop = min(old_height, start + BAND_ROWS)
+        band = np.asarray(image.crop((0, start, old_width, stop)), dtype=np.uint8)
+        reduced += rows[:, start:stop] @ band.reshape(stop - start, old_width * channels).astype(np.float64)
     averaged = np.einsum("hwc,pw->hpc", reduced.reshape(height, old_width, channels), area_weights(old_width, width))
     result = np.clip(np.round(averaged), 0, 255).astype(np.uint8)
     return Image.fromarray(result[..., 0] if channels == 1 else result, image.mode)
@@ -126,32 +134,31 @@ def _scale_axes(image: Image.Image, width: int, height: int, policy: ResizePolic
     return _resize(image, width, height, policy.downscale if shrink_y else policy.upscale)
 
 
-def _difference_from_background(image: Image.Image, background: int) -> np.ndarray:
-    """[H, W]: the largest difference of any channel from the background value."""
-    pixels = np.asarray(image, dtype=np.int16).reshape(image.size[1], image.size[0], -1)
-    return np.abs(pixels - background).max(axis=-1)
-
-
 def match_polarity(image: Image.Image, background: int) -> Image.Image:
     """The negative of ``image`` if the median of its outermost pixels is nearer the opposite
     extreme than the background, else ``image``."""
-    pixels = np.asarray(image, dtype=np.uint8).reshape(image.size[1], image.size[0], -1)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]).mean(axis=-1)
+    width, height = image.size
+    edges = [image.crop(box) for box in ((0, 0, width, 1), (0, height - 1, width, height),
+                                         (0, 0, 1, height), (width - 1, 0, width, height))]
+    channels = len(image.getbands())
+    border = np.concatenate([np.asarray(edge, dtype=np.uint8).reshape(-1, channels) for edge in edges]).mean(axis=-1)
     if abs(float(np.median(border)) - background) <= 127.5:
         return image
-    return Image.fromarray(255 - np.asarray(image, dtype=np.uint8), image.mode)
+    return ImageOps.invert(image)
 
 
 def crop_to_content(image: Image.Image, background: int) -> Image.Image:
     """The bounding box of the pixels that stand out from the background; the whole image when
-    nothing does."""
-    difference = _difference_from_background(image, background)
-    threshold = max(CONTENT_MIN_DIFFERENCE, CONTENT_SHARE_OF_PEAK * float(difference.max()))
-    content = difference > threshold
-    rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
-    if len(rows) == 0:
-        return image
-    return image.crop((int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1))
+    nothing does. In Pillow's C code, with one image-sized mask: the largest difference from the
+    background comes from each band's extremes, and a pixel stands out when any of its bands
+    does, which is what ``getbbox`` finds of the thresholded bands."""
+    extremes = image.getextrema()
+    bands = [extremes] if isinstance(extremes[0], int) else list(extremes)
+    peak = max(abs(value - background) for band in bands for value in band)
+    threshold = max(CONTENT_MIN_DIFFERENCE, CONTENT_SHARE_OF_PEAK * peak)
+    stands_out = [255 if abs(value - background) > threshold else 0 for value in range(256)]
+    box = image.point(stands_out * len(bands)).getbbox(alpha_only=False)
+    return image if box is None else image.crop(box)
 
 
 def resize_image(image: Image.Image, width: int, height: int, policy: ResizePolicy = DEFAULT_RESIZE) -> Image.Image:
