@@ -26,14 +26,15 @@ ROOT = Path(__file__).parents[1]
 
 # Runs inside a worktree; uses only what every measured commit has.
 MEASURE = """
-import itertools, json, statistics, sys, tempfile
+import io, itertools, json, statistics, sys, tempfile
 from pathlib import Path
 import torch
+from PIL import Image
 from service.benchmarks.comparison import MODELS, _runtime, build_store, model_inputs
 from service.benchmarks.profile import interleaved_ratio
 from service.early_exit import classify
-from service.preprocessing import preprocess
 from service.runtimes.onnx_runtime import OnnxRuntime
+from training.images.model_input import to_model_input
 
 LOADS, ROUND = 3, 10  # as the comparison: each side takes turns among three loads, one per round
 
@@ -55,7 +56,7 @@ with tempfile.TemporaryDirectory() as tmp:
         snns = [_runtime(store, model, OnnxRuntime) for _ in range(LOADS)]
         anns = [_runtime(store, f"{model}-ann", OnnxRuntime) for _ in range(LOADS)]
         (snn, widths, spec, decoding), (_, ann_widths, _, ann_decoding) = snns[0], anns[0]
-        images = [preprocess(body, spec, 1 << 20)[None] for body in inputs[model][:64]]
+        images = [to_model_input(Image.open(io.BytesIO(body)), spec)[None] for body in inputs[model][:64]]
         first = [image for image in images if classify(snn, image, widths)[0].decision_timestep == 1]
         snn_calls, ann_calls = turns([s.runtime for s in snns], first), turns([a.runtime for a in anns], first)
         ratio, rounds = interleaved_ratio(lambda: classify(*next(snn_calls), widths, decoding=decoding),

@@ -21,7 +21,9 @@ from service.registry import ModelRegistry
 from service.routes import classify, demo, health, models, oip, streams
 from service.routes import metrics as metrics_routes
 from service.settings import Settings
+from service.work import WorkPool
 from training import __version__
+from training.images.decode import configure_pillow
 
 log = logging.getLogger("firstspike.service")
 
@@ -41,8 +43,10 @@ def _log_to_stderr() -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     _log_to_stderr()
+    configure_pillow(settings.max_image_pixels)
     metrics = Metrics()
-    service = ServiceState(settings=settings, registry=ModelRegistry(settings, metrics), metrics=metrics)
+    service = ServiceState(settings=settings, registry=ModelRegistry(settings, metrics), metrics=metrics,
+                           pool=WorkPool(settings.pool_threads))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -54,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if not service.loader.done():
                 await asyncio.wait([service.loader], timeout=30)
             await service.registry.close()
+            service.pool.shutdown()
 
     app = FastAPI(
         title="firstspike",

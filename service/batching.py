@@ -26,6 +26,10 @@ class QueueFull(Exception):
     """The batcher's queue is at its bound: the caller should shed the request (503)."""
 
 
+class BatcherClosed(Exception):
+    """The batcher has stopped (the server is shutting down): nothing more is stepped."""
+
+
 class Batcher:
     def __init__(self, runtime: Runtime, widths: Widths, decoding: str, max_batch_size: int,
                  max_delay_seconds: float = 0.0, on_step: Callable[[int], None] | None = None,
@@ -37,11 +41,13 @@ class Batcher:
         self.max_delay_seconds = max_delay_seconds
         self.on_step = on_step
         self.max_queue = max_queue
+        self.name = name
         self._queue: asyncio.Queue | None = None
         self._futures: dict[int, asyncio.Future] = {}
         self._tickets = itertools.count()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batcher-{name}")
         self._task: asyncio.Task | None = None
+        self.closed = False
 
     @property
     def pending(self) -> int:
@@ -50,7 +56,9 @@ class Batcher:
 
     async def submit(self, image: np.ndarray, early_exit: bool = True) -> Outcome:
         """Classify one preprocessed image [C, H, W]. Raises ``QueueFull`` when ``max_queue``
-        requests are already waiting."""
+        requests are already waiting, ``BatcherClosed`` once the batcher has stopped."""
+        if self.closed:
+            raise BatcherClosed(f"the batcher of {self.name} has stopped")
         if self._queue is not None and self._queue.qsize() >= self.max_queue:
             raise QueueFull(f"{self._queue.qsize()} requests already waiting")
         if self._task is None:
@@ -65,21 +73,31 @@ class Batcher:
         finally:
             self._futures.pop(ticket, None)
 
-    async def close(self, drain_seconds: float = 0.0) -> None:
-        """Stop the batcher; with ``drain_seconds`` first let the requests in flight finish."""
-        deadline = asyncio.get_running_loop().time() + drain_seconds
-        while self._futures and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)
+    def stop(self) -> None:
+        """Stop at once (on the event loop's thread): requests still waiting get ``BatcherClosed``
+        and later ones are refused with it. Its model's ``LoadedModel.retire`` calls this only
+        once no request uses the version any more."""
+        self.closed = True
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for future in self._futures.values():
+            if not future.done():
+                future.set_exception(BatcherClosed(f"the batcher of {self.name} has stopped"))
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def close(self) -> None:
+        self.stop()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         batch: Batch | None = None
         while True:
-            arrivals = await self._arrivals(0 if batch is None else len(batch))
+            # A request that gave up (its timeout) while queued is not started.
+            arrivals = [a for a in await self._arrivals(0 if batch is None else len(batch)) if a[0] in self._futures]
+            if batch is None and not arrivals:
+                continue
             try:
                 if arrivals:
                     tickets = np.array([a[0] for a in arrivals])

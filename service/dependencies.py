@@ -10,6 +10,7 @@ from fastapi import Request
 from service.metrics import Metrics
 from service.registry import ModelRegistry
 from service.settings import Settings
+from service.work import WorkPool
 
 
 @dataclass
@@ -20,6 +21,7 @@ class ServiceState:
     settings: Settings
     registry: ModelRegistry
     metrics: Metrics
+    pool: WorkPool  # decoding and unbatched inference (service.work)
     draining: bool = False
     inflight: int = 0
     streams: int = 0  # stream sessions holding a slot now (WebSocket and POST, every model)

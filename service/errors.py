@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from training.images.decode import ImageRejected, ImageTooLarge
+
 log = logging.getLogger("firstspike.service")
 
 
@@ -43,6 +45,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
         return error_response(request, error.status, error.code, error.message, error.headers)
+
+    @app.exception_handler(ImageRejected)
+    async def _image_rejected(request: Request, error: ImageRejected) -> JSONResponse:
+        return error_response(request, 413 if isinstance(error, ImageTooLarge) else 400, error.code, str(error))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -7,7 +7,7 @@ import json
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service.errors import ApiError, bad_request
 from service.preprocessing import decode_base64_image
@@ -33,22 +33,34 @@ OPENAPI_REQUEST_BODY = {
 }
 
 
-async def read_image_bytes(request: Request) -> bytes:
+async def read_body(request: Request) -> bytes:
+    """The whole body, which the request does not keep (``Request.body`` would): once a request
+    has what it needs of its body (an image decoded from base64, OIP rows), the body is freed
+    while the request waits for a thread."""
+    return b"".join([chunk async for chunk in request.stream()])
+
+
+async def read_image_bytes(request: Request, max_body_bytes: int) -> bytes:
+    """The image file's bytes, from a body of at most ``max_body_bytes`` (the middleware's cap)."""
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type == "multipart/form-data":
-        return await _from_multipart(request)
+        return await _from_multipart(request, max_body_bytes)
     if media_type.startswith("image/"):
-        return await request.body()
+        return await read_body(request)
     if media_type == "application/json":
         return await _from_json(request)
     shown = media_type or "none"
     raise ApiError(415, "unsupported_media_type", f"content type {shown} is not accepted; send {ACCEPTED}")
 
 
-async def _from_multipart(request: Request) -> bytes:
+async def _from_multipart(request: Request, max_body_bytes: int) -> bytes:
+    parser = MultiPartParser(request.headers, request.stream(), max_files=1, max_fields=8)
+    # The file stays in memory, where the body cap and the concurrency cap bound it: Starlette
+    # would spool parts over 1 MiB to /tmp, where nothing bounds the sum over uploads.
+    parser.spool_max_size = max_body_bytes
     try:
-        form = await request.form(max_files=1, max_fields=8)
+        form = await parser.parse()
     except MultiPartException as error:
         raise bad_request(f"malformed multipart body ({error.message})", "invalid_multipart") from None
     try:
@@ -61,7 +73,7 @@ async def _from_multipart(request: Request) -> bytes:
 
 
 async def _from_json(request: Request) -> bytes:
-    body = await request.body()
+    body = await read_body(request)
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,10 +38,35 @@ class LoadedModel:
     on_step: Callable[[int], None] | None = None  # records the rows of each runtime timestep
     batcher: Batcher | None = None  # None when batching is off
     manifest_sha256: str = ""  # tells a changed version apart on reload
+    users: int = 0  # requests and streams working with this version now (event loop only)
+    retired: bool = False  # replaced by a reload: its batcher stops once the last user is done
 
     @property
     def kind(self) -> str:
         return self.manifest["kind"]
+
+    @contextmanager
+    def in_use(self) -> Iterator["LoadedModel"]:
+        """Marks a request or stream working with this version, so that a reload retiring it
+        keeps its batcher running until the work is done."""
+        self.users += 1
+        try:
+            yield self
+        finally:
+            self.users -= 1
+            if self.retired and self.users == 0:
+                self._stop()
+
+    def retire(self) -> None:
+        """No longer served: stop the batcher now if nothing uses the version, else when the last
+        user is done. On the event loop's thread, as ``in_use``."""
+        self.retired = True
+        if self.users == 0:
+            self._stop()
+
+    def _stop(self) -> None:
+        if self.batcher is not None:
+            self.batcher.stop()
 
     def classify_alone(self, image: np.ndarray, early_exit: bool = True) -> Outcome:
         """One preprocessed image [C, H, W] through the runtime by itself, without the batcher."""
@@ -100,6 +126,19 @@ def warm_up(model: LoadedModel, rounds: int) -> None:
     blank = np.zeros((1, *shape), dtype=np.float32)
     for _ in range(rounds):
         classify(model.runtime, blank, model.widths, early_exit=False, decoding=model.decoding)
+
+
+def _unchanged(version_dir: Path, loaded: LoadedModel) -> bool:
+    """The version's manifest is the one ``loaded`` was built from, and its files still match it
+    (``ModelStoreError`` if they do not)."""
+    manifest = version_dir / MANIFEST
+    try:
+        if not manifest.is_file() or sha256_file(manifest) != loaded.manifest_sha256:
+            return False
+    except OSError as error:
+        raise ModelStoreError(f"{manifest}: cannot be read ({error.strerror or error})") from None
+    verify_files(version_dir, loaded.manifest)
+    return True
 
 
 @dataclass
@@ -171,8 +210,9 @@ class ModelRegistry:
             warm_up(model, self.settings.warmup_rounds)
         except ModelStoreError:
             raise
-        except (ValueError, KeyError, OSError, ImportError) as error:
-            raise ModelStoreError(f"{version_dir}: {error}") from None
+        except Exception as error:  # noqa: BLE001 - whatever one version throws, it alone is refused
+            log.debug("loading %s failed", version_dir, exc_info=True)
+            raise ModelStoreError(f"{version_dir}: {type(error).__name__}: {error}") from None
         log.info("loaded model %s/%s (%s runtime, T=%s)", name, version, runtime.name, runtime.timesteps)
         return model
 
@@ -187,24 +227,22 @@ class ModelRegistry:
     def _reload(self, name: str) -> dict:
         current = dict(self.models.get(name, {}))
         model_dir = self.settings.model_store / name
-        versions = list_versions(model_dir)
+        try:
+            versions = list_versions(model_dir)
+        except ModelStoreError as error:
+            raise ApiError(422, "version_refused", f"reload refused, still serving versions {sorted(current)}: "
+                                                   f"{error}") from None
         if not versions and not current:
             raise ApiError(404, "unknown_model", f"model {name!r} is neither loaded nor in the model store")
         fresh, refused = {}, {}
         for version in versions:
             loaded = current.get(version)
             version_dir = model_dir / str(version)
-            if loaded is not None and (version_dir / MANIFEST).is_file() \
-                    and sha256_file(version_dir / MANIFEST) == loaded.manifest_sha256:
-                try:
-                    verify_files(version_dir, loaded.manifest)  # unchanged manifest, but are the files?
-                    fresh[version] = loaded
-                    continue
-                except ModelStoreError as error:
-                    refused[version] = str(error)
-                    continue
             try:
-                fresh[version] = self.build(version_dir, name, version)
+                if loaded is not None and _unchanged(version_dir, loaded):
+                    fresh[version] = loaded
+                else:
+                    fresh[version] = self.build(version_dir, name, version)
             except ModelStoreError as error:
                 refused[version] = str(error)
         if refused:
@@ -245,6 +283,11 @@ class ModelRegistry:
             if versions and versions[max(versions)].kind == kind:
                 return name
         return None
+
+    def lease(self, name: str | None, version: int | None, kind: str = "image") -> AbstractContextManager[LoadedModel]:
+        """``resolve``, and the version marked in use for the block (``LoadedModel.in_use``): a
+        reload meanwhile does not stop what the block works with."""
+        return self.resolve(name, version, kind).in_use()
 
     def resolve(self, name: str | None, version: int | None, kind: str = "image") -> LoadedModel:
         if not self.ready:

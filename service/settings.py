@@ -9,6 +9,10 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from training.images.decode import ImageLimits
+
+MAX_DEFAULT_WORK_THREADS = 4
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FIRSTSPIKE_", protected_namespaces=())
@@ -39,12 +43,26 @@ class Settings(BaseSettings):
                                   "from the end of its headers; then 408 and the connection is closed")
     header_timeout_s: float = Field(default=10.0, gt=0, description="longest a request's headers may take to "
                                     "arrive (firstspike serve); then 408 and the connection is closed")
-    max_image_pixels: int = Field(default=4096 * 4096, ge=64, description="width x height of a decoded image, "
-                                  "read from its header before decoding; larger images get 413")
-    max_concurrency: int = Field(default=64, ge=1, description="requests classified at once; more get 503")
+    max_image_pixels: int = Field(default=4096 * 4096, ge=64, description="width x height of an image, read from "
+                                  "its header before decoding; larger images get 413")
+    max_image_side: int = Field(default=8192, ge=8, description="longest side of an image, from its header; longer "
+                                "get 413")
+    max_image_aspect_ratio: float = Field(default=32.0, ge=1, description="longer side over shorter side of an image; "
+                                          "more elongated images get 400")
+    max_request_pixels: int = Field(default=4 * 4096 * 4096, ge=64, description="pixels of all the images of one "
+                                    "request together (an OIP batch), summed from their headers before any is "
+                                    "decoded; more get 413")
+    max_request_rows: int = Field(default=64, ge=1, description="rows of one OIP infer request (at most "
+                                  "FIRSTSPIKE_MAX_QUEUE); more get 413, so that one request cannot fill a queue")
+    work_threads: int | None = Field(default=None, ge=1, description="threads that decode images and run inference "
+                                     "outside the batcher; each holds one decoded image at most, so they bound the "
+                                     "memory decoding takes. Unset: the cores per worker, at most 4")
+    max_concurrency: int = Field(default=64, ge=1, description="requests in progress at once, from before their body "
+                                 "is read to their answer; more get 503")
     max_queue: int = Field(default=256, ge=1, description="requests waiting per model version (with batching); more "
-                           "get 503; also the most rows in one OIP infer request (more get 413)")
-    request_timeout_s: float = Field(default=30.0, gt=0, description="longest inference per request; then 504")
+                           "get 503")
+    request_timeout_s: float = Field(default=30.0, gt=0, description="longest decoding and inference per request; "
+                                     "then the work stops and the answer is 504")
     shutdown_grace_s: float = Field(default=30.0, ge=0, description="after the listener closes, time for requests "
                                     "in flight to finish")
     drain_delay_s: float = Field(default=0.0, ge=0, description="after SIGTERM, keep answering (503 for readiness "
@@ -61,6 +79,23 @@ class Settings(BaseSettings):
     api_key: str | None = Field(default=None, description="admin endpoints need `Authorization: Bearer <key>` (401 "
                                 "without); unset disables them (403)")
     log_requests: bool = Field(default=True, description="one JSON log line per request on stderr")
+
+    @property
+    def pool_threads(self) -> int:
+        """``work_threads``, or the cores per server process, at most MAX_DEFAULT_WORK_THREADS: more
+        threads than cores add no throughput, only decoded images held at once."""
+        if self.work_threads is not None:
+            return self.work_threads
+        return max(1, min(MAX_DEFAULT_WORK_THREADS, (os.cpu_count() or 1) // self.workers))
+
+    @property
+    def request_rows(self) -> int:
+        """The most rows one OIP request may carry."""
+        return min(self.max_request_rows, self.max_queue)
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        return ImageLimits(self.max_image_pixels, self.max_image_side, self.max_image_aspect_ratio)
 
     @property
     def intra_op_threads(self) -> int:

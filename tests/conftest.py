@@ -176,8 +176,17 @@ def mixed_store(tmp_path_factory):
     from training.store.export import export_version
     from training.trainer import train
 
+    import torch
+
     store = tmp_path_factory.mktemp("mixed-store")
-    network = train(load_config("digits", ["epochs=10"]), progress=False, until_epoch=2).network
+    # The same model whichever tests ran before in this process (torch runtimes set the thread
+    # count, and the sums, so the weights, depend on it).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        network = train(load_config("digits", ["epochs=10"]), progress=False, until_epoch=2).network
+    finally:
+        torch.set_num_threads(threads)
     result = evaluate(network, load_dataset("digits", "test"))
     assert len({t for t, n in result.decision_timestep_counts.items() if n}) >= 3, result.decision_timestep_counts
     export_version(network, store, "mixed", dataset_info("digits"), result, onnx=True)

@@ -252,7 +252,7 @@ def test_security_context_is_restricted():
 
 
 def test_writable_paths_are_volumes():
-    """With a read-only root filesystem, /tmp (where Starlette spools uploads) is an emptyDir."""
+    """With a read-only root filesystem, /tmp (for temporary files of libraries) is an emptyDir."""
     volumes = {volume["name"]: volume for volume in POD["spec"]["volumes"]}
     mounts = {mount["mountPath"]: mount for mount in CONTAINER["volumeMounts"]}
     assert "emptyDir" in volumes[mounts["/tmp"]["name"]]

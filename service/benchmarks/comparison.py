@@ -40,7 +40,7 @@ from service.benchmarks.common import (ROOT, digits_pngs, fashion_pngs, interlea
                                        start_service, start_uvicorn_factory, wrk_available)
 from service.benchmarks.profile import interleaved_ratio, profile_batched_step, profile_request
 from service.early_exit import Widths, classify
-from service.preprocessing import InputSpec, preprocess
+from service.preprocessing import ImageLimits, InputSpec, preprocess
 from service.runtimes.onnx_runtime import OnnxRuntime
 from service.runtimes.torch_runtime import TorchRuntime
 from training.data import dataset_info, load_dataset
@@ -107,7 +107,7 @@ def model_inputs(store: Path, count: int) -> dict[str, list[bytes]]:
     for model, pngs in inputs.items():
         runtime, widths, spec, _ = _runtime(store, model, OnnxRuntime)
         first = next(i for i, body in enumerate(pngs)
-                     if classify(runtime, preprocess(body, spec, 1 << 20)[None], widths)[0].decision_timestep == 1)
+                     if classify(runtime, preprocess(body, spec, ImageLimits())[None], widths)[0].decision_timestep == 1)
         inputs[model] = [pngs[first], *pngs[:first], *pngs[first + 1:]]
     return inputs
 
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         compute, profiled = {}, {}
         for model in MODELS:
             spec = InputSpec.from_manifest(read_manifest(store / model / "1"))
-            images = [preprocess(png, spec, 1 << 20)[None] for png in inputs[model][:64]]
+            images = [preprocess(png, spec, ImageLimits())[None] for png in inputs[model][:64]]
             profiled[model] = profiles(store, model, images, 1.0 * scale)
             compute[model] = in_process(store, model, images, 2.0 * scale)
             compute[model]["step_cost"] = step_cost_per_sample(store, model, os.cpu_count() or 1, 1.0 * scale)
@@ -268,7 +268,7 @@ def snn_vs_ann(store: Path, inputs: dict[str, list[bytes]], seconds: float) -> d
         snn_copies = [_runtime(store, model, OnnxRuntime) for _ in range(RUNTIME_COPIES)]
         ann_copies = [_runtime(store, f"{model}-ann", OnnxRuntime) for _ in range(RUNTIME_COPIES)]
         (snn, widths, spec, decoding), (ann, ann_widths, _, ann_decoding) = snn_copies[0], ann_copies[0]
-        images = [preprocess(body, spec, 1 << 20)[None] for body in inputs[model][:64]]
+        images = [preprocess(body, spec, ImageLimits())[None] for body in inputs[model][:64]]
         decided_at = [classify(snn, image, widths)[0].decision_timestep for image in images]
         first = [image for image, timestep in zip(images, decided_at) if timestep == 1]
         ratio, rounds = _in_process_ratio(snn_copies, ann_copies, first, RATIO_SHARE * seconds)

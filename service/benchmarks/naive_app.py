@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from fastapi import Body, FastAPI
 
-from service.preprocessing import InputSpec, preprocess
+from service.preprocessing import ImageLimits, InputSpec, preprocess
 from training.store.load import load_network
 
 
@@ -27,7 +27,7 @@ def create_app() -> FastAPI:
 
     @app.post("/classify")
     def classify(image: bytes = Body(..., media_type="image/png")) -> dict:
-        pixels = torch.from_numpy(preprocess(image, spec, 4096 * 4096)).unsqueeze(0)
+        pixels = torch.from_numpy(preprocess(image, spec, ImageLimits())).unsqueeze(0)
         with torch.no_grad():
             output = network(pixels)
         return {"class_index": int(output.current.mean(dim=0).argmax(dim=1)[0])}

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from service.errors import ApiError, bad_request
 from service.oip.codec import BYTES, Tensor, TensorError, parameters
-from service.preprocessing import InputSpec, preprocess, preprocess_pixels
+from service.preprocessing import ImageLimits, InputSpec, preprocess, preprocess_pixels
 from service.schemas import Classification
+from service.work import Deadline
+from training.images.decode import ImageRejected, ImageTooLarge, read_header
 
 IMAGE, PIXELS = "image", "pixels"
 
@@ -91,17 +95,37 @@ def _pixels(tensor: Tensor, spec: InputSpec) -> np.ndarray:
     return tensor.data
 
 
-def model_input(rows: Rows, spec: InputSpec, max_pixels: int) -> np.ndarray:
-    """float32 [B, C, H, W] by the service's own preprocessing (as /classify)."""
+def model_input(rows: Rows, spec: InputSpec, limits: ImageLimits, max_request_pixels: int,
+                deadline: Deadline | None = None) -> np.ndarray:
+    """float32 [B, C, H, W] by the service's own preprocessing (as /classify). Every header is
+    read first: the images' pixels together must be within ``max_request_pixels`` before any is
+    decoded. The deadline is checked between rows."""
     if rows.pixels is not None:
         return preprocess_pixels(rows.pixels, spec)
+    total = 0
+    for i, data in enumerate(rows.files):
+        with _naming_row(i):
+            width, height = read_header(data, limits).size
+        total += width * height
+    if total > max_request_pixels:
+        raise ImageTooLarge(f"the request's {len(rows.files)} images have {total} pixels together; at most "
+                            f"{max_request_pixels} are accepted in one request")
     images = []
     for i, data in enumerate(rows.files):
-        try:
-            images.append(preprocess(data, spec, max_pixels))
-        except ApiError as error:
-            raise ApiError(error.status, error.code, f"image[{i}]: {error.message}", error.headers) from None
+        if deadline is not None:
+            deadline.check()
+        with _naming_row(i):
+            images.append(preprocess(data, spec, limits, deadline))
     return np.stack(images)
+
+
+@contextmanager
+def _naming_row(index: int) -> Iterator[None]:
+    """An image refused in row ``index`` says which row it was."""
+    try:
+        yield
+    except ImageRejected as error:
+        raise error.prefixed(f"image[{index}]: ") from None
 
 
 def requested_outputs(header: dict) -> list[tuple[str, bool]]:

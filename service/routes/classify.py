@@ -5,16 +5,16 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 
+from service.admission import admitted, within_deadline
+from service.answers import build_answer, observe_decision
 from service.dependencies import ServiceState, get_service
 from service.early_exit import Outcome
-from service.admission import refuse_while_draining, run_admitted
-from service.answers import build_answer, observe_decision
 from service.image_input import OPENAPI_REQUEST_BODY, read_image_bytes
-from service.preprocessing import preprocess
+from service.preprocessing import ImageLimits, preprocess
 from service.registry import LoadedModel
 from service.schemas import Classification, ErrorBody
+from service.work import Deadline
 from training.store.manifest import NAME_REGEX
 
 router = APIRouter(tags=["inference"])
@@ -33,13 +33,13 @@ async def classify_image(
 ) -> Classification:
     """Classify one image. The network runs one timestep at a time and stops at its first output
     spike; the answer says when (``decision_timestep``) and what it cost."""
-    loaded = service.registry.resolve(model, version, kind="image")
-    request.state.model, request.state.version = loaded.name, loaded.version
-    refuse_while_draining(service, loaded, ENDPOINT)
-    data = await read_image_bytes(request)
-    received = time.perf_counter()
-    outcome = await run_admitted(service, loaded, ENDPOINT,
-                                 _infer(loaded, data, service.settings.max_image_pixels, early_exit))
+    with service.registry.lease(model, version, kind="image") as loaded:
+        request.state.model, request.state.version = loaded.name, loaded.version
+        async with admitted(service, loaded, ENDPOINT):
+            data = await read_image_bytes(request, service.settings.max_body_bytes)
+            received = time.perf_counter()
+            outcome = await within_deadline(service, loaded, ENDPOINT,
+                                            lambda deadline: _infer(service, loaded, data, early_exit, deadline))
     seconds = time.perf_counter() - received
     response = build_answer(request.state.request_id, loaded, outcome, seconds)
     observe_decision(service.metrics, loaded, response, ENDPOINT, seconds)
@@ -48,13 +48,17 @@ async def classify_image(
     return response
 
 
-async def _infer(loaded: LoadedModel, data: bytes, max_pixels: int, early_exit: bool) -> Outcome:
+async def _infer(service: ServiceState, loaded: LoadedModel, data: bytes, early_exit: bool,
+                 deadline: Deadline) -> Outcome:
+    limits = service.settings.image_limits
     if loaded.batcher is not None:
-        image = await run_in_threadpool(preprocess, data, loaded.input_spec, max_pixels)
+        image = await service.pool.run(preprocess, data, loaded.input_spec, limits, deadline)
         return await loaded.batcher.submit(image, early_exit)
-    # one hop to the thread pool for decoding and inference together
-    return await run_in_threadpool(_run_alone, loaded, data, max_pixels, early_exit)
+    # one hop to the pool for decoding and inference together
+    return await service.pool.run(_run_alone, loaded, data, limits, early_exit, deadline)
 
 
-def _run_alone(loaded: LoadedModel, data: bytes, max_pixels: int, early_exit: bool) -> Outcome:
-    return loaded.classify_alone(preprocess(data, loaded.input_spec, max_pixels), early_exit)
+def _run_alone(loaded: LoadedModel, data: bytes, limits: ImageLimits, early_exit: bool, deadline: Deadline) -> Outcome:
+    image = preprocess(data, loaded.input_spec, limits, deadline)
+    deadline.check()
+    return loaded.classify_alone(image, early_exit)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Depends, Path
 from starlette.concurrency import run_in_threadpool
 
@@ -62,8 +60,6 @@ async def reload_model(name: str = Path(pattern=NAME_REGEX), service: ServiceSta
     up first), drop removed ones, then switch atomically. A version that fails verification
     refuses the whole reload (422) and the serving versions stay."""
     result = await run_in_threadpool(service.registry.reload, name)
-    retired = result.pop("retired")
-    for model in retired:  # let requests already on a retired version finish on it
-        if model.batcher is not None:
-            asyncio.get_running_loop().create_task(model.batcher.close(drain_seconds=60))
+    for model in result.pop("retired"):  # requests already on a retired version finish on it
+        model.retire()
     return result

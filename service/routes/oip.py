@@ -12,21 +12,23 @@ import asyncio
 import re
 import time
 import zlib
+from contextlib import AbstractContextManager
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
-from service.admission import refuse_while_draining, run_admitted
+from service.admission import admitted, within_deadline
 from service.answers import build_answer, observe_decision
 from service.dependencies import ServiceState, get_service
 from service.early_exit import Outcome
 from service.errors import ApiError
+from service.image_input import read_body
 from service.oip.codec import TensorError, output_tensor, read_inputs, response_body, split_body
 from service.oip.tensors import (OUTPUTS, Rows, bad_tensor, input_metadata, model_input, output_arrays, output_metadata,
                                  read_rows, requested_outputs)
 from service.registry import LoadedModel
 from service.schemas import ErrorBody, OipModelMetadata, OipModelReady, OipServerMetadata
+from service.work import Deadline
 
 router = APIRouter(tags=["open inference protocol"])
 ENDPOINT = "/v2/infer"  # one metrics label for both infer paths
@@ -95,6 +97,11 @@ def _resolve(service: ServiceState, name: str, version: str | None) -> LoadedMod
         raise
 
 
+def _lease(service: ServiceState, name: str, version: str | None) -> AbstractContextManager[LoadedModel]:
+    """``_resolve``, the version marked in use for the block (``LoadedModel.in_use``)."""
+    return _resolve(service, name, version).in_use()
+
+
 def _metadata(service: ServiceState, name: str, version: str | None) -> OipModelMetadata:
     loaded = _resolve(service, name, version)
     versions = service.registry.models.get(loaded.name) or {loaded.version: loaded}
@@ -156,20 +163,10 @@ async def infer_version(request: Request, name: str, version: str,
 
 async def _infer_request(request: Request, service: ServiceState, name: str, version: str | None) -> Response:
     request.state.endpoint = ENDPOINT
-    loaded = _resolve(service, name, version)
-    request.state.model, request.state.version = loaded.name, loaded.version
-    settings = service.settings
-    refuse_while_draining(service, loaded, ENDPOINT)
-    body = _decompress(await request.body(), request.headers.get("content-encoding", ""), settings.max_body_bytes)
-    header_length = request.headers.get(HEADER_LENGTH)
-    if len(body) > INLINE_PARSE_BYTES:  # a million JSON numbers or BYTES elements would stall every request
-        inference_id, rows, outputs = await run_in_threadpool(_parse, body, header_length, loaded)
-    else:
-        inference_id, rows, outputs = _parse(body, header_length, loaded)
-    if len(rows) > settings.max_queue:  # could never fit the model's queue
-        raise ApiError(413, "too_many_rows", f"{len(rows)} rows; at most {settings.max_queue} per request")
-    received = time.perf_counter()
-    decided = await run_admitted(service, loaded, ENDPOINT, _infer(loaded, rows, settings.max_image_pixels, received))
+    with _lease(service, name, version) as loaded:
+        request.state.model, request.state.version = loaded.name, loaded.version
+        async with admitted(service, loaded, ENDPOINT):
+            decided, inference_id, outputs = await _read_and_infer(request, service, loaded)
     answers = [build_answer(request.state.request_id, loaded, outcome, seconds) for outcome, seconds in decided]
     for answer, (_, seconds) in zip(answers, decided):
         observe_decision(service.metrics, loaded, answer, ENDPOINT, seconds)
@@ -177,6 +174,25 @@ async def _infer_request(request: Request, service: ServiceState, name: str, ver
                          "class_index": [a.class_index for a in answers],
                          "decision_timestep": [a.decision_timestep for a in answers]}
     return _response(loaded, inference_id, outputs, output_arrays(answers))
+
+
+async def _read_and_infer(request: Request, service: ServiceState,
+                          loaded: LoadedModel) -> tuple[list[tuple[Outcome, float]], str | None, list]:
+    """The body read and parsed, its rows decided: (outcome, seconds) per row, the request's
+    ``id`` and the outputs it asks for."""
+    settings = service.settings
+    body = _decompress(await read_body(request), request.headers.get("content-encoding", ""), settings.max_body_bytes)
+    header_length = request.headers.get(HEADER_LENGTH)
+    if len(body) > INLINE_PARSE_BYTES:  # a million JSON numbers or BYTES elements would stall every request
+        inference_id, rows, outputs = await service.pool.run(_parse, body, header_length, loaded)
+    else:
+        inference_id, rows, outputs = _parse(body, header_length, loaded)
+    if len(rows) > settings.request_rows:  # one request may take a share of the model's queue, not all of it
+        raise ApiError(413, "too_many_rows", f"{len(rows)} rows; at most {settings.request_rows} per request")
+    received = time.perf_counter()
+    decided = await within_deadline(service, loaded, ENDPOINT,
+                                    lambda deadline: _infer(service, loaded, rows, received, deadline))
+    return decided, inference_id, outputs
 
 
 def _parse(body: bytes, header_length: str | None, loaded: LoadedModel) -> tuple[str | None, Rows, list]:
@@ -229,9 +245,12 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     return inflated
 
 
-async def _infer(loaded: LoadedModel, rows: Rows, max_pixels: int, received: float) -> list[tuple[Outcome, float]]:
+async def _infer(service: ServiceState, loaded: LoadedModel, rows: Rows, received: float,
+                 deadline: Deadline) -> list[tuple[Outcome, float]]:
     """(outcome, seconds from ``received`` to its decision) per row, in order."""
-    images = await run_in_threadpool(model_input, rows, loaded.input_spec, max_pixels)
+    settings = service.settings
+    images = await service.pool.run(model_input, rows, loaded.input_spec, settings.image_limits,
+                                    settings.max_request_pixels, deadline)
     if loaded.batcher is not None:
         async def one(image):
             outcome = await loaded.batcher.submit(image)
@@ -240,7 +259,7 @@ async def _infer(loaded: LoadedModel, rows: Rows, max_pixels: int, received: flo
         return await _all([one(image) for image in images])
     decided = []
     for image in images:  # a hop per row, so a timeout stops between rows
-        outcome = await run_in_threadpool(loaded.classify_alone, image)
+        outcome = await service.pool.run(loaded.classify_alone, image)
         decided.append((outcome, time.perf_counter() - received))
     return decided
 

@@ -12,6 +12,7 @@ import onnxruntime as ort
 from service.runtimes.base import StepResult, first_step_in_parts
 from service.runtimes.first_decision import decision_first_pays, least_costs, share_going_on
 from service.runtimes.heap import keep_freed_memory
+from training.store.manifest import ModelStoreError
 
 
 class OnnxRuntime:
@@ -28,20 +29,24 @@ class OnnxRuntime:
         # Idle intra-op threads would otherwise spin, taking cores from the event loop and from
         # the other requests' threads between timesteps.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        providers = ["CPUExecutionProvider"]
+
+        def session(graph: dict) -> ort.InferenceSession:
+            path = version_dir / graph["file"]
+            try:
+                return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            except Exception as error:  # noqa: BLE001 - onnxruntime's Fail, InvalidGraph, ...: this file is bad
+                raise ModelStoreError(f"{path}: onnxruntime cannot load it ({error})") from None
+
         # Versions exported since the step graph computes the features itself carry each row's
         # input between timesteps; older ones carry the encoder graph's features.
         self.step_input = graphs["step"]["inputs"][0]
-        self.encoder = (ort.InferenceSession(str(version_dir / graphs["encoder"]["file"]), options, providers=providers)
-                        if self.step_input == "features" else None)
-        self.stepper = ort.InferenceSession(str(version_dir / graphs["step"]["file"]), options, providers=providers)
+        self.encoder = session(graphs["encoder"]) if self.step_input == "features" else None
+        self.stepper = session(graphs["step"])
         # Versions exported before the fused first-step graph existed run encoder and step
         # instead; those exported before the decision-only one always start with the full step.
         first, decision = graphs.get("first_step"), graphs.get("first_decision")
-        self.first_stepper = (ort.InferenceSession(str(version_dir / first["file"]), options, providers=providers)
-                              if first else None)
-        self.first_decider = (ort.InferenceSession(str(version_dir / decision["file"]), options, providers=providers)
-                              if decision and first else None)
+        self.first_stepper = session(first) if first else None
+        self.first_decider = session(decision) if decision and first else None
         self.state_names = graphs["step"]["inputs"][2:]
         self.state_shapes = [tuple(s) for s in manifest["layers"]["hidden_state_shapes"]]
         self.num_classes = len(manifest["labels"])

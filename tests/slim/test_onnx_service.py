@@ -64,8 +64,8 @@ def test_classify_end_to_end_on_the_onnx_runtime(tmp_path):
 
 
 def test_open_inference_protocol_on_the_onnx_runtime(tmp_path):
-    """tritonclient against the onnx runtime: 180 rows per request through the batcher, each
-    with the answer /classify gives it alone."""
+    """tritonclient against the onnx runtime: 60 rows per request (FIRSTSPIKE_MAX_REQUEST_ROWS
+    is 64) through the batcher, each with the answer /classify gives it alone."""
     import tritonclient.http as triton
 
     pngs, _ = _digit_pngs()
@@ -76,9 +76,9 @@ def test_open_inference_protocol_on_the_onnx_runtime(tmp_path):
                      for png in pngs]
         oip = triton.InferenceServerClient(url=server.url.removeprefix("http://"), network_timeout=120)
         rows = {"class_index": [], "decision_timestep": [], "exit_reason": []}
-        for start in range(0, len(pngs), 180):
-            image = triton.InferInput("image", [len(pngs[start:start + 180])], "BYTES")
-            image.set_data_from_numpy(np.array(pngs[start:start + 180], dtype=object))
+        for start in range(0, len(pngs), 60):
+            image = triton.InferInput("image", [len(pngs[start:start + 60])], "BYTES")
+            image.set_data_from_numpy(np.array(pngs[start:start + 60], dtype=object))
             result = oip.infer("digits", [image])
             for name in rows:
                 rows[name] += result.as_numpy(name).tolist()

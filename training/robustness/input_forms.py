@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from training.images.decode import ImageLimits, decode_image
 from training.images.model_input import InputSpec, to_model_input
 
 UPSCALE_FILTERS = {"smooth": Image.Resampling.BICUBIC, "nearest": Image.Resampling.NEAREST}
@@ -81,10 +82,8 @@ PRODUCT_PHOTO_FORMS = (
 
 
 def decode_to_model_input(data: bytes, spec: InputSpec) -> np.ndarray:
-    """An image file -> float32 [C, H, W], as the service preprocesses it."""
-    with Image.open(io.BytesIO(data)) as image:
-        image.load()
-        return to_model_input(image, spec)
+    """An image file -> float32 [C, H, W], as the service preprocesses it (at its default limits)."""
+    return to_model_input(decode_image(data, ImageLimits()), spec)
 
 
 def typed_digits(size: int = 200, quality: int = 75, black_on_white: bool = False) -> tuple[list[bytes], list[int]]:

@@ -21,8 +21,12 @@ def load_network(path: str | Path) -> tuple[SpikingNetwork, dict]:
 def network_from_manifest(version_dir: Path, manifest: dict) -> SpikingNetwork:
     """The network of an already verified version."""
     try:
+        weights = load_file(str(version_dir / WEIGHTS))
+    except Exception as error:  # noqa: BLE001 - safetensors' own SafetensorError among them
+        raise ModelStoreError(f"{version_dir / WEIGHTS}: cannot be read as safetensors ({error})") from None
+    try:
         network = SpikingNetwork(NetworkSpec.from_dict(manifest["network"]))
-        network.load_state_dict(load_file(str(version_dir / WEIGHTS)))
+        network.load_state_dict(weights)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise ModelStoreError(f"{version_dir}: weights do not fit the manifest's network ({error})") from None
     return network.eval()

@@ -36,9 +36,12 @@ def is_valid_name(name: str) -> bool:
 
 def list_versions(model_dir: Path) -> list[int]:
     """Positive integer version folders, ascending."""
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit() and int(p.name) > 0)
+    try:
+        if not model_dir.is_dir():
+            return []
+        return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit() and int(p.name) > 0)
+    except OSError as error:
+        raise ModelStoreError(f"{model_dir}: cannot be listed ({error.strerror or error})") from None
 
 
 def discover(store_root: Path) -> dict[str, list[int]]:
@@ -47,7 +50,11 @@ def discover(store_root: Path) -> dict[str, list[int]]:
     if not store_root.is_dir():
         raise ModelStoreError(f"model store {store_root} is not a directory")
     found = {}
-    for model_dir in sorted(store_root.iterdir()):
+    try:
+        folders = sorted(store_root.iterdir())
+    except OSError as error:
+        raise ModelStoreError(f"model store {store_root} cannot be listed ({error.strerror or error})") from None
+    for model_dir in folders:
         if model_dir.is_dir() and is_valid_name(model_dir.name):
             versions = list_versions(model_dir)
             if versions:
@@ -75,8 +82,10 @@ def read_manifest(version_dir: Path, verify: bool = True) -> dict:
         raise ModelStoreError(f"{version_dir}: no {MANIFEST}")
     try:
         manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise ModelStoreError(f"{manifest_path}: not valid JSON ({error})") from None
+    except OSError as error:
+        raise ModelStoreError(f"{manifest_path}: cannot be read ({error.strerror or error})") from None
     if not isinstance(manifest, dict):
         raise ModelStoreError(f"{manifest_path}: must hold a JSON object")
     missing = [key for key in REQUIRED_KEYS if key not in manifest]
@@ -84,11 +93,37 @@ def read_manifest(version_dir: Path, verify: bool = True) -> dict:
         raise ModelStoreError(f"{manifest_path}: missing keys {', '.join(missing)}")
     if manifest["format"] != MANIFEST_FORMAT:
         raise ModelStoreError(f"{manifest_path}: format {manifest['format']!r}, expected {MANIFEST_FORMAT!r}")
-    if WEIGHTS not in manifest["files"]:
-        raise ModelStoreError(f"{manifest_path}: lists no {WEIGHTS}")
+    _check_files_entry(manifest_path, manifest)
     if verify:
         verify_files(version_dir, manifest)
     return manifest
+
+
+def named_files(manifest: dict) -> list[str]:
+    """Every file the manifest has a reader open: the weights and each ONNX graph."""
+    graphs = manifest.get("onnx") or {}
+    return [WEIGHTS, *(graph["file"] for graph in graphs.values() if isinstance(graph, dict) and "file" in graph)]
+
+
+def _check_files_entry(manifest_path: Path, manifest: dict) -> None:
+    """``files`` maps each file to its ``sha256`` (64 hex digits) and ``bytes``, and lists every
+    file the manifest names elsewhere, so that none is opened unhashed or from outside the folder."""
+    files = manifest["files"]
+    if not isinstance(files, dict):
+        raise ModelStoreError(f"{manifest_path}: 'files' must map file names to their sha256 and bytes")
+    for relative, expected in files.items():
+        if not (isinstance(expected, dict) and isinstance(expected.get("sha256"), str)
+                and re.fullmatch(r"[0-9a-f]{64}", expected["sha256"])
+                and type(expected.get("bytes")) is int and expected["bytes"] >= 0):
+            raise ModelStoreError(f"{manifest_path}: files[{relative!r}] must be "
+                                  '{"sha256": <64 hex digits>, "bytes": <size>}')
+    graphs = manifest.get("onnx")
+    if graphs is not None and not (isinstance(graphs, dict) and all(
+            not isinstance(graph, dict) or isinstance(graph.get("file"), str) for graph in graphs.values())):
+        raise ModelStoreError(f"{manifest_path}: 'onnx' must map graph roles to {{\"file\": <name>, ...}}")
+    for relative in named_files(manifest):
+        if relative not in files:
+            raise ModelStoreError(f"{manifest_path}: {relative} is used but not listed in 'files' (with its sha256)")
 
 
 def verify_files(version_dir: Path, manifest: dict) -> None:
@@ -98,10 +133,13 @@ def verify_files(version_dir: Path, manifest: dict) -> None:
             raise ModelStoreError(f"{version_dir}: manifest lists {relative!r} outside the version folder")
         if not path.is_file():
             raise ModelStoreError(f"{version_dir}: {relative} is listed in the manifest but missing")
-        size = path.stat().st_size
+        try:
+            size = path.stat().st_size
+            digest = sha256_file(path) if size == expected["bytes"] else ""
+        except OSError as error:
+            raise ModelStoreError(f"{version_dir}: {relative} cannot be read ({error.strerror or error})") from None
         if size != expected["bytes"]:
             raise ModelStoreError(f"{version_dir}: {relative} has {size} bytes, manifest says {expected['bytes']}")
-        digest = sha256_file(path)
         if digest != expected["sha256"]:
             raise ModelStoreError(
                 f"{version_dir}: {relative} does not match its sha256 (manifest {expected['sha256'][:12]}..., "
