@@ -54,8 +54,9 @@ def protocol_for(settings, rejections) -> type[asyncio.Protocol]:
     ``rejections`` (``firstspike_rejections_total``)."""
     # After an early answer, the rest of a body is dropped for at most body_timeout_s; a stream
     # upload answers at its decision by design, and a live sensor may go on sending for as long
-    # as a stream may last (event time runs at wall-clock speed there).
-    stream_tail = settings.stream_max_duration_s + settings.stream_idle_timeout_s
+    # as a stream may last: its wall-clock cap, or its event-time span (which runs at wall-clock
+    # speed there) plus one idle gap, whichever is shorter.
+    stream_tail = min(settings.stream_max_seconds, settings.stream_max_duration_s + settings.stream_idle_timeout_s)
     return timed_protocol(default_base(), settings.header_timeout_s, discard_timeout_s=settings.body_timeout_s,
                           discard_timeouts={"/classify/stream": max(stream_tail, settings.body_timeout_s)},
                           on_header_timeout=rejections.labels("", "", "unmatched", "header_timeout").inc)

@@ -32,6 +32,7 @@ from service.settings import Settings
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's variable (service.metrics)
 METRICS_DIR_PREFIX = "firstspike-metrics-"
 OWNER = "owner"  # in the metrics directory: who made it (prometheus_client reads only *.db files)
+WS_MAX_QUEUE = 4  # WebSocket messages uvicorn buffers for a connection before it stops reading
 
 
 class DrainingServer(uvicorn.Server):
@@ -127,8 +128,14 @@ def serve(settings: Settings, host: str, port: int, log_level: str = "info") -> 
     app = create_app(settings)
     protocol = protocol_for(settings, app.state.service.metrics.rejections)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, http=protocol,
-                            timeout_graceful_shutdown=settings.shutdown_grace_s)
+                            timeout_graceful_shutdown=settings.shutdown_grace_s, **websocket_limits(settings))
     DrainingServer(config, app.state.service).run()
+
+
+def websocket_limits(settings: Settings) -> dict:
+    """uvicorn's WebSocket limits, which apply before the app sees a message (its defaults: 16 MiB
+    messages, 32 queued): one message no larger than a stream packet may be, and few buffered."""
+    return {"ws_max_size": settings.stream_max_message_bytes, "ws_max_queue": WS_MAX_QUEUE}
 
 
 def _serve_workers(settings: Settings, host: str, port: int, log_level: str) -> None:
@@ -136,7 +143,7 @@ def _serve_workers(settings: Settings, host: str, port: int, log_level: str) -> 
     # imports its own by name, built from the settings it inherits (service.worker_http).
     config = uvicorn.Config("service.app:create_app", factory=True, host=host, port=port, workers=settings.workers,
                             log_level=log_level, access_log=False, http="service.worker_http:Protocol",
-                            timeout_graceful_shutdown=settings.shutdown_grace_s)
+                            timeout_graceful_shutdown=settings.shutdown_grace_s, **websocket_limits(settings))
     sock = config.bind_socket()  # by the parent, shared by the workers
     remove_stale_metrics_dirs()
     metrics_dir = tempfile.mkdtemp(prefix=METRICS_DIR_PREFIX)

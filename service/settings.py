@@ -73,7 +73,13 @@ class Settings(BaseSettings):
     stream_idle_timeout_s: float = Field(default=10.0, gt=0, description="longest wait for the next whole packet (a "
                                          "WebSocket message; whole records or an NDJSON line in a POST body, so "
                                          "trickled bytes do not count); then idle_timeout (408 for POST)")
-    stream_max_message_bytes: int = Field(default=1024 * 1024, ge=16, description="one WebSocket message or NDJSON line")
+    stream_max_seconds: float = Field(default=90.0, gt=0, description="wall-clock time one stream session may "
+                                      "last, from its admission; then stream_timeout (408 for POST)")
+    stream_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="bytes one stream session may send, "
+                                  "each packet counted with 256 bytes more, so that empty packets count too; more "
+                                  "is an error (413 for POST)")
+    stream_max_message_bytes: int = Field(default=1024 * 1024, ge=16, description="one WebSocket message or NDJSON "
+                                          "line (also the WebSocket protocol's own message limit)")
     max_streams: int = Field(default=64, ge=1, description="stream sessions open at once (WebSocket and POST); more get 503 / 1013")
     # Bearer token for the admin endpoints (POST /models/{name}/reload).
     api_key: str | None = Field(default=None, description="admin endpoints need `Authorization: Bearer <key>` (401 "

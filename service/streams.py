@@ -20,6 +20,9 @@ from training.events.binning import EventBinner
 from training.events.format import FORMAT, decode, make_events
 
 MAX_SENSOR_SIDE = 4096
+# Each packet is charged this many bytes on top of its own against a session's byte budget: what
+# handling any packet costs, so that a stream of empty or tiny packets spends the budget too.
+PACKET_OVERHEAD_BYTES = 256
 
 
 class StreamError(Exception):
@@ -33,16 +36,32 @@ class StreamError(Exception):
 @dataclass(frozen=True)
 class StreamLimits:
     max_events: int
-    max_duration_us: int
-    idle_timeout_s: float
+    max_duration_us: int  # event time, first to last event
+    idle_timeout_s: float  # longest wait for the next whole packet
     max_message_bytes: int
+    max_seconds: float  # wall clock, from admission
+    max_bytes: int  # on the wire, PACKET_OVERHEAD_BYTES per packet included
+
+
+@dataclass
+class ByteBudget:
+    """The bytes one stream session has left to send."""
+
+    limit: int
+    used: int = 0
+
+    def charge(self, size: int) -> None:
+        self.used += size + PACKET_OVERHEAD_BYTES
+        if self.used > self.limit:
+            raise StreamError("stream_too_large", f"more than {self.limit} bytes in one stream (each packet "
+                                                  f"counted with {PACKET_OVERHEAD_BYTES} more)", 413)
 
 
 def parse_header(message: str | bytes | dict) -> tuple[int, int]:
     """The sensor (width, height) of a ``{"format": "dvs-events/1", "width", "height"}`` header."""
     try:
         header = message if isinstance(message, dict) else json.loads(message)
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, RecursionError):
         raise StreamError("bad_header", "the first message must be a JSON header "
                                         '{"format": "dvs-events/1", "width": W, "height": H}') from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
@@ -65,8 +84,9 @@ def parse_json_packet(packet: object) -> np.ndarray:
         columns = [np.asarray(packet[key], dtype=np.int64) for key in "txyp"]
         if any(column.ndim != 1 for column in columns):
             raise ValueError("not flat lists")
-        if (columns[1] < 0).any() or (columns[2] < 0).any() or not np.isin(columns[3], (0, 1)).all():
-            raise StreamError("bad_packet", "x and y must be non-negative and p 0 or 1")
+        coordinates = np.concatenate(columns[1:3])
+        if (coordinates < 0).any() or (coordinates > MAX_SENSOR_SIDE).any() or not np.isin(columns[3], (0, 1)).all():
+            raise StreamError("bad_packet", f"x and y must be from 0 to {MAX_SENSOR_SIDE} and p 0 or 1")
         return make_events(*columns)
     except (TypeError, ValueError, OverflowError) as error:
         raise StreamError("bad_packet", f"bad JSON packet ({error})") from None
@@ -114,7 +134,8 @@ class StreamSession:
 
     def _validate(self, events: np.ndarray) -> None:
         t = events["t"]
-        if (np.diff(t) < 0).any() or (self.last_t is not None and t[0] < self.last_t):
+        # Compared, not subtracted: a difference of int64 timestamps can wrap around.
+        if (t[1:] < t[:-1]).any() or (self.last_t is not None and t[0] < self.last_t):
             raise StreamError("decreasing_timestamps", "event timestamps must never decrease")
         if int(events["x"].max()) >= self.width or int(events["y"].max()) >= self.height:
             raise StreamError("out_of_sensor", f"an event lies outside the declared {self.width}x{self.height} sensor")

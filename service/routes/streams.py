@@ -8,10 +8,11 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
-from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from service.answers import build_answer, observe_decision
@@ -20,8 +21,8 @@ from service.early_exit import Outcome
 from service.errors import ApiError
 from service.registry import LoadedModel
 from service.schemas import ErrorBody, StreamClassification
-from service.streams import (StreamError, StreamLimits, StreamSession, parse_binary_packet, parse_header,
-                             parse_json_packet, sensor_size)
+from service.streams import (ByteBudget, StreamError, StreamLimits, StreamSession, parse_binary_packet,
+                             parse_header, parse_json_packet, sensor_size)
 from training.events.format import RECORD_BYTES
 from training.store.manifest import NAME_REGEX
 
@@ -34,7 +35,18 @@ NDJSON = "application/x-ndjson"
 def _limits(service: ServiceState) -> StreamLimits:
     settings = service.settings
     return StreamLimits(settings.stream_max_events, int(settings.stream_max_duration_s * 1e6),
-                        settings.stream_idle_timeout_s, settings.stream_max_message_bytes)
+                        settings.stream_idle_timeout_s, settings.stream_max_message_bytes,
+                        settings.stream_max_seconds, settings.stream_max_bytes)
+
+
+@asynccontextmanager
+async def _wall_clock(limits: StreamLimits) -> AsyncIterator[None]:
+    """The session's whole life within ``max_seconds``, however its packets trickle in."""
+    try:
+        async with asyncio.timeout(limits.max_seconds):
+            yield
+    except TimeoutError:
+        raise StreamError("stream_timeout", f"the stream lasted longer than {limits.max_seconds:g} s", 408) from None
 
 
 def _answer(service: ServiceState, loaded: LoadedModel, session: StreamSession, outcome: Outcome, request_id: str,
@@ -49,11 +61,13 @@ class _Session:
     """One of the ``max_streams`` stream slots, taken on admission (before the header is read, so
     a client that connects and stays silent holds one too) and given back when the block exits,
     however it exits: decision, error, timeout, client gone or cancellation. Counted in
-    ``firstspike_stream_sessions_active`` meanwhile; the stream itself starts at the header."""
+    ``firstspike_stream_sessions_active`` meanwhile; the stream itself starts at the header.
+    Every message or body chunk, the header's too, is charged against the session's bytes."""
 
     def __init__(self, service: ServiceState, loaded: LoadedModel) -> None:
         self.service, self.loaded = service, loaded
         self.session: StreamSession | None = None
+        self.budget = ByteBudget(service.settings.stream_max_bytes)
         self.gauge = service.metrics.stream_sessions.labels(loaded.name, str(loaded.version))
         self.events = service.metrics.stream_events.labels(loaded.name, str(loaded.version))
 
@@ -76,12 +90,15 @@ class _Session:
         self.session = StreamSession(self.loaded, width, height, _limits(self.service))
         return self.session
 
+    def charge(self, size: int) -> None:
+        self.budget.charge(size)
+
     async def feed(self, events: np.ndarray) -> Outcome | None:
         self.events.inc(len(events))
-        return await run_in_threadpool(self.session.feed, events)
+        return await self.service.pool.run(self.session.feed, events)
 
     async def end(self) -> Outcome:
-        return await run_in_threadpool(self.session.end)
+        return await self.service.pool.run(self.session.end)
 
 
 @router.websocket("/classify/stream")
@@ -95,20 +112,22 @@ async def stream_websocket(websocket: WebSocket, model: str | None = Query(None,
     await websocket.accept(headers=[(b"x-request-id", request_id.encode())])
     limits = _limits(service)
     try:
-        loaded = service.registry.resolve(model, version, kind="events")
-        if service.draining:
-            raise StreamError("draining", "the server is shutting down; reconnect to another instance", 503)
-        with _Session(service, loaded) as live:
-            message = await _receive(websocket, limits)
-            live.start(*parse_header(message.get("text") if message.get("text") is not None else message.get("bytes")))
-            outcome = None
-            while outcome is None:
-                message = await _receive(websocket, limits)
-                received = time.perf_counter()
-                events = _packet(message, limits)
-                outcome = await (live.end() if events is None else live.feed(events))
-            answer = _answer(service, loaded, live.session, outcome, request_id, time.perf_counter() - received)
-            await websocket.send_json({"type": "decision", **answer.model_dump()})
+        with service.registry.lease(model, version, kind="events") as loaded:
+            if service.draining:
+                raise StreamError("draining", "the server is shutting down; reconnect to another instance", 503)
+            with _Session(service, loaded) as live:
+                async with _wall_clock(limits):
+                    message = await _receive(websocket, limits, live)
+                    header = message.get("text") if message.get("text") is not None else message.get("bytes")
+                    live.start(*parse_header(header))
+                    outcome = None
+                    while outcome is None:
+                        message = await _receive(websocket, limits, live)
+                        received = time.perf_counter()
+                        events = _packet(message, limits)
+                        outcome = await (live.end() if events is None else live.feed(events))
+                answer = _answer(service, loaded, live.session, outcome, request_id, time.perf_counter() - received)
+                await websocket.send_json({"type": "decision", **answer.model_dump()})
         await websocket.close(1000)
     except (StreamError, ApiError) as error:
         # 503 (draining, no free slot) closes with 1013 Try Again Later; anything else is the
@@ -118,7 +137,7 @@ async def stream_websocket(websocket: WebSocket, model: str | None = Query(None,
         return  # the client left: its slot is already given back
 
 
-async def _receive(websocket: WebSocket, limits: StreamLimits) -> dict:
+async def _receive(websocket: WebSocket, limits: StreamLimits, live: _Session) -> dict:
     try:
         message = await asyncio.wait_for(websocket.receive(), limits.idle_timeout_s)
     except asyncio.TimeoutError:
@@ -128,6 +147,7 @@ async def _receive(websocket: WebSocket, limits: StreamLimits) -> dict:
     size = len(message.get("bytes") or b"") + len(message.get("text") or "")
     if size > limits.max_message_bytes:
         raise StreamError("message_too_large", f"a message may hold at most {limits.max_message_bytes} bytes", 413)
+    live.charge(size)
     return message
 
 
@@ -137,7 +157,7 @@ def _packet(message: dict, limits: StreamLimits) -> np.ndarray | None:
         return parse_binary_packet(message["bytes"])
     try:
         payload = json.loads(message.get("text") or "")
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise StreamError("bad_packet", "a text message must be JSON: a packet or {\"type\": \"end\"}") from None
     if isinstance(payload, dict) and payload.get("type") == "end":
         return None
@@ -181,17 +201,26 @@ async def stream_post(
 ) -> StreamClassification:
     """A whole or chunked upload of one stream, consumed as it arrives: the answer comes as soon
     as the network decides, without reading the rest of the body."""
-    loaded = service.registry.resolve(model, version, kind="events")
-    request.state.model, request.state.version = loaded.name, loaded.version
-    if service.draining:
-        raise ApiError(503, "draining", "the server is shutting down; retry on another instance", {"Retry-After": "1"})
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type not in (BINARY, NDJSON):
-        raise ApiError(415, "unsupported_media_type", f"send {BINARY} (with width and height) or {NDJSON}")
+    with service.registry.lease(model, version, kind="events") as loaded:
+        request.state.model, request.state.version = loaded.name, loaded.version
+        if service.draining:
+            raise ApiError(503, "draining", "the server is shutting down; retry on another instance",
+                           {"Retry-After": "1"})
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type not in (BINARY, NDJSON):
+            raise ApiError(415, "unsupported_media_type", f"send {BINARY} (with width and height) or {NDJSON}")
+        try:
+            return await _classify_upload(request, service, loaded, media_type, width, height)
+        except StreamError as error:
+            raise _upload_error(service, loaded, error) from None
+
+
+async def _classify_upload(request: Request, service: ServiceState, loaded: LoadedModel, media_type: str,
+                           width: int | None, height: int | None) -> StreamClassification:
     limits = _limits(service)
-    try:
-        with _Session(service, loaded) as live:  # a slot from here: the body may be slow to start
-            chunks = _chunks(request)
+    with _Session(service, loaded) as live:  # a slot from here: the body may be slow to start
+        async with _wall_clock(limits):
+            chunks = _chunks(request, live)
             packets = _binary_packets(chunks) if media_type == BINARY else _ndjson_packets(chunks, limits)
             packets = _each_within(packets, limits.idle_timeout_s)
             first = await anext(packets, None)
@@ -211,18 +240,21 @@ async def stream_post(
                     break
             if outcome is None:
                 outcome = await live.end()
-            return _answer(service, loaded, live.session, outcome, request.state.request_id,
-                           time.perf_counter() - received)
-    except StreamError as error:
-        headers = {}
-        if error.status == 503:
-            headers["Retry-After"] = "1"
-        if error.code == "idle_timeout":
-            # a body too slow to arrive: counted with /classify's, and the connection is closed
-            # rather than left to read whatever the client still trickles in
-            service.metrics.rejections.labels(loaded.name, str(loaded.version), ENDPOINT, "body_timeout").inc()
-            headers["Connection"] = "close"
-        raise ApiError(error.status, error.code, error.message, headers) from None
+        return _answer(service, loaded, live.session, outcome, request.state.request_id,
+                       time.perf_counter() - received)
+
+
+def _upload_error(service: ServiceState, loaded: LoadedModel, error: StreamError) -> ApiError:
+    headers = {}
+    if error.status == 503:
+        headers["Retry-After"] = "1"
+    if error.code in ("idle_timeout", "stream_timeout"):
+        # a body too slow to arrive (counted with /classify's) or a stream past its wall-clock
+        # cap: the connection is closed rather than left to read whatever the client still sends
+        reason = "body_timeout" if error.code == "idle_timeout" else "stream_timeout"
+        service.metrics.rejections.labels(loaded.name, str(loaded.version), ENDPOINT, reason).inc()
+        headers["Connection"] = "close"
+    return ApiError(error.status, error.code, error.message, headers)
 
 
 async def _prepend(items: list, rest):
@@ -232,9 +264,10 @@ async def _prepend(items: list, rest):
         yield item
 
 
-async def _chunks(request: Request):
+async def _chunks(request: Request, live: _Session):
     async for chunk in request.stream():
         if chunk:
+            live.charge(len(chunk))
             yield chunk
 
 
@@ -279,7 +312,7 @@ async def _ndjson_packets(chunks, limits: StreamLimits):
                 continue
             try:
                 payload = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                 raise StreamError("bad_packet", "every NDJSON line must be a JSON object") from None
             if first and isinstance(payload, dict) and "format" in payload:
                 first = False
