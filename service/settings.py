@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from training.images.decode import ImageLimits
 
+MIN_API_KEY_LENGTH = 16
 MAX_DEFAULT_WORK_THREADS = 4
 
 
@@ -83,7 +84,8 @@ class Settings(BaseSettings):
     max_streams: int = Field(default=64, ge=1, description="stream sessions open at once (WebSocket and POST); more get 503 / 1013")
     # Bearer token for the admin endpoints (POST /models/{name}/reload).
     api_key: str | None = Field(default=None, description="admin endpoints need `Authorization: Bearer <key>` (401 "
-                                "without); unset disables them (403)")
+                                f"without); at least {MIN_API_KEY_LENGTH} characters; unset or empty disables them "
+                                "(403)")
     log_requests: bool = Field(default=True, description="one JSON log line per request on stderr")
 
     @property
@@ -123,6 +125,14 @@ class Settings(BaseSettings):
                 value = "true" if value else "false"
             environment[f"FIRSTSPIKE_{name.upper()}"] = None if value is None else str(value)
         return environment
+
+    @field_validator("api_key")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if value and len(value) < MIN_API_KEY_LENGTH:
+            raise ValueError(f"FIRSTSPIKE_API_KEY must have at least {MIN_API_KEY_LENGTH} characters (e.g. "
+                             "`openssl rand -hex 32`), or be empty to disable the admin endpoints")
+        return value or None
 
     @field_validator("default_models", mode="before")
     @classmethod

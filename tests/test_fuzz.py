@@ -21,13 +21,13 @@ from conftest import start_server, stop_server
 
 @pytest.mark.slow
 def test_openapi_fuzz_finds_no_failures(tmp_path):
-    server = start_server(tmp_path, env={"FIRSTSPIKE_API_KEY": "fuzz-key"})
+    server = start_server(tmp_path, env={"FIRSTSPIKE_API_KEY": "fuzz-key-0123456789abcdef"})
     try:
         cli = Path(sys.executable).with_name("schemathesis")
         completed = subprocess.run(
             [str(cli), "run", server.url + "/openapi.json", "--checks", "all",
              "--exclude-checks", "positive_data_acceptance", "--exclude-path", "/classify/stream",
-             "--max-examples", "50", "--seed", "1", "-H", "Authorization: Bearer fuzz-key",
+             "--max-examples", "50", "--seed", "1", "-H", "Authorization: Bearer fuzz-key-0123456789abcdef",
              "--request-timeout", "30"],
             capture_output=True, text=True, timeout=600,
         )

@@ -45,6 +45,19 @@ def test_compose_file_is_valid():
     assert completed.returncode == 0, completed.stderr
 
 
+def test_compose_publishes_on_loopback_and_grafana_has_no_default_login():
+    import yaml
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+    grafana = services["grafana"]["environment"]
+    assert grafana["GF_SECURITY_DISABLE_INITIAL_ADMIN_CREATION"] == "true"
+    assert grafana["GF_AUTH_DISABLE_LOGIN_FORM"] == "true" and grafana["GF_AUTH_BASIC_ENABLED"] == "false"
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in grafana
+
+
 def test_promtool_checks_config_and_rules():
     for args in (["check", "config", str(DOCKER / "prometheus" / "prometheus.yml")], ["check", "rules", str(ALERTS)]):
         completed = subprocess.run([_tool("promtool"), *args], capture_output=True, text=True)

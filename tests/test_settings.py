@@ -44,3 +44,23 @@ def test_invalid_values_are_refused(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+@pytest.mark.parametrize("key, accepted", [("", True), ("x" * 16, True), ("x" * 15, False), ("secret", False)])
+def test_an_api_key_is_long_enough_or_empty(monkeypatch, key, accepted):
+    monkeypatch.setenv("FIRSTSPIKE_API_KEY", key)
+    if accepted:
+        assert Settings().api_key == (key or None)  # empty: admin endpoints disabled
+    else:
+        with pytest.raises(ValidationError, match="at least 16 characters"):
+            Settings()
+
+
+def test_image_and_request_limits(monkeypatch):
+    defaults = Settings()
+    assert defaults.image_limits.max_pixels == 4096 * 4096 and defaults.image_limits.max_side == 8192
+    assert defaults.request_rows == 64 and 1 <= defaults.pool_threads <= 4
+    monkeypatch.setenv("FIRSTSPIKE_MAX_QUEUE", "16")
+    monkeypatch.setenv("FIRSTSPIKE_WORK_THREADS", "3")
+    settings = Settings()
+    assert settings.request_rows == 16 and settings.pool_threads == 3  # never more rows than the queue holds
