@@ -14,6 +14,7 @@ import base64
 import binascii
 
 import numpy as np
+
 from service.errors import bad_request
 from service.work import Deadline
 from training.images.decode import IMAGE_FORMATS, ImageLimits, decode_image

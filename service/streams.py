@@ -40,12 +40,11 @@ class StreamLimits:
     idle_timeout_s: float  # longest wait for the next whole packet
     max_message_bytes: int
     max_seconds: float  # wall clock, from admission
-    max_bytes: int  # on the wire, PACKET_OVERHEAD_BYTES per packet included
 
 
 @dataclass
 class ByteBudget:
-    """The bytes one stream session has left to send."""
+    """The bytes one stream session may send on the wire, PACKET_OVERHEAD_BYTES per packet included."""
 
     limit: int
     used: int = 0

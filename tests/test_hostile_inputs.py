@@ -20,8 +20,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from conftest import start_server, stop_server
+from service.benchmarks.common import rss_mib
 from service.benchmarks.hostile import (ProcessWatch, hostile_set, oip_binary_body, seconds_to_idle,
-                                        send_concurrently, status_mib, wide_png)
+                                        send_concurrently, wide_png)
 from training.events.format import RECORD, encode, make_events
 
 CONCURRENCY = 6
@@ -80,7 +81,7 @@ def test_the_hostile_set_is_answered_quickly_within_a_memory_bound(hostile_serve
                 "oip64-1024": 200}
     figures = []
     for hostile in hostile_set(model):
-        baseline = status_mib(pid, "VmRSS")
+        baseline = rss_mib(pid)
         with ProcessWatch(pid, limit_mib=8192) as watch:
             outcomes, slowest = asyncio.run(send_concurrently(hostile_server.url, hostile, CONCURRENCY))
             idle_after = seconds_to_idle(pid, bound=30)

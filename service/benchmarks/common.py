@@ -29,6 +29,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def rss_mib(pid: int) -> float:
+    """A process's resident set (VmRSS) in MiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
 @dataclass
 class RunningServer:
     url: str

@@ -17,8 +17,7 @@ The inputs (each a few kilobytes to a megabyte on the wire):
 - ``empty-packets``: WebSocket streams that send nothing but empty packets, every half second,
   to a server whose streams may last ``--stream-max-seconds`` (FIRSTSPIKE_STREAM_MAX_SECONDS)
 
-Memory is the server's VmRSS, sampled every 10 ms (its VmHWM is the peak of its whole life,
-model loading included, and is printed too). A server above ``--rss-limit-mib`` is killed and
+Memory is the server's VmRSS, sampled every 10 ms. A server above ``--rss-limit-mib`` is killed and
 the run reported as such, so that a run of a vulnerable server cannot take the machine down.
 Idle means the server process used under 5% of a core over a quarter of a second. Traffic goes
 only to 127.0.0.1 and every wait is bounded.
@@ -40,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 import httpx
 import numpy as np
 
-from service.benchmarks.common import ROOT, start_service
+from service.benchmarks.common import ROOT, rss_mib, start_service
 
 CLIENT_TIMEOUT_S = 180.0
 IDLE_CPU_SHARE = 0.05
@@ -157,7 +156,7 @@ class ProcessWatch:
     def _run(self) -> None:
         while not self._stop.wait(0.01):
             try:
-                rss = status_mib(self.pid, "VmRSS")
+                rss = rss_mib(self.pid)
             except (OSError, RuntimeError):
                 return
             self.peak_mib = max(self.peak_mib, rss)
@@ -165,14 +164,6 @@ class ProcessWatch:
                 os.kill(self.pid, 9)
                 self.killed = True
                 return
-
-
-def status_mib(pid: int, field_name: str) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field_name}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -283,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             # A fresh server per input, so that each peak is that input's own.
             server = start_service(ROOT / "model_store")
             try:
-                baseline = status_mib(server.process.pid, "VmRSS")
+                baseline = rss_mib(server.process.pid)
                 with ProcessWatch(server.process.pid, args.rss_limit_mib) as watch:
                     result = run_round(server, watch, hostile, args.concurrency)
                 result_row = {**asdict(result), "baseline_rss_mib": round(baseline, 1)}

@@ -19,17 +19,9 @@ import time
 
 from websockets.sync.client import connect
 
-from service.benchmarks.common import ROOT, digits_pngs, load, start_service
+from service.benchmarks.common import ROOT, digits_pngs, load, rss_mib, start_service
 from training.data.digits_dvs import digits_dvs_split
 from training.events.format import encode
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def abandon_streams(url: str, streams: list, count: int, errors: list, seed: int = 0) -> None:

@@ -36,7 +36,7 @@ def _limits(service: ServiceState) -> StreamLimits:
     settings = service.settings
     return StreamLimits(settings.stream_max_events, int(settings.stream_max_duration_s * 1e6),
                         settings.stream_idle_timeout_s, settings.stream_max_message_bytes,
-                        settings.stream_max_seconds, settings.stream_max_bytes)
+                        settings.stream_max_seconds)
 
 
 @asynccontextmanager
