@@ -8,7 +8,7 @@
 - docs/generated/endpoints.md and docs/reference/openapi.json: the app's OpenAPI schema
 - docs/generated/dashboard.md: the Grafana dashboard's panels and their queries
 - docs/generated/alerts.md: the Prometheus alert rules
-- docs/generated/answer.md: the fields of an answer and of an error (service/schemas.py)
+- docs/generated/answer.md: the fields of an answer and of an error (service/http/schemas.py)
 
 The tables are Markdown snippets that the hand-written pages include (pymdownx.snippets).
 """
@@ -108,10 +108,10 @@ def _fields(model: type, prefix: str = "") -> list[tuple[str, ...]]:
 
 
 def answer_table() -> str:
-    from service.schemas import Classification, ErrorBody, StreamClassification
+    from service.http.schemas import Classification, ErrorBody, StreamClassification
 
     extra = [row for row in _fields(StreamClassification) if row[0] not in {r[0] for r in _fields(Classification)}]
-    return (_notice("service/schemas.py") + "The answer (`/classify`; a stream's decision adds the last rows):\n\n"
+    return (_notice("service/http/schemas.py") + "The answer (`/classify`; a stream's decision adds the last rows):\n\n"
             + _table(("field", "type", "meaning"), _fields(Classification) + extra)
             + "\nErrors:\n\n" + _table(("field", "type", "meaning"), _fields(ErrorBody)))
 

@@ -230,7 +230,7 @@ class RunningImage:
 
 def classify_digits(url: str) -> list[tuple[int, int]]:
     """(class, decision timestep) for each of the 360 test digits, sent as PNGs."""
-    from service.benchmarks.common import digits_pngs, post_all
+    from benchmarks.common import digits_pngs, post_all
 
     requests = [({"model": "digits"}, body, "image/png") for body in digits_pngs()]
     return [(answer["class_index"], answer["decision_timestep"]) for answer in post_all(url, "/classify", requests, 4)]
@@ -245,7 +245,7 @@ def largest_packages(running: RunningImage, count: int = 6) -> list[str]:
 def check_image(tag: str, reference: list[tuple[int, int]]) -> dict:
     import httpx
 
-    from service.benchmarks.common import free_port
+    from benchmarks.common import free_port
 
     running = RunningImage(f"firstspike:{tag}", free_port())
     try:
@@ -301,7 +301,7 @@ def check_compose(config: ImageConfig) -> None:
 
 
 def host_answers(runtime: str) -> list[tuple[int, int]]:
-    from service.benchmarks.common import start_service
+    from benchmarks.common import start_service
 
     server = start_service(ROOT / "model_store", env={"FIRSTSPIKE_RUNTIME": runtime})
     try:

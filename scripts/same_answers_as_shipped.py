@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from service.early_exit import Widths, classify
-from service.runtimes.onnx_runtime import OnnxRuntime
+from service.inference.early_exit import Widths, classify
+from service.inference.runtimes.onnx_runtime import OnnxRuntime
 from training.data import dataset_info, load_dataset
 from training.evaluate import evaluate
 from training.store.export import export_version
 from training.store.load import load_network
-from training.store.manifest import read_manifest, resolve_version_dir
+from training.contract.manifest import read_manifest, resolve_version_dir
 
 
 def _key(outcome) -> tuple:

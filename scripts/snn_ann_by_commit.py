@@ -3,7 +3,7 @@
     python scripts/snn_ann_by_commit.py 98b07c4 355fc17 HEAD [--seconds 6]
 
 For every commit it checks out a worktree (in a temporary folder), and runs there, with that
-commit's own exporter, runtime and early-exit loop, what ``service.benchmarks.comparison
+commit's own exporter, runtime and early-exit loop, what ``benchmarks.comparison
 --quick --json`` measures in process: the shipped digits and fashion-mnist weights and a VGG-11,
 each against its ANN twin (onnx runtime, one thread, inputs the SNN decides at timestep 1),
 interleaved in rounds, each side taking turns among three loads of its model. Prints one JSON
@@ -30,11 +30,11 @@ import io, itertools, json, statistics, sys, tempfile
 from pathlib import Path
 import torch
 from PIL import Image
-from service.benchmarks.comparison import MODELS, _runtime, build_store, model_inputs
-from service.benchmarks.profile import interleaved_ratio
-from service.early_exit import classify
-from service.runtimes.onnx_runtime import OnnxRuntime
-from training.images.model_input import to_model_input
+from benchmarks.comparison import MODELS, _runtime, build_store, model_inputs
+from benchmarks.profile import interleaved_ratio
+from service.inference.early_exit import classify
+from service.inference.runtimes.onnx_runtime import OnnxRuntime
+from training.contract.images.model_input import to_model_input
 
 LOADS, ROUND = 3, 10  # as the comparison: each side takes turns among three loads, one per round
 

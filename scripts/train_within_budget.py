@@ -28,7 +28,7 @@ from training.config import load_config
 from training.distributed import DistributedContext
 from training.evaluate import evaluate
 from training.network.network import SpikingNetwork
-from training.benchmarks.train_speed import trainer_loop
+from benchmarks.train_speed import trainer_loop
 from training.trainer import CHECKPOINT, load_checkpoint_payload, load_training_data, train
 
 PROBE_BATCHES = 40

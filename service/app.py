@@ -13,17 +13,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from service.dependencies import ServiceState
-from service.errors import install_error_handlers
+from service.http.dependencies import ServiceState
+from service.http.errors import install_error_handlers
 from service.metrics import Metrics
-from service.middleware import RequestContextMiddleware
-from service.registry import ModelRegistry
-from service.routes import classify, demo, health, models, oip, streams
-from service.routes import metrics as metrics_routes
+from service.http.middleware import RequestContextMiddleware
+from service.inference.registry import ModelRegistry
+from service.http.routes import classify, demo, health, models, oip, streams
+from service.http.routes import metrics as metrics_routes
 from service.settings import Settings
-from service.work import WorkPool
+from service.inference.work import WorkPool
 from training import __version__
-from training.images.decode import configure_pillow
+from training.contract.images.decode import configure_pillow
 
 log = logging.getLogger("firstspike.service")
 
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             service.draining = True
             if not service.loader.done():
                 await asyncio.wait([service.loader], timeout=30)
-            await service.registry.close()
+            await service.inference.registry.close()
             service.pool.shutdown()
 
     app = FastAPI(
@@ -82,9 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _load(service: ServiceState) -> None:
-    service.registry.load_all()
-    if service.registry.ready:
-        log.info("ready: %s", {name: sorted(v) for name, v in service.registry.models.items()})
+    service.inference.registry.load_all()
+    if service.inference.registry.ready:
+        log.info("ready: %s", {name: sorted(v) for name, v in service.inference.registry.models.items()})
 
 
 app = create_app()

@@ -4,7 +4,7 @@ SIGTERM is graceful: readiness turns 503 at once and new work is refused (``drai
 ``drain_delay_s`` (time for load balancers to notice) uvicorn stops accepting connections and
 gives requests in flight ``shutdown_grace_s`` to finish. With several workers the parent passes
 SIGTERM on to every worker, and each drains like that. The HTTP protocol gets the connection
-timeouts uvicorn lacks (``service.http_timeouts``), in every worker too.
+timeouts uvicorn lacks (``service.http.timeouts``), in every worker too.
 
 With several workers, each is a separate process (spawned, not forked) that builds its own app
 with ``service.app:create_app`` from ``FIRSTSPIKE_*`` variables the parent sets from its
@@ -26,7 +26,7 @@ import uvicorn
 import uvicorn.supervisors.multiprocess as supervision
 from fastapi import FastAPI
 
-from service.http_timeouts import protocol_for
+from service.http.timeouts import protocol_for
 from service.settings import Settings
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's variable (service.metrics)
@@ -140,9 +140,9 @@ def websocket_limits(settings: Settings) -> dict:
 
 def _serve_workers(settings: Settings, host: str, port: int, log_level: str) -> None:
     # A protocol class made at run time does not pickle into a spawned worker: each worker
-    # imports its own by name, built from the settings it inherits (service.worker_http).
+    # imports its own by name, built from the settings it inherits (service.http.worker).
     config = uvicorn.Config("service.app:create_app", factory=True, host=host, port=port, workers=settings.workers,
-                            log_level=log_level, access_log=False, http="service.worker_http:Protocol",
+                            log_level=log_level, access_log=False, http="service.http.worker:Protocol",
                             timeout_graceful_shutdown=settings.shutdown_grace_s, **websocket_limits(settings))
     sock = config.bind_socket()  # by the parent, shared by the workers
     remove_stale_metrics_dirs()

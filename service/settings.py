@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from training.images.decode import ImageLimits
+from training.contract.images.decode import ImageLimits
 
 MIN_API_KEY_LENGTH = 16
 MAX_DEFAULT_WORK_THREADS = 4

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.benchmarks.common import free_port
+from benchmarks.common import free_port
 
 ROOT = Path(__file__).parents[1]
 MODEL_STORE = ROOT / "model_store"

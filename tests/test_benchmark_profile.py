@@ -1,4 +1,4 @@
-"""The request profile (service/benchmarks/profile.py) accounts for every microsecond it reports
+"""The request profile (benchmarks/profile.py) accounts for every microsecond it reports
 and leaves the runtime as it found it."""
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from conftest import MODEL_STORE
-from service.benchmarks import profile
-from service.benchmarks.profile import RUNTIME_CALLS, interleaved_ratio, profile_batched_step, profile_request
-from service.early_exit import Widths, classify
-from service.runtimes.onnx_runtime import OnnxRuntime
+from benchmarks import profile
+from benchmarks.profile import RUNTIME_CALLS, interleaved_ratio, profile_batched_step, profile_request
+from service.inference.early_exit import Widths, classify
+from service.inference.runtimes.onnx_runtime import OnnxRuntime
 from training.data import dataset_info
 from training.evaluate import evaluate
 from training.store.export import export_version
 from training.store.load import load_network
-from training.store.manifest import read_manifest
+from training.contract.manifest import read_manifest
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_interleaved_ratio_alternates_and_cancels_drift(monkeypatch):
 
 
 def test_in_process_ratio_turns_among_loads_one_per_round():
-    from service.benchmarks.comparison import _turns
+    from benchmarks.comparison import _turns
 
     calls = list(itertools.islice(_turns(["load 1", "load 2", "load 3"], ["a", "b", "c"], 2), 8))
     assert calls == [("load 1", "a"), ("load 1", "b"), ("load 2", "c"), ("load 2", "a"),

@@ -6,7 +6,7 @@ import sys
 
 def test_serving_imports_no_training_only_modules():
     probe = (
-        "import sys; import service.app, service.runtimes.torch_runtime, service.runtimes.onnx_runtime, service.benchmarks.early_exit; "
+        "import sys; import service.app, service.inference.runtimes.torch_runtime, service.inference.runtimes.onnx_runtime, benchmarks.early_exit; "
         "banned = [m for m in sys.modules if m.startswith(('training.data', 'training.trainer', "
         "'training.losses', 'training.config', 'training.evaluate', 'training.distributed', 'sklearn', "
         "'torchvision'))]; print(','.join(sorted(banned)))"

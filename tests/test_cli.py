@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from training.extras import needs
+from training.contract.extras import needs
 
 ROOT = Path(__file__).parents[1]
 SHIPPED = ROOT / "model_store" / "digits" / "1"

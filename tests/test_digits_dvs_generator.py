@@ -15,7 +15,7 @@ from training.data.digits_dvs import (
     TrainSettings, digits_dvs_split, generate_stream, generate_streams, sample_camera, split_plan, stream_frames,
 )
 from training.data.event_augment import drop_events
-from training.events.format import RECORD, decode, encode
+from training.contract.events.format import RECORD, decode, encode
 
 # Computed with the generator as it was before cameras became parameters.
 FIRST_TEST_STREAM = (12767, "69a3745ec3a9df77a03a73d357aabf831979a22e8a64223991190cd07cbecd00")

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from conftest import MODEL_STORE, CountingRuntime
-from service.early_exit import Widths, classify
-from service.runtimes.base import StepResult, first_step_in_parts
-from service.runtimes.torch_runtime import TorchRuntime
+from service.inference.early_exit import Widths, classify
+from service.inference.runtimes.base import StepResult, first_step_in_parts
+from service.inference.runtimes.torch_runtime import TorchRuntime
 from training.data import load_dataset
 from training.decoding import first_spike_decision
 from training.store.load import load_network
@@ -110,8 +110,8 @@ def test_without_early_exit_every_step_runs_and_counts_but_the_answer_is_the_sam
 def test_output_raster_is_the_same_on_both_runtimes_and_adds_up_to_the_spike_counts():
     """``output_raster`` (per timestep run, the output neurons that fired) comes from the shared
     loop: torch and onnx give the same one, with early exit and without."""
-    from service.runtimes.onnx_runtime import OnnxRuntime
-    from training.store.manifest import read_manifest
+    from service.inference.runtimes.onnx_runtime import OnnxRuntime
+    from training.contract.manifest import read_manifest
 
     version_dir = MODEL_STORE / "digits" / "2"
     manifest = read_manifest(version_dir)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from training.energy import E_AC_JOULES, E_MAC_JOULES, ann_operation_counts, neuromorphic_energy, operation_counts
+from training.contract.energy import E_AC_JOULES, E_MAC_JOULES, ann_operation_counts, neuromorphic_energy, operation_counts
 from training.evaluate import evaluate
 from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec

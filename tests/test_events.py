@@ -6,8 +6,8 @@ import torch
 
 from training.data.digits_dvs import BIN_US, SENSOR, generate_stream
 from training.data.event_augment import cutout, nda_augment, roll, rotate
-from training.events.binning import EventBinner, bin_events
-from training.events.format import RECORD_BYTES, decode, encode, make_events
+from training.contract.events.binning import EventBinner, bin_events
+from training.contract.events.format import RECORD_BYTES, decode, encode, make_events
 
 EVENTS = make_events([100, 150, 300, 1200, 1250, 5000], [0, 1, 2, 3, 0, 1], [0, 0, 1, 1, 2, 2], [1, 0, 1, 1, 0, 1])
 

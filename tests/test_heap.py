@@ -1,11 +1,11 @@
-"""The runtimes' allocator setting (service/runtimes/heap.py)."""
+"""The runtimes' allocator setting (service/inference/runtimes/heap.py)."""
 
 import platform
 
 import numpy as np
 import pytest
 
-from service.runtimes.heap import keep_freed_memory
+from service.inference.runtimes.heap import keep_freed_memory
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")

@@ -20,10 +20,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from conftest import start_server, stop_server
-from service.benchmarks.common import rss_mib
-from service.benchmarks.hostile import (ProcessWatch, hostile_set, oip_binary_body, seconds_to_idle,
+from benchmarks.common import rss_mib
+from benchmarks.hostile import (ProcessWatch, hostile_set, oip_binary_body, seconds_to_idle,
                                         send_concurrently, wide_png)
-from training.events.format import RECORD, encode, make_events
+from training.contract.events.format import RECORD, encode, make_events
 
 CONCURRENCY = 6
 WORK_THREADS = 2

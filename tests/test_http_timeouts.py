@@ -1,4 +1,4 @@
-"""The connection timeouts added to uvicorn's HTTP protocol (service.http_timeouts), on both of
+"""The connection timeouts added to uvicorn's HTTP protocol (service.http.timeouts), on both of
 uvicorn's HTTP implementations, with a tiny ASGI app in a uvicorn server in this process."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from service.benchmarks.common import free_port
-from service.http_timeouts import timed_protocol
+from benchmarks.common import free_port
+from service.http.timeouts import timed_protocol
 
 TIMEOUT = 0.5
 MARGIN = 3.0
@@ -122,7 +122,7 @@ def test_kept_alive_requests_each_get_their_own_header_time(address):
 
 
 def test_a_slow_body_is_not_cut_by_the_header_timer(address):
-    """Body time is the app's business (service.middleware): here the app waits for it."""
+    """Body time is the app's business (service.http.middleware): here the app waits for it."""
     (host, port), _ = address
     with socket.create_connection((host, port), timeout=10) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n")

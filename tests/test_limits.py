@@ -21,7 +21,7 @@ from websockets.sync.client import connect
 
 from conftest import start_server, stop_server
 from training.data.digits_dvs import digits_dvs_split
-from training.events.format import encode, make_events
+from training.contract.events.format import encode, make_events
 
 HEADER = json.dumps({"format": "dvs-events/1", "width": 34, "height": 34})
 TIMEOUT = 1.0  # body, header and stream idle timeouts of the server under test

@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 
 from conftest import ROOT, free_port, start_server, stop_server
 from training.data.digits_dvs import digits_dvs_split
-from training.events.format import encode
+from training.contract.events.format import encode
 
 DOCKER = ROOT / "docker"
 DASHBOARD = DOCKER / "grafana" / "dashboards" / "firstspike-decision-time.json"

@@ -20,9 +20,9 @@ from PIL import Image
 from tritonclient.utils import InferenceServerException, serialize_byte_tensor
 
 from conftest import MODEL_STORE, expected_runtime, start_server, stop_server
-from service.oip.codec import (TensorError, decode_bytes_elements, encode_bytes_elements, output_tensor, read_inputs,
+from service.http.oip.codec import (TensorError, decode_bytes_elements, encode_bytes_elements, output_tensor, read_inputs,
                                response_body, split_body)
-from training.store.manifest import list_versions
+from training.contract.manifest import list_versions
 
 INFER = "/v2/models/digits/infer"
 LATEST = str(list_versions(MODEL_STORE / "digits")[-1])  # what a request naming no version gets

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from conftest import MODEL_STORE, CountingRuntime, start_server, stop_server
-from service.batching import Batcher
-from service.early_exit import FIRST_SPIKE, Widths, classify
-from service.runtimes.base import first_step_in_parts
-from service.runtimes.onnx_runtime import OnnxRuntime
-from service.runtimes.torch_runtime import TorchRuntime
+from service.inference.batching import Batcher
+from service.inference.early_exit import FIRST_SPIKE, Widths, classify
+from service.inference.runtimes.base import first_step_in_parts
+from service.inference.runtimes.onnx_runtime import OnnxRuntime
+from service.inference.runtimes.torch_runtime import TorchRuntime
 from training.data import load_dataset
-from training.store.manifest import read_manifest
+from training.contract.manifest import read_manifest
 
 
 def _test_images() -> np.ndarray:
@@ -122,7 +122,7 @@ def test_starting_with_the_decision_only_step_changes_no_answer(runtime_name, mi
 
 
 def test_the_decision_only_start_is_chosen_where_it_costs_less_on_average():
-    from service.runtimes.first_decision import decision_first_pays, share_going_on
+    from service.inference.runtimes.first_decision import decision_first_pays, share_going_on
 
     counts = {"1": 90, "2": 6, "3": 3, "4": 1}
     assert share_going_on({"timesteps": 4, "evaluation": {"decision_timestep_counts": counts}}) == pytest.approx(0.1)
@@ -309,7 +309,7 @@ def test_requests_that_gave_up_while_queued_are_not_stepped():
 
 
 def test_a_stopped_batcher_refuses_work_at_once_and_fails_what_waits():
-    from service.batching import BatcherClosed
+    from service.inference.batching import BatcherClosed
 
     _, onnx_runtime, widths = _runtimes(MODEL_STORE / "digits" / "3")
     images = _test_images()[:3]
@@ -331,7 +331,7 @@ def test_a_stopped_batcher_refuses_work_at_once_and_fails_what_waits():
 def test_a_retired_version_keeps_its_batcher_until_its_last_user_is_done():
     """A reload retires a version that requests still work with: their batcher stops only when
     the last of them is done (the race in which a request met a closed batcher)."""
-    from service.registry import LoadedModel
+    from service.inference.registry import LoadedModel
 
     _, onnx_runtime, widths = _runtimes(MODEL_STORE / "digits" / "3")
     manifest = read_manifest(MODEL_STORE / "digits" / "3")

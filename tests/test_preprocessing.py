@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from conftest import png_bytes
-from service.errors import ApiError
-from service.preprocessing import ImageLimits, InputSpec, decode_base64_image, decode_image, preprocess
-from training.images.decode import ImageRejected, ImageTooLarge
+from service.http.errors import ApiError
+from service.inference.preprocessing import ImageLimits, InputSpec, decode_base64_image, decode_image, preprocess
+from training.contract.images.decode import ImageRejected, ImageTooLarge
 
 GREY_8 = InputSpec(channels=1, height=8, width=8, pixel_max=255, mean=(0.0,), std=(1.0,))
 RGB_4 = InputSpec(channels=3, height=4, width=4, pixel_max=255, mean=(0.5, 0.5, 0.5), std=(0.25, 0.5, 1.0))
@@ -123,8 +123,8 @@ def test_png_text_chunks_cannot_inflate_into_memory(monkeypatch):
     limits (configure_pillow, which runs when an app is made)."""
     from PIL import PngImagePlugin
 
-    from service.benchmarks.hostile import png_with_text_chunks
-    from training.images.decode import configure_pillow
+    from benchmarks.hostile import png_with_text_chunks
+    from training.contract.images.decode import configure_pillow
 
     for name in ("MAX_TEXT_CHUNK", "MAX_TEXT_MEMORY"):
         monkeypatch.setattr(PngImagePlugin, name, getattr(PngImagePlugin, name))  # restored afterwards
@@ -136,7 +136,7 @@ def test_png_text_chunks_cannot_inflate_into_memory(monkeypatch):
 
 
 def test_wide_images_are_mapped_to_eight_bits_a_band_at_a_time(monkeypatch):
-    import training.images.model_input as model_input
+    import training.contract.images.model_input as model_input
 
     rng = np.random.default_rng(8)
     for values in (rng.integers(0, 65536, (37, 50)).astype(np.uint16), rng.integers(-5, 10**6, (37, 50)).astype(np.int32),

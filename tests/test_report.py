@@ -68,7 +68,7 @@ def test_temporal_similarity_18_by_hand():
 def test_report_on_the_shipped_digits_model(tmp_path):
     from training.report import build_report
 
-    from training.store.manifest import read_manifest, resolve_version_dir
+    from training.contract.manifest import read_manifest, resolve_version_dir
 
     report = build_report(MODEL_STORE / "digits", "digits", tmp_path, seed=0)
     saved = json.loads((tmp_path / "report.json").read_text())
@@ -90,7 +90,7 @@ def test_table_iv_on_a_seeded_subset_reports_its_own_clean_error(tmp_path):
     from training.evaluate import evaluate
     from training.report import build_report, from_uint8_images, to_uint8_images
     from training.store.load import load_network
-    from training.images.model_input import InputSpec
+    from training.contract.images.model_input import InputSpec
 
     first = build_report(MODEL_STORE / "digits", "digits", tmp_path / "a", seed=3, robustness_samples=40)
     again = build_report(MODEL_STORE / "digits", "digits", tmp_path / "b", seed=3, robustness_samples=40)

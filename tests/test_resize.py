@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from conftest import png_bytes
-from service.preprocessing import ImageLimits, decode_image, preprocess
-from training.images.decode import ImageTooLarge
-from training.images.model_input import InputSpec, to_model_input
-from training.images.resize import DEFAULT_RESIZE, LEGACY_RESIZE, ResizePolicy, area_resize, resize_image
+from service.inference.preprocessing import ImageLimits, decode_image, preprocess
+from training.contract.images.decode import ImageTooLarge
+from training.contract.images.model_input import InputSpec, to_model_input
+from training.contract.images.resize import DEFAULT_RESIZE, LEGACY_RESIZE, ResizePolicy, area_resize, resize_image
 
 GREY_8 = InputSpec(channels=1, height=8, width=8, pixel_max=255, mean=(0.0,), std=(1.0,))
 

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from conftest import start_server, stop_server
-from service.registry import make_runtime, resolve_runtime
+from service.inference.registry import make_runtime, resolve_runtime
 from service.settings import Settings
-from training.store.manifest import ModelStoreError, read_manifest
+from training.contract.manifest import ModelStoreError, read_manifest
 
 PNG = {"content-type": "image/png"}
 
@@ -59,7 +59,7 @@ def test_each_version_reports_the_runtime_serving_it(tmp_path, graphs_and_none_s
 def test_without_torch_the_refusal_names_the_extra(monkeypatch, graphs_and_none_store, setting):
     """What the slim install says (tests/slim runs it for real): torch fails to import here."""
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ModuleNotFoundError
-    monkeypatch.delitem(sys.modules, "service.runtimes.torch_runtime", raising=False)
+    monkeypatch.delitem(sys.modules, "service.inference.runtimes.torch_runtime", raising=False)
     version_dir = graphs_and_none_store / "digits" / "2"
     with pytest.raises(ModelStoreError) as refused:
         make_runtime(Settings(runtime=setting), version_dir, read_manifest(version_dir))

@@ -11,12 +11,12 @@ import torch
 from conftest import MODEL_STORE
 from training.data.digits import digit_to_png_pixels, digits_split
 from training.evaluate import evaluate
-from training.images.model_input import InputSpec
+from training.contract.images.model_input import InputSpec
 from training.data import dataset_info
-from training.images.resize import LEGACY_RESIZE
+from training.contract.images.resize import LEGACY_RESIZE
 from training.robustness.input_forms import ACCEPTANCE_FORMS, InputForm, decode_to_model_input
 from training.store.load import load_network
-from training.store.manifest import list_versions, read_manifest
+from training.contract.manifest import list_versions, read_manifest
 
 
 @pytest.fixture(scope="module")

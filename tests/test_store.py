@@ -11,7 +11,7 @@ from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
 from training.store.export import export_version
 from training.store.load import load_network
-from training.store.manifest import ModelStoreError, discover, read_manifest, resolve_version_dir
+from training.contract.manifest import ModelStoreError, discover, read_manifest, resolve_version_dir
 
 
 @pytest.fixture(scope="module")

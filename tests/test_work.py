@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from service.work import Deadline, DeadlineExceeded, WorkPool
+from service.inference.work import Deadline, DeadlineExceeded, WorkPool
 
 
 def test_a_deadline_passes_once_its_time_is_up():

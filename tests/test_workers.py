@@ -113,7 +113,7 @@ def label_names(family) -> dict[str, set[str]]:
 
 def test_two_workers_share_the_load_and_metrics_count_every_request_once(tmp_path, digits_test_pngs):
     from training.data.digits_dvs import digits_dvs_split
-    from training.events.format import encode
+    from training.contract.events.format import encode
 
     server = start_workers(tmp_path)
     try:
@@ -349,7 +349,7 @@ def test_only_dead_servers_metrics_dirs_of_this_pid_namespace_are_swept(monkeypa
 
 
 def test_every_worker_has_the_connection_timeouts(tmp_path):
-    """Workers import their HTTP protocol by name (service.worker_http): a header trickling in
+    """Workers import their HTTP protocol by name (service.http.worker): a header trickling in
     still gets 408 there, and the timeout is counted in the aggregated metrics."""
     server = start_workers(tmp_path, env={"FIRSTSPIKE_HEADER_TIMEOUT_S": "1"})
     try:

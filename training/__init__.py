@@ -2,7 +2,7 @@
 evaluation, energy accounting and export to the model store.
 
 Importing this package imports nothing heavy: the service's onnx runtime reads manifests
-through ``training.store.manifest`` in environments without torch.
+through ``training.contract.manifest`` in environments without torch.
 """
 
 from importlib.metadata import PackageNotFoundError, version

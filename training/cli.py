@@ -7,8 +7,8 @@ import json
 import sys
 
 from training import __version__
-from training.extras import needs
-from training.store.manifest import ModelStoreError
+from training.contract.extras import needs
+from training.contract.manifest import ModelStoreError
 
 # The extra each command needs beyond the core install (serve: none), named when a module it
 # imports is missing.
@@ -58,7 +58,7 @@ def _export(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate
     from training.store.export import export_version
     from training.store.load import load_network
-    from training.store.manifest import MANIFEST
+    from training.contract.manifest import MANIFEST
     from training.trainer import checkpoint_path, load_checkpoint_payload, network_from_payload
 
     command = " ".join(["firstspike", *sys.argv[1:]])

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from training.data import dataset_info
-from training.known_fields import refuse_unknown
+from training.contract.known_fields import refuse_unknown
 from training.network.spec import NetworkSpec
 from training.neurons.lif import LIFParameters
 

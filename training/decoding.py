@@ -5,7 +5,7 @@ time-mean decoding of rate-coded networks.
     class = argmax_k U_k[decision timestep]                  (11)  (membrane before reset)
 
 With no output spike by T the class is argmax_k U_k[T] and the exit reason ``no_spike``.
-The service applies the same rule one timestep at a time (``service.early_exit``); the tests
+The service applies the same rule one timestep at a time (``service.inference.early_exit``); the tests
 check that both agree on every test sample.
 """
 

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from training.decoding import Decision, first_spike_decision, time_mean_decision
-from training.energy import operation_counts
+from training.contract.energy import operation_counts
 from training.network.network import NetworkOutput, SpikingNetwork
 
 

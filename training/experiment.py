@@ -197,7 +197,7 @@ def results_page(record: dict, main: dict, events: dict | None = None, others: l
         lines += ["The shipped models on inputs as users send them (other sizes, colour, JPEG, typed digits, the "
                   "corruptions over HTTP, event streams from other cameras), version against version: "
                   "[robustness.md](robustness.md), made by "
-                  "`python -m service.benchmarks.robustness --page docs/robustness.md`."]
+                  "`python -m benchmarks.robustness --page docs/robustness.md`."]
     lines += [""]
     return "\n".join(lines)
 

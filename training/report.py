@@ -27,9 +27,9 @@ from training.analysis.similarity import TemporalSimilarity
 from training.analysis.tables import ModelSummary, energy_table, normalized_energy_table
 from training.data import dataset_info, load_dataset
 from training.data.info import DatasetInfo
-from training.energy import ann_operation_counts
+from training.contract.energy import ann_operation_counts
 from training.evaluate import EvaluationResult, decide, evaluate
-from training.images.model_input import InputSpec, to_model_input
+from training.contract.images.model_input import InputSpec, to_model_input
 from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
 from training.store.load import load_network

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from training.energy import NEUROMORPHIC_COEFFICIENTS, neuromorphic_energy
+from training.contract.energy import NEUROMORPHIC_COEFFICIENTS, neuromorphic_energy
 
 
 @dataclass(frozen=True)

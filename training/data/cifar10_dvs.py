@@ -39,8 +39,8 @@ from torch.utils.data import Dataset
 
 from training.data.cifar import CIFAR10_INFO
 from training.data.info import DatasetInfo
-from training.events.binning import bin_events
-from training.events.format import make_events
+from training.contract.events.binning import bin_events
+from training.contract.events.format import make_events
 
 SENSOR_SIZE = 128  # DVS128: 128 x 128 pixels
 DEFAULT_BIN_US = 325_000

@@ -12,7 +12,7 @@ import numpy as np
 
 from training.data.info import DatasetInfo
 from training.data.pixel_images import PixelImages
-from training.images.resize import ResizePolicy
+from training.contract.images.resize import ResizePolicy
 
 DIGITS_INFO = DatasetInfo(
     name="digits",

@@ -27,9 +27,9 @@ import torch
 from training.data.digits import digits_split
 from training.data.event_augment import drop_events, nda_augment
 from training.data.info import DatasetInfo
-from training.events.binning import bin_events
-from training.events.format import make_events
-from training.known_fields import refuse_unknown
+from training.contract.events.binning import bin_events
+from training.contract.events.format import make_events
+from training.contract.known_fields import refuse_unknown
 
 SENSOR = 34
 DIGIT_SIZE = 24

@@ -16,7 +16,7 @@ import numpy as np
 from training.data.idx import read_idx
 from training.data.info import DatasetInfo
 from training.data.pixel_images import PixelImages
-from training.images.resize import ResizePolicy
+from training.contract.images.resize import ResizePolicy
 
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
 FILES = {

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from PIL import Image
 
-from training.images.resize import DEFAULT_RESIZE, FILTERS, ResizePolicy, area_resize, resize_image
-from training.known_fields import refuse_unknown
+from training.contract.images.resize import DEFAULT_RESIZE, FILTERS, ResizePolicy, area_resize, resize_image
+from training.contract.known_fields import refuse_unknown
 
 Range = tuple[float, float]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from training.images.resize import DEFAULT_RESIZE, ResizePolicy
+from training.contract.images.resize import DEFAULT_RESIZE, ResizePolicy
 
 
 @dataclass(frozen=True)

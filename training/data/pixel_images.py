@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from training.data.image_augment import UserInputAugmentation
 from training.data.info import DatasetInfo
-from training.images.model_input import InputSpec, normalize_pixels
+from training.contract.images.model_input import InputSpec, normalize_pixels
 
 
 class PixelImages(Dataset):

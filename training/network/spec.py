@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from training.known_fields import refuse_unknown
+from training.contract.known_fields import refuse_unknown
 from training.neurons.lif import LIFParameters
 
 CODINGS = ("latency", "rate", "ann")

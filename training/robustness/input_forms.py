@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from training.images.decode import ImageLimits, decode_image
-from training.images.model_input import InputSpec, to_model_input
+from training.contract.images.decode import ImageLimits, decode_image
+from training.contract.images.model_input import InputSpec, to_model_input
 
 UPSCALE_FILTERS = {"smooth": Image.Resampling.BICUBIC, "nearest": Image.Resampling.NEAREST}
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from training.data.info import DatasetInfo
-from training.energy import E_AC_JOULES, E_MAC_JOULES, NEUROMORPHIC_COEFFICIENTS
+from training.contract.energy import E_AC_JOULES, E_MAC_JOULES, NEUROMORPHIC_COEFFICIENTS
 from training.evaluate import EvaluationResult
 from training.network.network import SpikingNetwork
-from training.store.manifest import MANIFEST, MANIFEST_FORMAT, WEIGHTS, is_valid_name, list_versions, sha256_file
+from training.contract.manifest import MANIFEST, MANIFEST_FORMAT, WEIGHTS, is_valid_name, list_versions, sha256_file
 
 
 def _input_spec(info: DatasetInfo, input_shape: tuple[int, int, int]) -> dict:

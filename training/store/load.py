@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
-from training.store.manifest import WEIGHTS, ModelStoreError, read_manifest, resolve_version_dir
+from training.contract.manifest import WEIGHTS, ModelStoreError, read_manifest, resolve_version_dir
 
 
 def load_network(path: str | Path) -> tuple[SpikingNetwork, dict]:

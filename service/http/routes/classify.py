@@ -1,0 +1,64 @@
+"""POST /classify: one image, early-exit inference, the decision."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from service.inference.admission import admitted, within_deadline
+from service.http.answers import build_answer, observe_decision
+from service.http.dependencies import ServiceState, get_service
+from service.inference.early_exit import Outcome
+from service.http.image_input import OPENAPI_REQUEST_BODY, read_image_bytes
+from service.inference.preprocessing import ImageLimits, preprocess
+from service.inference.registry import LoadedModel
+from service.http.schemas import Classification, ErrorBody
+from service.inference.work import Deadline
+from training.contract.manifest import NAME_REGEX
+
+router = APIRouter(tags=["inference"])
+ENDPOINT = "/classify"
+ERRORS = {status: {"model": ErrorBody} for status in (400, 404, 408, 413, 415, 503, 504)}
+
+
+@router.post("/classify", summary="Classify one image at its first output spike",
+             response_model=Classification, responses=ERRORS, openapi_extra=OPENAPI_REQUEST_BODY)
+async def classify_image(
+    request: Request,
+    model: str | None = Query(None, pattern=NAME_REGEX, description="model name (default: the first loaded image model)"),
+    version: int | None = Query(None, ge=1, description="model version (default: the highest loaded)"),
+    early_exit: bool = Query(True, description="stop at the first output spike; false runs all T timesteps"),
+    service: ServiceState = Depends(get_service),
+) -> Classification:
+    """Classify one image. The network runs one timestep at a time and stops at its first output
+    spike; the answer says when (``decision_timestep``) and what it cost."""
+    with service.inference.registry.lease(model, version, kind="image") as loaded:
+        request.state.model, request.state.version = loaded.name, loaded.version
+        async with admitted(service, loaded, ENDPOINT):
+            data = await read_image_bytes(request, service.settings.max_body_bytes)
+            received = time.perf_counter()
+            outcome = await within_deadline(service, loaded, ENDPOINT,
+                                            lambda deadline: _infer(service, loaded, data, early_exit, deadline))
+    seconds = time.perf_counter() - received
+    response = build_answer(request.state.request_id, loaded, outcome, seconds)
+    observe_decision(service.metrics, loaded, response, ENDPOINT, seconds)
+    request.state.log = {"model": loaded.name, "version": loaded.version, "class_index": outcome.class_index,
+                         "decision_timestep": outcome.decision_timestep, "exit_reason": outcome.exit_reason}
+    return response
+
+
+async def _infer(service: ServiceState, loaded: LoadedModel, data: bytes, early_exit: bool,
+                 deadline: Deadline) -> Outcome:
+    limits = service.settings.image_limits
+    if loaded.batcher is not None:
+        image = await service.pool.run(preprocess, data, loaded.input_spec, limits, deadline)
+        return await loaded.batcher.submit(image, early_exit)
+    # one hop to the pool for decoding and inference together
+    return await service.pool.run(_run_alone, loaded, data, limits, early_exit, deadline)
+
+
+def _run_alone(loaded: LoadedModel, data: bytes, limits: ImageLimits, early_exit: bool, deadline: Deadline) -> Outcome:
+    image = preprocess(data, loaded.input_spec, limits, deadline)
+    deadline.check()
+    return loaded.classify_alone(image, early_exit)

@@ -1,0 +1,57 @@
+"""The demo page at ``/`` (static HTML, CSS and JavaScript shipped in the package, no build step,
+nothing fetched from outside) and the example event streams it replays (``/examples/{model}``).
+
+The page uses only the public API (``/models``, ``/classify``, ``/classify/stream``,
+``/metrics``); the example streams are package data, so both work in the slim install too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path as FilePath
+
+from fastapi import APIRouter, Path
+from fastapi.responses import FileResponse, Response
+
+from service.http.errors import ApiError
+from service.http.schemas import ErrorBody
+from training.contract.manifest import NAME_REGEX
+
+STATIC = FilePath(__file__).parents[2] / "static"
+EXAMPLES = STATIC / "examples"
+DVS_EVENTS = "application/x-dvs-events"
+
+router = APIRouter(tags=["demo"])
+
+
+@router.get("/", include_in_schema=False)
+async def demo_page() -> FileResponse:
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+
+def _index(model: str) -> dict:
+    path = EXAMPLES / model / "index.json"
+    if not path.is_file():
+        raise ApiError(404, "no_examples", f"no example streams for model {model!r}")
+    return json.loads(path.read_text())
+
+
+@router.get("/examples/{model}", summary="Example event streams of a model", responses={404: {"model": ErrorBody}})
+async def list_examples(model: str = Path(pattern=NAME_REGEX)) -> dict:
+    """Example ``dvs-events/1`` streams for an event model (the demo page replays them over
+    ``/classify/stream``): sensor size, and per stream its label, event count, duration and URL."""
+    index = _index(model)
+    return {"model": model, "format": index["format"], "width": index["width"], "height": index["height"],
+            "source": index["source"],
+            "streams": [{**entry, "url": f"/examples/{model}/{number}"}
+                        for number, entry in enumerate(index["streams"])]}
+
+
+@router.get("/examples/{model}/{number}", summary="One example event stream",
+            responses={200: {"content": {DVS_EVENTS: {}}}, 404: {"model": ErrorBody}})
+async def get_example(model: str = Path(pattern=NAME_REGEX), number: int = Path(ge=0)) -> Response:
+    """One example stream: 16-byte little-endian records (int64 t, uint16 x, uint16 y, uint8 p, 3 zero bytes)."""
+    streams = _index(model)["streams"]
+    if number >= len(streams):
+        raise ApiError(404, "no_examples", f"model {model!r} has {len(streams)} example streams")
+    return Response((EXAMPLES / model / streams[number]["file"]).read_bytes(), media_type=DVS_EVENTS)

@@ -1,0 +1,14 @@
+"""Energy of one request from the manifest's layer table and the activity actually recorded."""
+
+from __future__ import annotations
+
+from service.inference.early_exit import Outcome
+from service.http.schemas import Energy
+from training.contract.energy import operation_counts
+
+
+def request_energy(manifest: dict, outcome: Outcome) -> Energy:
+    counts = operation_counts(manifest["layers"]["synaptic"], outcome.synaptic_inputs, outcome.timesteps_run)
+    constants = manifest["energy"]
+    return Energy(synaptic_ops=counts.synaptic_ops, macs=counts.macs,
+                  joules=counts.joules(constants["e_mac_joules"], constants["e_ac_joules"]))

@@ -1,0 +1,105 @@
+"""The onnx runtime: the exported single-timestep graphs on onnxruntime. numpy only, no torch,
+so it runs in the slim serving image."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from service.inference.runtimes.base import StepResult, first_step_in_parts
+from service.inference.runtimes.first_decision import decision_first_pays, least_costs, share_going_on
+from service.inference.runtimes.heap import keep_freed_memory
+from training.contract.manifest import ModelStoreError
+
+
+class OnnxRuntime:
+    name = "onnx"
+
+    def __init__(self, version_dir: Path, manifest: dict, threads: int = 1) -> None:
+        graphs = manifest.get("onnx")
+        if not graphs:
+            raise ValueError(f"{version_dir}: the model has no ONNX graphs (export it with 'firstspike export --onnx')")
+        keep_freed_memory()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Idle intra-op threads would otherwise spin, taking cores from the event loop and from
+        # the other requests' threads between timesteps.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+
+        def session(graph: dict) -> ort.InferenceSession:
+            path = version_dir / graph["file"]
+            try:
+                return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            except Exception as error:  # noqa: BLE001 - onnxruntime's Fail, InvalidGraph, ...: this file is bad
+                raise ModelStoreError(f"{path}: onnxruntime cannot load it ({error})") from None
+
+        # Versions exported since the step graph computes the features itself carry each row's
+        # input between timesteps; older ones carry the encoder graph's features.
+        self.step_input = graphs["step"]["inputs"][0]
+        self.encoder = session(graphs["encoder"]) if self.step_input == "features" else None
+        self.stepper = session(graphs["step"])
+        # Versions exported before the fused first-step graph existed run encoder and step
+        # instead; those exported before the decision-only one always start with the full step.
+        first, decision = graphs.get("first_step"), graphs.get("first_decision")
+        self.first_stepper = session(first) if first else None
+        self.first_decider = session(decision) if decision and first else None
+        self.state_names = graphs["step"]["inputs"][2:]
+        self.state_shapes = [tuple(s) for s in manifest["layers"]["hidden_state_shapes"]]
+        self.num_classes = len(manifest["labels"])
+        self.timesteps = int(manifest["timesteps"])
+        self.decides_first = self._decision_first_pays(manifest)
+
+    def _decision_first_pays(self, manifest: dict) -> bool:
+        going_on = share_going_on(manifest)
+        if self.first_decider is None or going_on is None or going_on >= 1:
+            return False
+        if going_on == 0:  # the decision graph is the full one less outputs: never dearer
+            return True
+        shape = [1 if isinstance(d, str) or d is None else d for d in self.first_decider.get_inputs()[0].shape]
+        blank = {"images": np.zeros(shape, dtype=np.float32)}
+        decision, full = least_costs(lambda: self.first_decider.run(None, blank),
+                                      lambda: self.first_stepper.run(None, blank))
+        return decision_first_pays(decision, full, going_on)
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        if self.encoder is None:
+            return images
+        return self.encoder.run(None, {"images": images})[0]
+
+    def initial_state(self, batch_size: int) -> tuple[np.ndarray, ...]:
+        shapes = [*self.state_shapes, (self.num_classes,)]
+        return tuple(np.zeros((batch_size, *shape), dtype=np.float32) for shape in shapes)
+
+    def first_step(self, images: np.ndarray) -> tuple[np.ndarray, StepResult]:
+        if self.first_stepper is None:
+            return first_step_in_parts(self, images)
+        outputs = self.first_stepper.run(None, {"images": images})
+        if self.encoder is None:
+            return images, _step_result(outputs)
+        return outputs[0], _step_result(outputs[1:])  # the features first
+
+    def first_decision(self, images: np.ndarray) -> StepResult:
+        if self.first_decider is None:
+            return replace(self.first_step(images)[1], state=None)
+        return StepResult(*self.first_decider.run(None, {"images": images}), None)
+
+    def step(self, encoded: np.ndarray, timesteps: np.ndarray, state: tuple[np.ndarray, ...]) -> StepResult:
+        feeds = {self.step_input: encoded, "timestep": timesteps.astype(np.float32), **dict(zip(self.state_names, state))}
+        outputs = self.stepper.run(None, feeds)
+        return _step_result(outputs)
+
+    def select(self, encoded: np.ndarray, state: tuple[np.ndarray, ...], rows: np.ndarray):
+        return encoded[rows], tuple(s[rows] for s in state)
+
+    def merge(self, parts):
+        encoded = np.concatenate([e for e, _ in parts])
+        return encoded, tuple(np.concatenate([s[i] for _, s in parts]) for i in range(len(parts[0][1])))
+
+
+def _step_result(outputs: list[np.ndarray]) -> StepResult:
+    """A step graph's outputs: the five of ``StepResult``, then the next states."""
+    return StepResult(*outputs[:5], tuple(outputs[5:]))
