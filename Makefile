@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 SLIM_VENV  ?= .venv-slim
 SLIM_STAMP := $(SLIM_VENV)/.installed-stamp
 
-.PHONY: install install-slim tools image-tools test test-slim images image-test screenshots docs run clean
+.PHONY: install install-slim tools image-tools test test-fast test-slim images image-test screenshots docs run clean
 
 install: $(STAMP)
 
@@ -42,8 +42,15 @@ tools:
 	    dataset-fashion-mnist chromium chromium-driver >/dev/null; \
 	fi
 
+# Everything: tests/unit, tests/e2e, tests/deploy, tests/test_boundaries.py and tests/slim (here with
+# torch; test-slim runs tests/slim again without it), slow tests included.
 test: install test-slim tools image-test
 	$(BIN)/python -m pytest
+
+# The in-process tests without the slow ones (training runs, graph exports, firstspike processes):
+# under a minute on 2 cores, no server, browser, Prometheus or root needed.
+test-fast: install
+	$(BIN)/python -m pytest -q tests/unit tests/test_boundaries.py -m "not slow"
 
 # The container images, built for real: with `docker build` where a Docker engine answers, else
 # with Debian's buildah (chroot isolation) on a local debootstrap base, kept in buildah's storage
@@ -65,9 +72,9 @@ test-slim: install-slim
 
 # The demo page's browser tests, saving their screenshots to docs/demo/ (the README and docs/getting-started.md show them).
 screenshots: install tools
-	FIRSTSPIKE_SCREENSHOTS=docs/demo $(BIN)/python -m pytest tests/test_demo_page.py
+	FIRSTSPIKE_SCREENSHOTS=docs/demo $(BIN)/python -m pytest tests/e2e/test_demo_page.py
 
-# The documentation site in site/, from docs/ (tests/test_docs.py also builds it, strictly, and
+# The documentation site in site/, from docs/ (tests/deploy/test_docs.py also builds it, strictly, and
 # checks that the generated tables match the code: python scripts/generate_docs.py rewrites them).
 docs: install
 	$(BIN)/python scripts/generate_docs.py --check

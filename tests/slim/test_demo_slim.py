@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import start_server, stop_server
+from tests.helpers import start_server, stop_server
 from test_onnx_service import _digit_pngs
 
 STATIC = ("/", "/static/demo.js", "/static/demo.css")

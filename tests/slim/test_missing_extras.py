@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MODEL_STORE, ROOT, start_server, stop_server
+from tests.helpers import MODEL_STORE, ROOT, start_server, stop_server
 
 without_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is installed here")
 TORCH_HINT = "the torch runtime needs PyTorch: pip install 'firstspike[torch]'"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import MODEL_STORE, start_server, stop_server
+from tests.helpers import MODEL_STORE, start_server, stop_server
 
 SLIM = os.environ.get("FIRSTSPIKE_SLIM") == "1"
 
