@@ -82,7 +82,7 @@ def build_store(root: Path) -> Path:
     torch.manual_seed(0)
     for model in SHIPPED:  # the shipped weights, with the graphs the exporter writes now
         network, manifest = load_network(ROOT / "model_store" / model)
-        info = dataset_info(manifest["evaluation"]["dataset"])
+        info = dataset_info(manifest.evaluation.dataset)
         test = load_dataset(info.name, "test")
         sample = [test[i] for i in range(min(len(test), 512))]  # the inputs the benchmark sends
         _export(network, store, model, info, sample)
@@ -126,8 +126,8 @@ def _runtime(store: Path, name: str, kind, threads: int = 1) -> Served:
     manifest = read_manifest(version_dir)
     runtime = (kind.load(version_dir, manifest, threads) if kind is TorchRuntime
                else kind(version_dir, manifest, threads))
-    decoding = "first_spike" if manifest["coding"] == "latency" else "time_mean"
-    return Served(runtime, Widths.from_manifest(manifest), InputSpec.from_manifest(manifest), decoding)
+    return Served(runtime, Widths.from_manifest(manifest), InputSpec.from_manifest(manifest),
+                  manifest.decoding)
 
 
 def profiles(store: Path, model: str, images: list[np.ndarray], seconds: float) -> dict:

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = evaluate(network, load_dataset("fashion-mnist", "test")).per_sample
     right = [t for t, c, y in zip(reference["decision_timestep"], reference["class_index"], labels) if c == y]
     wrong = [t for t, c, y in zip(reference["decision_timestep"], reference["class_index"], labels) if c != y]
-    figures = {"version": manifest["version"], "eval_accuracy": len(right) / len(labels),
+    figures = {"version": manifest.version, "eval_accuracy": len(right) / len(labels),
                "right": [len(right), float(np.mean(right))], "wrong": [len(wrong), float(np.mean(wrong))]}
     print(json.dumps(figures), flush=True)
     forms = [("28 px png", "image/png", png)]

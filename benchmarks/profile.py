@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from service.inference.early_exit import FIRST_SPIKE, Batch, Rows, Widths, advance, classify
+from service.inference.early_exit import FIRST_SPIKE, Batch, RowRecords, Widths, advance, classify
 from service.inference.runtimes.base import Runtime
 
 RUNTIME_CALLS = ("first_decision", "first_step", "encode", "initial_state", "step", "select", "merge")
@@ -114,7 +114,7 @@ def profile_batched_step(runtime: Runtime, widths: Widths, images: np.ndarray, d
 
     def fresh() -> Batch:
         return Batch(encoded, runtime.initial_state(count),
-                     Rows.fresh(np.arange(count), np.zeros(count, bool), widths, runtime.timesteps))
+                     RowRecords.fresh(np.arange(count), np.zeros(count, bool), widths, runtime.timesteps))
 
     advance(runtime, fresh(), decoding)  # warm-up
     clock = _Clock()

@@ -40,7 +40,7 @@ from training.contract.manifest import read_manifest, resolve_version_dir
 
 def held_out_pixels(model_dir: Path) -> tuple[str, np.ndarray, list[int]]:
     """The test split of the model's data set as 8-bit grey pixels [N, H, W], light on dark."""
-    dataset = read_manifest(resolve_version_dir(model_dir))["evaluation"]["dataset"]
+    dataset = read_manifest(resolve_version_dir(model_dir)).evaluation.dataset
     if dataset == "digits":
         images, labels = digits_split("test")
         return dataset, digit_to_png_pixels(images), [int(label) for label in labels]

@@ -42,17 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     source = resolve_version_dir(Path(args.version_dir))
     network, manifest = load_network(source)
-    if not manifest.get("onnx"):
+    if manifest.onnx is None:
         raise SystemExit(f"same_answers_as_shipped: {source} has no ONNX graphs to compare with")
-    if manifest.get("kind", "image") != "image":
+    if manifest.kind != "image":
         raise SystemExit(f"same_answers_as_shipped: {source} takes event streams; this compares image models")
-    dataset = manifest["evaluation"]["dataset"]
+    dataset = manifest.evaluation.dataset
     test = load_dataset(dataset, "test", timesteps=network.timesteps)
     images = torch.stack([test[i][0] for i in range(len(test))]).numpy()
     widths = Widths.from_manifest(manifest)
     with tempfile.TemporaryDirectory() as scratch:
         sample = [test[i] for i in range(min(len(test), 8))]
-        again = export_version(network, scratch, manifest["name"], dataset_info(dataset, network.timesteps),
+        again = export_version(network, scratch, manifest.name, dataset_info(dataset, network.timesteps),
                                evaluate(network, sample), onnx=True)
         shipped, current = OnnxRuntime(source, manifest), OnnxRuntime(again, read_manifest(again))
         for decision_first in (False, True):
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 before += classify(shipped, images[start:start + args.batch], widths)
                 after += classify(current, images[start:start + args.batch], widths)
             print(json.dumps({
-                "version": f"{manifest['name']}/{manifest['version']}", "inputs": len(images),
+                "version": manifest.name_and_version, "inputs": len(images),
                 "decision_only_start": decision_first,
                 "identical_answers": sum(_key(a) == _key(b) for a, b in zip(before, after)),
                 "largest_score_difference": max(float(np.abs(np.subtract(a.scores, b.scores)).max())

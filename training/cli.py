@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from service import cli as serve_cli
 from training import __version__
 from training.contract.extras import needs
 from training.contract.manifest import ModelStoreError
@@ -36,15 +37,15 @@ def _eval(args: argparse.Namespace) -> int:
     from training.store.load import load_network
 
     network, manifest = load_network(args.model_dir)
-    dataset_name = args.dataset or manifest["evaluation"]["dataset"]
+    dataset_name = args.dataset or manifest.evaluation.dataset
     result = evaluate(network, load_dataset(dataset_name, args.split, args.data_root, timesteps=network.timesteps),
                       batch_size=args.batch_size)
-    summary = {"model": {"name": manifest["name"], "version": manifest["version"]}, "dataset": dataset_name,
+    summary = {"model": {"name": manifest.name, "version": manifest.version}, "dataset": dataset_name,
                "split": args.split, **result.summary()}
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{manifest['name']}/{manifest['version']} on {dataset_name} {args.split}: "
+        print(f"{manifest.name_and_version} on {dataset_name} {args.split}: "
               f"accuracy {result.accuracy:.4f}, mean decision timestep {result.mean_decision_timestep:.3f} "
               f"of {result.timesteps}, firing rate {result.firing_rate if result.firing_rate is None else round(result.firing_rate, 4)}, "
               f"energy {result.energy_joules_per_sample * 1e9:.3f} nJ/sample, {result.samples} samples")
@@ -52,57 +53,38 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from training.data import dataset_info, load_dataset
     from training.evaluate import evaluate
     from training.store.export import export_version
-    from training.store.load import load_network
-    from training.contract.manifest import MANIFEST
-    from training.trainer import checkpoint_path, load_checkpoint_payload, network_from_payload
+    from training.store.source import load_trained
 
-    command = " ".join(["firstspike", *sys.argv[1:]])
-    source = Path(args.run_dir)
-    if (source / MANIFEST).is_file():  # a stored version: its weights again, with this release's graphs
-        network, manifest = load_network(source)
-        recorded = manifest.get("training") or {}
-        name, dataset_name = args.name or manifest["name"], manifest["evaluation"]["dataset"]
-        data_root = (recorded.get("config") or {}).get("data_root")
-        training = {**recorded, "exported_from": f"{manifest['name']}/{manifest['version']}", "command": command}
-    else:
-        payload = load_checkpoint_payload(checkpoint_path(args.run_dir))
-        network, config, history = network_from_payload(payload)
-        name, dataset_name, data_root = args.name or config.name, config.dataset, config.data_root
-        training = {"config": config.to_dict(), "epochs_trained": len(history), "command": command,
-                    "run": payload.get("run")}
+    source = load_trained(args.run_dir)
+    network = source.network
     if args.output_leak is not None or args.output_threshold is not None:
         network.set_output_neuron(**{name: value for name, value in (("leak", args.output_leak),
                                                                      ("threshold", args.output_threshold)) if value is not None})
-    result = evaluate(network, load_dataset(dataset_name, "test", data_root, timesteps=network.timesteps))
-    path = export_version(network, args.store, name, dataset_info(dataset_name, network.timesteps), result,
-                          split="test", training=training, version=args.version, onnx=args.onnx)
+    timesteps = network.timesteps
+    result = evaluate(network, load_dataset(source.dataset, "test", source.data_root, timesteps=timesteps))
+    training = {**source.training, "command": " ".join(["firstspike", *sys.argv[1:]])}
+    info = dataset_info(source.dataset, timesteps)
+    path = export_version(network, args.store, args.name or source.name, info, result, split="test",
+                          training=training, version=args.version, onnx=args.onnx)
     print(json.dumps({"exported": str(path), "accuracy": result.accuracy,
                       "mean_decision_timestep": result.mean_decision_timestep}))
     return 0
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from training import calibration
     from training.data import load_dataset
-    from training.store.load import load_network
-    from training.trainer import CHECKPOINT, network_from_checkpoint
+    from training.store.source import load_trained
 
-    source = Path(args.source)
-    if source.suffix == ".pt" or (source / CHECKPOINT).exists():
-        network, config, _ = network_from_checkpoint(source)
-        dataset_name, data_root = args.dataset or config.dataset, args.data_root or config.data_root
-    else:
-        network, manifest = load_network(source)
-        dataset_name, data_root = args.dataset or manifest["evaluation"]["dataset"], args.data_root
+    source = load_trained(args.source)
+    network = source.network
+    dataset_name, data_root = args.dataset or source.dataset, args.data_root or source.data_root
     if network.spec.coding != "latency":
-        raise ValueError(f"{source} is {network.spec.coding}-coded: only latency-coded networks decide at a first spike")
+        raise ValueError(f"{args.source} is {network.spec.coding}-coded: only latency-coded networks decide at a "
+                         "first spike")
     if args.samples < 1 or args.max_mean_timestep < 1:
         raise ValueError("--samples and --max-mean-timestep must be at least 1")
     currents, labels = calibration.output_currents(network, load_dataset(dataset_name, args.split, data_root,
@@ -147,27 +129,6 @@ def _experiment(args: argparse.Namespace) -> int:
                           config=args.config, overrides=args.overrides, page=args.page, events_model=events or None,
                           robustness_samples=args.robustness_samples, skip=tuple(args.skip))
     print(json.dumps({"results": str(path)}))
-    return 0
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from service.server import serve
-    from service.settings import Settings
-
-    overrides = {key: value for key, value in {
-        "model_store": args.model_store, "runtime": args.runtime, "threads": args.threads, "workers": args.workers,
-        "default_models": args.models.split(",") if args.models else None,
-    }.items() if value is not None}
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as error:
-        first = error.errors()[0]
-        raise ValueError(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    if not settings.model_store.is_dir():
-        raise FileNotFoundError(f"model store {settings.model_store} is not a directory")
-    serve(settings, args.host, args.port, args.log_level)
     return 0
 
 
@@ -264,22 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
                             help="Table IV on a seeded subset of N test images (default all)")
     experiment.set_defaults(handler=_experiment)
 
-    serve = commands.add_parser("serve", help="serve the model store over HTTP (service.app:app with uvicorn)",
-                                description="Serve models with early-exit inference. Settings not given here "
-                                            "come from FIRSTSPIKE_* environment variables.")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--model-store", help="model store root (FIRSTSPIKE_MODEL_STORE, default ./model_store)")
-    serve.add_argument("--models", help="comma-separated models to load (default: every model in the store)")
-    serve.add_argument("--runtime", choices=["auto", "torch", "onnx"],
-                       help="FIRSTSPIKE_RUNTIME (default auto: onnx for each version exported with its ONNX "
-                            "graphs, torch for the others)")
-    serve.add_argument("--threads", type=int, help="intra-op threads per runtime (FIRSTSPIKE_THREADS)")
-    serve.add_argument("--workers", type=int, metavar="N",
-                       help="server processes on one port, each with its own models; /metrics sums them "
-                            "(FIRSTSPIKE_WORKERS, default 1)")
-    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    serve.set_defaults(handler=_serve)
+    # The serving command itself lives in the service (``firstspike-serve``); this is the same one.
+    serve = commands.add_parser("serve", help=serve_cli.HELP, description=serve_cli.DESCRIPTION)
+    serve_cli.add_serve_arguments(serve)
+    serve.set_defaults(handler=serve_cli.serve)
     return parser
 
 

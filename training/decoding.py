@@ -15,9 +15,7 @@ from typing import NamedTuple
 
 import torch
 
-FIRST_SPIKE = "first_spike"
-NO_SPIKE = "no_spike"
-TIME_MEAN = "time_mean"
+from training.contract.decisions import FIRST_SPIKE, NO_SPIKE
 
 
 class Decision(NamedTuple):

@@ -9,7 +9,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from training.decoding import Decision, first_spike_decision, time_mean_decision
+from training.contract.decisions import TIME_MEAN
 from training.contract.energy import operation_counts
+from training.contract.manifest import SynapticLayer
 from training.network.network import NetworkOutput, SpikingNetwork
 
 
@@ -102,9 +104,10 @@ def _accumulate(totals: _Totals, network: SpikingNetwork, output: NetworkOutput,
     output_spikes = (output.spikes.sum(dim=2) * ran).sum(dim=0).double()  # [B]
     synaptic_inputs = (output.synaptic_inputs * ran.unsqueeze(-1)).sum(dim=0).double()  # [B, S]
     spikes_per_sample = layer_spikes.sum(dim=1) + output_spikes
-    reasons = decision.exit_reasons() if network.spec.coding == "latency" else ["time_mean"] * len(labels)
+    reasons = decision.exit_reasons() if network.spec.coding == "latency" else [TIME_MEAN] * len(labels)
+    synaptic_layers = [SynapticLayer.model_validate(layer) for layer in network.layout["synaptic_layers"]]
     for b, reason in enumerate(reasons):
-        counts = operation_counts(network.layout["synaptic_layers"], synaptic_inputs[b].tolist(), int(last[b]))
+        counts = operation_counts(synaptic_layers, synaptic_inputs[b].tolist(), int(last[b]))
         totals.synaptic_ops += counts.synaptic_ops
         totals.macs += counts.macs
         joules = counts.joules()

@@ -28,6 +28,7 @@ from training.analysis.tables import ModelSummary, energy_table, normalized_ener
 from training.data import dataset_info, load_dataset
 from training.data.info import DatasetInfo
 from training.contract.energy import ann_operation_counts
+from training.contract.manifest import Manifest, SynapticLayer
 from training.evaluate import EvaluationResult, decide, evaluate
 from training.contract.images.model_input import InputSpec, to_model_input
 from training.network.network import SpikingNetwork
@@ -39,14 +40,14 @@ from training.store.load import load_network
 class LoadedModel:
     name: str
     network: SpikingNetwork
-    manifest: dict
+    manifest: Manifest
 
 
 def _load(path: str | Path | None) -> LoadedModel | None:
     if path is None:
         return None
     network, manifest = load_network(path)
-    return LoadedModel(f"{manifest['name']}/{manifest['version']}", network, manifest)
+    return LoadedModel(manifest.name_and_version, network, manifest)
 
 
 def summary(name: str, result: EvaluationResult) -> ModelSummary:
@@ -61,7 +62,7 @@ def ann_summary(model: LoadedModel, ann: LoadedModel | None, dataset) -> ModelSu
         result = evaluate(ann.network, dataset)
         return ModelSummary(f"ANN {ann.name}", result.accuracy, 1.0, 0.0, result.energy_joules_per_sample)
     spec = NetworkSpec.from_dict({**model.network.spec.to_dict(), "coding": "ann", "encoder": None})
-    layers = SpikingNetwork(spec).layout["synaptic_layers"]
+    layers = [SynapticLayer.model_validate(layer) for layer in SpikingNetwork(spec).layout["synaptic_layers"]]
     return ModelSummary("ANN (same architecture, untrained: energy only)", None, 1.0, 0.0,
                         ann_operation_counts(layers).joules())
 
@@ -152,7 +153,7 @@ def build_report(model_dir: str | Path, dataset_name: str | None, out_dir: str |
     out.mkdir(parents=True, exist_ok=True)
     model = _load(model_dir)
     rate, ann = _load(rate_model), _load(ann_model)
-    dataset_name = dataset_name or model.manifest["evaluation"]["dataset"]
+    dataset_name = dataset_name or model.manifest.evaluation.dataset
     info = dataset_info(dataset_name, model.network.timesteps)
     test = load_dataset(dataset_name, "test", data_root, timesteps=model.network.timesteps)
     main = evaluate(model.network, test)

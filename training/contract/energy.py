@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from training.contract.manifest import SynapticLayer
+
 E_MAC_JOULES = 4.6e-12  # 32-bit float multiply-accumulate, 45 nm CMOS
 E_AC_JOULES = 0.9e-12  # 32-bit float accumulate, 45 nm CMOS
 NEUROMORPHIC_COEFFICIENTS = {"truenorth": (0.6, 0.4), "spinnaker": (0.36, 0.64)}  # (static, dynamic)
@@ -31,29 +33,35 @@ class OperationCounts:
         return e_mac * self.macs + e_ac * self.synaptic_ops
 
 
-def operation_counts(synaptic_layers: Sequence[dict], synaptic_inputs: Sequence[float], timesteps_run: int) -> OperationCounts:
+def operation_counts(synaptic_layers: Sequence[SynapticLayer], synaptic_inputs: Sequence[float],
+                     timesteps_run: int) -> OperationCounts:
     """MACs and SOPs of one sample.
 
-    ``synaptic_layers``: the manifest's table (kind ``mac``/``sop``, ``flops``,
-    ``input_neurons``, ``static``). ``synaptic_inputs``: for each non-static layer in order,
-    its input activity summed over the ``timesteps_run`` timesteps the sample ran.
+    Args:
+        synaptic_layers: the manifest's table (``Manifest.layers.synaptic``).
+        synaptic_inputs: for each non-static layer in order, its input activity summed over the
+            timesteps the sample ran.
+        timesteps_run: how many timesteps the sample ran.
+
+    Returns:
+        The sample's MACs and synaptic operations.
     """
-    dynamic = [layer for layer in synaptic_layers if not layer["static"]]
+    dynamic = [layer for layer in synaptic_layers if not layer.static]
     if len(dynamic) != len(synaptic_inputs):
         raise ValueError(f"{len(synaptic_inputs)} activity values for {len(dynamic)} synaptic layers")
-    macs = sum(float(layer["flops"]) for layer in synaptic_layers if layer["static"])
+    macs = sum(layer.flops for layer in synaptic_layers if layer.static)
     synaptic_ops = 0.0
     for layer, activity in zip(dynamic, synaptic_inputs):
-        if layer["kind"] == "mac":
-            macs += float(layer["flops"]) * timesteps_run
+        if layer.kind == "mac":
+            macs += layer.flops * timesteps_run
         else:
-            synaptic_ops += float(activity) / layer["input_neurons"] * float(layer["flops"])
+            synaptic_ops += float(activity) / layer.input_neurons * layer.flops
     return OperationCounts(macs, synaptic_ops)
 
 
-def ann_operation_counts(synaptic_layers: Sequence[dict]) -> OperationCounts:
+def ann_operation_counts(synaptic_layers: Sequence[SynapticLayer]) -> OperationCounts:
     """Every layer of the same-architecture ANN as MACs, one pass: the input of (15)."""
-    return OperationCounts(sum(float(layer["flops"]) for layer in synaptic_layers), 0.0)
+    return OperationCounts(sum(layer.flops for layer in synaptic_layers), 0.0)
 
 
 def neuromorphic_energy(timesteps: float, spikes: float, static: float, dynamic: float) -> float:

@@ -19,5 +19,5 @@ class DirectCurrentEncoder(FeatureStem):
     def input_sequence(self, features: torch.Tensor, timesteps: int) -> torch.Tensor:
         return features.unsqueeze(0).expand(timesteps, *features.shape)
 
-    def input_at(self, features: torch.Tensor, timestep: int, timesteps: int) -> torch.Tensor:
+    def input_at(self, features: torch.Tensor, timestep: int | torch.Tensor, timesteps: int) -> torch.Tensor:
         return features

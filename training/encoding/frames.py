@@ -27,6 +27,6 @@ class EventFrameEncoder(nn.Module):
             frames = torch.cat([frames, padding])
         return frames
 
-    def input_at(self, features: torch.Tensor, timestep, timesteps: int) -> torch.Tensor:
+    def input_at(self, features: torch.Tensor, timestep: int | torch.Tensor, timesteps: int) -> torch.Tensor:
         """Serving hands each timestep's frame to ``step`` as it completes."""
         return features

@@ -80,5 +80,5 @@ class LatencyEncoder(FeatureStem):
     def input_sequence(self, features: torch.Tensor, timesteps: int) -> torch.Tensor:
         return latency_encode(features, timesteps)
 
-    def input_at(self, features: torch.Tensor, timestep: int, timesteps: int) -> torch.Tensor:
+    def input_at(self, features: torch.Tensor, timestep: int | torch.Tensor, timesteps: int) -> torch.Tensor:
         return latency_spikes_at(features, timestep, timesteps)

@@ -111,9 +111,18 @@ class SpikingNetwork(nn.Module):
         inputs = self.encoder.input_sequence(features, self.timesteps)
         return self._pass(Run.fold(inputs), self.timesteps, images.shape[0], None, record=record_spikes)
 
-    def step(self, features: torch.Tensor, timestep: int, state: NetworkState | None) -> StepOutput:
-        """One timestep (1-based) from ``state`` (None: at rest); returns the new state with the
-        outputs."""
+    def step(self, features: torch.Tensor, timestep: int | torch.Tensor, state: NetworkState | None) -> StepOutput:
+        """One timestep from ``state`` (None: at rest); returns the new state with the outputs.
+
+        Args:
+            features: [B, ...] the once-per-input features (``features``).
+            timestep: the 1-based timestep, one for the batch or [B], each row's own.
+            state: the state after the previous timestep, or None at rest.
+
+        Returns:
+            The output layer's current, membrane and spikes, the spikes per layer, the synaptic
+            inputs and the new state.
+        """
         inputs = self.encoder.input_at(features, timestep, self.timesteps)
         out = self._pass(inputs, 1, features.shape[0], state, stepping=True)
         return StepOutput(*out[:5], out.state)

@@ -14,7 +14,8 @@ from training.data.info import DatasetInfo
 from training.contract.energy import E_AC_JOULES, E_MAC_JOULES, NEUROMORPHIC_COEFFICIENTS
 from training.evaluate import EvaluationResult
 from training.network.network import SpikingNetwork
-from training.contract.manifest import MANIFEST, MANIFEST_FORMAT, WEIGHTS, is_valid_name, list_versions, sha256_file
+from training.contract.manifest import (MANIFEST, MANIFEST_FORMAT, WEIGHTS, is_valid_name, list_versions,
+                                        parse_manifest, sha256_file)
 
 
 def _input_spec(info: DatasetInfo, input_shape: tuple[int, int, int]) -> dict:
@@ -99,7 +100,9 @@ def export_version(network: SpikingNetwork, store_root: str | Path, name: str, i
             path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
             for path in sorted(staging.iterdir())
         }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        text = json.dumps(manifest, indent=2) + "\n"
+        parse_manifest(json.loads(text), target / MANIFEST)  # never store a manifest that readers refuse
+        (staging / MANIFEST).write_text(text)
         # mkdtemp makes a private folder; a model store is read by other users (a container's
         # non-root service user), so open it up before it becomes visible.
         for path in staging.iterdir():

@@ -8,24 +8,26 @@ from safetensors.torch import load_file
 
 from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
-from training.contract.manifest import WEIGHTS, ModelStoreError, read_manifest, resolve_version_dir
+from training.contract.manifest import WEIGHTS, Manifest, ModelStoreError, read_manifest, resolve_version_dir
 
 
-def load_network(path: str | Path) -> tuple[SpikingNetwork, dict]:
+def load_network(path: str | Path) -> tuple[SpikingNetwork, Manifest]:
     """The network (eval mode) and manifest of a version folder or a model folder's latest."""
     version_dir = resolve_version_dir(Path(path))
     manifest = read_manifest(version_dir)
     return network_from_manifest(version_dir, manifest), manifest
 
 
-def network_from_manifest(version_dir: Path, manifest: dict) -> SpikingNetwork:
+def network_from_manifest(version_dir: Path, manifest: Manifest) -> SpikingNetwork:
     """The network of an already verified version."""
+    if manifest.network is None:
+        raise ModelStoreError(f"{version_dir}: the manifest has no 'network' to rebuild the network from")
     try:
         weights = load_file(str(version_dir / WEIGHTS))
     except Exception as error:  # noqa: BLE001 - safetensors' own SafetensorError among them
         raise ModelStoreError(f"{version_dir / WEIGHTS}: cannot be read as safetensors ({error})") from None
     try:
-        network = SpikingNetwork(NetworkSpec.from_dict(manifest["network"]))
+        network = SpikingNetwork(NetworkSpec.from_dict(manifest.network))
         network.load_state_dict(weights)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise ModelStoreError(f"{version_dir}: weights do not fit the manifest's network ({error})") from None

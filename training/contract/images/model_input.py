@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from training.contract.images.resize import DEFAULT_RESIZE, ResizePolicy, resize_image
+from training.contract.manifest import ImageInput, Manifest
 
 if TYPE_CHECKING:
     from training.data.info import DatasetInfo
@@ -38,13 +39,18 @@ class InputSpec:
         return cls(channels, height, width, 255.0, tuple(info.mean), tuple(info.std), info.resize)
 
     @classmethod
-    def from_manifest(cls, manifest: dict) -> "InputSpec":
-        spec = manifest["input"]
-        normalization = spec["normalization"]
-        if spec["channels"] not in (1, 3):
-            raise ValueError(f"image models need 1 or 3 input channels, the manifest says {spec['channels']}")
-        return cls(spec["channels"], spec["height"], spec["width"], float(normalization["pixel_max"]),
-                   tuple(normalization["mean"]), tuple(normalization["std"]), ResizePolicy.from_dict(spec.get("resize")))
+    def from_manifest(cls, manifest: Manifest) -> "InputSpec":
+        """The spec of an image model's manifest (``ValueError`` for an event model)."""
+        return cls.from_image_input(manifest.image_input)
+
+    @classmethod
+    def from_image_input(cls, spec: ImageInput) -> "InputSpec":
+        """The spec of a manifest's ``input`` section (``ValueError`` if no image model reads it)."""
+        normalization = spec.normalization
+        if spec.channels not in (1, 3):
+            raise ValueError(f"image models need 1 or 3 input channels, the manifest says {spec.channels}")
+        return cls(spec.channels, spec.height, spec.width, float(normalization.pixel_max),
+                   normalization.mean, normalization.std, ResizePolicy.from_dict(spec.resize))
 
 
 def to_model_pixels(image: Image.Image, spec: InputSpec) -> np.ndarray:

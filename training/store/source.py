@@ -1,0 +1,64 @@
+"""A trained network to export or calibrate, from a training run or from the model store.
+
+A run folder (or its ``checkpoint.pt``) gives the network with the config it was trained by; a
+stored version (or a model folder: its latest) gives its weights again with what its manifest
+recorded, so that exporting it again keeps the record of how it was trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from training.contract.manifest import MANIFEST, list_versions, resolve_version_dir
+from training.network.network import SpikingNetwork
+from training.store.load import load_network
+from training.trainer import CHECKPOINT, checkpoint_path, load_checkpoint_payload, network_from_payload
+
+
+@dataclass(frozen=True)
+class TrainedSource:
+    network: SpikingNetwork  # eval mode
+    name: str  # the run config's name, or the stored model's
+    dataset: str  # the data set it was trained (or evaluated at export) on
+    data_root: str | None  # where an on-disk data set was read from in training
+    training: dict[str, Any]  # the manifest's ``training`` record of an export from this source
+
+
+def load_trained(path: str | Path) -> TrainedSource:
+    """The network at ``path`` and what an export or a calibration needs to know about it.
+
+    Args:
+        path: a run folder written by ``firstspike train --out``, its ``checkpoint.pt``, a
+            model-store version folder, or a model folder (its highest version).
+
+    Returns:
+        The network with its name, data set, data root and training record.
+
+    Raises:
+        FileNotFoundError: ``path`` is none of those.
+        ModelStoreError: a stored version that does not verify.
+    """
+    path = Path(path)
+    if path.suffix == ".pt" or (path / CHECKPOINT).is_file():
+        return _from_checkpoint(checkpoint_path(path))
+    if (path / MANIFEST).is_file() or list_versions(path):
+        return _from_store(resolve_version_dir(path))
+    raise FileNotFoundError(f"{path} is neither a training run (no {CHECKPOINT}) nor a model-store version "
+                            f"(no {MANIFEST})")
+
+
+def _from_checkpoint(checkpoint: Path) -> TrainedSource:
+    payload = load_checkpoint_payload(checkpoint)
+    network, config, history = network_from_payload(payload)
+    record = {"config": config.to_dict(), "epochs_trained": len(history), "run": payload.get("run")}
+    return TrainedSource(network, config.name, config.dataset, config.data_root, record)
+
+
+def _from_store(version_dir: Path) -> TrainedSource:
+    network, manifest = load_network(version_dir)
+    recorded = manifest.training or {}
+    config = recorded.get("config") or {}
+    record = {**recorded, "exported_from": manifest.name_and_version}
+    return TrainedSource(network, manifest.name, manifest.evaluation.dataset, config.get("data_root"), record)
