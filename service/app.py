@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from service.http.dependencies import ServiceState
+from service.inference.state import ServiceState
 from service.http.errors import install_error_handlers
 from service.metrics import Metrics
 from service.http.middleware import RequestContextMiddleware
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             service.draining = True
             if not service.loader.done():
                 await asyncio.wait([service.loader], timeout=30)
-            await service.inference.registry.close()
+            await service.registry.close()
             service.pool.shutdown()
 
     app = FastAPI(
@@ -82,9 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _load(service: ServiceState) -> None:
-    service.inference.registry.load_all()
-    if service.inference.registry.ready:
-        log.info("ready: %s", {name: sorted(v) for name, v in service.inference.registry.models.items()})
+    service.registry.load_all()
+    if service.registry.ready:
+        log.info("ready: %s", {name: sorted(v) for name, v in service.registry.models.items()})
 
 
 app = create_app()

@@ -15,7 +15,7 @@ def build_answer(request_id: str, loaded: LoadedModel, outcome: Outcome, seconds
         request_id=request_id,
         model=ModelRef(name=loaded.name, version=loaded.version),
         class_index=outcome.class_index,
-        label=loaded.manifest["labels"][outcome.class_index],
+        label=loaded.manifest.labels[outcome.class_index],
         decision_timestep=outcome.decision_timestep,
         max_timesteps=loaded.runtime.timesteps,
         timesteps_run=outcome.timesteps_run,

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import Depends, Request
+from fastapi import Request
 
-from service.http.dependencies import ServiceState, get_service
+from service.http.dependencies import ServiceDep
 from service.http.errors import ApiError
 
 
-async def require_admin(request: Request, service: ServiceState = Depends(get_service)) -> None:
+async def require_admin(request: Request, service: ServiceDep) -> None:
+    """Refuse the request unless it carries the admin key (403 while no key is set, else 401)."""
     key = service.settings.api_key
     if not key:
         raise ApiError(403, "admin_disabled", "admin endpoints are disabled: set FIRSTSPIKE_API_KEY to enable them")

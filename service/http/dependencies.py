@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
-from service.metrics import Metrics
-from service.inference.registry import ModelRegistry
-from service.settings import Settings
-from service.inference.work import WorkPool
-
-
-@dataclass
-class ServiceState:
-    """Everything one app instance owns. Nothing here is module-global: two apps in one
-    process (as in the tests) each have their own models, metrics and limits."""
-
-    settings: Settings
-    registry: ModelRegistry
-    metrics: Metrics
-    pool: WorkPool  # decoding and unbatched inference (service.inference.work)
-    draining: bool = False
-    inflight: int = 0
-    streams: int = 0  # stream sessions holding a slot now (WebSocket and POST, every model)
-    loader: asyncio.Task | None = field(default=None, repr=False)
+from service.inference.state import ServiceState
 
 
 async def get_service(request: Request) -> ServiceState:
+    """The app's ``ServiceState``.
+
+    Args:
+        request: the request being handled.
+
+    Returns:
+        The state that ``create_app`` attached to the app.
+    """
     # async on purpose: FastAPI runs plain-def dependencies in the thread pool, a needless hop.
-    return request.app.state.service
+    service: ServiceState = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[ServiceState, Depends(get_service)]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 
 from fastapi import Request
@@ -10,7 +12,6 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service.http.errors import ApiError, bad_request
-from service.inference.preprocessing import decode_base64_image
 
 ACCEPTED = "multipart/form-data (field 'image'), image/* or application/json ({\"image_base64\": ...})"
 
@@ -83,3 +84,15 @@ async def _from_json(request: Request) -> bytes:
     if not isinstance(payload, dict) or "image_base64" not in payload:
         raise bad_request("JSON body must be an object with an 'image_base64' field", "missing_field")
     return decode_base64_image(payload["image_base64"])
+
+
+def decode_base64_image(text: object) -> bytes:
+    """The bytes of a base64 string, with or without a ``data:image/...;base64,`` prefix."""
+    if not isinstance(text, str) or not text:
+        raise bad_request("image_base64 must be a non-empty base64 string", "invalid_base64")
+    if text.startswith("data:"):
+        _, _, text = text.partition(",")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_request("image_base64 is not valid base64", "invalid_base64") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -54,7 +56,7 @@ class ErrorBody(BaseModel):
 
 class Health(BaseModel):
     status: str
-    detail: dict | None = None
+    detail: dict[str, Any] | None = None
 
 
 class OipServerMetadata(BaseModel):
@@ -81,3 +83,32 @@ class OipModelReady(BaseModel):
     name: str
     version: str
     ready: bool
+
+
+class ModelSummary(BaseModel):
+    name: str
+    versions: list[int] = Field(description="the loaded versions, ascending")
+    default_version: int = Field(description="the version served when a request names none: the highest")
+    kind: str = Field(description="image or events (the default version's)")
+    timesteps: int = Field(description="T of the default version")
+    labels: list[str] = Field(description="class names of the default version")
+    runtime: str = Field(description="the default version's runtime, torch or onnx")
+    runtimes: dict[str, str] = Field(description="each version's own runtime (under auto, versions may differ)")
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+    errors: dict[str, str] = Field(description="refused models and versions (\"name/version\") and why")
+    ready: bool = Field(description="every default model has a loaded version")
+
+
+class ModelDetail(ModelSummary):
+    manifests: dict[str, dict[str, Any]] = Field(description="each loaded version's manifest, as stored")
+
+
+class ReloadAnswer(BaseModel):
+    model: str
+    versions: list[int] = Field(description="the versions served after the reload")
+    default_version: int | None = Field(description="the highest of them; null when none is left")
+    loaded: list[int] = Field(description="versions loaded anew (new or changed in the store)")
+    unloaded: list[int] = Field(description="versions no longer served")

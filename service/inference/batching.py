@@ -19,14 +19,15 @@ from typing import Callable
 import numpy as np
 
 from service.inference.early_exit import Batch, Outcome, Widths, advance, join, start
+from service.inference.errors import Draining, Overloaded
 from service.inference.runtimes.base import Runtime
 
 
-class QueueFull(Exception):
-    """The batcher's queue is at its bound: the caller should shed the request (503)."""
+class QueueFull(Overloaded):
+    """The batcher's queue is at its bound: the caller sheds the request."""
 
 
-class BatcherClosed(Exception):
+class BatcherClosed(Draining):
     """The batcher has stopped (the server is shutting down): nothing more is stepped."""
 
 

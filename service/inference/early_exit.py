@@ -19,10 +19,11 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from service.inference.runtimes.base import Runtime, StepResult
-
-FIRST_SPIKE = "first_spike"
-NO_SPIKE = "no_spike"
-TIME_MEAN = "time_mean"
+# Re-exported ("as"): callers of the loop import the outcomes from here as well.
+from training.contract.decisions import FIRST_SPIKE as FIRST_SPIKE
+from training.contract.decisions import NO_SPIKE as NO_SPIKE
+from training.contract.decisions import TIME_MEAN as TIME_MEAN
+from training.contract.manifest import Manifest
 
 
 class Widths(NamedTuple):
@@ -33,10 +34,10 @@ class Widths(NamedTuple):
     synapses: int  # synaptic layers driven per timestep
 
     @classmethod
-    def from_manifest(cls, manifest: dict) -> "Widths":
-        layers = manifest["layers"]
-        return cls(len(manifest["labels"]), len(layers["spiking"]),
-                   sum(1 for layer in layers["synaptic"] if not layer["static"]))
+    def from_manifest(cls, manifest: Manifest) -> "Widths":
+        layers = manifest.layers
+        return cls(len(manifest.labels), len(layers.spiking),
+                   sum(1 for layer in layers.synaptic if not layer.static))
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Outcome:
 
 
 @dataclass
-class Rows:
+class RowRecords:
     """Per-row bookkeeping, one entry per row of the runtime's batch, in the same order."""
 
     ticket: np.ndarray  # caller's id for the row
@@ -69,26 +70,26 @@ class Rows:
     raster: np.ndarray  # [B, T, K] bool: output spikes per timestep (their counts sum it up)
 
     @classmethod
-    def fresh(cls, tickets: np.ndarray, early_exit: np.ndarray, widths: Widths, timesteps: int) -> "Rows":
+    def fresh(cls, tickets: np.ndarray, early_exit: np.ndarray, widths: Widths, timesteps: int) -> "RowRecords":
         n = len(tickets)
         zeros = lambda width: np.zeros((n, width), dtype=np.float64)  # noqa: E731
         return cls(tickets, early_exit, np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
                    zeros(widths.classes), zeros(widths.classes), zeros(widths.layers), zeros(widths.synapses),
                    np.zeros((n, timesteps, widths.classes), bool))
 
-    def take(self, rows: np.ndarray) -> "Rows":
-        return Rows(*(getattr(self, f.name)[rows] for f in fields(self)))
+    def take(self, rows: np.ndarray) -> "RowRecords":
+        return RowRecords(*(getattr(self, f.name)[rows] for f in fields(self)))
 
     @staticmethod
-    def concat(parts: list["Rows"]) -> "Rows":
-        return Rows(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Rows)))
+    def concat(parts: list["RowRecords"]) -> "RowRecords":
+        return RowRecords(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(RowRecords)))
 
 
 @dataclass
 class Batch:
     encoded: Any  # None (with ``state``) while only ``first_decision`` has run
     state: Any
-    rows: Rows
+    rows: RowRecords
     # Timestep 1 of new rows, already run by ``start`` (the runtime's fused first step); the
     # next ``advance`` takes it instead of stepping.
     pending: StepResult | None = None
@@ -105,7 +106,7 @@ def start(runtime: Runtime, images: np.ndarray, tickets: np.ndarray, early_exit:
     runtime call (the next ``advance`` takes its result); without, they are put at rest, ready
     to step together with a running batch they join. Where the runtime ``decides_first`` and
     every row may exit early, that call writes no state (``Runtime.first_decision``)."""
-    rows = Rows.fresh(tickets, early_exit, widths, runtime.timesteps)
+    rows = RowRecords.fresh(tickets, early_exit, widths, runtime.timesteps)
     if first_step and runtime.decides_first and early_exit.all():
         return Batch(None, None, rows, pending=runtime.first_decision(images), images=images)
     if first_step:
@@ -120,7 +121,7 @@ def join(runtime: Runtime, batch: Batch | None, newcomer: Batch) -> Batch:
     if batch.pending is not None or newcomer.pending is not None:
         raise ValueError("rows that have run timestep 1 cannot join a batch that has not stepped")
     encoded, state = runtime.merge([(batch.encoded, batch.state), (newcomer.encoded, newcomer.state)])
-    return Batch(encoded, state, Rows.concat([batch.rows, newcomer.rows]))
+    return Batch(encoded, state, RowRecords.concat([batch.rows, newcomer.rows]))
 
 
 def advance(runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE) -> tuple[Batch | None, list[tuple[int, Outcome]]]:
@@ -160,7 +161,7 @@ def advance(runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE) -> tupl
     return Batch(encoded, state, rows.take(keep) if len(done) else rows), done
 
 
-def _outcome(rows: Rows, i: int, decoding: str) -> Outcome:
+def _outcome(rows: RowRecords, i: int, decoding: str) -> Outcome:
     raster = [np.flatnonzero(step).tolist() for step in rows.raster[i, :rows.elapsed[i]]]
     if decoding == TIME_MEAN:
         reason = TIME_MEAN

@@ -5,10 +5,20 @@ from __future__ import annotations
 from service.inference.early_exit import Outcome
 from service.http.schemas import Energy
 from training.contract.energy import operation_counts
+from training.contract.manifest import Manifest
 
 
-def request_energy(manifest: dict, outcome: Outcome) -> Energy:
-    counts = operation_counts(manifest["layers"]["synaptic"], outcome.synaptic_inputs, outcome.timesteps_run)
-    constants = manifest["energy"]
+def request_energy(manifest: Manifest, outcome: Outcome) -> Energy:
+    """The operations one decision took and their energy, by the manifest's constants.
+
+    Args:
+        manifest: the version that decided.
+        outcome: the decision, with the synaptic activity of the timesteps it ran.
+
+    Returns:
+        Synaptic operations, MACs and joules.
+    """
+    counts = operation_counts(manifest.layers.synaptic, outcome.synaptic_inputs, outcome.timesteps_run)
+    constants = manifest.energy
     return Energy(synaptic_ops=counts.synaptic_ops, macs=counts.macs,
-                  joules=counts.joules(constants["e_mac_joules"], constants["e_ac_joules"]))
+                  joules=counts.joules(constants.e_mac_joules, constants.e_ac_joules))

@@ -10,30 +10,14 @@ Refused images raise ``ImageRejected`` (``service.http.errors`` answers 400, or 
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import numpy as np
 
-from service.http.errors import bad_request
 from service.inference.work import Deadline
 from training.contract.images.decode import IMAGE_FORMATS, ImageLimits, decode_image
 from training.contract.images.model_input import InputSpec, normalize_pixels, to_model_input
 
-__all__ = ["IMAGE_FORMATS", "ImageLimits", "InputSpec", "decode_base64_image", "decode_image", "preprocess",
+__all__ = ["IMAGE_FORMATS", "ImageLimits", "InputSpec", "decode_image", "preprocess",
            "preprocess_pixels", "to_model_input"]
-
-
-def decode_base64_image(text: object) -> bytes:
-    """The bytes of a base64 string, with or without a ``data:image/...;base64,`` prefix."""
-    if not isinstance(text, str) or not text:
-        raise bad_request("image_base64 must be a non-empty base64 string", "invalid_base64")
-    if text.startswith("data:"):
-        _, _, text = text.partition(",")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise bad_request("image_base64 is not valid base64", "invalid_base64") from None
 
 
 def preprocess(data: bytes, spec: InputSpec, limits: ImageLimits, deadline: Deadline | None = None) -> np.ndarray:

@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from service.inference.batching import Batcher
-from service.inference.early_exit import FIRST_SPIKE, TIME_MEAN, Outcome, Widths, classify
-from service.http.errors import ApiError
+from service.inference.early_exit import Outcome, Widths, classify
+from service.inference.errors import InvalidInput, ModelNotFound, NotReady, VersionRefused, WrongModelKind
 from service.metrics import Metrics
 from service.inference.preprocessing import InputSpec
 from service.inference.runtimes.base import Runtime
 from service.settings import Settings
 from training.contract.extras import needs
-from training.contract.manifest import (MANIFEST, ModelStoreError, discover, is_valid_name, list_versions,
-                                     read_manifest, sha256_file, verify_files)
+from training.contract.manifest import (MANIFEST, Manifest, ModelStoreError, discover, is_valid_name,
+                                     list_versions, read_manifest, sha256_file, verify_files)
 
 log = logging.getLogger("firstspike.service")
 
@@ -30,7 +30,7 @@ log = logging.getLogger("firstspike.service")
 class LoadedModel:
     name: str
     version: int
-    manifest: dict
+    manifest: Manifest
     runtime: Runtime
     input_spec: InputSpec | None  # None for event models
     widths: Widths
@@ -43,7 +43,7 @@ class LoadedModel:
 
     @property
     def kind(self) -> str:
-        return self.manifest["kind"]
+        return self.manifest.kind
 
     @contextmanager
     def in_use(self) -> Iterator["LoadedModel"]:
@@ -74,12 +74,12 @@ class LoadedModel:
                         on_step=self.on_step)[0]
 
 
-def resolve_runtime(setting: str, manifest: dict) -> str:
+def resolve_runtime(setting: str, manifest: Manifest) -> str:
     """The runtime that serves a version: ``auto`` is onnx where the version has its ONNX graphs
     and onnxruntime imports, else torch; ``torch`` and ``onnx`` are themselves."""
     if setting != "auto":
         return setting
-    return "onnx" if manifest.get("onnx") and _onnxruntime_imports() else "torch"
+    return "onnx" if manifest.onnx is not None and _onnxruntime_imports() else "torch"
 
 
 def _onnxruntime_imports() -> bool:
@@ -90,7 +90,7 @@ def _onnxruntime_imports() -> bool:
     return True
 
 
-def make_runtime(settings: Settings, version_dir: Path, manifest: dict) -> Runtime:
+def make_runtime(settings: Settings, version_dir: Path, manifest: Manifest) -> Runtime:
     """The version's runtime (``resolve_runtime``); a missing optional dependency is refused in
     one line that names the extra bringing it."""
     name = resolve_runtime(settings.runtime, manifest)
@@ -108,7 +108,7 @@ def make_runtime(settings: Settings, version_dir: Path, manifest: dict) -> Runti
         if hint is None:
             raise
         if settings.runtime == "auto" and name == "torch":  # say why auto did not take onnx
-            why = "onnxruntime does not import" if manifest.get("onnx") else \
+            why = "onnxruntime does not import" if manifest.onnx is not None else \
                 "the version has no ONNX graphs; 'firstspike export --onnx' writes them"
             hint += f" (runtime auto chose {name}: {why})"
         raise ModelStoreError(f"{version_dir}: {hint}") from None
@@ -119,8 +119,8 @@ def warm_up(model: LoadedModel, rounds: int) -> None:
     if rounds == 0:
         return
     if model.input_spec is None:  # events: one empty frame
-        spec = model.manifest["input"]
-        shape = (spec["polarities"], spec["sensor_height"], spec["sensor_width"])
+        sensor = model.manifest.event_input
+        shape = (sensor.polarities, sensor.sensor_height, sensor.sensor_width)
     else:
         shape = (model.input_spec.channels, model.input_spec.height, model.input_spec.width)
     blank = np.zeros((1, *shape), dtype=np.float32)
@@ -139,6 +139,19 @@ def _unchanged(version_dir: Path, loaded: LoadedModel) -> bool:
         raise ModelStoreError(f"{manifest}: cannot be read ({error.strerror or error})") from None
     verify_files(version_dir, loaded.manifest)
     return True
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """What a reload changed. ``retired`` are the versions no longer served: the caller retires
+    each on the event loop (``LoadedModel.retire``) once the switch is made."""
+
+    model: str
+    versions: list[int]
+    default_version: int | None
+    loaded: list[int]
+    unloaded: list[int]
+    retired: list[LoadedModel]
 
 
 @dataclass
@@ -198,8 +211,8 @@ class ModelRegistry:
         try:
             manifest = read_manifest(version_dir)
             runtime = make_runtime(self.settings, version_dir, manifest)
-            spec = InputSpec.from_manifest(manifest) if manifest["kind"] == "image" else None
-            decoding = FIRST_SPIKE if manifest.get("coding", "latency") == "latency" else TIME_MEAN
+            spec = InputSpec.from_manifest(manifest) if manifest.kind == "image" else None
+            decoding = manifest.decoding
             model = LoadedModel(name, version, manifest, runtime, spec, Widths.from_manifest(manifest), decoding,
                                 self.metrics.batch_size.labels(name, str(version)).observe,
                                 manifest_sha256=sha256_file(version_dir / MANIFEST))
@@ -216,7 +229,7 @@ class ModelRegistry:
         log.info("loaded model %s/%s (%s runtime, T=%s)", name, version, runtime.name, runtime.timesteps)
         return model
 
-    def reload(self, name: str) -> dict:
+    def reload(self, name: str) -> Reloaded:
         """Bring ``name`` in line with the model store: load new and changed versions (verified
         and warmed up first), drop removed ones, then switch in one assignment. All or nothing:
         if any version is refused, nothing changes. Requests and streams in flight keep the
@@ -224,16 +237,15 @@ class ModelRegistry:
         with self._reload_lock:  # one reload at a time; serving goes on meanwhile
             return self._reload(name)
 
-    def _reload(self, name: str) -> dict:
+    def _reload(self, name: str) -> Reloaded:
         current = dict(self.models.get(name, {}))
         model_dir = self.settings.model_store / name
         try:
             versions = list_versions(model_dir)
         except ModelStoreError as error:
-            raise ApiError(422, "version_refused", f"reload refused, still serving versions {sorted(current)}: "
-                                                   f"{error}") from None
+            raise VersionRefused(f"reload refused, still serving versions {sorted(current)}: {error}") from None
         if not versions and not current:
-            raise ApiError(404, "unknown_model", f"model {name!r} is neither loaded nor in the model store")
+            raise ModelNotFound(f"model {name!r} is neither loaded nor in the model store")
         fresh, refused = {}, {}
         for version in versions:
             loaded = current.get(version)
@@ -246,8 +258,8 @@ class ModelRegistry:
             except ModelStoreError as error:
                 refused[version] = str(error)
         if refused:
-            raise ApiError(422, "version_refused", "reload refused, still serving versions "
-                           f"{sorted(current)}: " + "; ".join(f"{v}: {why}" for v, why in sorted(refused.items())))
+            raise VersionRefused("reload refused, still serving versions "
+                                 f"{sorted(current)}: " + "; ".join(f"{v}: {why}" for v, why in sorted(refused.items())))
         with self._lock:
             if fresh:
                 self.models[name] = fresh
@@ -262,9 +274,9 @@ class ModelRegistry:
             self._announce(model, serving=False)
         for model in fresh.values():
             self._announce(model)
-        return {"model": name, "versions": sorted(fresh), "default_version": max(fresh) if fresh else None,
-                "loaded": sorted(v for v in fresh if current.get(v) is not fresh[v]),
-                "unloaded": sorted(v for v in current if v not in fresh), "retired": retired}
+        return Reloaded(model=name, versions=sorted(fresh), default_version=max(fresh) if fresh else None,
+                        loaded=sorted(v for v in fresh if current.get(v) is not fresh[v]),
+                        unloaded=sorted(v for v in current if v not in fresh), retired=retired)
 
     def _update_ready(self) -> None:
         self.ready = bool(self.wanted) and all(self.models.get(name) for name in self.wanted)
@@ -291,21 +303,21 @@ class ModelRegistry:
 
     def resolve(self, name: str | None, version: int | None, kind: str = "image") -> LoadedModel:
         if not self.ready:
-            raise ApiError(503, "not_ready", "models are still loading", {"Retry-After": "1"})
+            raise NotReady("models are still loading")
         if name is None:
             name = self.default_model(kind)
             if name is None:
-                raise ApiError(404, "unknown_model", f"no {kind} model is loaded")
+                raise ModelNotFound(f"no {kind} model is loaded")
         if not is_valid_name(name):
-            raise ApiError(400, "invalid_model_name", f"invalid model name {name!r}")
+            raise InvalidInput(f"invalid model name {name!r}", "invalid_model_name")
         versions = self.models.get(name)
         if not versions:
-            raise ApiError(404, "unknown_model", f"model {name!r} is not loaded")
+            raise ModelNotFound(f"model {name!r} is not loaded")
         chosen = max(versions) if version is None else version
         if chosen not in versions:
-            raise ApiError(404, "unknown_version", f"model {name!r} has no loaded version {version} "
-                                                    f"(loaded: {sorted(versions)})")
+            raise ModelNotFound(f"model {name!r} has no loaded version {version} (loaded: {sorted(versions)})",
+                                "unknown_version")
         model = versions[chosen]
         if model.kind != kind:
-            raise ApiError(400, "wrong_model_kind", f"model {name!r} takes {model.kind} input, not {kind}")
+            raise WrongModelKind(f"model {name!r} takes {model.kind} input, not {kind}")
         return model

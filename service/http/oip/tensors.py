@@ -48,7 +48,7 @@ def output_metadata(classes: int) -> list[dict]:
 
 
 @dataclass(frozen=True)
-class Rows:
+class InferRows:
     """A request's rows, checked but not decoded: image files or raw pixels."""
 
     files: list[bytes] | None = None
@@ -58,7 +58,7 @@ class Rows:
         return len(self.files) if self.files is not None else len(self.pixels)
 
 
-def read_rows(tensors: list[Tensor], spec: InputSpec) -> Rows:
+def read_rows(tensors: list[Tensor], spec: InputSpec) -> InferRows:
     names = [t.name for t in tensors]
     unknown = sorted(set(names) - {IMAGE, PIXELS})
     if unknown:
@@ -67,9 +67,9 @@ def read_rows(tensors: list[Tensor], spec: InputSpec) -> Rows:
         raise TensorError(f"send exactly one input, {IMAGE!r} or {PIXELS!r}, not {names}")
     tensor = tensors[0]
     if tensor.name == IMAGE:
-        rows = Rows(files=_image_files(tensor))
+        rows = InferRows(files=_image_files(tensor))
     else:
-        rows = Rows(pixels=_pixels(tensor, spec))
+        rows = InferRows(pixels=_pixels(tensor, spec))
     if len(rows) == 0:
         raise TensorError(f"input {tensor.name!r} has no rows")
     return rows
@@ -95,7 +95,7 @@ def _pixels(tensor: Tensor, spec: InputSpec) -> np.ndarray:
     return tensor.data
 
 
-def model_input(rows: Rows, spec: InputSpec, limits: ImageLimits, max_request_pixels: int,
+def model_input(rows: InferRows, spec: InputSpec, limits: ImageLimits, max_request_pixels: int,
                 deadline: Deadline | None = None) -> np.ndarray:
     """float32 [B, C, H, W] by the service's own preprocessing (as /classify). Every header is
     read first: the images' pixels together must be within ``max_request_pixels`` before any is

@@ -4,36 +4,40 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Depends, Query, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 
 from service.inference.admission import admitted, within_deadline
 from service.http.answers import build_answer, observe_decision
-from service.http.dependencies import ServiceState, get_service
+from service.http.dependencies import ServiceDep
+from service.http.errors import error_responses
 from service.inference.early_exit import Outcome
 from service.http.image_input import OPENAPI_REQUEST_BODY, read_image_bytes
 from service.inference.preprocessing import ImageLimits, preprocess
 from service.inference.registry import LoadedModel
-from service.http.schemas import Classification, ErrorBody
+from service.inference.state import ServiceState
+from service.http.schemas import Classification
 from service.inference.work import Deadline
 from training.contract.manifest import NAME_REGEX
 
 router = APIRouter(tags=["inference"])
 ENDPOINT = "/classify"
-ERRORS = {status: {"model": ErrorBody} for status in (400, 404, 408, 413, 415, 503, 504)}
 
 
 @router.post("/classify", summary="Classify one image at its first output spike",
-             response_model=Classification, responses=ERRORS, openapi_extra=OPENAPI_REQUEST_BODY)
+             response_model=Classification, responses=error_responses(400, 404, 408, 413, 415, 503, 504), openapi_extra=OPENAPI_REQUEST_BODY)
 async def classify_image(
     request: Request,
-    model: str | None = Query(None, pattern=NAME_REGEX, description="model name (default: the first loaded image model)"),
-    version: int | None = Query(None, ge=1, description="model version (default: the highest loaded)"),
-    early_exit: bool = Query(True, description="stop at the first output spike; false runs all T timesteps"),
-    service: ServiceState = Depends(get_service),
+    service: ServiceDep,
+    model: Annotated[str | None, Query(pattern=NAME_REGEX,
+                                       description="model name (default: the first loaded image model)")] = None,
+    version: Annotated[int | None, Query(ge=1, description="model version (default: the highest loaded)")] = None,
+    early_exit: Annotated[bool, Query(description="stop at the first output spike; false runs all T timesteps")] = True,
 ) -> Classification:
     """Classify one image. The network runs one timestep at a time and stops at its first output
     spike; the answer says when (``decision_timestep``) and what it cost."""
-    with service.inference.registry.lease(model, version, kind="image") as loaded:
+    with service.registry.lease(model, version, kind="image") as loaded:
         request.state.model, request.state.version = loaded.name, loaded.version
         async with admitted(service, loaded, ENDPOINT):
             data = await read_image_bytes(request, service.settings.max_body_bytes)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path as FilePath
 
+from typing import Annotated, Any
+
 from fastapi import APIRouter, Path
 from fastapi.responses import FileResponse, Response
 
-from service.http.errors import ApiError
-from service.http.schemas import ErrorBody
+from service.http.errors import ApiError, error_responses
 from training.contract.manifest import NAME_REGEX
 
 STATIC = FilePath(__file__).parents[2] / "static"
@@ -29,15 +30,18 @@ async def demo_page() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
 
-def _index(model: str) -> dict:
+ModelName = Annotated[str, Path(pattern=NAME_REGEX)]
+
+
+def _index(model: str) -> dict[str, Any]:
     path = EXAMPLES / model / "index.json"
     if not path.is_file():
         raise ApiError(404, "no_examples", f"no example streams for model {model!r}")
     return json.loads(path.read_text())
 
 
-@router.get("/examples/{model}", summary="Example event streams of a model", responses={404: {"model": ErrorBody}})
-async def list_examples(model: str = Path(pattern=NAME_REGEX)) -> dict:
+@router.get("/examples/{model}", summary="Example event streams of a model", responses=error_responses(404))
+async def list_examples(model: ModelName) -> dict[str, Any]:
     """Example ``dvs-events/1`` streams for an event model (the demo page replays them over
     ``/classify/stream``): sensor size, and per stream its label, event count, duration and URL."""
     index = _index(model)
@@ -48,8 +52,8 @@ async def list_examples(model: str = Path(pattern=NAME_REGEX)) -> dict:
 
 
 @router.get("/examples/{model}/{number}", summary="One example event stream",
-            responses={200: {"content": {DVS_EVENTS: {}}}, 404: {"model": ErrorBody}})
-async def get_example(model: str = Path(pattern=NAME_REGEX), number: int = Path(ge=0)) -> Response:
+            responses={200: {"content": {DVS_EVENTS: {}}}, **error_responses(404)})
+async def get_example(model: ModelName, number: Annotated[int, Path(ge=0)]) -> Response:
     """One example stream: 16-byte little-endian records (int64 t, uint16 x, uint16 y, uint8 p, 3 zero bytes)."""
     streams = _index(model)["streams"]
     if number >= len(streams):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from service.http.dependencies import ServiceState, get_service
+from service.http.dependencies import ServiceDep
 from service.http.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -21,9 +21,9 @@ async def live() -> Health:
 @router.get("/health/ready", summary="Readiness: the models are loaded and warmed up",
             response_model=Health, responses={503: {"model": Health}})
 @router.get("/v2/health/ready", response_model=Health, include_in_schema=False)
-async def ready(service: ServiceState = Depends(get_service)):
+async def ready(service: ServiceDep) -> Health | JSONResponse:
     """200 once the default models are loaded and warmed up; 503 before that and while draining."""
-    registry = service.inference.registry
+    registry = service.registry
     if service.draining:
         return JSONResponse({"status": "draining"}, status_code=503)
     if not registry.ready:

@@ -14,20 +14,22 @@ import time
 import zlib
 from contextlib import AbstractContextManager
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from service.inference.admission import admitted, within_deadline
 from service.http.answers import build_answer, observe_decision
-from service.http.dependencies import ServiceState, get_service
+from service.http.dependencies import ServiceDep
 from service.inference.early_exit import Outcome
-from service.http.errors import ApiError
+from service.http.errors import ApiError, error_responses
 from service.http.image_input import read_body
 from service.http.oip.codec import TensorError, output_tensor, read_inputs, response_body, split_body
-from service.http.oip.tensors import (OUTPUTS, Rows, bad_tensor, input_metadata, model_input, output_arrays, output_metadata,
+from service.http.oip.tensors import (OUTPUTS, InferRows, bad_tensor, input_metadata, model_input, output_arrays, output_metadata,
                                  read_rows, requested_outputs)
+from service.inference.errors import Draining, ModelNotFound, WrongModelKind
 from service.inference.registry import LoadedModel
-from service.http.schemas import ErrorBody, OipModelMetadata, OipModelReady, OipServerMetadata
+from service.inference.state import ServiceState
+from service.http.schemas import OipModelMetadata, OipModelReady, OipServerMetadata
 from service.inference.work import Deadline
 
 router = APIRouter(tags=["open inference protocol"])
@@ -36,10 +38,6 @@ HEADER_LENGTH = "Inference-Header-Content-Length"
 EXTENSIONS = ("binary_tensor_data",)
 VERSION = re.compile(r"[1-9][0-9]{0,17}")
 INLINE_PARSE_BYTES = 64 * 1024  # larger bodies are parsed in the thread pool
-
-
-def _errors(*statuses: int) -> dict:
-    return {status: {"model": ErrorBody} for status in statuses}
 
 
 INFER_BODY = {
@@ -73,7 +71,7 @@ INFER_RESPONSES = {
     200: {"description": "JSON inference response, or a JSON header followed by binary outputs",
           "content": {"application/json": {"schema": {"type": "object"}},
                       "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
-    **_errors(400, 404, 413, 415, 503, 504),
+    **error_responses(400, 404, 413, 415, 503, 504),
 }
 
 
@@ -86,15 +84,13 @@ def _resolve(service: ServiceState, name: str, version: str | None) -> LoadedMod
     number = None
     if version is not None:
         if not VERSION.fullmatch(version):
-            raise ApiError(404, "unknown_version", f"model {name!r} has no version {version!r}")
+            raise ModelNotFound(f"model {name!r} has no version {version!r}", "unknown_version")
         number = int(version)
     try:
-        return service.inference.registry.resolve(name, number, kind="image")
-    except ApiError as error:
-        if error.code == "wrong_model_kind":
-            raise ApiError(400, "wrong_model_kind", f"model {name!r} classifies DVS event streams: it stays on "
-                                                    "/classify/stream, not the Open Inference Protocol") from None
-        raise
+        return service.registry.resolve(name, number, kind="image")
+    except WrongModelKind:
+        raise WrongModelKind(f"model {name!r} classifies DVS event streams: it stays on /classify/stream, "
+                             "not the Open Inference Protocol") from None
 
 
 def _lease(service: ServiceState, name: str, version: str | None) -> AbstractContextManager[LoadedModel]:
@@ -104,50 +100,50 @@ def _lease(service: ServiceState, name: str, version: str | None) -> AbstractCon
 
 def _metadata(service: ServiceState, name: str, version: str | None) -> OipModelMetadata:
     loaded = _resolve(service, name, version)
-    versions = service.inference.registry.models.get(loaded.name) or {loaded.version: loaded}
+    versions = service.registry.models.get(loaded.name) or {loaded.version: loaded}
     return OipModelMetadata(name=loaded.name, versions=[str(v) for v in sorted(versions)],
                             platform=f"firstspike_{loaded.runtime.name}", inputs=input_metadata(loaded.input_spec),
                             outputs=output_metadata(loaded.widths.classes))
 
 
 @router.get("/v2/models/{name}", summary="OIP model metadata (the highest version)",
-            response_model=OipModelMetadata, responses=_errors(400, 404, 503))
-async def model_metadata(name: str, service: ServiceState = Depends(get_service)) -> OipModelMetadata:
+            response_model=OipModelMetadata, responses=error_responses(400, 404, 503))
+async def model_metadata(name: str, service: ServiceDep) -> OipModelMetadata:
     """Tensor metadata of the model's highest loaded version; -1 marks the batch dimension."""
     return _metadata(service, name, None)
 
 
 @router.get("/v2/models/{name}/versions/{version}", summary="OIP model version metadata",
-            response_model=OipModelMetadata, responses=_errors(400, 404, 503))
+            response_model=OipModelMetadata, responses=error_responses(400, 404, 503))
 async def model_version_metadata(name: str, version: str,
-                                 service: ServiceState = Depends(get_service)) -> OipModelMetadata:
+                                 service: ServiceDep) -> OipModelMetadata:
     return _metadata(service, name, version)
 
 
 def _ready(service: ServiceState, name: str, version: str | None) -> OipModelReady:
     loaded = _resolve(service, name, version)
-    if service.draining:
-        raise ApiError(503, "draining", "the server is shutting down", {"Retry-After": "1"})
+    if service.draining:  # a probe, not a refused request: not counted as a rejection
+        raise Draining("the server is shutting down")
     return OipModelReady(name=loaded.name, version=str(loaded.version), ready=True)
 
 
 @router.get("/v2/models/{name}/ready", summary="OIP model readiness",
-            response_model=OipModelReady, responses=_errors(400, 404, 503))
-async def model_ready(name: str, service: ServiceState = Depends(get_service)) -> OipModelReady:
+            response_model=OipModelReady, responses=error_responses(400, 404, 503))
+async def model_ready(name: str, service: ServiceDep) -> OipModelReady:
     """200 when the model is loaded and the server ready; otherwise the error body."""
     return _ready(service, name, None)
 
 
 @router.get("/v2/models/{name}/versions/{version}/ready", summary="OIP model version readiness",
             response_model=OipModelReady,
-            responses=_errors(400, 404, 503))
-async def model_version_ready(name: str, version: str, service: ServiceState = Depends(get_service)) -> OipModelReady:
+            responses=error_responses(400, 404, 503))
+async def model_version_ready(name: str, version: str, service: ServiceDep) -> OipModelReady:
     return _ready(service, name, version)
 
 
 @router.post("/v2/models/{name}/infer", summary="OIP inference: a batch of images",
              response_class=Response, responses=INFER_RESPONSES, openapi_extra=INFER_BODY)
-async def infer(request: Request, name: str, service: ServiceState = Depends(get_service)) -> Response:
+async def infer(request: Request, name: str, service: ServiceDep) -> Response:
     """Classify B images, given as ``image`` BYTES [B] (image files) or ``pixels`` UINT8
     [B, C, H, W]; JSON tensors or the binary tensor data extension."""
     return await _infer_request(request, service, name, None)
@@ -157,7 +153,7 @@ async def infer(request: Request, name: str, service: ServiceState = Depends(get
              response_class=Response, responses=INFER_RESPONSES,
              openapi_extra=INFER_BODY)
 async def infer_version(request: Request, name: str, version: str,
-                        service: ServiceState = Depends(get_service)) -> Response:
+                        service: ServiceDep) -> Response:
     return await _infer_request(request, service, name, version)
 
 
@@ -195,7 +191,7 @@ async def _read_and_infer(request: Request, service: ServiceState,
     return decided, inference_id, outputs
 
 
-def _parse(body: bytes, header_length: str | None, loaded: LoadedModel) -> tuple[str | None, Rows, list]:
+def _parse(body: bytes, header_length: str | None, loaded: LoadedModel) -> tuple[str | None, InferRows, list]:
     """The request's ``id``, its rows and the outputs it asks for; 400 for anything off."""
     try:
         header, binary = split_body(body, header_length)
@@ -245,7 +241,7 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     return inflated
 
 
-async def _infer(service: ServiceState, loaded: LoadedModel, rows: Rows, received: float,
+async def _infer(service: ServiceState, loaded: LoadedModel, rows: InferRows, received: float,
                  deadline: Deadline) -> list[tuple[Outcome, float]]:
     """(outcome, seconds from ``received`` to its decision) per row, in order."""
     settings = service.settings

@@ -14,16 +14,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from training.contract.manifest import Manifest
 
-def share_going_on(manifest: dict) -> float | None:
+
+def share_going_on(manifest: Manifest) -> float | None:
     """p: the share of the evaluation's inputs decided after timestep 1; None if unknown."""
-    if int(manifest["timesteps"]) == 1:
+    if manifest.timesteps == 1:
         return 0.0
-    counts = (manifest.get("evaluation") or {}).get("decision_timestep_counts")
-    if not counts:
-        return None
-    total = sum(int(n) for n in counts.values())
-    return 1.0 - int(counts.get("1", 0)) / total if total else None
+    counts = manifest.evaluation.decision_timestep_counts
+    total = sum(counts.values())
+    return 1.0 - counts.get("1", 0) / total if total else None
 
 
 def decision_first_pays(decision_cost: float, full_cost: float, going_on: float | None) -> bool:

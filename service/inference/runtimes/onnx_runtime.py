@@ -12,15 +12,15 @@ import onnxruntime as ort
 from service.inference.runtimes.base import StepResult, first_step_in_parts
 from service.inference.runtimes.first_decision import decision_first_pays, least_costs, share_going_on
 from service.inference.runtimes.heap import keep_freed_memory
-from training.contract.manifest import ModelStoreError
+from training.contract.manifest import Manifest, ModelStoreError, OnnxGraph, OnnxGraphs
 
 
 class OnnxRuntime:
     name = "onnx"
 
-    def __init__(self, version_dir: Path, manifest: dict, threads: int = 1) -> None:
-        graphs = manifest.get("onnx")
-        if not graphs:
+    def __init__(self, version_dir: Path, manifest: Manifest, threads: int = 1) -> None:
+        graphs = manifest.onnx
+        if graphs is None:
             raise ValueError(f"{version_dir}: the model has no ONNX graphs (export it with 'firstspike export --onnx')")
         keep_freed_memory()
         options = ort.SessionOptions()
@@ -30,8 +30,8 @@ class OnnxRuntime:
         # the other requests' threads between timesteps.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
 
-        def session(graph: dict) -> ort.InferenceSession:
-            path = version_dir / graph["file"]
+        def session(graph: OnnxGraph) -> ort.InferenceSession:
+            path = version_dir / graph.file
             try:
                 return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             except Exception as error:  # noqa: BLE001 - onnxruntime's Fail, InvalidGraph, ...: this file is bad
@@ -39,21 +39,29 @@ class OnnxRuntime:
 
         # Versions exported since the step graph computes the features itself carry each row's
         # input between timesteps; older ones carry the encoder graph's features.
-        self.step_input = graphs["step"]["inputs"][0]
-        self.encoder = session(graphs["encoder"]) if self.step_input == "features" else None
-        self.stepper = session(graphs["step"])
+        self.step_input = graphs.step.inputs[0]
+        self.encoder = (session(self._encoder_graph(version_dir, graphs)) if self.step_input == "features"
+                        else None)
+        self.stepper = session(graphs.step)
         # Versions exported before the fused first-step graph existed run encoder and step
         # instead; those exported before the decision-only one always start with the full step.
-        first, decision = graphs.get("first_step"), graphs.get("first_decision")
+        first, decision = graphs.first_step, graphs.first_decision
         self.first_stepper = session(first) if first else None
         self.first_decider = session(decision) if decision and first else None
-        self.state_names = graphs["step"]["inputs"][2:]
-        self.state_shapes = [tuple(s) for s in manifest["layers"]["hidden_state_shapes"]]
-        self.num_classes = len(manifest["labels"])
-        self.timesteps = int(manifest["timesteps"])
+        self.state_names = list(graphs.step.inputs[2:])
+        self.state_shapes = list(manifest.layers.hidden_state_shapes)
+        self.num_classes = len(manifest.labels)
+        self.timesteps = manifest.timesteps
         self.decides_first = self._decision_first_pays(manifest)
 
-    def _decision_first_pays(self, manifest: dict) -> bool:
+    @staticmethod
+    def _encoder_graph(version_dir: Path, graphs: OnnxGraphs) -> OnnxGraph:
+        if graphs.encoder is None:
+            raise ModelStoreError(f"{version_dir}: the step graph takes features but the manifest has no "
+                                  "encoder graph")
+        return graphs.encoder
+
+    def _decision_first_pays(self, manifest: Manifest) -> bool:
         going_on = share_going_on(manifest)
         if self.first_decider is None or going_on is None or going_on >= 1:
             return False
