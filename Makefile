@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 SLIM_VENV  ?= .venv-slim
 SLIM_STAMP := $(SLIM_VENV)/.installed-stamp
 
-.PHONY: install install-slim tools image-tools test test-fast test-slim images image-test screenshots docs run clean
+.PHONY: install install-slim tools image-tools lint test test-fast test-slim images image-test screenshots docs run clean
 
 install: $(STAMP)
 
@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[train,test,docs]'
+	$(BIN)/pip install --quiet -e '.[train,test,docs,lint]'
 	touch $(STAMP)
 
 install-slim: $(SLIM_STAMP)
@@ -44,8 +44,15 @@ tools:
 
 # Everything: tests/unit, tests/e2e, tests/deploy, tests/test_boundaries.py and tests/slim (here with
 # torch; test-slim runs tests/slim again without it), slow tests included.
-test: install test-slim tools image-test
+test: install lint test-slim tools image-test
 	$(BIN)/python -m pytest
+
+# Style and types: ruff (lint, and formatting checked), mypy (strict on service/ and
+# training/contract/, see pyproject.toml). `ruff format .` and `ruff check --fix .` mend most.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # The in-process tests without the slow ones (training runs, graph exports, firstspike processes):
 # under a minute on 2 cores, no server, browser, Prometheus or root needed.

@@ -15,10 +15,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import numpy as np
-from urllib.parse import urlencode
 
 ROOT = Path(__file__).parents[1]
 
@@ -54,14 +54,35 @@ class RunningServer:
 def start_service(store: Path, env: dict[str, str] | None = None, workers: int = 1) -> RunningServer:
     """``firstspike serve`` on a free port, waited for until ready (every worker's models loaded)."""
     port = free_port()
-    command = [sys.executable, "-m", "training.cli", "serve", "--port", str(port), "--model-store", str(store),
-               "--log-level", "warning", *(["--workers", str(workers)] if workers > 1 else [])]
+    command = [
+        sys.executable,
+        "-m",
+        "training.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--model-store",
+        str(store),
+        "--log-level",
+        "warning",
+        *(["--workers", str(workers)] if workers > 1 else []),
+    ]
     return _start(command, port, {"FIRSTSPIKE_LOG_REQUESTS": "false", **(env or {})}, workers)
 
 
 def start_uvicorn_factory(factory: str, env: dict[str, str]) -> RunningServer:
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--port", str(port), "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        factory,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     return _start(command, port, env)
 
 
@@ -74,7 +95,9 @@ def _start(command: list[str], port: int, env: dict[str, str], workers: int = 1)
         stderr, log = open(path, "ab"), open(path, "rb")
         os.close(handle)
         os.unlink(path)
-    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+    process = subprocess.Popen(
+        command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr
+    )
     if log is not None:
         stderr.close()
     server = RunningServer(f"http://127.0.0.1:{port}", process)
@@ -83,7 +106,10 @@ def _start(command: list[str], port: int, env: dict[str, str], workers: int = 1)
         if process.poll() is not None:
             raise SystemExit(f"benchmark: server {' '.join(command)} exited with {process.returncode}")
         try:
-            if httpx.get(server.url + "/health/ready", timeout=1).status_code == 200 and _ready_lines(log) >= workers:
+            if (
+                httpx.get(server.url + "/health/ready", timeout=1).status_code == 200
+                and _ready_lines(log) >= workers
+            ):
                 return server
         except httpx.TransportError:
             pass
@@ -130,9 +156,13 @@ class LoadResult:
     requests: int
 
     @classmethod
-    def from_latencies(cls, latencies: list[float], seconds: float) -> "LoadResult":
-        return cls(len(latencies) / seconds, statistics.median(latencies) * 1000, percentile(latencies, 99) * 1000,
-                   len(latencies))
+    def from_latencies(cls, latencies: list[float], seconds: float) -> LoadResult:
+        return cls(
+            len(latencies) / seconds,
+            statistics.median(latencies) * 1000,
+            percentile(latencies, 99) * 1000,
+            len(latencies),
+        )
 
 
 def versions_to_compare(given: str | None, model_dir: Path) -> list[int]:
@@ -147,8 +177,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def load(url: str, bodies: list[bytes], total: int, clients: int, params: dict | None = None,
-         path: str = "/classify") -> LoadResult:
+def load(
+    url: str,
+    bodies: list[bytes],
+    total: int,
+    clients: int,
+    params: dict | None = None,
+    path: str = "/classify",
+) -> LoadResult:
     """``total`` POSTs (bounded) from ``clients`` concurrent asyncio clients, one event loop."""
 
     async def run() -> LoadResult:
@@ -156,11 +192,16 @@ def load(url: str, bodies: list[bytes], total: int, clients: int, params: dict |
         counter = iter(range(total))
         limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
         async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+
             async def worker() -> None:
                 for i in counter:
                     started = time.perf_counter()
-                    response = await client.post(path, content=bodies[i % len(bodies)], params=params,
-                                                 headers={"content-type": "image/png"})
+                    response = await client.post(
+                        path,
+                        content=bodies[i % len(bodies)],
+                        params=params,
+                        headers={"content-type": "image/png"},
+                    )
                     latencies.append(time.perf_counter() - started)
                     if response.status_code != 200:
                         raise SystemExit(f"benchmark: {response.status_code} {response.text}")
@@ -181,10 +222,12 @@ def post_all(url: str, path: str, requests: list[tuple[dict, bytes, str]], clien
         pending = iter(enumerate(requests))
         limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
         async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+
             async def worker() -> None:
                 for index, (params, body, content_type) in pending:
-                    response = await client.post(path, content=body, params=params,
-                                                 headers={"content-type": content_type})
+                    response = await client.post(
+                        path, content=body, params=params, headers={"content-type": content_type}
+                    )
                     if response.status_code != 200:
                         raise SystemExit(f"benchmark: {response.status_code} {response.text}")
                     answers[index] = response.json()
@@ -199,32 +242,54 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def load_wrk(url: str, body: bytes, seconds: float, connections: int, params: dict | None = None,
-             path: str = "/classify") -> LoadResult:
+def load_wrk(
+    url: str,
+    body: bytes,
+    seconds: float,
+    connections: int,
+    params: dict | None = None,
+    path: str = "/classify",
+) -> LoadResult:
     """Concurrent load from wrk (C, one thread), so that the load generator takes little of the
     CPU the server needs. Bounded by ``seconds``."""
     literal = "".join(f"\\{byte:03d}" for byte in body)
-    script = (f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "image/png"\nwrk.body = "{literal}"\n'
-              'done = function(summary, latency, requests)\n'
-              '  io.write(string.format("RESULT %d %f %f %f %d\\n", summary.requests, summary.duration,\n'
-              '    latency:percentile(50), latency:percentile(99), summary.errors.status))\nend\n')
+    script = (
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "image/png"\nwrk.body = "{literal}"\n'
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("RESULT %d %f %f %f %d\\n", summary.requests, summary.duration,\n'
+        "    latency:percentile(50), latency:percentile(99), summary.errors.status))\nend\n"
+    )
     target = url + path + (("?" + urlencode(params)) if params else "")
     seconds = max(1, round(seconds))  # wrk takes whole seconds
     with tempfile.TemporaryDirectory(prefix="firstspike-bench-") as scratch:
         script_path = os.path.join(scratch, "post.lua")
         with open(script_path, "w") as handle:
             handle.write(script)
-        completed = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s",
-                                    script_path, target], capture_output=True, text=True, timeout=seconds + 60)
+        completed = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "30s",
+                "-s",
+                script_path,
+                target,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        )
     match = re.search(r"RESULT (\d+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", completed.stdout)
     if completed.returncode != 0 or match is None:
         raise SystemExit(f"benchmark: wrk failed: {completed.stdout}{completed.stderr}")
     requests, duration_us, p50_us, p99_us, errors = match.groups()
     if int(errors):
         raise SystemExit(f"benchmark: {errors} non-2xx answers under load at {target}")
-    return LoadResult(int(requests) / (float(duration_us) / 1e6), float(p50_us) / 1000, float(p99_us) / 1000,
-                      int(requests))
-
+    return LoadResult(
+        int(requests) / (float(duration_us) / 1e6), float(p50_us) / 1000, float(p99_us) / 1000, int(requests)
+    )
 
 
 def interleaved_p50_ms(url: str, body: bytes, models: list[str], seconds: float) -> dict[str, float]:
@@ -234,10 +299,11 @@ def interleaved_p50_ms(url: str, body: bytes, models: list[str], seconds: float)
     with httpx.Client(base_url=url, timeout=120) as client:
         rounds, deadline = 0, time.perf_counter() + seconds
         while time.perf_counter() < deadline or rounds < 20:
-            for model in (models if rounds % 2 == 0 else models[::-1]):
+            for model in models if rounds % 2 == 0 else models[::-1]:
                 started = time.perf_counter()
-                response = client.post("/classify", content=body, params={"model": model},
-                                       headers={"content-type": "image/png"})
+                response = client.post(
+                    "/classify", content=body, params={"model": model}, headers={"content-type": "image/png"}
+                )
                 latencies[model].append(time.perf_counter() - started)
                 if response.status_code != 200:
                     raise SystemExit(f"benchmark: {response.status_code} {response.text}")
@@ -245,7 +311,9 @@ def interleaved_p50_ms(url: str, body: bytes, models: list[str], seconds: float)
     return {model: percentile(values, 50) * 1000 for model, values in latencies.items()}
 
 
-def measure(url: str, bodies: list[bytes], clients: int, seconds: float, params: dict | None = None) -> LoadResult:
+def measure(
+    url: str, bodies: list[bytes], clients: int, seconds: float, params: dict | None = None
+) -> LoadResult:
     """wrk where it is installed (it leaves the CPU to the server, and sends ``bodies[0]``);
     else Python clients cycling through ``bodies``, which cap throughput themselves."""
     if wrk_available():

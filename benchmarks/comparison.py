@@ -36,13 +36,24 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from benchmarks.common import (ROOT, digits_pngs, fashion_pngs, interleaved_p50_ms, load, measure, png,
-                                       start_service, start_uvicorn_factory, wrk_available)
+from benchmarks.common import (
+    ROOT,
+    digits_pngs,
+    fashion_pngs,
+    interleaved_p50_ms,
+    load,
+    measure,
+    png,
+    start_service,
+    start_uvicorn_factory,
+    wrk_available,
+)
 from benchmarks.profile import interleaved_ratio, profile_batched_step, profile_request
 from service.inference.early_exit import Widths, classify
 from service.inference.preprocessing import ImageLimits, InputSpec, preprocess
 from service.inference.runtimes.onnx_runtime import OnnxRuntime
 from service.inference.runtimes.torch_runtime import TorchRuntime
+from training.contract.manifest import read_manifest
 from training.data import dataset_info, load_dataset
 from training.data.info import DatasetInfo
 from training.evaluate import evaluate
@@ -50,7 +61,6 @@ from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
 from training.store.export import export_version
 from training.store.load import load_network
-from training.contract.manifest import read_manifest
 
 MODELS = ("digits", "fashion-mnist", "vgg11")
 SHIPPED = ("digits", "fashion-mnist")
@@ -59,8 +69,9 @@ CALLS_PER_ROUND = 10
 # Of a model's seconds, what each in-process ratio takes turns for: 3 s in the quick run, about
 # 50 rounds of Fashion-MNIST (with 16, its rounds' quartiles spanned 1.06-1.13).
 RATIO_SHARE = 1.5
-VGG_INFO = DatasetInfo("random-rgb", (3, 32, 32), tuple(f"class_{i}" for i in range(10)), (0.5, 0.5, 0.5),
-                       (0.25, 0.25, 0.25))
+VGG_INFO = DatasetInfo(
+    "random-rgb", (3, 32, 32), tuple(f"class_{i}" for i in range(10)), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+)
 
 
 def _export(network: SpikingNetwork, store: Path, name: str, info: DatasetInfo, sample=None) -> None:
@@ -72,7 +83,9 @@ def _export(network: SpikingNetwork, store: Path, name: str, info: DatasetInfo, 
 
 
 def _ann_twin(network: SpikingNetwork) -> SpikingNetwork:
-    return SpikingNetwork(NetworkSpec.from_dict({**network.spec.to_dict(), "coding": "ann", "encoder": None})).eval()
+    return SpikingNetwork(
+        NetworkSpec.from_dict({**network.spec.to_dict(), "coding": "ann", "encoder": None})
+    ).eval()
 
 
 def build_store(root: Path) -> Path:
@@ -106,9 +119,13 @@ def model_inputs(store: Path, count: int) -> dict[str, list[bytes]]:
     inputs = {"digits": digits_pngs(), "fashion-mnist": fashion_pngs(count), "vgg11": random_rgb_pngs(64)}
     for model, pngs in inputs.items():
         runtime, widths, spec, _ = _runtime(store, model, OnnxRuntime)
-        first = next(i for i, body in enumerate(pngs)
-                     if classify(runtime, preprocess(body, spec, ImageLimits())[None], widths)[0].decision_timestep == 1)
-        inputs[model] = [pngs[first], *pngs[:first], *pngs[first + 1:]]
+        first = next(
+            i
+            for i, body in enumerate(pngs)
+            if classify(runtime, preprocess(body, spec, ImageLimits())[None], widths)[0].decision_timestep
+            == 1
+        )
+        inputs[model] = [pngs[first], *pngs[:first], *pngs[first + 1 :]]
     return inputs
 
 
@@ -124,10 +141,14 @@ class Served(NamedTuple):
 def _runtime(store: Path, name: str, kind, threads: int = 1) -> Served:
     version_dir = store / name / "1"
     manifest = read_manifest(version_dir)
-    runtime = (kind.load(version_dir, manifest, threads) if kind is TorchRuntime
-               else kind(version_dir, manifest, threads))
-    return Served(runtime, Widths.from_manifest(manifest), InputSpec.from_manifest(manifest),
-                  manifest.decoding)
+    runtime = (
+        kind.load(version_dir, manifest, threads)
+        if kind is TorchRuntime
+        else kind(version_dir, manifest, threads)
+    )
+    return Served(
+        runtime, Widths.from_manifest(manifest), InputSpec.from_manifest(manifest), manifest.decoding
+    )
 
 
 def profiles(store: Path, model: str, images: list[np.ndarray], seconds: float) -> dict:
@@ -136,9 +157,12 @@ def profiles(store: Path, model: str, images: list[np.ndarray], seconds: float) 
     for name in (model, f"{model}-ann"):
         for kind in (OnnxRuntime, TorchRuntime):
             runtime, widths, _, decoding = _runtime(store, name, kind)
-            result[(name, runtime.name, "request")] = profile_request(runtime, widths, images, decoding, seconds)
+            result[(name, runtime.name, "request")] = profile_request(
+                runtime, widths, images, decoding, seconds
+            )
             result[(name, runtime.name, "batch32")] = profile_batched_step(
-                runtime, widths, np.concatenate((images * 32)[:32]), decoding, seconds)
+                runtime, widths, np.concatenate((images * 32)[:32]), decoding, seconds
+            )
     return result
 
 
@@ -148,12 +172,15 @@ def in_process(store: Path, model: str, images: list[np.ndarray], seconds: float
     for name in (model, f"{model}-ann"):
         for kind in (TorchRuntime, OnnxRuntime):
             runtime, widths, _, decoding = _runtime(store, name, kind)
-            for early_exit in ((True, False) if decoding == "first_spike" else (True,)):
+            for early_exit in (True, False) if decoding == "first_spike" else (True,):
                 key = (name, runtime.name, early_exit)
-                results[key] = profile_request(runtime, widths, images, decoding, seconds, early_exit)["total"]
+                results[key] = profile_request(runtime, widths, images, decoding, seconds, early_exit)[
+                    "total"
+                ]
                 if early_exit and decoding == "first_spike":
                     results[(name, "mean_decision_timestep")] = statistics.mean(
-                        classify(runtime, image, widths)[0].decision_timestep for image in images)
+                        classify(runtime, image, widths)[0].decision_timestep for image in images
+                    )
     return results
 
 
@@ -164,7 +191,9 @@ def step_cost_per_sample(store: Path, model: str, threads: int, seconds: float) 
     for kind in (TorchRuntime, OnnxRuntime):
         runtime, _, spec, _ = _runtime(store, model, kind, threads)
         for batch in (1, 32):
-            images = np.random.default_rng(0).random((batch, spec.channels, spec.height, spec.width), dtype=np.float32)
+            images = np.random.default_rng(0).random(
+                (batch, spec.channels, spec.height, spec.width), dtype=np.float32
+            )
             encoded, state = runtime.encode(images), runtime.initial_state(batch)
             steps = np.ones(batch, dtype=np.int64)
             runtime.step(encoded, steps, state)
@@ -180,8 +209,11 @@ def step_cost_per_sample(store: Path, model: str, threads: int, seconds: float) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
-    parser.add_argument("--json", action="store_true",
-                        help="only SNN / ANN at batch size 1 (onnx, in process and over HTTP at one client), as JSON")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="only SNN / ANN at batch size 1 (onnx, in process and over HTTP at one client), as JSON",
+    )
     parser.add_argument("--clients", type=int, default=32)
     args = parser.parse_args(argv)
     scale = 0.25 if args.quick else 1.0
@@ -202,22 +234,27 @@ def main(argv: list[str] | None = None) -> int:
         http: dict = {}
         for runtime in ("torch", "onnx"):
             for batch in (1, 32):
-                server = start_service(store, {"FIRSTSPIKE_RUNTIME": runtime, "FIRSTSPIKE_MAX_BATCH_SIZE": str(batch)})
+                server = start_service(
+                    store, {"FIRSTSPIKE_RUNTIME": runtime, "FIRSTSPIKE_MAX_BATCH_SIZE": str(batch)}
+                )
                 try:
                     for model in MODELS:
                         for name in (model, f"{model}-ann"):
                             params = {"model": name}
                             load(server.url, inputs[model], 40, 4, params)  # warm up
                             if batch == 1:
-                                http[(name, runtime, "single")] = measure(server.url, inputs[model], 1,
-                                                                          seconds[model], params)
-                            http[(name, runtime, batch)] = measure(server.url, inputs[model], args.clients,
-                                                                   seconds[model], params)
+                                http[(name, runtime, "single")] = measure(
+                                    server.url, inputs[model], 1, seconds[model], params
+                                )
+                            http[(name, runtime, batch)] = measure(
+                                server.url, inputs[model], args.clients, seconds[model], params
+                            )
                 finally:
                     server.stop()
         for model in MODELS:
-            naive = start_uvicorn_factory("benchmarks.naive_app:create_app",
-                                          {"NAIVE_MODEL_DIR": str(store / model / "1")})
+            naive = start_uvicorn_factory(
+                "benchmarks.naive_app:create_app", {"NAIVE_MODEL_DIR": str(store / model / "1")}
+            )
             try:
                 load(naive.url, inputs[model], 40, 4)
                 http[(model, "naive", 1)] = measure(naive.url, inputs[model], args.clients, seconds[model])
@@ -236,15 +273,21 @@ def _turns(runtimes: list, images: list[np.ndarray], calls_per_round: int):
             yield runtime, next(images)
 
 
-def _in_process_ratio(snn_copies: list[Served], ann_copies: list[Served], images: list[np.ndarray],
-                      seconds: float) -> tuple[float, list[float]]:
+def _in_process_ratio(
+    snn_copies: list[Served], ann_copies: list[Served], images: list[np.ndarray], seconds: float
+) -> tuple[float, list[float]]:
     """``interleaved_ratio`` of ``classify`` on ``images``, each side taking turns among its loads."""
     (_, widths, _, decoding), (_, ann_widths, _, ann_decoding) = snn_copies[0], ann_copies[0]
-    snn_calls, ann_calls = (_turns([copy.runtime for copy in copies], images, CALLS_PER_ROUND)
-                            for copies in (snn_copies, ann_copies))
-    return interleaved_ratio(lambda: classify(*next(snn_calls), widths, decoding=decoding),
-                             lambda: classify(*next(ann_calls), ann_widths, decoding=ann_decoding),
-                             seconds, CALLS_PER_ROUND)
+    snn_calls, ann_calls = (
+        _turns([copy.runtime for copy in copies], images, CALLS_PER_ROUND)
+        for copies in (snn_copies, ann_copies)
+    )
+    return interleaved_ratio(
+        lambda: classify(*next(snn_calls), widths, decoding=decoding),
+        lambda: classify(*next(ann_calls), ann_widths, decoding=ann_decoding),
+        seconds,
+        CALLS_PER_ROUND,
+    )
 
 
 def snn_vs_ann(store: Path, inputs: dict[str, list[bytes]], seconds: float) -> dict:
@@ -288,7 +331,8 @@ def snn_vs_ann(store: Path, inputs: dict[str, list[bytes]], seconds: float) -> d
             for copy in snn_copies:
                 copy.runtime.decides_first = True
             result[model]["snn_ann_ratio_in_process_decision_only_start"] = _in_process_ratio(
-                snn_copies, ann_copies, first, RATIO_SHARE * seconds)[0]
+                snn_copies, ann_copies, first, RATIO_SHARE * seconds
+            )[0]
     server = start_service(store, {"FIRSTSPIKE_RUNTIME": "onnx", "FIRSTSPIKE_MAX_BATCH_SIZE": "1"})
     try:
         for model in MODELS:
@@ -309,42 +353,58 @@ def report_profiles(profiled: dict) -> None:
 
     print("## Profile: microseconds per request (batch size 1) and per timestep of 32 rows, by part")
     print("(runtime calls, with the graph run inside them in brackets for the onnx runtime)")
-    print("| model | runtime | what | total | first decision | first step | encode | initial state | step | "
-          "select + merge | loop bookkeeping |")
+    print(
+        "| model | runtime | what | total | first decision | first step | encode | initial state | step | "
+        "select + merge | loop bookkeeping |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for model, results in profiled.items():
         for (name, runtime, what), p in results.items():
             label = "one request" if what == "request" else "one timestep, 32 rows"
-            print(f"| {name} | {runtime} | {label} | {p['total']:.0f} | {part(p, 'first_decision', 'first_decider.run')} | "
-                  f"{part(p, 'first_step', 'first_stepper.run')} | "
-                  f"{part(p, 'encode', 'encoder.run')} | {p['initial_state']:.0f} | {part(p, 'step', 'stepper.run')} | "
-                  f"{p['select'] + p['merge']:.0f} | {p['loop']:.0f} |")
+            print(
+                f"| {name} | {runtime} | {label} | {p['total']:.0f} | {part(p, 'first_decision', 'first_decider.run')} | "
+                f"{part(p, 'first_step', 'first_stepper.run')} | "
+                f"{part(p, 'encode', 'encoder.run')} | {p['initial_state']:.0f} | {part(p, 'step', 'stepper.run')} | "
+                f"{p['select'] + p['merge']:.0f} | {p['loop']:.0f} |"
+            )
     print()
 
 
 def report(compute: dict, http: dict, clients: int) -> None:
     timesteps = 4
     print("## (a) early exit vs all T, (b) torch vs onnx, (d) ANN: compute per request, in process, batch 1")
-    print("| model | runtime | mean decision timestep | early exit (us) | all T (us) | all T / early exit | "
-          "goal 0.85 T / mean step | ANN (us) | SNN / ANN |")
+    print(
+        "| model | runtime | mean decision timestep | early exit (us) | all T (us) | all T / early exit | "
+        "goal 0.85 T / mean step | ANN (us) | SNN / ANN |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for model, results in compute.items():
         step = results[(model, "mean_decision_timestep")]
         for runtime in ("torch", "onnx"):
             early, full = results[(model, runtime, True)], results[(model, runtime, False)]
             ann = results[(f"{model}-ann", runtime, True)]
-            print(f"| {model} | {runtime} | {step:.2f} | {early:.0f} | {full:.0f} | {full / early:.2f}x | "
-                  f"{0.85 * timesteps / step:.2f}x | {ann:.0f} | {early / ann:.2f}x |")
+            print(
+                f"| {model} | {runtime} | {step:.2f} | {early:.0f} | {full:.0f} | {full / early:.2f}x | "
+                f"{0.85 * timesteps / step:.2f}x | {ann:.0f} | {early / ann:.2f}x |"
+            )
     print()
-    print(f"## One runtime timestep, ms per sample, {os.cpu_count()} intra-op threads (the most batching can gain)")
+    print(
+        f"## One runtime timestep, ms per sample, {os.cpu_count()} intra-op threads (the most batching can gain)"
+    )
     print("| model | torch batch 1 | torch batch 32 | onnx batch 1 | onnx batch 32 |")
     print("|---|---|---|---|---|")
     for model, results in compute.items():
         cost = results["step_cost"]
-        print(f"| {model} | {cost[('torch', 1)]:.3f} | {cost[('torch', 32)]:.3f} | {cost[('onnx', 1)]:.3f} | "
-              f"{cost[('onnx', 32)]:.3f} |")
+        print(
+            f"| {model} | {cost[('torch', 1)]:.3f} | {cost[('torch', 32)]:.3f} | {cost[('onnx', 1)]:.3f} | "
+            f"{cost[('onnx', 32)]:.3f} |"
+        )
     print()
-    generator = "wrk, one image per model" if wrk_available() else "Python asyncio clients (install wrk for figures the load generator does not cap)"
+    generator = (
+        "wrk, one image per model"
+        if wrk_available()
+        else "Python asyncio clients (install wrk for figures the load generator does not cap)"
+    )
     print(f"## (c) batching, (d) ANN, (e) naive baseline: HTTP, {clients} concurrent clients ({generator})")
     print("| model | server | req/s | p50 (ms) | p99 (ms) |")
     print("|---|---|---|---|---|")
@@ -353,19 +413,27 @@ def report(compute: dict, http: dict, clients: int) -> None:
             for runtime in ("torch", "onnx"):
                 for batch in (1, 32):
                     r = http[(name, runtime, batch)]
-                    label = f"firstspike {runtime}, " + ("batch size 1" if batch == 1 else "dynamic batching (32)")
+                    label = f"firstspike {runtime}, " + (
+                        "batch size 1" if batch == 1 else "dynamic batching (32)"
+                    )
                     print(f"| {name} | {label} | {r.throughput:.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |")
         r = http[(model, "naive", 1)]
-        print(f"| {model} | naive FastAPI + torch, all T, mean output | {r.throughput:.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |")
+        print(
+            f"| {model} | naive FastAPI + torch, all T, mean output | {r.throughput:.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |"
+        )
     print()
     print("## Ratios")
-    print("| model | batching / batch 1 (onnx) | batching / batch 1 (torch) | best firstspike / naive | "
-          "SNN onnx 1-client p50 / ANN onnx |")
+    print(
+        "| model | batching / batch 1 (onnx) | batching / batch 1 (torch) | best firstspike / naive | "
+        "SNN onnx 1-client p50 / ANN onnx |"
+    )
     print("|---|---|---|---|---|")
     for model in MODELS:
         onnx_gain = http[(model, "onnx", 32)].throughput / http[(model, "onnx", 1)].throughput
         torch_gain = http[(model, "torch", 32)].throughput / http[(model, "torch", 1)].throughput
-        best = max(http[(model, runtime, batch)].throughput for runtime in ("torch", "onnx") for batch in (1, 32))
+        best = max(
+            http[(model, runtime, batch)].throughput for runtime in ("torch", "onnx") for batch in (1, 32)
+        )
         naive = http[(model, "naive", 1)].throughput
         latency = http[(model, "onnx", "single")].p50_ms / http[(f"{model}-ann", "onnx", "single")].p50_ms
         print(f"| {model} | {onnx_gain:.2f}x | {torch_gain:.2f}x | {best / naive:.2f}x | {latency:.2f}x |")

@@ -34,23 +34,33 @@ def main(argv: list[str] | None = None) -> int:
         rows = {}
         for early_exit in ("true", "false"):
             params = {"early_exit": early_exit}
-            rows[early_exit] = (measure(url, pngs, 1, args.seconds, params),
-                                measure(url, pngs, args.clients, args.seconds, params))
+            rows[early_exit] = (
+                measure(url, pngs, 1, args.seconds, params),
+                measure(url, pngs, args.clients, args.seconds, params),
+            )
     finally:
         if server is not None:
             server.stop()
     (on_single, on_many), (off_single, off_many) = rows["true"], rows["false"]
     generator = "wrk" if wrk_available() else "Python clients"
-    print(f"POST /classify, digits test PNGs, {args.seconds:g} s per cell ({generator}), server {url}, batch size 1")
-    print(f"| mode | 1 client p50 (ms) | 1 client p99 (ms) | {args.clients} clients req/s | "
-          f"{args.clients} clients p50 (ms) | {args.clients} clients p99 (ms) |")
+    print(
+        f"POST /classify, digits test PNGs, {args.seconds:g} s per cell ({generator}), server {url}, batch size 1"
+    )
+    print(
+        f"| mode | 1 client p50 (ms) | 1 client p99 (ms) | {args.clients} clients req/s | "
+        f"{args.clients} clients p50 (ms) | {args.clients} clients p99 (ms) |"
+    )
     print("|---|---|---|---|---|---|")
     for name, single, many in (("early exit", on_single, on_many), ("all T timesteps", off_single, off_many)):
-        print(f"| {name} | {single.p50_ms:.2f} | {single.p99_ms:.2f} | {many.throughput:.1f} | "
-              f"{many.p50_ms:.2f} | {many.p99_ms:.2f} |")
-    print(f"| all T / early exit | {off_single.p50_ms / on_single.p50_ms:.2f}x | "
-          f"{off_single.p99_ms / on_single.p99_ms:.2f}x | {on_many.throughput / off_many.throughput:.2f}x fewer | "
-          f"{off_many.p50_ms / on_many.p50_ms:.2f}x | {off_many.p99_ms / on_many.p99_ms:.2f}x |")
+        print(
+            f"| {name} | {single.p50_ms:.2f} | {single.p99_ms:.2f} | {many.throughput:.1f} | "
+            f"{many.p50_ms:.2f} | {many.p99_ms:.2f} |"
+        )
+    print(
+        f"| all T / early exit | {off_single.p50_ms / on_single.p50_ms:.2f}x | "
+        f"{off_single.p99_ms / on_single.p99_ms:.2f}x | {on_many.throughput / off_many.throughput:.2f}x fewer | "
+        f"{off_many.p50_ms / on_many.p50_ms:.2f}x | {off_many.p99_ms / on_many.p99_ms:.2f}x |"
+    )
     return 0
 
 

@@ -38,8 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     reference = evaluate(network, load_dataset("fashion-mnist", "test")).per_sample
     right = [t for t, c, y in zip(reference["decision_timestep"], reference["class_index"], labels) if c == y]
     wrong = [t for t, c, y in zip(reference["decision_timestep"], reference["class_index"], labels) if c != y]
-    figures = {"version": manifest.version, "eval_accuracy": len(right) / len(labels),
-               "right": [len(right), float(np.mean(right))], "wrong": [len(wrong), float(np.mean(wrong))]}
+    figures = {
+        "version": manifest.version,
+        "eval_accuracy": len(right) / len(labels),
+        "right": [len(right), float(np.mean(right))],
+        "wrong": [len(wrong), float(np.mean(wrong))],
+    }
     print(json.dumps(figures), flush=True)
     forms = [("28 px png", "image/png", png)]
     if not args.no_photos:
@@ -50,12 +54,17 @@ def main(argv: list[str] | None = None) -> int:
             requests = [({"model": "fashion-mnist"}, encode(image), content_type) for image in pixels]
             answers = post_all(server.url, "/classify", requests, clients=2)
             classes = [answer["class_index"] for answer in answers]
-            row = {"form": name, "accuracy": float(np.mean([c == y for c, y in zip(classes, labels)])),
-                   "mean_decision_timestep": float(np.mean([answer["decision_timestep"] for answer in answers]))}
+            row = {
+                "form": name,
+                "accuracy": float(np.mean([c == y for c, y in zip(classes, labels)])),
+                "mean_decision_timestep": float(np.mean([answer["decision_timestep"] for answer in answers])),
+            }
             if content_type == "image/png":
                 row["same_class_as_eval"] = sum(c == r for c, r in zip(classes, reference["class_index"]))
-                row["same_timestep_as_eval"] = sum(answer["decision_timestep"] == r for answer, r
-                                                   in zip(answers, reference["decision_timestep"]))
+                row["same_timestep_as_eval"] = sum(
+                    answer["decision_timestep"] == r
+                    for answer, r in zip(answers, reference["decision_timestep"])
+                )
                 row["first_label"] = answers[0]["label"]
             figures[name] = row
             print(json.dumps(row), flush=True)

@@ -72,7 +72,9 @@ def colour_png(width: int, height: int) -> bytes:
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", (width, height), (250, 250, 250))
-    ImageDraw.Draw(image).ellipse((width // 3, height // 4, 2 * width // 3, 3 * height // 4), fill=(20, 60, 120))
+    ImageDraw.Draw(image).ellipse(
+        (width // 3, height // 4, 2 * width // 3, 3 * height // 4), fill=(20, 60, 120)
+    )
     return png(image)
 
 
@@ -101,10 +103,22 @@ def png_with_text_chunks(chunks: int = 64, inflated: int = 1 << 20) -> bytes:
 
 def oip_binary_body(files: list[bytes]) -> tuple[bytes, dict[str, str]]:
     raw = b"".join(struct.pack("<I", len(f)) + f for f in files)
-    header = json.dumps({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [len(files)],
-                                     "parameters": {"binary_data_size": len(raw)}}]}).encode()
-    return header + raw, {"Inference-Header-Content-Length": str(len(header)),
-                          "content-type": "application/octet-stream"}
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "image",
+                    "datatype": "BYTES",
+                    "shape": [len(files)],
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ]
+        }
+    ).encode()
+    return header + raw, {
+        "Inference-Header-Content-Length": str(len(header)),
+        "content-type": "application/octet-stream",
+    }
 
 
 @dataclass
@@ -142,7 +156,7 @@ class ProcessWatch:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "ProcessWatch":
+    def __enter__(self) -> ProcessWatch:
         self._thread.start()
         return self
 
@@ -260,8 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=6)
     parser.add_argument("--rss-limit-mib", type=float, default=8192)
     parser.add_argument("--only", default="", help="comma-separated input names (default: all)")
-    parser.add_argument("--stream-max-seconds", type=float, default=10.0,
-                        help="FIRSTSPIKE_STREAM_MAX_SECONDS of the server the empty-packet streams go to")
+    parser.add_argument(
+        "--stream-max-seconds",
+        type=float,
+        default=10.0,
+        help="FIRSTSPIKE_STREAM_MAX_SECONDS of the server the empty-packet streams go to",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     only = {name for name in args.only.split(",") if name}
@@ -281,24 +299,33 @@ def main(argv: list[str] | None = None) -> int:
                 rounds.append(result_row)
                 if not args.json:
                     idle = "never" if result.seconds_to_idle is None else f"{result.seconds_to_idle:.2f} s"
-                    print(f"{model:>14} {hostile.name:>8} ({len(hostile.body) / 1024:7.0f} KiB): {result.statuses} "
-                          f"slowest {result.slowest_answer_s:6.2f} s, RSS {baseline:6.0f} -> peak "
-                          f"{result.peak_rss_mib:7.0f} MiB{' KILLED' if result.killed else ''}, idle after {idle}",
-                          flush=True)
+                    print(
+                        f"{model:>14} {hostile.name:>8} ({len(hostile.body) / 1024:7.0f} KiB): {result.statuses} "
+                        f"slowest {result.slowest_answer_s:6.2f} s, RSS {baseline:6.0f} -> peak "
+                        f"{result.peak_rss_mib:7.0f} MiB{' KILLED' if result.killed else ''}, idle after {idle}",
+                        flush=True,
+                    )
             finally:
                 server.stop()
         report["rounds"][model] = rounds
     if not only or "empty-packets" in only:
-        server = start_service(ROOT / "model_store", env={"FIRSTSPIKE_STREAM_MAX_SECONDS": str(args.stream_max_seconds)})
+        server = start_service(
+            ROOT / "model_store", env={"FIRSTSPIKE_STREAM_MAX_SECONDS": str(args.stream_max_seconds)}
+        )
         try:
             held = asyncio.run(hold_streams(server.url, args.concurrency, 0.5, STREAM_HOLD_BOUND_S))
         finally:
             server.stop()
-        report["streams"] = {"held_s": [round(s, 2) for s in held], "bound_s": STREAM_HOLD_BOUND_S,
-                             "stream_max_seconds": args.stream_max_seconds}
+        report["streams"] = {
+            "held_s": [round(s, 2) for s in held],
+            "bound_s": STREAM_HOLD_BOUND_S,
+            "stream_max_seconds": args.stream_max_seconds,
+        }
         if not args.json:
-            print(f"empty-packet streams held for {min(held):.1f}-{max(held):.1f} s (stream_max_seconds "
-                  f"{args.stream_max_seconds:g}; the benchmark lets go at {STREAM_HOLD_BOUND_S:g} s)")
+            print(
+                f"empty-packet streams held for {min(held):.1f}-{max(held):.1f} s (stream_max_seconds "
+                f"{args.stream_max_seconds:g}; the benchmark lets go at {STREAM_HOLD_BOUND_S:g} s)"
+            )
     if args.json:
         print(json.dumps(report))
     return 0

@@ -36,6 +36,7 @@ class _Clock:
                 return function(*args, **kwargs)
             finally:
                 self.seconds[name] += time.perf_counter() - started
+
         return call
 
 
@@ -74,8 +75,10 @@ def _instrument(runtime: Runtime, clock: _Clock) -> tuple[_TimedRuntime, Callabl
 
 def _breakdown(clock: _Clock, total: float, count: int) -> dict[str, float]:
     """Microseconds per request (or per timestep): total, each part, and the rest."""
-    parts = {name: clock.seconds[name] / count * 1e6
-             for name in (*RUNTIME_CALLS, *(f"{session}.run" for session in SESSIONS))}
+    parts = {
+        name: clock.seconds[name] / count * 1e6
+        for name in (*RUNTIME_CALLS, *(f"{session}.run" for session in SESSIONS))
+    }
     calls = sum(parts[name] for name in RUNTIME_CALLS)
     result = {"total": total / count * 1e6, **parts, "loop": total / count * 1e6 - calls}
     result["step_wrapper"] = parts["step"] - parts["stepper.run"] if parts["stepper.run"] else 0.0
@@ -83,8 +86,14 @@ def _breakdown(clock: _Clock, total: float, count: int) -> dict[str, float]:
     return result
 
 
-def profile_request(runtime: Runtime, widths: Widths, images: list[np.ndarray], decoding: str = FIRST_SPIKE,
-                    seconds: float = 1.0, early_exit: bool = True) -> dict[str, float]:
+def profile_request(
+    runtime: Runtime,
+    widths: Widths,
+    images: list[np.ndarray],
+    decoding: str = FIRST_SPIKE,
+    seconds: float = 1.0,
+    early_exit: bool = True,
+) -> dict[str, float]:
     """Microseconds per request of ``classify`` at batch size 1 over rounds through ``images``
     (each [1, C, H, W]), split by where the time goes. With early exit each image stops at its
     own decision, so the mean (not one image's median) is what a stream of them costs."""
@@ -105,16 +114,20 @@ def profile_request(runtime: Runtime, widths: Widths, images: list[np.ndarray], 
     return _breakdown(clock, total, count)
 
 
-def profile_batched_step(runtime: Runtime, widths: Widths, images: np.ndarray, decoding: str = FIRST_SPIKE,
-                         seconds: float = 1.0) -> dict[str, float]:
+def profile_batched_step(
+    runtime: Runtime, widths: Widths, images: np.ndarray, decoding: str = FIRST_SPIKE, seconds: float = 1.0
+) -> dict[str, float]:
     """Microseconds of one first timestep (``advance``) for the batch ``images`` [B, C, H, W]
     whose rows all continue (early exit off), split as ``profile_request`` splits a request."""
     count = len(images)
     encoded = runtime.encode(images)
 
     def fresh() -> Batch:
-        return Batch(encoded, runtime.initial_state(count),
-                     RowRecords.fresh(np.arange(count), np.zeros(count, bool), widths, runtime.timesteps))
+        return Batch(
+            encoded,
+            runtime.initial_state(count),
+            RowRecords.fresh(np.arange(count), np.zeros(count, bool), widths, runtime.timesteps),
+        )
 
     advance(runtime, fresh(), decoding)  # warm-up
     clock = _Clock()
@@ -133,14 +146,16 @@ def profile_batched_step(runtime: Runtime, widths: Widths, images: np.ndarray, d
     return _breakdown(clock, total, steps)
 
 
-def interleaved_ratio(first: Callable[[], None], second: Callable[[], None], seconds: float = 2.0,
-                      calls_per_round: int = 10) -> tuple[float, list[float]]:
+def interleaved_ratio(
+    first: Callable[[], None], second: Callable[[], None], seconds: float = 2.0, calls_per_round: int = 10
+) -> tuple[float, list[float]]:
     """Median over rounds of (time of ``calls_per_round`` calls of ``first``) / (the same of
     ``second``), the two alternating round by round and taking turns at going first.
 
     On a shared machine the speed drifts over seconds; two blocks timed one after the other
     carry that drift into their ratio, while rounds a few milliseconds apart share it. Returns
     the median and every round's ratio (their spread is the measurement's own noise)."""
+
     def timed(function: Callable[[], None]) -> float:
         started = time.perf_counter()
         for _ in range(calls_per_round):

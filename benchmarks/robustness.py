@@ -31,11 +31,16 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import ROOT, png, post_all, start_service, versions_to_compare
+from training.contract.manifest import read_manifest, resolve_version_dir
 from training.data.digits import digit_to_png_pixels, digits_split
 from training.robustness import CORRUPTIONS, corrupt
-from training.robustness.input_forms import (ACCEPTANCE_FORMS, PRODUCT_PHOTO_FORMS, InputForm, standard_forms,
-                                             typed_digits)
-from training.contract.manifest import read_manifest, resolve_version_dir
+from training.robustness.input_forms import (
+    ACCEPTANCE_FORMS,
+    PRODUCT_PHOTO_FORMS,
+    InputForm,
+    standard_forms,
+    typed_digits,
+)
 
 
 def held_out_pixels(model_dir: Path) -> tuple[str, np.ndarray, list[int]]:
@@ -70,16 +75,27 @@ class Scored:
 
 def score(answers: list[dict], labels: list[int]) -> Scored:
     correct = [answer["class_index"] == label for answer, label in zip(answers, labels)]
-    return Scored(float(np.mean(correct)), float(np.mean([answer["decision_timestep"] for answer in answers])))
+    return Scored(
+        float(np.mean(correct)), float(np.mean([answer["decision_timestep"] for answer in answers]))
+    )
 
 
-def classify_images(url: str, model: str, version: int, files: list[bytes], content_type: str, clients: int) -> list[dict]:
+def classify_images(
+    url: str, model: str, version: int, files: list[bytes], content_type: str, clients: int
+) -> list[dict]:
     params = {"model": model, "version": str(version)}
     return post_all(url, "/classify", [(params, body, content_type) for body in files], clients)
 
 
-def image_forms(url: str, model: str, versions: list[int], pixels: np.ndarray, labels: list[int],
-                clients: int, dataset: str) -> list[dict]:
+def image_forms(
+    url: str,
+    model: str,
+    versions: list[int],
+    pixels: np.ndarray,
+    labels: list[int],
+    clients: int,
+    dataset: str,
+) -> list[dict]:
     rows = []
     standard = standard_forms(pixels.shape[1])
     forms = standard + [form for form in extra_forms(dataset) if form not in standard]
@@ -88,39 +104,63 @@ def image_forms(url: str, model: str, versions: list[int], pixels: np.ndarray, l
         content_type = "image/jpeg" if form.format == "jpeg" else "image/png"
         row = {"form": form.name}
         for version in versions:
-            row[version] = score(classify_images(url, model, version, files, content_type, clients), labels).accuracy
+            row[version] = score(
+                classify_images(url, model, version, files, content_type, clients), labels
+            ).accuracy
         rows.append(row)
         print(f"  {form.name:32s} " + "  ".join(f"v{v} {row[v]:.4f}" for v in versions), file=sys.stderr)
     if dataset == "digits":  # also digits that no one wrote by hand
         for black_on_white in (False, True):
             files, typed_labels = typed_digits(black_on_white=black_on_white)
             colours = "black on white" if black_on_white else "white on black"
-            rows.append({"form": f"typed digits (font, {colours}), 200 px grey jpeg q75",
-                         **{version: score(classify_images(url, model, version, files, "image/jpeg", clients),
-                                           typed_labels).accuracy for version in versions}})
+            rows.append(
+                {
+                    "form": f"typed digits (font, {colours}), 200 px grey jpeg q75",
+                    **{
+                        version: score(
+                            classify_images(url, model, version, files, "image/jpeg", clients), typed_labels
+                        ).accuracy
+                        for version in versions
+                    },
+                }
+            )
     return rows
 
 
-def image_corruptions(url: str, model: str, versions: list[int], pixels: np.ndarray, labels: list[int],
-                      clients: int, seed: int) -> dict:
+def image_corruptions(
+    url: str, model: str, versions: list[int], pixels: np.ndarray, labels: list[int], clients: int, seed: int
+) -> dict:
     errors: dict[int, dict[str, list[float]]] = {version: {} for version in versions}
     for corruption in CORRUPTIONS:
         for severity in range(1, 6):
-            files = [png(corrupt(image, corruption, severity, seed + index).reshape(image.shape))
-                     for index, image in enumerate(pixels)]
+            files = [
+                png(corrupt(image, corruption, severity, seed + index).reshape(image.shape))
+                for index, image in enumerate(pixels)
+            ]
             for version in versions:
-                accuracy = score(classify_images(url, model, version, files, "image/png", clients), labels).accuracy
+                accuracy = score(
+                    classify_images(url, model, version, files, "image/png", clients), labels
+                ).accuracy
                 errors[version].setdefault(corruption, []).append(1.0 - accuracy)
-        print(f"  {corruption:20s} " + "  ".join(
-            f"v{v} {np.mean(errors[v][corruption]):.3f}" for v in versions), file=sys.stderr)
-    return {version: {"per_corruption": per, "mean_error": float(np.mean([e for values in per.values() for e in values]))}
-            for version, per in errors.items()}
+        print(
+            f"  {corruption:20s} "
+            + "  ".join(f"v{v} {np.mean(errors[v][corruption]):.3f}" for v in versions),
+            file=sys.stderr,
+        )
+    return {
+        version: {
+            "per_corruption": per,
+            "mean_error": float(np.mean([e for values in per.values() for e in values])),
+        }
+        for version, per in errors.items()
+    }
 
 
-def event_splits(url: str, model: str, versions: list[int], splits: list[str], limit: int | None,
-                 clients: int) -> list[dict]:
-    from training.data.digits_dvs import BIN_US, SENSOR, digits_dvs_split
+def event_splits(
+    url: str, model: str, versions: list[int], splits: list[str], limit: int | None, clients: int
+) -> list[dict]:
     from training.contract.events.format import encode
+    from training.data.digits_dvs import BIN_US, SENSOR, digits_dvs_split
 
     rows = []
     for split in splits:
@@ -130,14 +170,25 @@ def event_splits(url: str, model: str, versions: list[int], splits: list[str], l
         durations = [int(stream["t"][-1] - stream["t"][0]) for stream in streams]
         for version in versions:
             params = {"model": model, "version": str(version), "width": str(SENSOR), "height": str(SENSOR)}
-            answers = post_all(url, "/classify/stream", [(params, body, "application/x-dvs-events") for body in bodies],
-                               clients)
+            answers = post_all(
+                url,
+                "/classify/stream",
+                [(params, body, "application/x-dvs-events") for body in bodies],
+                clients,
+            )
             scored = score(answers, labels)
             # Bin k closes when an event at or past k bins arrives: before the end iff it fits the stream.
             early = np.mean([a["decision_timestep"] * BIN_US <= d for a, d in zip(answers, durations)])
-            rows.append({"split": split, "version": version, "accuracy": scored.accuracy,
-                         "mean_decision_timestep": scored.mean_decision_timestep, "decided_before_end": float(early),
-                         "streams": len(streams)})
+            rows.append(
+                {
+                    "split": split,
+                    "version": version,
+                    "accuracy": scored.accuracy,
+                    "mean_decision_timestep": scored.mean_decision_timestep,
+                    "decided_before_end": float(early),
+                    "streams": len(streams),
+                }
+            )
             print(f"  {split:14s} v{version} accuracy {scored.accuracy:.4f}", file=sys.stderr)
     return rows
 
@@ -145,27 +196,44 @@ def event_splits(url: str, model: str, versions: list[int], splits: list[str], l
 def markdown(results: dict, versions: list[int], event_versions: list[int]) -> str:
     lines = []
     if "forms" in results:
-        lines += ["| input form | " + " | ".join(f"v{v}" for v in versions) + " |",
-                  "|---|" + "---|" * len(versions)]
-        lines += [f"| {row['form']} | " + " | ".join(f"{100 * row[v]:.1f}%" for v in versions) + " |"
-                  for row in results["forms"]]
+        lines += [
+            "| input form | " + " | ".join(f"v{v}" for v in versions) + " |",
+            "|---|" + "---|" * len(versions),
+        ]
+        lines += [
+            f"| {row['form']} | " + " | ".join(f"{100 * row[v]:.1f}%" for v in versions) + " |"
+            for row in results["forms"]
+        ]
         lines.append("")
     if "corruptions" in results:
         table = results["corruptions"]
         header = " | ".join(f"v{v} s{s}" for v in versions for s in range(1, 6))
         lines += [f"| error (%) | {header} |", "|---|" + "---|" * (5 * len(versions))]
         for corruption in CORRUPTIONS:
-            cells = " | ".join(f"{100 * e:.1f}" for v in versions for e in table[v]["per_corruption"][corruption])
+            cells = " | ".join(
+                f"{100 * e:.1f}" for v in versions for e in table[v]["per_corruption"][corruption]
+            )
             lines.append(f"| {corruption} | {cells} |")
-        lines.append("| **mean of 75** | " + " | ".join(
-            (f"**{100 * table[v]['mean_error']:.1f}**" if s == 1 else "") for v in versions for s in range(1, 6)) + " |")
+        lines.append(
+            "| **mean of 75** | "
+            + " | ".join(
+                (f"**{100 * table[v]['mean_error']:.1f}**" if s == 1 else "")
+                for v in versions
+                for s in range(1, 6)
+            )
+            + " |"
+        )
         lines.append("")
     if "events" in results:
-        lines += ["| split | version | accuracy | mean decision timestep | decided before the stream ends |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {row['split']} | v{row['version']} | {100 * row['accuracy']:.1f}% | "
-                  f"{row['mean_decision_timestep']:.2f} | {100 * row['decided_before_end']:.1f}% |"
-                  for row in results["events"]]
+        lines += [
+            "| split | version | accuracy | mean decision timestep | decided before the stream ends |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {row['split']} | v{row['version']} | {100 * row['accuracy']:.1f}% | "
+            f"{row['mean_decision_timestep']:.2f} | {100 * row['decided_before_end']:.1f}% |"
+            for row in results["events"]
+        ]
     return "\n".join(lines)
 
 
@@ -196,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", default=str(ROOT / "model_store"))
     parser.add_argument("--model", default="digits")
-    parser.add_argument("--versions", help="image model versions to compare, e.g. 1,2 (default: all in the store)")
+    parser.add_argument(
+        "--versions", help="image model versions to compare, e.g. 1,2 (default: all in the store)"
+    )
     parser.add_argument("--events-model", default="digits-dvs")
     parser.add_argument("--event-versions", help="event model versions (default: all in the store)")
     parser.add_argument("--limit", type=int, help="use only the first N test samples")
@@ -216,15 +286,24 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {}
     try:
         print(f"{args.model}: input forms", file=sys.stderr)
-        results["forms"] = image_forms(server.url, args.model, versions, pixels, labels, args.clients, dataset)
+        results["forms"] = image_forms(
+            server.url, args.model, versions, pixels, labels, args.clients, dataset
+        )
         if not args.no_corruptions:
             print(f"{args.model}: corruptions", file=sys.stderr)
-            results["corruptions"] = image_corruptions(server.url, args.model, versions, pixels, labels,
-                                                       args.clients, args.seed)
+            results["corruptions"] = image_corruptions(
+                server.url, args.model, versions, pixels, labels, args.clients, args.seed
+            )
         if not args.no_events:
             print(f"{args.events_model}: event streams", file=sys.stderr)
-            results["events"] = event_splits(server.url, args.events_model, event_versions,
-                                             ["test", "other-cameras"], args.limit, args.clients)
+            results["events"] = event_splits(
+                server.url,
+                args.events_model,
+                event_versions,
+                ["test", "other-cameras"],
+                args.limit,
+                args.clients,
+            )
     finally:
         server.stop()
     tables = markdown(results, versions, event_versions)
@@ -233,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         command = "python -m benchmarks.robustness " + " ".join(argv if argv is not None else sys.argv[1:])
         with open(args.page, "w") as handle:
             about = ABOUT.get(dataset, "").format(model=args.model, events_model=args.events_model)
-            handle.write(PAGE.format(command=command.strip(), samples=len(labels), about=about, tables=tables))
+            handle.write(
+                PAGE.format(command=command.strip(), samples=len(labels), about=about, tables=tables)
+            )
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2, default=str)

@@ -20,8 +20,8 @@ import time
 from websockets.sync.client import connect
 
 from benchmarks.common import ROOT, digits_pngs, load, rss_mib, start_service
-from training.data.digits_dvs import digits_dvs_split
 from training.contract.events.format import encode
+from training.data.digits_dvs import digits_dvs_split
 
 
 def abandon_streams(url: str, streams: list, count: int, errors: list, seed: int = 0) -> None:
@@ -33,7 +33,7 @@ def abandon_streams(url: str, streams: list, count: int, errors: list, seed: int
             with connect(url, open_timeout=10) as ws:
                 ws.send(json.dumps({"format": "dvs-events/1", "width": 34, "height": 34}))
                 for start in range(0, rng.randint(1, 8) * 64, 64):
-                    ws.send(encode(events[start:start + 64]))
+                    ws.send(encode(events[start : start + 64]))
                 if index % 2:
                     ws.socket.close()
         except Exception as error:  # noqa: BLE001 - every failure is counted, none stops the soak
@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         before = rss_mib(server.process.pid)
         stream_errors: list = []
         ws_url = server.url.replace("http://", "ws://") + "/classify/stream"
-        streamer = threading.Thread(target=abandon_streams, args=(ws_url, streams, args.streams, stream_errors))
+        streamer = threading.Thread(
+            target=abandon_streams, args=(ws_url, streams, args.streams, stream_errors)
+        )
         started = time.perf_counter()
         streamer.start()
         result = load(server.url, pngs, args.requests, args.clients)
@@ -62,19 +64,28 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - started
         time.sleep(1)
         after = rss_mib(server.process.pid)
-        active = [line for line in __import__("httpx").get(server.url + "/metrics").text.splitlines()
-                  if line.startswith("firstspike_stream_sessions_active{")]
+        active = [
+            line
+            for line in __import__("httpx").get(server.url + "/metrics").text.splitlines()
+            if line.startswith("firstspike_stream_sessions_active{")
+        ]
     finally:
         server.stop()
-    print(f"soak: {result.requests} requests from {args.clients} clients and {args.streams} abandoned stream "
-          f"sessions in {seconds:.1f} s")
-    print("| requests | errors | throughput | p50 | p99 | streams abandoned | stream errors | sessions left | "
-          "RSS after warm-up | RSS at end | growth |")
+    print(
+        f"soak: {result.requests} requests from {args.clients} clients and {args.streams} abandoned stream "
+        f"sessions in {seconds:.1f} s"
+    )
+    print(
+        "| requests | errors | throughput | p50 | p99 | streams abandoned | stream errors | sessions left | "
+        "RSS after warm-up | RSS at end | growth |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     left = sum(float(line.rsplit(" ", 1)[1]) for line in active)
-    print(f"| {result.requests} | 0 | {result.throughput:.0f} req/s | {result.p50_ms:.1f} ms | {result.p99_ms:.1f} ms | "
-          f"{args.streams} | {len(stream_errors)} | {left:.0f} | {before:.0f} MiB | {after:.0f} MiB | "
-          f"{after - before:+.1f} MiB |")
+    print(
+        f"| {result.requests} | 0 | {result.throughput:.0f} req/s | {result.p50_ms:.1f} ms | {result.p99_ms:.1f} ms | "
+        f"{args.streams} | {len(stream_errors)} | {left:.0f} | {before:.0f} MiB | {after:.0f} MiB | "
+        f"{after - before:+.1f} MiB |"
+    )
     return 0
 
 

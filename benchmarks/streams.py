@@ -24,8 +24,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from benchmarks.common import ROOT, percentile, start_service, versions_to_compare
-from training.data.digits_dvs import BIN_US, digits_dvs_split
 from training.contract.events.format import encode
+from training.data.digits_dvs import BIN_US, digits_dvs_split
 
 
 def run_stream(url: str, events: np.ndarray, packet_us: int) -> dict:
@@ -64,9 +64,15 @@ def run_stream(url: str, events: np.ndarray, packet_us: int) -> dict:
     decision, received = replies[0]
     # the first event at or past the end of the deciding bin completed it
     completing = int(np.searchsorted(events["t"], t0 + decision["decision_timestep"] * BIN_US))
-    sent = next(at for last, at in sent_at if last > completing) if completing < len(events) else sent_at[-1][1]
-    return {"decision": decision, "latency": received - sent, "before_end": decision["events_received"] < len(events),
-            "share_used": decision["events_used"] / len(events)}
+    sent = (
+        next(at for last, at in sent_at if last > completing) if completing < len(events) else sent_at[-1][1]
+    )
+    return {
+        "decision": decision,
+        "latency": received - sent,
+        "before_end": decision["events_received"] < len(events),
+        "share_used": decision["events_used"] / len(events),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,22 +89,31 @@ def main(argv: list[str] | None = None) -> int:
     rows = {}
     try:
         for version in versions:  # one server, versions in turn: figures side by side
-            url = server.url.replace("http://", "ws://") + f"/classify/stream?model=digits-dvs&version={version}"
-            rows[version] = [run_stream(url, streams[i], int(args.packet_ms * 1000)) for i in range(args.streams)]
+            url = (
+                server.url.replace("http://", "ws://")
+                + f"/classify/stream?model=digits-dvs&version={version}"
+            )
+            rows[version] = [
+                run_stream(url, streams[i], int(args.packet_ms * 1000)) for i in range(args.streams)
+            ]
     finally:
         server.stop()
     print(f"{args.streams} digits-dvs {args.split} streams, real-time pace, {args.packet_ms:g} ms packets")
-    print("| version | accuracy | mean decision timestep | decided before the stream ended | mean share of events used | "
-          "completing packet -> decision p50 | p99 |")
+    print(
+        "| version | accuracy | mean decision timestep | decided before the stream ended | mean share of events used | "
+        "completing packet -> decision p50 | p99 |"
+    )
     print("|---|---|---|---|---|---|---|")
     for version, results in rows.items():
         latencies = [r["latency"] * 1000 for r in results]
         correct = sum(r["decision"]["class_index"] == labels[i] for i, r in enumerate(results))
-        print(f"| {version} | {correct / len(results):.4f} | "
-              f"{statistics.mean(r['decision']['decision_timestep'] for r in results):.2f} | "
-              f"{sum(r['before_end'] for r in results) / len(results):.3f} | "
-              f"{statistics.mean(r['share_used'] for r in results):.3f} | {statistics.median(latencies):.2f} ms | "
-              f"{percentile(latencies, 99):.2f} ms |")
+        print(
+            f"| {version} | {correct / len(results):.4f} | "
+            f"{statistics.mean(r['decision']['decision_timestep'] for r in results):.2f} | "
+            f"{sum(r['before_end'] for r in results) / len(results):.3f} | "
+            f"{statistics.mean(r['share_used'] for r in results):.3f} | {statistics.median(latencies):.2f} ms | "
+            f"{percentile(latencies, 99):.2f} ms |"
+        )
     return 0
 
 

@@ -52,7 +52,9 @@ def plain_loop(config, images: torch.Tensor, labels: torch.Tensor) -> float:
     return time.perf_counter() - started
 
 
-def trainer_loop(config, dataset, device: torch.device = torch.device("cpu"), warm_up_batches: int = 1) -> float:
+def trainer_loop(
+    config, dataset, device: torch.device = torch.device("cpu"), warm_up_batches: int = 1
+) -> float:
     """Seconds the trainer's own epoch loop takes over ``dataset`` after ``warm_up_batches``
     (kernel selection, first allocations), with the config's loader workers."""
     network = _network(config).to(device)
@@ -61,17 +63,35 @@ def trainer_loop(config, dataset, device: torch.device = torch.device("cpu"), wa
     loss_fn = build_loss(config)
 
     def epoch(loader: DataLoader) -> None:
-        _train_epoch(network, network, loader, optimizer, scheduler, loss_fn, device, DistributedContext(), False,
-                     "", config)
+        _train_epoch(
+            network,
+            network,
+            loader,
+            optimizer,
+            scheduler,
+            loss_fn,
+            device,
+            DistributedContext(),
+            False,
+            "",
+            config,
+        )
         if device.type == "cuda":
             torch.cuda.synchronize()  # the GPU's queue, not only the host's side of it
 
     warm_up = warm_up_batches * config.batch_size
     epoch(DataLoader(Subset(dataset, range(warm_up)), batch_size=config.batch_size))
     started = time.perf_counter()
-    epoch(DataLoader(Subset(dataset, range(warm_up, len(dataset))), batch_size=config.batch_size, shuffle=True,
-                     num_workers=config.workers, pin_memory=device.type == "cuda",
-                     generator=torch.Generator().manual_seed(0)))
+    epoch(
+        DataLoader(
+            Subset(dataset, range(warm_up, len(dataset))),
+            batch_size=config.batch_size,
+            shuffle=True,
+            num_workers=config.workers,
+            pin_memory=device.type == "cuda",
+            generator=torch.Generator().manual_seed(0),
+        )
+    )
     return time.perf_counter() - started
 
 
@@ -79,8 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="fashion_mnist")
     parser.add_argument("--images", type=int, default=2048)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, as for firstspike train (e.g. workers=1)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, as for firstspike train (e.g. workers=1)",
+    )
     args = parser.parse_args(argv)
     config = load_config(args.config, args.set)
     train_set, _ = load_training_data(dataclasses.replace(config, train_images=None))
@@ -92,19 +117,27 @@ def main(argv: list[str] | None = None) -> int:
     before = dataclasses.replace(config, precision="fp32", channels_last=False, workers=0)
     bf16 = dataclasses.replace(before, precision="bf16")
     bf16_nhwc = dataclasses.replace(bf16, channels_last=True)
-    rows = [("plain PyTorch loop (fp32, no augmentation)", plain_loop(config, images, labels)),
-            ("trainer, fp32 NCHW, augmentation in the main process", trainer_loop(before, subset)),
-            ("+ bf16 autocast", trainer_loop(bf16, subset)),
-            ("+ channels_last", trainer_loop(bf16_nhwc, subset)),
-            (f"as configured ({config.precision}, channels_last={config.channels_last}, workers={config.workers})",
-             trainer_loop(config, subset))]
-    print(f"{args.config}: {timed} images timed per mode, {torch.get_num_threads()} threads; epoch = {full:,} images")
+    rows = [
+        ("plain PyTorch loop (fp32, no augmentation)", plain_loop(config, images, labels)),
+        ("trainer, fp32 NCHW, augmentation in the main process", trainer_loop(before, subset)),
+        ("+ bf16 autocast", trainer_loop(bf16, subset)),
+        ("+ channels_last", trainer_loop(bf16_nhwc, subset)),
+        (
+            f"as configured ({config.precision}, channels_last={config.channels_last}, workers={config.workers})",
+            trainer_loop(config, subset),
+        ),
+    ]
+    print(
+        f"{args.config}: {timed} images timed per mode, {torch.get_num_threads()} threads; epoch = {full:,} images"
+    )
     print("| mode | s per 1,000 images | epoch (min) | vs trainer fp32 |")
     print("|---|---|---|---|")
     reference = rows[1][1]
     for name, seconds in rows:
-        print(f"| {name} | {1000 * seconds / timed:.2f} | {full * seconds / timed / 60:.1f} | "
-              f"{reference / seconds:.2f}x |")
+        print(
+            f"| {name} | {1000 * seconds / timed:.2f} | {full * seconds / timed / 60:.1f} | "
+            f"{reference / seconds:.2f}x |"
+        )
     return 0
 
 

@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for runtime in RUNTIMES:
             for workers in WORKERS:
-                servers[runtime, workers] = start_service(Path(args.store), {**env, "FIRSTSPIKE_RUNTIME": runtime},
-                                                          workers=workers)
+                servers[runtime, workers] = start_service(
+                    Path(args.store), {**env, "FIRSTSPIKE_RUNTIME": runtime}, workers=workers
+                )
         for server in servers.values():  # warm every worker's path (the kernel spreads connections)
             load(server.url, pngs, 100, args.clients)
         results: dict[tuple[str, int], list[LoadResult]] = {key: [] for key in servers}
@@ -57,17 +58,26 @@ def main(argv: list[str] | None = None) -> int:
         return sorted(results[key], key=lambda r: r.throughput)[len(results[key]) // 2]
 
     generator = "wrk" if wrk_available() else "Python clients"
-    print(f"POST /classify, {args.model} test PNGs, {args.clients} connections, {args.seconds:g} s per server "
-          f"and round, median of {args.rounds} rounds ({generator}), {os.cpu_count()} CPUs")
-    print("| runtime | 1 worker req/s | 2 workers req/s | 2 / 1 | 1 worker p50 (ms) | 2 workers p50 (ms) | "
-          "1 worker p99 (ms) | 2 workers p99 (ms) | spread of req/s over rounds (1 / 2 workers) |")
+    print(
+        f"POST /classify, {args.model} test PNGs, {args.clients} connections, {args.seconds:g} s per server "
+        f"and round, median of {args.rounds} rounds ({generator}), {os.cpu_count()} CPUs"
+    )
+    print(
+        "| runtime | 1 worker req/s | 2 workers req/s | 2 / 1 | 1 worker p50 (ms) | 2 workers p50 (ms) | "
+        "1 worker p99 (ms) | 2 workers p99 (ms) | spread of req/s over rounds (1 / 2 workers) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for runtime in RUNTIMES:
         one, two = median((runtime, 1)), median((runtime, 2))
-        spread = " / ".join(f"{min(r.throughput for r in results[runtime, n]):.0f}-"
-                            f"{max(r.throughput for r in results[runtime, n]):.0f}" for n in WORKERS)
-        print(f"| {runtime} | {one.throughput:.1f} | {two.throughput:.1f} | {two.throughput / one.throughput:.2f}x | "
-              f"{one.p50_ms:.2f} | {two.p50_ms:.2f} | {one.p99_ms:.2f} | {two.p99_ms:.2f} | {spread} |")
+        spread = " / ".join(
+            f"{min(r.throughput for r in results[runtime, n]):.0f}-"
+            f"{max(r.throughput for r in results[runtime, n]):.0f}"
+            for n in WORKERS
+        )
+        print(
+            f"| {runtime} | {one.throughput:.1f} | {two.throughput:.1f} | {two.throughput / one.throughput:.2f}x | "
+            f"{one.p50_ms:.2f} | {two.p50_ms:.2f} | {one.p99_ms:.2f} | {two.p99_ms:.2f} | {spread} |"
+        )
     return 0
 
 

@@ -54,7 +54,9 @@ def settings_table() -> str:
     rows = []
     for name, field in Settings.model_fields.items():
         if not field.description:
-            raise SystemExit(f"generate_docs: the setting {name!r} has no description (Field(description=...))")
+            raise SystemExit(
+                f"generate_docs: the setting {name!r} has no description (Field(description=...))"
+            )
         default = field.default_factory() if field.default is PydanticUndefined else field.default
         if default is None or default == []:
             shown = "unset"
@@ -98,10 +100,22 @@ def _fields(model: type, prefix: str = "") -> list[tuple[str, ...]]:
 
     rows = []
     for name, field in model.model_fields.items():
-        nested = field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
+        nested = (
+            field.annotation
+            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+            else None
+        )
         if not field.description:
-            raise SystemExit(f"generate_docs: {model.__name__}.{name} has no description (Field(description=...))")
-        rows.append((f"`{prefix}{name}`", "object" if nested else f"`{_type_name(field.annotation)}`", field.description))
+            raise SystemExit(
+                f"generate_docs: {model.__name__}.{name} has no description (Field(description=...))"
+            )
+        rows.append(
+            (
+                f"`{prefix}{name}`",
+                "object" if nested else f"`{_type_name(field.annotation)}`",
+                field.description,
+            )
+        )
         if nested:
             rows += _fields(nested, f"{prefix}{name}.")
     return rows
@@ -110,10 +124,16 @@ def _fields(model: type, prefix: str = "") -> list[tuple[str, ...]]:
 def answer_table() -> str:
     from service.http.schemas import Classification, ErrorBody, StreamClassification
 
-    extra = [row for row in _fields(StreamClassification) if row[0] not in {r[0] for r in _fields(Classification)}]
-    return (_notice("service/http/schemas.py") + "The answer (`/classify`; a stream's decision adds the last rows):\n\n"
-            + _table(("field", "type", "meaning"), _fields(Classification) + extra)
-            + "\nErrors:\n\n" + _table(("field", "type", "meaning"), _fields(ErrorBody)))
+    extra = [
+        row for row in _fields(StreamClassification) if row[0] not in {r[0] for r in _fields(Classification)}
+    ]
+    return (
+        _notice("service/http/schemas.py")
+        + "The answer (`/classify`; a stream's decision adds the last rows):\n\n"
+        + _table(("field", "type", "meaning"), _fields(Classification) + extra)
+        + "\nErrors:\n\n"
+        + _table(("field", "type", "meaning"), _fields(ErrorBody))
+    )
 
 
 @functools.cache
@@ -148,9 +168,11 @@ def dashboard_table() -> str:
         queries = "<br>".join(f"`{target['expr']}`" for target in panel.get("targets", []))
         rows.append((panel["title"], panel.get("description", ""), queries))
     title = dashboard["title"]
-    return (_notice(DASHBOARD.relative_to(ROOT).as_posix())
-            + f"Dashboard \"{title}\", variables `model` and `version` (`$__rate_interval` is Grafana's):\n\n"
-            + _table(("panel", "shows", "query"), rows))
+    return (
+        _notice(DASHBOARD.relative_to(ROOT).as_posix())
+        + f'Dashboard "{title}", variables `model` and `version` (`$__rate_interval` is Grafana\'s):\n\n'
+        + _table(("panel", "shows", "query"), rows)
+    )
 
 
 def alerts_table() -> str:
@@ -160,10 +182,18 @@ def alerts_table() -> str:
     for group in yaml.safe_load(ALERTS.read_text())["groups"]:
         for rule in group["rules"]:
             expression = " ".join(rule["expr"].split())
-            rows.append((f"`{rule['alert']}`", rule.get("labels", {}).get("severity", ""), rule.get("for", ""),
-                         f"`{expression}`", rule["annotations"]["summary"]))
-    return (_notice(ALERTS.relative_to(ROOT).as_posix())
-            + _table(("alert", "severity", "for", "fires when", "summary"), rows))
+            rows.append(
+                (
+                    f"`{rule['alert']}`",
+                    rule.get("labels", {}).get("severity", ""),
+                    rule.get("for", ""),
+                    f"`{expression}`",
+                    rule["annotations"]["summary"],
+                )
+            )
+    return _notice(ALERTS.relative_to(ROOT).as_posix()) + _table(
+        ("alert", "severity", "for", "fires when", "summary"), rows
+    )
 
 
 OUTPUTS: dict[str, Callable[[], str]] = {
@@ -194,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
     if args.check and stale:
-        print(f"stale generated docs (run python scripts/generate_docs.py): {', '.join(stale)}", file=sys.stderr)
+        print(
+            f"stale generated docs (run python scripts/generate_docs.py): {', '.join(stale)}", file=sys.stderr
+        )
         return 1
     for relative in stale:
         print(f"wrote {args.docs / relative}")

@@ -55,14 +55,19 @@ def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 def docker_engine_answers() -> bool:
-    return shutil.which("docker") is not None and subprocess.run(
-        ["docker", "info"], capture_output=True).returncode == 0
+    return (
+        shutil.which("docker") is not None
+        and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    )
 
 
 # -- the base --------------------------------------------------------------------------------
 
+
 def image_exists(name: str) -> bool:
-    return subprocess.run(["buildah", "inspect", "--type", "image", name], capture_output=True).returncode == 0
+    return (
+        subprocess.run(["buildah", "inspect", "--type", "image", name], capture_output=True).returncode == 0
+    )
 
 
 def ensure_base() -> float:
@@ -74,14 +79,23 @@ def ensure_base() -> float:
             raise ImageError(f"the local base needs {tool}: apt-get install {tool}")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="firstspike-base-") as rootfs:
-        run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", rootfs, DEBIAN_MIRROR])
+        run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={BASE_PACKAGES}",
+                "bookworm",
+                rootfs,
+                DEBIAN_MIRROR,
+            ]
+        )
         for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for entry in (Path(rootfs) / cache).glob("*"):
                 if entry.is_file():
                     entry.unlink()
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         try:
-            run(["podman", "import", "--change", "CMD [\"/bin/bash\"]", "-", BASE_IMAGE], stdin=tar.stdout)
+            run(["podman", "import", "--change", 'CMD ["/bin/bash"]', "-", BASE_IMAGE], stdin=tar.stdout)
         finally:
             tar.stdout.close()
             tar.wait()
@@ -90,11 +104,18 @@ def ensure_base() -> float:
 
 # -- building ----------------------------------------------------------------------------------
 
+
 def pip_setting(name: str) -> list[str]:
     """The values of one of this machine's pip settings (``pip config list``), e.g. find-links."""
-    listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
-    return [value for line in listed.splitlines() if line.split("=", 1)[0].endswith(f".{name}")
-            for value in line.split("=", 1)[1].strip().strip("'\"").split()]
+    listed = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True
+    ).stdout
+    return [
+        value
+        for line in listed.splitlines()
+        if line.split("=", 1)[0].endswith(f".{name}")
+        for value in line.split("=", 1)[1].strip().strip("'\"").split()
+    ]
 
 
 def local_torch_wheel() -> Path | None:
@@ -124,10 +145,29 @@ def build(tag: str, use_docker: bool) -> float:
     else:
         bundle = host_ca_bundle()
         if bundle is not None:  # pip inside the build must trust what pip here trusts
-            arguments += ["--volume", f"{bundle}:/run/host-ca.crt:ro", "--build-arg", "PIP_CERT=/run/host-ca.crt"]
-        command = ["buildah", "bud", "--isolation", "chroot", "--layers", "--format", "docker",
-                   "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-f", str(DOCKERFILE), *arguments,
-                   "-t", f"firstspike:{tag}", str(ROOT)]
+            arguments += [
+                "--volume",
+                f"{bundle}:/run/host-ca.crt:ro",
+                "--build-arg",
+                "PIP_CERT=/run/host-ca.crt",
+            ]
+        command = [
+            "buildah",
+            "bud",
+            "--isolation",
+            "chroot",
+            "--layers",
+            "--format",
+            "docker",
+            "--build-arg",
+            f"BASE_IMAGE={BASE_IMAGE}",
+            "-f",
+            str(DOCKERFILE),
+            *arguments,
+            "-t",
+            f"firstspike:{tag}",
+            str(ROOT),
+        ]
     started = time.perf_counter()
     try:
         run(command)
@@ -151,6 +191,7 @@ def image_size_mb(tag: str, use_docker: bool) -> float:
 
 # -- running -----------------------------------------------------------------------------------
 
+
 @dataclass
 class ImageConfig:
     command: list[str]
@@ -159,15 +200,19 @@ class ImageConfig:
     env: dict[str, str]
 
     @classmethod
-    def read(cls, image: str) -> "ImageConfig":
+    def read(cls, image: str) -> ImageConfig:
         config = json.loads(run(["buildah", "inspect", "--type", "image", image]).stdout)["Docker"]["config"]
         test = (config.get("Healthcheck") or {}).get("Test") or []
         if not test or test[0] not in ("CMD", "CMD-SHELL"):
             raise ImageError(f"{image} has no HEALTHCHECK command")
         healthcheck = test[1:] if test[0] == "CMD" else ["sh", "-c", test[1]]
         env = dict(entry.split("=", 1) for entry in config.get("Env") or [])
-        return cls((config.get("Entrypoint") or []) + (config.get("Cmd") or []), config.get("User") or "root",
-                   healthcheck, env)
+        return cls(
+            (config.get("Entrypoint") or []) + (config.get("Cmd") or []),
+            config.get("User") or "root",
+            healthcheck,
+            env,
+        )
 
 
 class RunningImage:
@@ -181,13 +226,30 @@ class RunningImage:
         self.log = tempfile.TemporaryFile(mode="w+")
         env = ["--env", f"FIRSTSPIKE_PORT={port}", "--env", "FIRSTSPIKE_HOST=127.0.0.1"]
         # buildah run takes the user, environment and working directory from the image's config.
-        self.process = subprocess.Popen(["buildah", "run", "--isolation", "chroot", *env, self.container, "--",
-                                         *self.config.command], stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            ["buildah", "run", "--isolation", "chroot", *env, self.container, "--", *self.config.command],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def exec(self, *command: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["buildah", "run", "--isolation", "chroot", "--env", f"FIRSTSPIKE_PORT={self.port}",
-                               self.container, "--", *command], capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [
+                "buildah",
+                "run",
+                "--isolation",
+                "chroot",
+                "--env",
+                f"FIRSTSPIKE_PORT={self.port}",
+                self.container,
+                "--",
+                *command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     def wait_healthy(self, timeout: float = 180.0) -> float:
         started = time.perf_counter()
@@ -197,7 +259,9 @@ class RunningImage:
             if self.exec(*self.config.healthcheck).returncode == 0:
                 return time.perf_counter() - started
             time.sleep(1.0)
-        raise ImageError(f"{self.image}: the HEALTHCHECK did not pass within {timeout:.0f} s:\n{self.output()[-3000:]}")
+        raise ImageError(
+            f"{self.image}: the HEALTHCHECK did not pass within {timeout:.0f} s:\n{self.output()[-3000:]}"
+        )
 
     def server_uids(self) -> set[int]:
         """Real user ids of the server's processes, as this machine's kernel sees them."""
@@ -205,8 +269,14 @@ class RunningImage:
         for status in Path("/proc").glob("[0-9]*/status"):
             try:
                 cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                if "firstspike serve" in cmdline and f"--port {self.port}" in cmdline and "buildah" not in cmdline:
-                    uid_line = next(line for line in status.read_text().splitlines() if line.startswith("Uid:"))
+                if (
+                    "firstspike serve" in cmdline
+                    and f"--port {self.port}" in cmdline
+                    and "buildah" not in cmdline
+                ):
+                    uid_line = next(
+                        line for line in status.read_text().splitlines() if line.startswith("Uid:")
+                    )
                     uids.add(int(uid_line.split()[1]))
             except (OSError, StopIteration):
                 continue
@@ -233,12 +303,16 @@ def classify_digits(url: str) -> list[tuple[int, int]]:
     from benchmarks.common import digits_pngs, post_all
 
     requests = [({"model": "digits"}, body, "image/png") for body in digits_pngs()]
-    return [(answer["class_index"], answer["decision_timestep"]) for answer in post_all(url, "/classify", requests, 4)]
+    return [
+        (answer["class_index"], answer["decision_timestep"])
+        for answer in post_all(url, "/classify", requests, 4)
+    ]
 
 
 def largest_packages(running: RunningImage, count: int = 6) -> list[str]:
-    listing = running.exec("sh", "-c", "du -sm /opt/firstspike/lib/python3*/site-packages/* | sort -rn | head -n "
-                           f"{count}").stdout
+    listing = running.exec(
+        "sh", "-c", f"du -sm /opt/firstspike/lib/python3*/site-packages/* | sort -rn | head -n {count}"
+    ).stdout
     return [f"{line.split()[1].rsplit('/', 1)[-1]} {line.split()[0]} MB" for line in listing.splitlines()]
 
 
@@ -251,28 +325,42 @@ def check_image(tag: str, reference: list[tuple[int, int]]) -> dict:
     try:
         ready_seconds = running.wait_healthy()
         answers = classify_digits(f"http://127.0.0.1:{running.port}")
-        served = {runtime for model in httpx.get(f"http://127.0.0.1:{running.port}/models").json()["models"]
-                  for runtime in model["runtimes"].values()}
+        served = {
+            runtime
+            for model in httpx.get(f"http://127.0.0.1:{running.port}/models").json()["models"]
+            for runtime in model["runtimes"].values()
+        }
         torch_imports = running.exec("python", "-c", "import torch").returncode == 0
         uids = running.server_uids()
         result = {
-            "image": f"firstspike:{tag}", "runtime": running.config.env.get("FIRSTSPIKE_RUNTIME"),
+            "image": f"firstspike:{tag}",
+            "runtime": running.config.env.get("FIRSTSPIKE_RUNTIME"),
             "runtimes_served": sorted(served),
-            "user": running.config.user, "server_uids": sorted(uids), "healthy_after_s": round(ready_seconds, 1),
-            "digits": len(answers), "same_answers_as_host": sum(a == r for a, r in zip(answers, reference)),
-            "torch_imports": torch_imports, "largest_packages": largest_packages(running),
+            "user": running.config.user,
+            "server_uids": sorted(uids),
+            "healthy_after_s": round(ready_seconds, 1),
+            "digits": len(answers),
+            "same_answers_as_host": sum(a == r for a, r in zip(answers, reference)),
+            "torch_imports": torch_imports,
+            "largest_packages": largest_packages(running),
         }
     finally:
         running.stop()
     failures = []
     if served != {result["runtime"]}:
-        failures.append(f"it serves with {sorted(served)}, not the image's FIRSTSPIKE_RUNTIME={result['runtime']}")
+        failures.append(
+            f"it serves with {sorted(served)}, not the image's FIRSTSPIKE_RUNTIME={result['runtime']}"
+        )
     if result["same_answers_as_host"] != len(reference):
-        failures.append(f"{len(reference) - result['same_answers_as_host']} of {len(reference)} answers differ")
+        failures.append(
+            f"{len(reference) - result['same_answers_as_host']} of {len(reference)} answers differ"
+        )
     if not uids or 0 in uids:
         failures.append(f"the server must run as a non-root user (uids seen: {sorted(uids)})")
     if torch_imports != (tag == "full"):
-        failures.append("torch imports in the slim image" if torch_imports else "torch does not import in the full image")
+        failures.append(
+            "torch imports in the slim image" if torch_imports else "torch does not import in the full image"
+        )
     if failures:
         raise ImageError(f"firstspike:{tag}: " + "; ".join(failures))
     return result
@@ -285,17 +373,26 @@ def check_compose(config: ImageConfig) -> None:
 
     service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["firstspike"]
     problems = []
-    if service.get("image") != "firstspike:slim" or service["build"].get("args", {}).get("RUNTIME") != VARIANTS["slim"]:
+    if (
+        service.get("image") != "firstspike:slim"
+        or service["build"].get("args", {}).get("RUNTIME") != VARIANTS["slim"]
+    ):
         problems.append("it does not build firstspike:slim with RUNTIME=onnx")
-    if service.get("environment", {}).get("FIRSTSPIKE_RUNTIME", config.env["FIRSTSPIKE_RUNTIME"]) \
-            != config.env["FIRSTSPIKE_RUNTIME"]:
+    if (
+        service.get("environment", {}).get("FIRSTSPIKE_RUNTIME", config.env["FIRSTSPIKE_RUNTIME"])
+        != config.env["FIRSTSPIKE_RUNTIME"]
+    ):
         problems.append("it sets another FIRSTSPIKE_RUNTIME than the image")
     if not any(str(port).endswith(f":{config.env['FIRSTSPIKE_PORT']}") for port in service.get("ports", [])):
         problems.append(f"it publishes no port to the image's {config.env['FIRSTSPIKE_PORT']}")
     if service.get("healthcheck", {}).get("test") != ["CMD", *config.healthcheck]:
         problems.append("its healthcheck is not the image's HEALTHCHECK")
-    if not any(volume.split(":")[1] == config.env["FIRSTSPIKE_MODEL_STORE"] for volume in service.get("volumes", [])):
-        problems.append(f"it mounts nothing on the image's model store {config.env['FIRSTSPIKE_MODEL_STORE']}")
+    if not any(
+        volume.split(":")[1] == config.env["FIRSTSPIKE_MODEL_STORE"] for volume in service.get("volumes", [])
+    ):
+        problems.append(
+            f"it mounts nothing on the image's model store {config.env['FIRSTSPIKE_MODEL_STORE']}"
+        )
     if problems:
         raise ImageError("docker-compose.yml, service firstspike: " + "; ".join(problems))
 
@@ -312,6 +409,7 @@ def host_answers(runtime: str) -> list[tuple[int, int]]:
 
 # -- commands ----------------------------------------------------------------------------------
 
+
 def build_all(use_docker: bool) -> dict:
     timings = {"base_s": 0.0 if use_docker else round(ensure_base(), 1)}
     for tag in VARIANTS:
@@ -326,8 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     use_docker = args.command == "build" and docker_engine_answers()
     if not use_docker and shutil.which("buildah") is None:
-        print("images: error: neither a Docker engine nor buildah (apt-get install buildah podman debootstrap)",
-              file=sys.stderr)
+        print(
+            "images: error: neither a Docker engine nor buildah (apt-get install buildah podman debootstrap)",
+            file=sys.stderr,
+        )
         return 2
     try:
         timings = build_all(use_docker)

@@ -23,21 +23,28 @@ import torch
 
 from service.inference.early_exit import Widths, classify
 from service.inference.runtimes.onnx_runtime import OnnxRuntime
+from training.contract.manifest import read_manifest, resolve_version_dir
 from training.data import dataset_info, load_dataset
 from training.evaluate import evaluate
 from training.store.export import export_version
 from training.store.load import load_network
-from training.contract.manifest import read_manifest, resolve_version_dir
 
 
 def _key(outcome) -> tuple:
-    return (outcome.class_index, outcome.decision_timestep, outcome.exit_reason, outcome.output_spikes,
-            outcome.layer_spikes)
+    return (
+        outcome.class_index,
+        outcome.decision_timestep,
+        outcome.exit_reason,
+        outcome.output_spikes,
+        outcome.layer_spikes,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("version_dir", help="a model-store version with ONNX graphs, e.g. model_store/fashion-mnist/2")
+    parser.add_argument(
+        "version_dir", help="a model-store version with ONNX graphs, e.g. model_store/fashion-mnist/2"
+    )
     parser.add_argument("--batch", type=int, default=500)
     args = parser.parse_args(argv)
     source = resolve_version_dir(Path(args.version_dir))
@@ -52,22 +59,36 @@ def main(argv: list[str] | None = None) -> int:
     widths = Widths.from_manifest(manifest)
     with tempfile.TemporaryDirectory() as scratch:
         sample = [test[i] for i in range(min(len(test), 8))]
-        again = export_version(network, scratch, manifest.name, dataset_info(dataset, network.timesteps),
-                               evaluate(network, sample), onnx=True)
+        again = export_version(
+            network,
+            scratch,
+            manifest.name,
+            dataset_info(dataset, network.timesteps),
+            evaluate(network, sample),
+            onnx=True,
+        )
         shipped, current = OnnxRuntime(source, manifest), OnnxRuntime(again, read_manifest(again))
         for decision_first in (False, True):
             current.decides_first = decision_first
             before, after = [], []
             for start in range(0, len(images), args.batch):
-                before += classify(shipped, images[start:start + args.batch], widths)
-                after += classify(current, images[start:start + args.batch], widths)
-            print(json.dumps({
-                "version": manifest.name_and_version, "inputs": len(images),
-                "decision_only_start": decision_first,
-                "identical_answers": sum(_key(a) == _key(b) for a, b in zip(before, after)),
-                "largest_score_difference": max(float(np.abs(np.subtract(a.scores, b.scores)).max())
-                                                for a, b in zip(before, after)),
-            }), flush=True)
+                before += classify(shipped, images[start : start + args.batch], widths)
+                after += classify(current, images[start : start + args.batch], widths)
+            print(
+                json.dumps(
+                    {
+                        "version": manifest.name_and_version,
+                        "inputs": len(images),
+                        "decision_only_start": decision_first,
+                        "identical_answers": sum(_key(a) == _key(b) for a, b in zip(before, after)),
+                        "largest_score_difference": max(
+                            float(np.abs(np.subtract(a.scores, b.scores)).max())
+                            for a, b in zip(before, after)
+                        ),
+                    }
+                ),
+                flush=True,
+            )
     return 0
 
 

@@ -70,13 +70,22 @@ print(json.dumps(result))
 
 def measure(commit: str, seconds: float, scratch: Path) -> dict:
     worktree = scratch / commit
-    subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(worktree), commit], cwd=ROOT, check=True)
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", "--quiet", str(worktree), commit], cwd=ROOT, check=True
+    )
     try:
-        completed = subprocess.run([sys.executable, "-c", MEASURE, str(seconds)], cwd=worktree, capture_output=True,
-                                   text=True, timeout=900,
-                                   env={**os.environ, "PYTHONPATH": str(worktree), "OMP_NUM_THREADS": "1"})
+        completed = subprocess.run(
+            [sys.executable, "-c", MEASURE, str(seconds)],
+            cwd=worktree,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**os.environ, "PYTHONPATH": str(worktree), "OMP_NUM_THREADS": "1"},
+        )
         if completed.returncode != 0:
-            raise SystemExit(f"snn_ann_by_commit: {commit} failed: {completed.stderr.strip().splitlines()[-1]}")
+            raise SystemExit(
+                f"snn_ann_by_commit: {commit} failed: {completed.stderr.strip().splitlines()[-1]}"
+            )
         return json.loads(completed.stdout.strip().splitlines()[-1])
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False)

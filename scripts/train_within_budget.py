@@ -24,11 +24,11 @@ from pathlib import Path
 import torch
 from torch.utils.data import Subset
 
+from benchmarks.train_speed import trainer_loop
 from training.config import load_config
 from training.distributed import DistributedContext
 from training.evaluate import evaluate
 from training.network.network import SpikingNetwork
-from benchmarks.train_speed import trainer_loop
 from training.trainer import CHECKPOINT, load_checkpoint_payload, load_training_data, train
 
 PROBE_BATCHES = 40
@@ -53,7 +53,9 @@ def write_weights_only(run_dir: Path) -> Path:
     """The checkpoint without optimizer, scheduler and random states: a third of the size, enough
     to calibrate, evaluate and export."""
     payload = load_checkpoint_payload(run_dir / CHECKPOINT)
-    kept = {key: payload[key] for key in ("config", "spec", "model", "epoch", "history", "run") if key in payload}
+    kept = {
+        key: payload[key] for key in ("config", "spec", "model", "epoch", "history", "run") if key in payload
+    }
     target = run_dir / "weights.pt"
     torch.save(kept, target)
     return target
@@ -79,10 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     batches = len(train_set) // config.batch_size
     epoch_seconds = batches * batch_seconds + evaluation_seconds / config.eval_every
     epochs = max(1, min(args.max_epochs, math.floor(args.budget_seconds / epoch_seconds)))
-    plan = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-            "seconds_per_batch": round(batch_seconds, 5), "seconds_per_evaluation": round(evaluation_seconds, 2),
-            "estimated_epoch_seconds": round(epoch_seconds, 2), "epochs": epochs,
-            "batch_size": config.batch_size, "budget_seconds": args.budget_seconds}
+    plan = {
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "seconds_per_batch": round(batch_seconds, 5),
+        "seconds_per_evaluation": round(evaluation_seconds, 2),
+        "estimated_epoch_seconds": round(epoch_seconds, 2),
+        "epochs": epochs,
+        "batch_size": config.batch_size,
+        "budget_seconds": args.budget_seconds,
+    }
     print(json.dumps(plan), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "plan.json").write_text(json.dumps(plan, indent=2))

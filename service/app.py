@@ -13,15 +13,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from service.inference.state import ServiceState
 from service.http.errors import install_error_handlers
-from service.metrics import Metrics
 from service.http.middleware import RequestContextMiddleware
-from service.inference.registry import ModelRegistry
 from service.http.routes import classify, demo, health, models, oip, streams
 from service.http.routes import metrics as metrics_routes
-from service.settings import Settings
+from service.inference.registry import ModelRegistry
+from service.inference.state import ServiceState
 from service.inference.work import WorkPool
+from service.metrics import Metrics
+from service.settings import Settings
 from training import __version__
 from training.contract.images.decode import configure_pillow
 
@@ -45,8 +45,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _log_to_stderr()
     configure_pillow(settings.max_image_pixels)
     metrics = Metrics()
-    service = ServiceState(settings=settings, registry=ModelRegistry(settings, metrics), metrics=metrics,
-                           pool=WorkPool(settings.pool_threads))
+    service = ServiceState(
+        settings=settings,
+        registry=ModelRegistry(settings, metrics),
+        metrics=metrics,
+        pool=WorkPool(settings.pool_threads),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -69,15 +73,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = service
     app.openapi = lambda: _openapi(app)
     install_error_handlers(app)
-    for router in (classify.router, streams.router, health.router, models.router, oip.router,
-                   metrics_routes.router, demo.router):
+    for router in (
+        classify.router,
+        streams.router,
+        health.router,
+        models.router,
+        oip.router,
+        metrics_routes.router,
+        demo.router,
+    ):
         app.include_router(router)
     # The demo page's CSS and JavaScript (package data: works offline and in the slim install).
     app.mount("/static", StaticFiles(directory=demo.STATIC), name="static")
     # Streams are bounded by their own event, duration and idle limits, not by the body's size and time.
-    app.add_middleware(RequestContextMiddleware, metrics=service.metrics, max_body_bytes=settings.max_body_bytes,
-                       body_timeout_s=settings.body_timeout_s, log_requests=settings.log_requests,
-                       stream_paths={"/classify/stream"})
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=service.metrics,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
+        log_requests=settings.log_requests,
+        stream_paths={"/classify/stream"},
+    )
     return app
 
 

@@ -13,8 +13,10 @@ from training.contract.extras import needs
 from training.contract.manifest import ModelStoreError
 
 HELP = "serve the model store over HTTP (service.app:app with uvicorn)"
-DESCRIPTION = ("Serve models with early-exit inference. Settings not given here come from FIRSTSPIKE_* "
-               "environment variables.")
+DESCRIPTION = (
+    "Serve models with early-exit inference. Settings not given here come from FIRSTSPIKE_* "
+    "environment variables."
+)
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,18 +27,27 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--model-store",
-                        help="model store root (FIRSTSPIKE_MODEL_STORE, default ./model_store)")
+    parser.add_argument(
+        "--model-store", help="model store root (FIRSTSPIKE_MODEL_STORE, default ./model_store)"
+    )
     parser.add_argument("--models", help="comma-separated models to load (default: every model in the store)")
-    parser.add_argument("--runtime", choices=["auto", "torch", "onnx"],
-                        help="FIRSTSPIKE_RUNTIME (default auto: onnx for each version exported with its ONNX "
-                             "graphs, torch for the others)")
+    parser.add_argument(
+        "--runtime",
+        choices=["auto", "torch", "onnx"],
+        help="FIRSTSPIKE_RUNTIME (default auto: onnx for each version exported with its ONNX "
+        "graphs, torch for the others)",
+    )
     parser.add_argument("--threads", type=int, help="intra-op threads per runtime (FIRSTSPIKE_THREADS)")
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help="server processes on one port, each with its own models; /metrics sums them "
-                             "(FIRSTSPIKE_WORKERS, default 1)")
-    parser.add_argument("--log-level", default="info",
-                        choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="server processes on one port, each with its own models; /metrics sums them "
+        "(FIRSTSPIKE_WORKERS, default 1)",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -57,10 +68,17 @@ def serve(args: argparse.Namespace) -> int:
     from service.server import serve as run_server
     from service.settings import Settings
 
-    overrides = {key: value for key, value in {
-        "model_store": args.model_store, "runtime": args.runtime, "threads": args.threads,
-        "workers": args.workers, "default_models": args.models.split(",") if args.models else None,
-    }.items() if value is not None}
+    overrides = {
+        key: value
+        for key, value in {
+            "model_store": args.model_store,
+            "runtime": args.runtime,
+            "threads": args.threads,
+            "workers": args.workers,
+            "default_models": args.models.split(",") if args.models else None,
+        }.items()
+        if value is not None
+    }
     try:
         settings = Settings(**overrides)
     except ValidationError as error:

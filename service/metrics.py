@@ -34,43 +34,101 @@ class Metrics:
         r = None if self.multiprocess else self.registry
         if self.multiprocess:
             self.registry.register(_Aggregated(directory))
-        self.requests = Counter("firstspike_requests_total", "HTTP requests by endpoint and status",
-                                ["endpoint", "status", *MODEL], registry=r)
-        self.request_duration = Histogram("firstspike_request_duration_seconds", "Time to answer a request",
-                                          ["endpoint", *MODEL], buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter(
+            "firstspike_requests_total",
+            "HTTP requests by endpoint and status",
+            ["endpoint", "status", *MODEL],
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "firstspike_request_duration_seconds",
+            "Time to answer a request",
+            ["endpoint", *MODEL],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.decision_timestep = Histogram(
-            "firstspike_decision_timestep", "Timestep (1-based) at which a request was decided",
-            [*MODEL, "endpoint"], buckets=tuple(float(t) for t in range(1, max_timesteps + 1)), registry=r)
-        self.decision_latency = Histogram("firstspike_decision_latency_seconds",
-                                          "Wall time from input received to decision", [*MODEL, "endpoint"],
-                                          buckets=LATENCY_BUCKETS, registry=r)
-        self.exits = Counter("firstspike_exits_total", "Decisions by exit reason", [*MODEL, "endpoint", "reason"],
-                             registry=r)
-        self.spikes = Histogram("firstspike_spikes_per_request", "Spikes emitted per request (all layers)",
-                                [*MODEL, "endpoint"], buckets=SPIKE_BUCKETS, registry=r)
-        self.synaptic_ops = Histogram("firstspike_synaptic_ops_per_request", "Synaptic operations per request",
-                                      [*MODEL, "endpoint"], buckets=SYNAPTIC_OP_BUCKETS, registry=r)
-        self.energy = Histogram("firstspike_energy_joules", "Estimated energy per request, eqs (15)-(16)",
-                                [*MODEL, "endpoint"], buckets=ENERGY_BUCKETS, registry=r)
-        self.rejections = Counter("firstspike_rejections_total", "Requests shed before inference",
-                                  [*MODEL, "endpoint", "reason"], registry=r)
+            "firstspike_decision_timestep",
+            "Timestep (1-based) at which a request was decided",
+            [*MODEL, "endpoint"],
+            buckets=tuple(float(t) for t in range(1, max_timesteps + 1)),
+            registry=r,
+        )
+        self.decision_latency = Histogram(
+            "firstspike_decision_latency_seconds",
+            "Wall time from input received to decision",
+            [*MODEL, "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.exits = Counter(
+            "firstspike_exits_total", "Decisions by exit reason", [*MODEL, "endpoint", "reason"], registry=r
+        )
+        self.spikes = Histogram(
+            "firstspike_spikes_per_request",
+            "Spikes emitted per request (all layers)",
+            [*MODEL, "endpoint"],
+            buckets=SPIKE_BUCKETS,
+            registry=r,
+        )
+        self.synaptic_ops = Histogram(
+            "firstspike_synaptic_ops_per_request",
+            "Synaptic operations per request",
+            [*MODEL, "endpoint"],
+            buckets=SYNAPTIC_OP_BUCKETS,
+            registry=r,
+        )
+        self.energy = Histogram(
+            "firstspike_energy_joules",
+            "Estimated energy per request, eqs (15)-(16)",
+            [*MODEL, "endpoint"],
+            buckets=ENERGY_BUCKETS,
+            registry=r,
+        )
+        self.rejections = Counter(
+            "firstspike_rejections_total",
+            "Requests shed before inference",
+            [*MODEL, "endpoint", "reason"],
+            registry=r,
+        )
         # Multiprocess modes (ignored in one process). In-flight requests and open streams are
         # work happening now in some worker: the server's figure is the sum over the live workers
         # ("livesum"; a dead worker's files are dropped when the parent marks it dead, so work it
         # never finished is not counted for ever).
-        self.inflight = Gauge("firstspike_inflight_requests", "Requests being classified now", ["endpoint"],
-                              registry=r, multiprocess_mode="livesum")
-        self.stream_sessions = Gauge("firstspike_stream_sessions_active", "Event streams being classified now",
-                                     list(MODEL), registry=r, multiprocess_mode="livesum")
-        self.stream_events = Counter("firstspike_stream_events_total", "Events received on streams", list(MODEL),
-                                     registry=r)
-        self.batch_size = Histogram("firstspike_batch_size", "Rows in each runtime timestep", list(MODEL),
-                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r)
+        self.inflight = Gauge(
+            "firstspike_inflight_requests",
+            "Requests being classified now",
+            ["endpoint"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.stream_sessions = Gauge(
+            "firstspike_stream_sessions_active",
+            "Event streams being classified now",
+            list(MODEL),
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.stream_events = Counter(
+            "firstspike_stream_events_total", "Events received on streams", list(MODEL), registry=r
+        )
+        self.batch_size = Histogram(
+            "firstspike_batch_size",
+            "Rows in each runtime timestep",
+            list(MODEL),
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
         # Every worker loads the same versions, so summing would say 2 with two workers and "all"
         # would add a pid label: "livemax" gives 1 while at least one live worker serves the
         # version, without a pid label, as in one process.
-        self.model_info = Gauge("firstspike_model_info", "Loaded model versions (value 1)",
-                                [*MODEL, "runtime", "timesteps"], registry=r, multiprocess_mode="livemax")
+        self.model_info = Gauge(
+            "firstspike_model_info",
+            "Loaded model versions (value 1)",
+            [*MODEL, "runtime", "timesteps"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
 
     def announce_model(self, labels: tuple[str, ...], serving: bool) -> None:
         """``firstspike_model_info`` = 1 for a version being served; gone when it no longer is.

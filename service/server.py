@@ -127,8 +127,16 @@ def serve(settings: Settings, host: str, port: int, log_level: str = "info") -> 
 
     app = create_app(settings)
     protocol = protocol_for(settings, app.state.service.metrics.rejections)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, http=protocol,
-                            timeout_graceful_shutdown=settings.shutdown_grace_s, **websocket_limits(settings))
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        http=protocol,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+        **websocket_limits(settings),
+    )
     DrainingServer(config, app.state.service).run()
 
 
@@ -141,9 +149,18 @@ def websocket_limits(settings: Settings) -> dict:
 def _serve_workers(settings: Settings, host: str, port: int, log_level: str) -> None:
     # A protocol class made at run time does not pickle into a spawned worker: each worker
     # imports its own by name, built from the settings it inherits (service.http.worker).
-    config = uvicorn.Config("service.app:create_app", factory=True, host=host, port=port, workers=settings.workers,
-                            log_level=log_level, access_log=False, http="service.http.worker:Protocol",
-                            timeout_graceful_shutdown=settings.shutdown_grace_s, **websocket_limits(settings))
+    config = uvicorn.Config(
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=settings.workers,
+        log_level=log_level,
+        access_log=False,
+        http="service.http.worker:Protocol",
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+        **websocket_limits(settings),
+    )
     sock = config.bind_socket()  # by the parent, shared by the workers
     remove_stale_metrics_dirs()
     metrics_dir = tempfile.mkdtemp(prefix=METRICS_DIR_PREFIX)

@@ -85,8 +85,13 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(tmp_path: Path, env: dict[str, str] | None = None, wait_ready: bool = True,
-                 store: Path = MODEL_STORE, args: tuple[str, ...] = ()) -> Server:
+def start_server(
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    wait_ready: bool = True,
+    store: Path = MODEL_STORE,
+    args: tuple[str, ...] = (),
+) -> Server:
     """``firstspike serve`` in its own process, as a user starts it; ``args``: more options."""
     port = free_port()
     log_path = tmp_path / f"server-{port}.log"
@@ -94,8 +99,10 @@ def start_server(tmp_path: Path, env: dict[str, str] | None = None, wait_ready: 
     command = [str(script)] if script.exists() else [sys.executable, "-m", "training.cli"]
     process = subprocess.Popen(
         [*command, "serve", "--host", "127.0.0.1", "--port", str(port), "--model-store", str(store), *args],
-        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, cwd=ROOT,
-        stdout=log_path.open("w"), stderr=subprocess.STDOUT,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        cwd=ROOT,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
     )
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + 60

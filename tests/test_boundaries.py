@@ -57,32 +57,78 @@ def test_the_service_reaches_training_only_through_the_contract():
 
 
 def test_no_service_module_imports_torch_at_module_level():
-    offending = [f"{path}:{line} imports {module}" for path in _python_files("service")
-                 for line, module in _imports(path, module_level_only=True) if _within(module, "torch")]
+    offending = [
+        f"{path}:{line} imports {module}"
+        for path in _python_files("service")
+        for line, module in _imports(path, module_level_only=True)
+        if _within(module, "torch")
+    ]
     assert offending == []
 
 
 def test_the_product_never_imports_the_benchmarks():
-    offending = [f"{path}:{line} imports {module}" for folder in ("service", "training")
-                 for path in _python_files(folder) for line, module in _imports(path)
-                 if _within(module, "benchmarks")]
+    offending = [
+        f"{path}:{line} imports {module}"
+        for folder in ("service", "training")
+        for path in _python_files(folder)
+        for line, module in _imports(path)
+        if _within(module, "benchmarks")
+    ]
     assert offending == []
 
 
-@pytest.mark.parametrize("extra_modules, banned", [
-    # Serving with onnx: no torch, and nothing of training beyond the contract.
-    ((), ("torch", "training.data", "training.trainer", "training.losses", "training.config", "training.evaluate",
-          "training.distributed", "training.network", "training.store", "sklearn", "benchmarks")),
-    # The torch runtime adds training.network, still nothing training-only.
-    (("service.inference.runtimes.torch_runtime",),
-     ("training.data", "training.trainer", "training.losses", "training.config", "training.evaluate",
-      "training.distributed", "sklearn", "torchvision", "benchmarks")),
-])
+@pytest.mark.parametrize(
+    "extra_modules, banned",
+    [
+        # Serving with onnx: no torch, and nothing of training beyond the contract.
+        (
+            (),
+            (
+                "torch",
+                "training.data",
+                "training.trainer",
+                "training.losses",
+                "training.config",
+                "training.evaluate",
+                "training.distributed",
+                "training.network",
+                "training.store",
+                "sklearn",
+                "benchmarks",
+            ),
+        ),
+        # The torch runtime adds training.network, still nothing training-only.
+        (
+            ("service.inference.runtimes.torch_runtime",),
+            (
+                "training.data",
+                "training.trainer",
+                "training.losses",
+                "training.config",
+                "training.evaluate",
+                "training.distributed",
+                "sklearn",
+                "torchvision",
+                "benchmarks",
+            ),
+        ),
+    ],
+)
 def test_importing_the_service_loads_only_what_serving_needs(extra_modules, banned):
-    modules = ["service.app", "service.server", "service.http.worker", "service.inference.runtimes.onnx_runtime",
-               "service.cli", *extra_modules]
-    probe = (f"import importlib, sys; [importlib.import_module(m) for m in {modules!r}]; "
-             f"print(','.join(sorted(m for m in sys.modules if m.startswith({banned!r}))))")
-    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    modules = [
+        "service.app",
+        "service.server",
+        "service.http.worker",
+        "service.inference.runtimes.onnx_runtime",
+        "service.cli",
+        *extra_modules,
+    ]
+    probe = (
+        f"import importlib, sys; [importlib.import_module(m) for m in {modules!r}]; "
+        f"print(','.join(sorted(m for m in sys.modules if m.startswith({banned!r}))))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == ""

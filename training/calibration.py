@@ -35,8 +35,13 @@ class OutputRule:
 
 
 @torch.no_grad()
-def output_currents(network: SpikingNetwork, dataset: Dataset, samples: int | None = None, seed: int = 0,
-                    batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+def output_currents(
+    network: SpikingNetwork,
+    dataset: Dataset,
+    samples: int | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """O[t] for a seeded sample of ``dataset``: ([T, N, K] float32, labels [N])."""
     if samples is not None and samples < len(dataset):
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
@@ -62,10 +67,18 @@ def replay(currents: torch.Tensor, labels: torch.Tensor, neuron: LIFParameters) 
     )
 
 
-def scan(currents: torch.Tensor, labels: torch.Tensor, neuron: LIFParameters,
-         leaks=DEFAULT_LEAKS, thresholds=DEFAULT_THRESHOLDS) -> list[OutputRule]:
-    return [replay(currents, labels, replace(neuron, leak=leak, threshold=threshold))
-            for leak in leaks for threshold in thresholds]
+def scan(
+    currents: torch.Tensor,
+    labels: torch.Tensor,
+    neuron: LIFParameters,
+    leaks=DEFAULT_LEAKS,
+    thresholds=DEFAULT_THRESHOLDS,
+) -> list[OutputRule]:
+    return [
+        replay(currents, labels, replace(neuron, leak=leak, threshold=threshold))
+        for leak in leaks
+        for threshold in thresholds
+    ]
 
 
 def choose(rules: list[OutputRule], max_mean_timestep: float) -> OutputRule:
@@ -73,8 +86,10 @@ def choose(rules: list[OutputRule], max_mean_timestep: float) -> OutputRule:
     fitting = [rule for rule in rules if rule.mean_decision_timestep <= max_mean_timestep]
     if not fitting:
         fastest = min(rule.mean_decision_timestep for rule in rules)
-        raise ValueError(f"no output rule decides within {max_mean_timestep} timesteps on average "
-                         f"(the fastest takes {fastest:.3f})")
+        raise ValueError(
+            f"no output rule decides within {max_mean_timestep} timesteps on average "
+            f"(the fastest takes {fastest:.3f})"
+        )
     return max(fitting, key=lambda rule: (rule.accuracy, -rule.mean_decision_timestep))
 
 

@@ -13,8 +13,15 @@ from training.contract.manifest import ModelStoreError
 
 # The extra each command needs beyond the core install (serve: none), named when a module it
 # imports is missing.
-COMMAND_EXTRAS = {"train": "train", "eval": "train", "export": "train", "calibrate": "train", "report": "train",
-                  "experiment": "train", "serve": None}
+COMMAND_EXTRAS = {
+    "train": "train",
+    "eval": "train",
+    "export": "train",
+    "calibrate": "train",
+    "report": "train",
+    "experiment": "train",
+    "serve": None,
+}
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -24,7 +31,9 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set or [])
     if (args.resume or args.until_epoch) and not args.out:
         raise ValueError("--resume and --until-epoch need --out (the run folder holding the checkpoint)")
-    result = train(config, run_dir=args.out, resume=args.resume, progress=not args.quiet, until_epoch=args.until_epoch)
+    result = train(
+        config, run_dir=args.out, resume=args.resume, progress=not args.quiet, until_epoch=args.until_epoch
+    )
     if result.history:
         last = result.history[-1]
         print(json.dumps({k: v for k, v in last.items() if k.startswith("test_") or k in ("epoch", "loss")}))
@@ -38,17 +47,26 @@ def _eval(args: argparse.Namespace) -> int:
 
     network, manifest = load_network(args.model_dir)
     dataset_name = args.dataset or manifest.evaluation.dataset
-    result = evaluate(network, load_dataset(dataset_name, args.split, args.data_root, timesteps=network.timesteps),
-                      batch_size=args.batch_size)
-    summary = {"model": {"name": manifest.name, "version": manifest.version}, "dataset": dataset_name,
-               "split": args.split, **result.summary()}
+    result = evaluate(
+        network,
+        load_dataset(dataset_name, args.split, args.data_root, timesteps=network.timesteps),
+        batch_size=args.batch_size,
+    )
+    summary = {
+        "model": {"name": manifest.name, "version": manifest.version},
+        "dataset": dataset_name,
+        "split": args.split,
+        **result.summary(),
+    }
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{manifest.name_and_version} on {dataset_name} {args.split}: "
-              f"accuracy {result.accuracy:.4f}, mean decision timestep {result.mean_decision_timestep:.3f} "
-              f"of {result.timesteps}, firing rate {result.firing_rate if result.firing_rate is None else round(result.firing_rate, 4)}, "
-              f"energy {result.energy_joules_per_sample * 1e9:.3f} nJ/sample, {result.samples} samples")
+        print(
+            f"{manifest.name_and_version} on {dataset_name} {args.split}: "
+            f"accuracy {result.accuracy:.4f}, mean decision timestep {result.mean_decision_timestep:.3f} "
+            f"of {result.timesteps}, firing rate {result.firing_rate if result.firing_rate is None else round(result.firing_rate, 4)}, "
+            f"energy {result.energy_joules_per_sample * 1e9:.3f} nJ/sample, {result.samples} samples"
+        )
     return 0
 
 
@@ -61,16 +79,37 @@ def _export(args: argparse.Namespace) -> int:
     source = load_trained(args.run_dir)
     network = source.network
     if args.output_leak is not None or args.output_threshold is not None:
-        network.set_output_neuron(**{name: value for name, value in (("leak", args.output_leak),
-                                                                     ("threshold", args.output_threshold)) if value is not None})
+        network.set_output_neuron(
+            **{
+                name: value
+                for name, value in (("leak", args.output_leak), ("threshold", args.output_threshold))
+                if value is not None
+            }
+        )
     timesteps = network.timesteps
     result = evaluate(network, load_dataset(source.dataset, "test", source.data_root, timesteps=timesteps))
     training = {**source.training, "command": " ".join(["firstspike", *sys.argv[1:]])}
     info = dataset_info(source.dataset, timesteps)
-    path = export_version(network, args.store, args.name or source.name, info, result, split="test",
-                          training=training, version=args.version, onnx=args.onnx)
-    print(json.dumps({"exported": str(path), "accuracy": result.accuracy,
-                      "mean_decision_timestep": result.mean_decision_timestep}))
+    path = export_version(
+        network,
+        args.store,
+        args.name or source.name,
+        info,
+        result,
+        split="test",
+        training=training,
+        version=args.version,
+        onnx=args.onnx,
+    )
+    print(
+        json.dumps(
+            {
+                "exported": str(path),
+                "accuracy": result.accuracy,
+                "mean_decision_timestep": result.mean_decision_timestep,
+            }
+        )
+    )
     return 0
 
 
@@ -83,20 +122,39 @@ def _calibrate(args: argparse.Namespace) -> int:
     network = source.network
     dataset_name, data_root = args.dataset or source.dataset, args.data_root or source.data_root
     if network.spec.coding != "latency":
-        raise ValueError(f"{args.source} is {network.spec.coding}-coded: only latency-coded networks decide at a "
-                         "first spike")
+        raise ValueError(
+            f"{args.source} is {network.spec.coding}-coded: only latency-coded networks decide at a "
+            "first spike"
+        )
     if args.samples < 1 or args.max_mean_timestep < 1:
         raise ValueError("--samples and --max-mean-timestep must be at least 1")
-    currents, labels = calibration.output_currents(network, load_dataset(dataset_name, args.split, data_root,
-                                                                         timesteps=network.timesteps),
-                                                   args.samples, args.seed)
-    rules = calibration.scan(currents, labels, network.spec.output_neuron, args.leaks or calibration.DEFAULT_LEAKS,
-                             args.thresholds or calibration.DEFAULT_THRESHOLDS)
+    currents, labels = calibration.output_currents(
+        network,
+        load_dataset(dataset_name, args.split, data_root, timesteps=network.timesteps),
+        args.samples,
+        args.seed,
+    )
+    rules = calibration.scan(
+        currents,
+        labels,
+        network.spec.output_neuron,
+        args.leaks or calibration.DEFAULT_LEAKS,
+        args.thresholds or calibration.DEFAULT_THRESHOLDS,
+    )
     chosen = calibration.choose(rules, args.max_mean_timestep)
-    print(json.dumps({"dataset": dataset_name, "split": args.split, "samples": len(labels),
-                      "max_mean_timestep": args.max_mean_timestep, "rules": calibration.as_rows(rules),
-                      "chosen": calibration.as_rows([chosen])[0],
-                      "export_flags": f"--output-leak {chosen.leak:g} --output-threshold {chosen.threshold:g}"}))
+    print(
+        json.dumps(
+            {
+                "dataset": dataset_name,
+                "split": args.split,
+                "samples": len(labels),
+                "max_mean_timestep": args.max_mean_timestep,
+                "rules": calibration.as_rows(rules),
+                "chosen": calibration.as_rows([chosen])[0],
+                "export_flags": f"--output-leak {chosen.leak:g} --output-threshold {chosen.threshold:g}",
+            }
+        )
+    )
     return 0
 
 
@@ -110,10 +168,25 @@ def _float_list(text: str) -> tuple[float, ...]:
 def _report(args: argparse.Namespace) -> int:
     from training.report import build_report
 
-    report = build_report(args.model_dir, args.dataset, args.out, rate_model=args.rate_model, ann_model=args.ann_model,
-                          data_root=args.data_root, with_robustness=not args.no_robustness, seed=args.seed)
-    print(json.dumps({"report": str(args.out) + "/report.json", "figures": report["figures"],
-                      "seconds": round(report["seconds"], 1)}))
+    report = build_report(
+        args.model_dir,
+        args.dataset,
+        args.out,
+        rate_model=args.rate_model,
+        ann_model=args.ann_model,
+        data_root=args.data_root,
+        with_robustness=not args.no_robustness,
+        seed=args.seed,
+    )
+    print(
+        json.dumps(
+            {
+                "report": str(args.out) + "/report.json",
+                "figures": report["figures"],
+                "seconds": round(report["seconds"], 1),
+            }
+        )
+    )
     return 0
 
 
@@ -125,27 +198,52 @@ def _experiment(args: argparse.Namespace) -> int:
     events = args.events_model
     if events is None and args.config == "digits":
         events = str(ROOT / "model_store" / "digits-dvs")  # the shipped event model
-    path = run_experiment(args.out, args.work, epochs=args.epochs, seed=args.seed, robustness=not args.no_robustness,
-                          config=args.config, overrides=args.overrides, page=args.page, events_model=events or None,
-                          robustness_samples=args.robustness_samples, skip=tuple(args.skip))
+    path = run_experiment(
+        args.out,
+        args.work,
+        epochs=args.epochs,
+        seed=args.seed,
+        robustness=not args.no_robustness,
+        config=args.config,
+        overrides=args.overrides,
+        page=args.page,
+        events_model=events or None,
+        robustness_samples=args.robustness_samples,
+        skip=tuple(args.skip),
+    )
     print(json.dumps({"results": str(path)}))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="firstspike", description="Train and serve latency-coded spiking networks.")
+    parser = argparse.ArgumentParser(
+        prog="firstspike", description="Train and serve latency-coded spiking networks."
+    )
     parser.add_argument("--version", action="version", version=f"firstspike {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train a network from a config",
-                                description="Train a network. Use torchrun --nproc_per_node=N to train data-parallel.")
-    train.add_argument("--config", required=True, help="YAML/JSON config path or a shipped config name (e.g. digits)")
+    train = commands.add_parser(
+        "train",
+        help="train a network from a config",
+        description="Train a network. Use torchrun --nproc_per_node=N to train data-parallel.",
+    )
+    train.add_argument(
+        "--config", required=True, help="YAML/JSON config path or a shipped config name (e.g. digits)"
+    )
     train.add_argument("--out", help="run folder for checkpoint.pt and history.json")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    train.add_argument("--until-epoch", type=int, metavar="N",
-                       help="stop after epoch N (keeping the full schedule); continue later with --resume")
-    train.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="override a config value, e.g. --set epochs=10 --set network.coding=rate")
+    train.add_argument(
+        "--until-epoch",
+        type=int,
+        metavar="N",
+        help="stop after epoch N (keeping the full schedule); continue later with --resume",
+    )
+    train.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set epochs=10 --set network.coding=rate",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=_train)
 
@@ -158,42 +256,74 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(handler=_eval)
 
-    export = commands.add_parser("export", help="export a training run (or a stored version, again) to the model store")
-    export.add_argument("run_dir", help="run folder (or checkpoint.pt) written by train --out, or a model-store "
-                        "version folder: its weights as a new version, with this release's ONNX graphs")
+    export = commands.add_parser(
+        "export", help="export a training run (or a stored version, again) to the model store"
+    )
+    export.add_argument(
+        "run_dir",
+        help="run folder (or checkpoint.pt) written by train --out, or a model-store "
+        "version folder: its weights as a new version, with this release's ONNX graphs",
+    )
     export.add_argument("--store", default="model_store", help="model store root (default ./model_store)")
     export.add_argument("--name", help="model name (default: the config's name)")
     export.add_argument("--version", type=int, help="version number (default: next free)")
-    export.add_argument("--onnx", action="store_true",
-                        help="also write the single-timestep ONNX graphs (encoder, step, first step, first decision) "
-                        "for the onnx runtime")
-    export.add_argument("--output-leak", type=float, metavar="LEAK",
-                        help="leak of the output neurons in the exported model (decision-time: training does not use it)")
-    export.add_argument("--output-threshold", type=float, metavar="V_TH",
-                        help="threshold of the output neurons: how much evidence the first output spike needs")
+    export.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also write the single-timestep ONNX graphs (encoder, step, first step, first decision) "
+        "for the onnx runtime",
+    )
+    export.add_argument(
+        "--output-leak",
+        type=float,
+        metavar="LEAK",
+        help="leak of the output neurons in the exported model (decision-time: training does not use it)",
+    )
+    export.add_argument(
+        "--output-threshold",
+        type=float,
+        metavar="V_TH",
+        help="threshold of the output neurons: how much evidence the first output spike needs",
+    )
     export.set_defaults(handler=_export)
 
     calibrate = commands.add_parser(
-        "calibrate", help="choose the output neurons' leak and threshold for a latency budget",
+        "calibrate",
+        help="choose the output neurons' leak and threshold for a latency budget",
         description="Replay the output neurons of a trained latency-coded network for several (leak, threshold) "
-                    "pairs on one forward pass over a sample of a split; print each pair's accuracy and mean "
-                    "decision timestep and the most accurate pair within --max-mean-timestep, as export flags.")
+        "pairs on one forward pass over a sample of a split; print each pair's accuracy and mean "
+        "decision timestep and the most accurate pair within --max-mean-timestep, as export flags.",
+    )
     calibrate.add_argument("source", help="a run folder (or checkpoint.pt) or a model-store version")
     calibrate.add_argument("--dataset", help="data set (default: the run's or the manifest's)")
-    calibrate.add_argument("--split", default="train", help="split to calibrate on (default train: keep test unseen)")
+    calibrate.add_argument(
+        "--split", default="train", help="split to calibrate on (default train: keep test unseen)"
+    )
     calibrate.add_argument("--data-root", help="root folder for on-disk data sets")
-    calibrate.add_argument("--samples", type=int, default=5000, help="seeded sample of the split (default 5000)")
+    calibrate.add_argument(
+        "--samples", type=int, default=5000, help="seeded sample of the split (default 5000)"
+    )
     calibrate.add_argument("--seed", type=int, default=0)
-    calibrate.add_argument("--max-mean-timestep", type=float, required=True, metavar="T",
-                           help="latency budget: the mean decision timestep the chosen rule may take")
-    calibrate.add_argument("--leaks", type=_float_list, metavar="L1,L2",
-                           help="output leaks to try (default 0.5,1)")
-    calibrate.add_argument("--thresholds", type=_float_list, metavar="V1,V2",
-                           help="output thresholds to try (default 1 to 8)")
+    calibrate.add_argument(
+        "--max-mean-timestep",
+        type=float,
+        required=True,
+        metavar="T",
+        help="latency budget: the mean decision timestep the chosen rule may take",
+    )
+    calibrate.add_argument(
+        "--leaks", type=_float_list, metavar="L1,L2", help="output leaks to try (default 0.5,1)"
+    )
+    calibrate.add_argument(
+        "--thresholds", type=_float_list, metavar="V1,V2", help="output thresholds to try (default 1 to 8)"
+    )
     calibrate.set_defaults(handler=_calibrate)
 
-    report = commands.add_parser("report", help="the paper's tables and figures for a model version",
-                                 description="Write report.json and PNG figures: Table I-IV, Fig. 2a, 3, 5.")
+    report = commands.add_parser(
+        "report",
+        help="the paper's tables and figures for a model version",
+        description="Write report.json and PNG figures: Table I-IV, Fig. 2a, 3, 5.",
+    )
     report.add_argument("model_dir", help="model_store/<name>/<version> or model_store/<name> (latest)")
     report.add_argument("--dataset", help="data set (default: the one in the manifest)")
     report.add_argument("--out", required=True, help="folder for report.json and the PNGs")
@@ -204,25 +334,48 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=int, default=0, help="seed of the corruptions")
     report.set_defaults(handler=_report)
 
-    experiment = commands.add_parser("experiment", help="train the paper's comparison models and write a results page",
-                                     description="Train ANN, rate-coded (TET), latency-coded with and without LE and "
-                                                 "TAD, and T in {2,4,6,8} from one config (digits by default); write "
-                                                 "a results page (docs/results.md) from them.")
-    experiment.add_argument("--config", default="digits", help="the config the variants start from (default digits)")
-    experiment.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                            help="override a config value for every variant, e.g. --set train_images=15000")
+    experiment = commands.add_parser(
+        "experiment",
+        help="train the paper's comparison models and write a results page",
+        description="Train ANN, rate-coded (TET), latency-coded with and without LE and "
+        "TAD, and T in {2,4,6,8} from one config (digits by default); write "
+        "a results page (docs/results.md) from them.",
+    )
+    experiment.add_argument(
+        "--config", default="digits", help="the config the variants start from (default digits)"
+    )
+    experiment.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value for every variant, e.g. --set train_images=15000",
+    )
     experiment.add_argument("--out", default="docs", help="where the page and its figures go (default docs)")
     experiment.add_argument("--page", default="results.md", help="the page's file name under --out")
-    experiment.add_argument("--events-model", help="also report on this event model (digits: model_store/digits-dvs; "
-                                                   "'' for none)")
+    experiment.add_argument(
+        "--events-model", help="also report on this event model (digits: model_store/digits-dvs; '' for none)"
+    )
     experiment.add_argument("--work", default="runs/experiment", help="scratch folder for the trained models")
     experiment.add_argument("--epochs", type=int, default=60)
     experiment.add_argument("--seed", type=int, default=0)
-    experiment.add_argument("--no-robustness", action="store_true", help="skip Table IV (the 15 x 5 corruptions)")
-    experiment.add_argument("--skip", action="append", default=[], metavar="VARIANT",
-                            help="leave out a point of the T scan: latency-t2, latency-t6 or latency-t8 (repeatable)")
-    experiment.add_argument("--robustness-samples", type=int, metavar="N",
-                            help="Table IV on a seeded subset of N test images (default all)")
+    experiment.add_argument(
+        "--no-robustness", action="store_true", help="skip Table IV (the 15 x 5 corruptions)"
+    )
+    experiment.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="VARIANT",
+        help="leave out a point of the T scan: latency-t2, latency-t6 or latency-t8 (repeatable)",
+    )
+    experiment.add_argument(
+        "--robustness-samples",
+        type=int,
+        metavar="N",
+        help="Table IV on a seeded subset of N test images (default all)",
+    )
     experiment.set_defaults(handler=_experiment)
 
     # The serving command itself lives in the service (``firstspike-serve``); this is the same one.

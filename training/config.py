@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from training.data import dataset_info
 from training.contract.known_fields import refuse_unknown
+from training.data import dataset_info
 from training.network.spec import NetworkSpec
 from training.neurons.lif import LIFParameters
 
@@ -51,13 +51,15 @@ class TrainConfig:
     sync_batchnorm: bool = False
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         refuse_unknown(values, cls, "config keys")
         missing = {"name", "dataset", "network"} - set(values)
         if missing:
             raise ValueError(f"config is missing: {', '.join(sorted(missing))}")
         config = cls(**values)
-        if config.train_images is not None and (not isinstance(config.train_images, int) or config.train_images < 1):
+        if config.train_images is not None and (
+            not isinstance(config.train_images, int) or config.train_images < 1
+        ):
             raise ValueError(f"train_images must be a positive whole number, not {config.train_images!r}")
         if config.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {config.precision!r}")
@@ -67,8 +69,10 @@ class TrainConfig:
 
     def per_process_batch_size(self, world_size: int) -> int:
         if self.batch_size % world_size:
-            raise ValueError(f"batch_size {self.batch_size} (the global batch) does not split evenly over "
-                             f"{world_size} processes")
+            raise ValueError(
+                f"batch_size {self.batch_size} (the global batch) does not split evenly over "
+                f"{world_size} processes"
+            )
         return self.batch_size // world_size
 
     def _check_bins(self) -> None:
@@ -76,8 +80,10 @@ class TrainConfig:
             raise ValueError(f"bins applies to event data sets; {self.dataset} holds images")
         timesteps = self.network_spec().timesteps
         if self.bins != timesteps:
-            raise ValueError(f"bins={self.bins} does not fit network.timesteps={timesteps}: the frames encoder "
-                             "feeds one frame per timestep (leave bins out to follow T)")
+            raise ValueError(
+                f"bins={self.bins} does not fit network.timesteps={timesteps}: the frames encoder "
+                "feeds one frame per timestep (leave bins out to follow T)"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,7 +94,9 @@ class TrainConfig:
         values["neuron"] = LIFParameters.from_dict(values.get("neuron", {}))
         if values.get("output_neuron") is not None:
             # Given as changes to ``neuron`` (e.g. {leak: 1.0, threshold: 4.0}).
-            values["output_neuron"] = LIFParameters.from_dict({**values["neuron"].to_dict(), **values["output_neuron"]})
+            values["output_neuron"] = LIFParameters.from_dict(
+                {**values["neuron"].to_dict(), **values["output_neuron"]}
+            )
         values.setdefault("input_shape", info.input_shape)
         values.setdefault("num_classes", info.num_classes)
         if values.get("encoder") == "intensity":

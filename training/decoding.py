@@ -33,7 +33,9 @@ def first_spike_decision(spikes: torch.Tensor, membrane: torch.Tensor) -> Decisi
     any_spike = spikes.detach().sum(dim=2) > 0  # [T, B]
     fired = any_spike.any(dim=0)
     # argmax over a boolean time axis returns the first True; samples that never fire use T.
-    first = torch.where(fired, any_spike.to(torch.int8).argmax(dim=0), torch.full_like(fired, timesteps - 1, dtype=torch.long))
+    first = torch.where(
+        fired, any_spike.to(torch.int8).argmax(dim=0), torch.full_like(fired, timesteps - 1, dtype=torch.long)
+    )
     at_decision = membrane.detach().gather(0, first.view(1, -1, 1).expand(1, *membrane.shape[1:]))[0]
     return Decision(at_decision.argmax(dim=1), first + 1, fired)
 

@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from training.decoding import Decision, first_spike_decision, time_mean_decision
 from training.contract.decisions import TIME_MEAN
 from training.contract.energy import operation_counts
 from training.contract.manifest import SynapticLayer
+from training.decoding import Decision, first_spike_decision, time_mean_decision
 from training.network.network import NetworkOutput, SpikingNetwork
 
 
@@ -53,12 +53,24 @@ class _Totals:
         self.spikes = self.synaptic_ops = self.macs = self.joules = 0.0
         self.exits: dict[str, int] = {}
         self.timestep_counts = {t: 0 for t in range(1, timesteps + 1)}
-        self.per_sample = {"label": [], "class_index": [], "decision_timestep": [], "exit_reason": [], "spikes": [], "joules": []}
+        self.per_sample = {
+            "label": [],
+            "class_index": [],
+            "decision_timestep": [],
+            "exit_reason": [],
+            "spikes": [],
+            "joules": [],
+        }
 
 
 @torch.no_grad()
-def evaluate(network: SpikingNetwork, dataset: Dataset, batch_size: int = 256, device: str = "cpu",
-             early_exit: bool = True) -> EvaluationResult:
+def evaluate(
+    network: SpikingNetwork,
+    dataset: Dataset,
+    batch_size: int = 256,
+    device: str = "cpu",
+    early_exit: bool = True,
+) -> EvaluationResult:
     """``early_exit=False`` counts activity over all T timesteps (the decision is the same)."""
     network.eval()
     layout = network.layout
@@ -94,11 +106,19 @@ def evaluate(network: SpikingNetwork, dataset: Dataset, batch_size: int = 256, d
     )
 
 
-def _accumulate(totals: _Totals, network: SpikingNetwork, output: NetworkOutput, decision: Decision,
-                labels: torch.Tensor, early_exit: bool = True) -> None:
+def _accumulate(
+    totals: _Totals,
+    network: SpikingNetwork,
+    output: NetworkOutput,
+    decision: Decision,
+    labels: torch.Tensor,
+    early_exit: bool = True,
+) -> None:
     timesteps = output.current.shape[0]
     steps = torch.arange(1, timesteps + 1, device=labels.device).view(-1, 1)
-    last = decision.decision_timestep if early_exit else torch.full_like(decision.decision_timestep, timesteps)
+    last = (
+        decision.decision_timestep if early_exit else torch.full_like(decision.decision_timestep, timesteps)
+    )
     ran = (steps <= last.view(1, -1)).to(output.current.dtype)  # [T, B]
     layer_spikes = (output.layer_spikes * ran.unsqueeze(-1)).sum(dim=0).double()  # [B, L]
     output_spikes = (output.spikes.sum(dim=2) * ran).sum(dim=0).double()  # [B]

@@ -25,12 +25,12 @@ from torch.utils.data import DataLoader
 from training.analysis import plots
 from training.analysis.similarity import TemporalSimilarity
 from training.analysis.tables import ModelSummary, energy_table, normalized_energy_table
+from training.contract.energy import ann_operation_counts
+from training.contract.images.model_input import InputSpec, to_model_input
+from training.contract.manifest import Manifest, SynapticLayer
 from training.data import dataset_info, load_dataset
 from training.data.info import DatasetInfo
-from training.contract.energy import ann_operation_counts
-from training.contract.manifest import Manifest, SynapticLayer
 from training.evaluate import EvaluationResult, decide, evaluate
-from training.contract.images.model_input import InputSpec, to_model_input
 from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
 from training.store.load import load_network
@@ -51,8 +51,14 @@ def _load(path: str | Path | None) -> LoadedModel | None:
 
 
 def summary(name: str, result: EvaluationResult) -> ModelSummary:
-    return ModelSummary(name, result.accuracy, result.mean_timesteps_run, result.spikes_per_sample,
-                        result.energy_joules_per_sample, result.firing_rate)
+    return ModelSummary(
+        name,
+        result.accuracy,
+        result.mean_timesteps_run,
+        result.spikes_per_sample,
+        result.energy_joules_per_sample,
+        result.firing_rate,
+    )
 
 
 def ann_summary(model: LoadedModel, ann: LoadedModel | None, dataset) -> ModelSummary:
@@ -63,8 +69,13 @@ def ann_summary(model: LoadedModel, ann: LoadedModel | None, dataset) -> ModelSu
         return ModelSummary(f"ANN {ann.name}", result.accuracy, 1.0, 0.0, result.energy_joules_per_sample)
     spec = NetworkSpec.from_dict({**model.network.spec.to_dict(), "coding": "ann", "encoder": None})
     layers = [SynapticLayer.model_validate(layer) for layer in SpikingNetwork(spec).layout["synaptic_layers"]]
-    return ModelSummary("ANN (same architecture, untrained: energy only)", None, 1.0, 0.0,
-                        ann_operation_counts(layers).joules())
+    return ModelSummary(
+        "ANN (same architecture, untrained: energy only)",
+        None,
+        1.0,
+        0.0,
+        ann_operation_counts(layers).joules(),
+    )
 
 
 @torch.no_grad()
@@ -73,7 +84,10 @@ def per_sample_analysis(network: SpikingNetwork, dataset, layers: int = 2) -> di
     first ``layers`` spiking layers."""
     names = [layer["name"] for layer in network.layout["spiking_layers"]][:layers]
     similarity = {name: TemporalSimilarity(network.timesteps) for name in names}
-    titles = {name: f"layer {i + 1} ({'encoder' if name == 'encoder' else 'spiking'})" for i, name in enumerate(names)}
+    titles = {
+        name: f"layer {i + 1} ({'encoder' if name == 'encoder' else 'spiking'})"
+        for i, name in enumerate(names)
+    }
     difficulty, correct, timesteps = [], [], []
     for images, labels in DataLoader(dataset, batch_size=256):
         output = network(images, record_spikes=True)
@@ -83,18 +97,25 @@ def per_sample_analysis(network: SpikingNetwork, dataset, layers: int = 2) -> di
         timesteps.append(decision.decision_timestep)
         for name in names:
             similarity[name].add(output.recorded[name])
-    return {"difficulty": torch.cat(difficulty).numpy(), "correct": torch.cat(correct).numpy(),
-            "timesteps": torch.cat(timesteps).numpy(),
-            "similarity": {titles[n]: s.matrix() for n, s in similarity.items()}}
+    return {
+        "difficulty": torch.cat(difficulty).numpy(),
+        "correct": torch.cat(correct).numpy(),
+        "timesteps": torch.cat(timesteps).numpy(),
+        "similarity": {titles[n]: s.matrix() for n, s in similarity.items()},
+    }
 
 
 def decision_time_by_correctness(timesteps: np.ndarray, correct: np.ndarray) -> dict:
     """Samples and mean decision timestep of right and of wrong answers: decisions are adaptive
     (paper, Fig. 5) when wrong answers, the harder inputs, take longer."""
     timesteps, correct = np.asarray(timesteps, dtype=np.float64), np.asarray(correct, dtype=bool)
-    return {kind: {"samples": int(mask.sum()),
-                   "mean_decision_timestep": float(timesteps[mask].mean()) if mask.any() else None}
-            for kind, mask in (("right", correct), ("wrong", ~correct))}
+    return {
+        kind: {
+            "samples": int(mask.sum()),
+            "mean_decision_timestep": float(timesteps[mask].mean()) if mask.any() else None,
+        }
+        for kind, mask in (("right", correct), ("wrong", ~correct))
+    }
 
 
 def to_uint8_images(dataset, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
@@ -111,21 +132,29 @@ def to_uint8_images(dataset, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]
 
 def from_uint8_images(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
     """8-bit images [N, H, W, C] -> the model's input, through the service's own preprocessing."""
-    return torch.from_numpy(np.stack([to_model_input(Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image),
-                                                     spec) for image in images]))
+    return torch.from_numpy(
+        np.stack(
+            [
+                to_model_input(Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image), spec)
+                for image in images
+            ]
+        )
+    )
 
 
 @torch.no_grad()
-def robustness(models: dict[str, SpikingNetwork], images: np.ndarray, labels: np.ndarray, spec: InputSpec,
-               seed: int = 0) -> dict:
+def robustness(
+    models: dict[str, SpikingNetwork], images: np.ndarray, labels: np.ndarray, spec: InputSpec, seed: int = 0
+) -> dict:
     """Error per (corruption, severity) for every model, on the same corrupted images."""
     from training.robustness import CORRUPTIONS, corrupt
 
     errors = {name: {} for name in models}
     for corruption in CORRUPTIONS:
         for severity in range(1, 6):
-            corrupted = np.stack([corrupt(image, corruption, severity, seed + index)
-                                  for index, image in enumerate(images)])
+            corrupted = np.stack(
+                [corrupt(image, corruption, severity, seed + index) for index, image in enumerate(images)]
+            )
             batch = from_uint8_images(corrupted.reshape(images.shape), spec)
             dataset = list(zip(batch, labels.tolist()))
             for name, network in models.items():
@@ -142,9 +171,17 @@ def robustness(models: dict[str, SpikingNetwork], images: np.ndarray, labels: np
     return table
 
 
-def build_report(model_dir: str | Path, dataset_name: str | None, out_dir: str | Path, rate_model: str | None = None,
-                 ann_model: str | None = None, data_root: str | None = None, with_robustness: bool = True,
-                 seed: int = 0, robustness_samples: int | None = None) -> dict:
+def build_report(
+    model_dir: str | Path,
+    dataset_name: str | None,
+    out_dir: str | Path,
+    rate_model: str | None = None,
+    ann_model: str | None = None,
+    data_root: str | None = None,
+    with_robustness: bool = True,
+    seed: int = 0,
+    robustness_samples: int | None = None,
+) -> dict:
     """Tables I-IV and the figures for one latency model (with its rate-coded and ANN twins when
     given). ``robustness_samples`` runs Table IV on a seeded subset of the test split: the
     corruptions go through the service's preprocessing image by image, all 75 of them."""
@@ -162,13 +199,22 @@ def build_report(model_dir: str | Path, dataset_name: str | None, out_dir: str |
     if rate is not None:
         summaries.append(summary(f"rate {rate.name}", evaluate(rate.network, test)))
     ann_row = ann_summary(model, ann, test)
-    baseline = summaries[1] if rate is not None else summary(f"latency {model.name}, all T (no early exit)", full)
+    baseline = (
+        summaries[1] if rate is not None else summary(f"latency {model.name}, all T (no early exit)", full)
+    )
     report = {
         "model": model.name,
         "dataset": dataset_name,
         "samples": main.samples,
-        "table_1": [{"model": s.name, "accuracy": s.accuracy, "inference_time": s.mean_timesteps,
-                     "sparsity": s.firing_rate} for s in summaries],
+        "table_1": [
+            {
+                "model": s.name,
+                "accuracy": s.accuracy,
+                "inference_time": s.mean_timesteps,
+                "sparsity": s.firing_rate,
+            }
+            for s in summaries
+        ],
         "evaluation": main.summary(),
         "table_2": energy_table(summaries, ann_row),
         "table_3": normalized_energy_table([s for s in summaries if s is not baseline], baseline),
@@ -177,15 +223,24 @@ def build_report(model_dir: str | Path, dataset_name: str | None, out_dir: str |
     }
     figures = report["figures"]
     figures["decision_histogram"] = plots.decision_histogram(
-        main.decision_timestep_counts, out / "decision_histogram.png", f"{model.name}: decision timesteps")
+        main.decision_timestep_counts, out / "decision_histogram.png", f"{model.name}: decision timesteps"
+    )
     analysis = per_sample_analysis(model.network, test)
-    report["decision_time_by_correctness"] = decision_time_by_correctness(analysis["timesteps"], analysis["correct"])
+    report["decision_time_by_correctness"] = decision_time_by_correctness(
+        analysis["timesteps"], analysis["correct"]
+    )
     figures["difficulty"] = plots.difficulty_scatter(
-        analysis["difficulty"], analysis["timesteps"], analysis["correct"], out / "difficulty.png",
-        f"{model.name}: first-spike time vs difficulty")
+        analysis["difficulty"],
+        analysis["timesteps"],
+        analysis["correct"],
+        out / "difficulty.png",
+        f"{model.name}: first-spike time vs difficulty",
+    )
     matrices = {f"latency: {name}": m for name, m in analysis["similarity"].items()}
     if rate is not None:
-        matrices |= {f"rate: {name}": m for name, m in per_sample_analysis(rate.network, test)["similarity"].items()}
+        matrices |= {
+            f"rate: {name}": m for name, m in per_sample_analysis(rate.network, test)["similarity"].items()
+        }
     report["temporal_similarity"] = {name: m.tolist() for name, m in matrices.items()}
     figures["temporal_similarity"] = plots.similarity_matrices(matrices, out / "temporal_similarity.png")
     if with_robustness and info.kind == "image":
@@ -198,12 +253,19 @@ def build_report(model_dir: str | Path, dataset_name: str | None, out_dir: str |
         table = robustness(models, images, labels, spec, seed)
         clean = list(zip(from_uint8_images(images, spec), labels.tolist()))
         report["table_4_samples"] = len(labels)
-        report["table_4"] = {name: {"clean_error": 1.0 - evaluate(models[name], clean).accuracy,
-                                    **{k: v for k, v in t.items() if k != "raw"}} for name, t in table.items()}
+        report["table_4"] = {
+            name: {
+                "clean_error": 1.0 - evaluate(models[name], clean).accuracy,
+                **{k: v for k, v in t.items() if k != "raw"},
+            }
+            for name, t in table.items()
+        }
         report["robustness_raw"] = {name: t["raw"] for name, t in table.items()}
         figures["mce_vs_severity"] = plots.mce_vs_severity(
-            {name: t["per_severity"] for name, t in table.items()}, out / "mce_vs_severity.png",
-            f"{dataset_name}: mCE vs severity")
+            {name: t["per_severity"] for name, t in table.items()},
+            out / "mce_vs_severity.png",
+            f"{dataset_name}: mCE vs severity",
+        )
     elif with_robustness:
         report["table_4"] = f"not applicable: {dataset_name} is an event data set"
     report["seconds"] = time.perf_counter() - started

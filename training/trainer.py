@@ -58,8 +58,14 @@ def load_training_data(config: TrainConfig) -> tuple[Dataset, Dataset]:
     """The config's training split (augmented as it says, cut to ``train_images``) and test split,
     event data in frames of the network's T."""
     timesteps = config.network_spec().timesteps
-    train_set = load_dataset(config.dataset, "train", config.data_root, augment=config.augment,
-                             augmentation=config.augmentation, timesteps=timesteps)
+    train_set = load_dataset(
+        config.dataset,
+        "train",
+        config.data_root,
+        augment=config.augment,
+        augmentation=config.augmentation,
+        timesteps=timesteps,
+    )
     if config.train_images is not None:
         train_set = Subset(train_set, range(min(config.train_images, len(train_set))))
     return train_set, load_dataset(config.dataset, "test", config.data_root, timesteps=timesteps)
@@ -74,9 +80,14 @@ def build_loss(config: TrainConfig):
     return lambda current, target: loss_fn(current, target, **args)
 
 
-def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False,
-          progress: bool = True, context: DistributedContext | None = None,
-          until_epoch: int | None = None) -> TrainResult:
+def train(
+    config: TrainConfig,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    context: DistributedContext | None = None,
+    until_epoch: int | None = None,
+) -> TrainResult:
     """Train ``config``; with ``run_dir`` the checkpoint is written there after every epoch.
 
     ``until_epoch`` stops after that epoch, leaving a checkpoint to ``resume`` from later (for
@@ -85,26 +96,46 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
     owns_context = context is None
     context = context or init_distributed()
     try:
-        return _train(config, Path(run_dir) if run_dir else None, resume, progress, context,
-                      min(until_epoch or config.epochs, config.epochs))
+        return _train(
+            config,
+            Path(run_dir) if run_dir else None,
+            resume,
+            progress,
+            context,
+            min(until_epoch or config.epochs, config.epochs),
+        )
     finally:
         if owns_context:
             shutdown_distributed(context)
 
 
-def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bool,
-           context: DistributedContext, until_epoch: int) -> TrainResult:
+def _train(
+    config: TrainConfig,
+    run_dir: Path | None,
+    resume: bool,
+    progress: bool,
+    context: DistributedContext,
+    until_epoch: int,
+) -> TrainResult:
     seed_everything(config.seed)
     device = context.device()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
     train_set, test_set = load_training_data(config)
-    sampler = DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.seed) \
-        if context.enabled else None
+    sampler = (
+        DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.seed)
+        if context.enabled
+        else None
+    )
     loader = DataLoader(
-        train_set, batch_size=config.per_process_batch_size(context.world_size), shuffle=sampler is None,
-        sampler=sampler, num_workers=config.workers, drop_last=len(train_set) > config.batch_size,
-        generator=torch.Generator().manual_seed(config.seed), worker_init_fn=_reseed_worker,
+        train_set,
+        batch_size=config.per_process_batch_size(context.world_size),
+        shuffle=sampler is None,
+        sampler=sampler,
+        num_workers=config.workers,
+        drop_last=len(train_set) > config.batch_size,
+        generator=torch.Generator().manual_seed(config.seed),
+        worker_init_fn=_reseed_worker,
         pin_memory=device.type == "cuda",
     )
     network = SpikingNetwork(config.network_spec()).to(device)
@@ -114,11 +145,18 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
     if synchronised:
         network = synchronise_batchnorm(network)
     model = DistributedDataParallel(network) if context.enabled else network
-    run_record = {"world_size": context.world_size, "global_batch_size": config.batch_size,
-                  "per_process_batch_size": loader.batch_size, "lr": config.lr, "sync_batchnorm": synchronised,
-                  "device": device.type}
+    run_record = {
+        "world_size": context.world_size,
+        "global_batch_size": config.batch_size,
+        "per_process_batch_size": loader.batch_size,
+        "lr": config.lr,
+        "sync_batchnorm": synchronised,
+        "device": device.type,
+    }
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * len(loader), eta_min=0.0)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=config.epochs * len(loader), eta_min=0.0
+    )
     loss_fn = build_loss(config)
     history: list[dict] = []
     start_epoch = 0
@@ -128,26 +166,53 @@ def _train(config: TrainConfig, run_dir: Path | None, resume: bool, progress: bo
         if sampler is not None:
             sampler.set_epoch(epoch)
         started = time.perf_counter()
-        stats = _train_epoch(model, network, loader, optimizer, scheduler, loss_fn, device, context,
-                             progress and context.is_main, f"epoch {epoch + 1}/{config.epochs}", config)
+        stats = _train_epoch(
+            model,
+            network,
+            loader,
+            optimizer,
+            scheduler,
+            loss_fn,
+            device,
+            context,
+            progress and context.is_main,
+            f"epoch {epoch + 1}/{config.epochs}",
+            config,
+        )
         stats.update(epoch=epoch + 1, seconds=time.perf_counter() - started, peak_rss_mib=peak_rss_mib())
         last = epoch + 1 == config.epochs
         if context.is_main and (last or (epoch + 1) % config.eval_every == 0):
             result = evaluate(network, test_set, device=str(device))
-            stats.update(test_accuracy=result.accuracy, test_mean_decision_timestep=result.mean_decision_timestep,
-                         test_firing_rate=result.firing_rate)
+            stats.update(
+                test_accuracy=result.accuracy,
+                test_mean_decision_timestep=result.mean_decision_timestep,
+                test_firing_rate=result.firing_rate,
+            )
             network.train()
         history.append(stats)
         if progress and context.is_main:
             tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()}))
         if run_dir and context.is_main:
-            _save_checkpoint(run_dir, config, network, optimizer, scheduler, loader, epoch + 1, history, run_record)
+            _save_checkpoint(
+                run_dir, config, network, optimizer, scheduler, loader, epoch + 1, history, run_record
+            )
     network.eval()
     return TrainResult(network, history, run_dir)
 
 
-def _train_epoch(model, network: SpikingNetwork, loader, optimizer, scheduler, loss_fn, device, context, progress,
-                 description, config: TrainConfig) -> dict:
+def _train_epoch(
+    model,
+    network: SpikingNetwork,
+    loader,
+    optimizer,
+    scheduler,
+    loss_fn,
+    device,
+    context,
+    progress,
+    description,
+    config: TrainConfig,
+) -> dict:
     model.train()
     # Summed on the device: reading them every step would make a GPU wait for each batch.
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss * n, correct, decision timesteps, n
@@ -166,15 +231,28 @@ def _train_epoch(model, network: SpikingNetwork, loader, optimizer, scheduler, l
         scheduler.step()
         decision = decide(network, output)
         n = len(labels)
-        sums += torch.stack([loss.detach().double() * n, (decision.class_index == labels).sum().double(),
-                             decision.decision_timestep.sum().double(), torch.full((), float(n), dtype=torch.float64, device=device)])
+        sums += torch.stack(
+            [
+                loss.detach().double() * n,
+                (decision.class_index == labels).sum().double(),
+                decision.decision_timestep.sum().double(),
+                torch.full((), float(n), dtype=torch.float64, device=device),
+            ]
+        )
         if progress and step % 10 == 0:
             shown = sums.cpu()
-            bar.set_postfix(loss=f"{shown[0] / shown[3]:.4f}", acc=f"{shown[1] / shown[3]:.3f}",
-                            t=f"{shown[2] / shown[3]:.2f}")
+            bar.set_postfix(
+                loss=f"{shown[0] / shown[3]:.4f}",
+                acc=f"{shown[1] / shown[3]:.3f}",
+                t=f"{shown[2] / shown[3]:.2f}",
+            )
     sums = all_reduce_sum(sums, context).cpu()
-    return {"loss": float(sums[0] / sums[3]), "train_accuracy": float(sums[1] / sums[3]),
-            "train_mean_decision_timestep": float(sums[2] / sums[3]), "lr": scheduler.get_last_lr()[0]}
+    return {
+        "loss": float(sums[0] / sums[3]),
+        "train_accuracy": float(sums[1] / sums[3]),
+        "train_mean_decision_timestep": float(sums[2] / sums[3]),
+        "lr": scheduler.get_last_lr()[0],
+    }
 
 
 def _random_states(loader: DataLoader) -> dict:
@@ -194,8 +272,17 @@ def _restore_random_states(states: dict, loader: DataLoader) -> None:
         _augmentation_generator(loader.dataset).set_state(states["augmentation"])
 
 
-def _save_checkpoint(run_dir: Path, config: TrainConfig, network, optimizer, scheduler, loader: DataLoader,
-                     epoch: int, history: list[dict], run_record: dict) -> None:
+def _save_checkpoint(
+    run_dir: Path,
+    config: TrainConfig,
+    network,
+    optimizer,
+    scheduler,
+    loader: DataLoader,
+    epoch: int,
+    history: list[dict],
+    run_record: dict,
+) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     payload = {
         "config": config.to_dict(),

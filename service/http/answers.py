@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from service.http.schemas import Classification, ModelRef, Spikes
 from service.inference.early_exit import Outcome
 from service.inference.energy import request_energy
-from service.metrics import Metrics
 from service.inference.registry import LoadedModel
-from service.http.schemas import Classification, ModelRef, Spikes
+from service.metrics import Metrics
 
 
 def build_answer(request_id: str, loaded: LoadedModel, outcome: Outcome, seconds: float) -> Classification:
@@ -20,8 +20,11 @@ def build_answer(request_id: str, loaded: LoadedModel, outcome: Outcome, seconds
         max_timesteps=loaded.runtime.timesteps,
         timesteps_run=outcome.timesteps_run,
         exit_reason=outcome.exit_reason,
-        spikes=Spikes(total=sum(per_layer) + sum(outcome.output_spikes), per_layer=per_layer,
-                      output=outcome.output_spikes),
+        spikes=Spikes(
+            total=sum(per_layer) + sum(outcome.output_spikes),
+            per_layer=per_layer,
+            output=outcome.output_spikes,
+        ),
         energy=request_energy(loaded.manifest, outcome),
         scores=outcome.scores,
         latency_ms=seconds * 1000,
@@ -29,8 +32,9 @@ def build_answer(request_id: str, loaded: LoadedModel, outcome: Outcome, seconds
     )
 
 
-def observe_decision(metrics: Metrics, loaded: LoadedModel, answer: Classification, endpoint: str,
-                     seconds: float) -> None:
+def observe_decision(
+    metrics: Metrics, loaded: LoadedModel, answer: Classification, endpoint: str, seconds: float
+) -> None:
     labels = (loaded.name, str(loaded.version), endpoint)
     metrics.decision_timestep.labels(*labels).observe(answer.decision_timestep)
     metrics.decision_latency.labels(*labels).observe(seconds)

@@ -15,9 +15,15 @@ async def require_admin(request: Request, service: ServiceDep) -> None:
     """Refuse the request unless it carries the admin key (403 while no key is set, else 401)."""
     key = service.settings.api_key
     if not key:
-        raise ApiError(403, "admin_disabled", "admin endpoints are disabled: set FIRSTSPIKE_API_KEY to enable them")
+        raise ApiError(
+            403, "admin_disabled", "admin endpoints are disabled: set FIRSTSPIKE_API_KEY to enable them"
+        )
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     # constant-time comparison, so the key cannot be guessed from response times
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), key.encode()):
-        raise ApiError(401, "unauthorized", "admin endpoints need Authorization: Bearer <FIRSTSPIKE_API_KEY>",
-                       {"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "admin endpoints need Authorization: Bearer <FIRSTSPIKE_API_KEY>",
+            {"WWW-Authenticate": "Bearer"},
+        )

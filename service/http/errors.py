@@ -118,17 +118,26 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody} for status in statuses}
 
 
-def error_response(request: Request, status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """The error body as a response, its code recorded for the request's log line."""
     request_id = getattr(request.state, "request_id", "")
     request.state.error_code = code
-    return JSONResponse({"error": message, "code": code, "request_id": request_id}, status_code=status,
-                        headers=headers)
+    return JSONResponse(
+        {"error": message, "code": code, "request_id": request_id}, status_code=status, headers=headers
+    )
 
 
-_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -155,15 +164,23 @@ def install_error_handlers(app: FastAPI) -> None:
         where = ".".join(location)
         if location[-1:] in (("model",), ("name",)) and first.get("type") == "string_pattern_mismatch":
             value = first.get("input")
-            return error_response(request, 400, "invalid_model_name",
-                                  f"invalid model name {value!r}: use letters, digits, '_', '-', '.'")
-        message = f"invalid request: {where}: {first.get('msg', 'invalid value')}" if where else "invalid request"
+            return error_response(
+                request,
+                400,
+                "invalid_model_name",
+                f"invalid model name {value!r}: use letters, digits, '_', '-', '.'",
+            )
+        message = (
+            f"invalid request: {where}: {first.get('msg', 'invalid value')}" if where else "invalid request"
+        )
         return error_response(request, 400, "invalid_request", message)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(error.status_code, "http_error")
-        return error_response(request, error.status_code, code, str(error.detail), getattr(error, "headers", None))
+        return error_response(
+            request, error.status_code, code, str(error.detail), getattr(error, "headers", None)
+        )
 
     @app.exception_handler(ClientDisconnect)
     async def _client_gone(request: Request, error: ClientDisconnect) -> JSONResponse:

@@ -20,14 +20,20 @@ OPENAPI_REQUEST_BODY = {
         "required": True,
         "content": {
             "multipart/form-data": {
-                "schema": {"type": "object", "required": ["image"],
-                           "properties": {"image": {"type": "string", "format": "binary"}}},
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {"image": {"type": "string", "format": "binary"}},
+                },
             },
             "image/png": {"schema": {"type": "string", "format": "binary"}},
             "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
             "application/json": {
-                "schema": {"type": "object", "required": ["image_base64"],
-                           "properties": {"image_base64": {"type": "string", "description": "base64 image file"}}},
+                "schema": {
+                    "type": "object",
+                    "required": ["image_base64"],
+                    "properties": {"image_base64": {"type": "string", "description": "base64 image file"}},
+                },
             },
         },
     }

@@ -32,8 +32,15 @@ class RequestContextMiddleware:
     """``stream_paths`` are exempt from the body limits: streams are bounded by their own event,
     duration and per-packet idle limits instead (a live upload is long by nature)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, body_timeout_s: float | None = None,
-                 log_requests: bool = True, stream_paths: set[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        max_body_bytes: int,
+        body_timeout_s: float | None = None,
+        log_requests: bool = True,
+        stream_paths: set[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.stream_paths = stream_paths
         self.metrics = metrics
@@ -77,11 +84,19 @@ class RequestContextMiddleware:
                 try:
                     message = await asyncio.wait_for(receive(), max(0.0, deadline - time.perf_counter()))
                 except asyncio.TimeoutError:
-                    self.metrics.rejections.labels(state.get("model", ""), str(state.get("version", "")),
-                                                   _endpoint(scope), "body_timeout").inc()
+                    self.metrics.rejections.labels(
+                        state.get("model", ""),
+                        str(state.get("version", "")),
+                        _endpoint(scope),
+                        "body_timeout",
+                    ).inc()
                     # Connection: close, so uvicorn does not go on reading what still trickles in
-                    raise ApiError(408, "body_timeout", f"the request body did not arrive within {timeout:g} s",
-                                   {"Connection": "close"}) from None
+                    raise ApiError(
+                        408,
+                        "body_timeout",
+                        f"the request body did not arrive within {timeout:g} s",
+                        {"Connection": "close"},
+                    ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
@@ -96,8 +111,11 @@ class RequestContextMiddleware:
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 # Refused before a byte of the body is read.
                 state["error_code"] = "payload_too_large"
-                body = {"error": f"request body exceeds {limit} bytes", "code": "payload_too_large",
-                        "request_id": request_id}
+                body = {
+                    "error": f"request body exceeds {limit} bytes",
+                    "code": "payload_too_large",
+                    "request_id": request_id,
+                }
                 await JSONResponse(body, status_code=413)(scope, receive, send_with_id)
                 return
             await self.app(scope, limited_receive, send_with_id)
@@ -105,15 +123,24 @@ class RequestContextMiddleware:
             self._record(scope, state, status["code"], time.perf_counter() - started, request_id)
 
     def _record(self, scope: Scope, state: dict, status: int, seconds: float, request_id: str) -> None:
-        endpoint = state.get("endpoint") or _endpoint(scope)  # a route may name its own (several paths, one label)
+        endpoint = state.get("endpoint") or _endpoint(
+            scope
+        )  # a route may name its own (several paths, one label)
         model, version = state.get("model", ""), str(state.get("version", ""))
         self.metrics.requests.labels(endpoint, str(status), model, version).inc()
         self.metrics.request_duration.labels(endpoint, model, version).observe(seconds)
         if self.log_requests:
             # pid: which server process answered, with ``firstspike serve --workers N``
-            line = {"request_id": request_id, "method": scope["method"], "path": scope["path"],
-                    "endpoint": endpoint, "status": status, "duration_ms": round(seconds * 1000, 3), "pid": os.getpid(),
-                    **state.get("log", {})}
+            line = {
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "endpoint": endpoint,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "pid": os.getpid(),
+                **state.get("log", {}),
+            }
             if "error_code" in state:
                 line["error_code"] = state["error_code"]
             access_log.info(json.dumps(line))

@@ -27,9 +27,11 @@ class Energy(BaseModel):
 class Classification(BaseModel):
     request_id: str = Field(description="also in the X-Request-ID header and the request's log line")
     model: ModelRef = Field(description="the model version that answered")
-    class_index: int = Field(description="the decided class: the first output neuron to fire, ties broken by "
-                             "membrane potential, eqs (10)-(11)")
-    label: str = Field(description="the class's name from the manifest (\"7\", \"Sneaker\")")
+    class_index: int = Field(
+        description="the decided class: the first output neuron to fire, ties broken by "
+        "membrane potential, eqs (10)-(11)"
+    )
+    label: str = Field(description='the class\'s name from the manifest ("7", "Sneaker")')
     decision_timestep: int = Field(description="1-based timestep of the first output spike (or T)")
     max_timesteps: int = Field(description="T, the most timesteps the model runs")
     timesteps_run: int = Field(description="timesteps computed: decision_timestep with early exit, T without")
@@ -39,8 +41,10 @@ class Classification(BaseModel):
     scores: list[float] = Field(description="output membrane potentials at the decision timestep")
     latency_ms: float = Field(description="wall time from input received to decision")
     output_raster: list[list[int]] | None = Field(
-        None, description="per timestep run (1 to timesteps_run), the indices of the output neurons that fired "
-                          "at that timestep: the output layer's spike raster up to the decision")
+        None,
+        description="per timestep run (1 to timesteps_run), the indices of the output neurons that fired "
+        "at that timestep: the output layer's spike raster up to the decision",
+    )
 
 
 class StreamClassification(Classification):
@@ -50,7 +54,9 @@ class StreamClassification(Classification):
 
 class ErrorBody(BaseModel):
     error: str = Field(description="what went wrong, for people")
-    code: str = Field(description="a stable identifier, for programs (bad_image, unknown_model, overloaded, ...)")
+    code: str = Field(
+        description="a stable identifier, for programs (bad_image, unknown_model, overloaded, ...)"
+    )
     request_id: str = Field(description="as in the X-Request-ID header")
 
 
@@ -93,12 +99,14 @@ class ModelSummary(BaseModel):
     timesteps: int = Field(description="T of the default version")
     labels: list[str] = Field(description="class names of the default version")
     runtime: str = Field(description="the default version's runtime, torch or onnx")
-    runtimes: dict[str, str] = Field(description="each version's own runtime (under auto, versions may differ)")
+    runtimes: dict[str, str] = Field(
+        description="each version's own runtime (under auto, versions may differ)"
+    )
 
 
 class ModelList(BaseModel):
     models: list[ModelSummary]
-    errors: dict[str, str] = Field(description="refused models and versions (\"name/version\") and why")
+    errors: dict[str, str] = Field(description='refused models and versions ("name/version") and why')
     ready: bool = Field(description="every default model has a loaded version")
 
 

@@ -35,17 +35,24 @@ from types import MappingProxyType
 import h11
 
 
-def timed_protocol(base: type[asyncio.Protocol], header_timeout_s: float, discard_timeout_s: float | None = None,
-                   discard_timeouts: Mapping[str, float] | None = None,
-                   on_header_timeout: Callable[[], None] | None = None) -> type[asyncio.Protocol]:
+def timed_protocol(
+    base: type[asyncio.Protocol],
+    header_timeout_s: float,
+    discard_timeout_s: float | None = None,
+    discard_timeouts: Mapping[str, float] | None = None,
+    on_header_timeout: Callable[[], None] | None = None,
+) -> type[asyncio.Protocol]:
     """``base`` (uvicorn's httptools or h11 protocol class, or a subclass) with the two timeouts,
     as a new class to pass as ``uvicorn.Config(http=...)``: each server gets its own, nothing is
     shared between servers. ``discard_timeouts`` overrides ``discard_timeout_s`` by path; None
     for both leaves unread bodies to uvicorn."""
     hooks = _hooks_for(base)
-    attributes = {"header_timeout_s": header_timeout_s, "discard_timeout_s": discard_timeout_s,
-                  "discard_timeouts": MappingProxyType(dict(discard_timeouts or {})),
-                  "on_header_timeout": staticmethod(on_header_timeout or _none)}
+    attributes = {
+        "header_timeout_s": header_timeout_s,
+        "discard_timeout_s": discard_timeout_s,
+        "discard_timeouts": MappingProxyType(dict(discard_timeouts or {})),
+        "on_header_timeout": staticmethod(on_header_timeout or _none),
+    }
     return type(f"Timed{base.__name__}", (hooks, base), attributes)
 
 
@@ -56,10 +63,16 @@ def protocol_for(settings, rejections) -> type[asyncio.Protocol]:
     # upload answers at its decision by design, and a live sensor may go on sending for as long
     # as a stream may last: its wall-clock cap, or its event-time span (which runs at wall-clock
     # speed there) plus one idle gap, whichever is shorter.
-    stream_tail = min(settings.stream_max_seconds, settings.stream_max_duration_s + settings.stream_idle_timeout_s)
-    return timed_protocol(default_base(), settings.header_timeout_s, discard_timeout_s=settings.body_timeout_s,
-                          discard_timeouts={"/classify/stream": max(stream_tail, settings.body_timeout_s)},
-                          on_header_timeout=rejections.labels("", "", "unmatched", "header_timeout").inc)
+    stream_tail = min(
+        settings.stream_max_seconds, settings.stream_max_duration_s + settings.stream_idle_timeout_s
+    )
+    return timed_protocol(
+        default_base(),
+        settings.header_timeout_s,
+        discard_timeout_s=settings.body_timeout_s,
+        discard_timeouts={"/classify/stream": max(stream_tail, settings.body_timeout_s)},
+        on_header_timeout=rejections.labels("", "", "unmatched", "header_timeout").inc,
+    )
 
 
 def default_base() -> type[asyncio.Protocol]:
@@ -90,11 +103,21 @@ def _hooks_for(base: type) -> type:
 def timeout_response(default_headers: list[tuple[bytes, bytes]], seconds: float) -> bytes:
     """A whole 408 response with the API's error body, closing the connection."""
     request_id = uuid.uuid4().hex
-    body = json.dumps({"error": f"the request headers did not arrive within {seconds:g} s",
-                       "code": "header_timeout", "request_id": request_id}).encode()
-    lines = [b"HTTP/1.1 408 Request Timeout", *(name + b": " + value for name, value in default_headers),
-             b"content-type: application/json", b"content-length: %d" % len(body), b"connection: close",
-             b"x-request-id: " + request_id.encode()]
+    body = json.dumps(
+        {
+            "error": f"the request headers did not arrive within {seconds:g} s",
+            "code": "header_timeout",
+            "request_id": request_id,
+        }
+    ).encode()
+    lines = [
+        b"HTTP/1.1 408 Request Timeout",
+        *(name + b": " + value for name, value in default_headers),
+        b"content-type: application/json",
+        b"content-length: %d" % len(body),
+        b"connection: close",
+        b"x-request-id: " + request_id.encode(),
+    ]
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
@@ -120,8 +143,14 @@ class _Timeouts:
     def on_response_complete(self) -> None:
         super().on_response_complete()
         cycle = self.cycle  # by now possibly a pipelined request that has only just started
-        if (cycle is None or not cycle.response_complete or not cycle.more_body or self.transport.is_closing()
-                or getattr(self, "pipeline", None) or self._discard_timer is not None):
+        if (
+            cycle is None
+            or not cycle.response_complete
+            or not cycle.more_body
+            or self.transport.is_closing()
+            or getattr(self, "pipeline", None)
+            or self._discard_timer is not None
+        ):
             return
         seconds = self.discard_timeouts.get(cycle.scope.get("path"), self.discard_timeout_s)
         if seconds is not None:

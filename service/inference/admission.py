@@ -99,8 +99,9 @@ def stream_slot(service: ServiceState, loaded: LoadedModel, endpoint: str) -> It
         gauge.dec()
 
 
-async def within_deadline(service: ServiceState, loaded: LoadedModel, endpoint: str,
-                          work: Callable[[Deadline], Awaitable[T]]) -> T:
+async def within_deadline(
+    service: ServiceState, loaded: LoadedModel, endpoint: str, work: Callable[[Deadline], Awaitable[T]]
+) -> T:
     """``work(deadline)`` within the request timeout.
 
     On expiry the work is cancelled, which returns once its thread has stopped

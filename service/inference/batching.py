@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 
@@ -32,9 +32,17 @@ class BatcherClosed(Draining):
 
 
 class Batcher:
-    def __init__(self, runtime: Runtime, widths: Widths, decoding: str, max_batch_size: int,
-                 max_delay_seconds: float = 0.0, on_step: Callable[[int], None] | None = None,
-                 name: str = "model", max_queue: int = 256) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        widths: Widths,
+        decoding: str,
+        max_batch_size: int,
+        max_delay_seconds: float = 0.0,
+        on_step: Callable[[int], None] | None = None,
+        name: str = "model",
+        max_queue: int = 256,
+    ) -> None:
         self.runtime = runtime
         self.widths = widths
         self.decoding = decoding
@@ -96,7 +104,9 @@ class Batcher:
         batch: Batch | None = None
         while True:
             # A request that gave up (its timeout) while queued is not started.
-            arrivals = [a for a in await self._arrivals(0 if batch is None else len(batch)) if a[0] in self._futures]
+            arrivals = [
+                a for a in await self._arrivals(0 if batch is None else len(batch)) if a[0] in self._futures
+            ]
             if batch is None and not arrivals:
                 continue
             try:
@@ -106,12 +116,22 @@ class Batcher:
                     early = np.array([a[2] for a in arrivals])
                     # Alone, new rows run timestep 1 in one fused call; joining a running batch,
                     # they wait to step with it.
-                    newcomer = await loop.run_in_executor(self._executor, start, self.runtime, images, tickets,
-                                                          early, self.widths, batch is None)
+                    newcomer = await loop.run_in_executor(
+                        self._executor,
+                        start,
+                        self.runtime,
+                        images,
+                        tickets,
+                        early,
+                        self.widths,
+                        batch is None,
+                    )
                     batch = join(self.runtime, batch, newcomer)
                 if self.on_step is not None:
                     self.on_step(len(batch))
-                batch, done = await loop.run_in_executor(self._executor, advance, self.runtime, batch, self.decoding)
+                batch, done = await loop.run_in_executor(
+                    self._executor, advance, self.runtime, batch, self.decoding
+                )
             except Exception as error:  # a runtime failure fails the requests in flight, not the batcher
                 failed = [a[0] for a in arrivals] + ([] if batch is None else batch.rows.ticket.tolist())
                 for ticket in failed:

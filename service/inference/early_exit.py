@@ -13,12 +13,14 @@ fixed batch. Spikes and synaptic activity are counted over the steps a row reall
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from service.inference.runtimes.base import Runtime, StepResult
+
 # Re-exported ("as"): callers of the loop import the outcomes from here as well.
 from training.contract.decisions import FIRST_SPIKE as FIRST_SPIKE
 from training.contract.decisions import NO_SPIKE as NO_SPIKE
@@ -34,10 +36,11 @@ class Widths(NamedTuple):
     synapses: int  # synaptic layers driven per timestep
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest) -> "Widths":
+    def from_manifest(cls, manifest: Manifest) -> Widths:
         layers = manifest.layers
-        return cls(len(manifest.labels), len(layers.spiking),
-                   sum(1 for layer in layers.synaptic if not layer.static))
+        return cls(
+            len(manifest.labels), len(layers.spiking), sum(1 for layer in layers.synaptic if not layer.static)
+        )
 
 
 @dataclass(frozen=True)
@@ -70,18 +73,27 @@ class RowRecords:
     raster: np.ndarray  # [B, T, K] bool: output spikes per timestep (their counts sum it up)
 
     @classmethod
-    def fresh(cls, tickets: np.ndarray, early_exit: np.ndarray, widths: Widths, timesteps: int) -> "RowRecords":
+    def fresh(cls, tickets: np.ndarray, early_exit: np.ndarray, widths: Widths, timesteps: int) -> RowRecords:
         n = len(tickets)
         zeros = lambda width: np.zeros((n, width), dtype=np.float64)  # noqa: E731
-        return cls(tickets, early_exit, np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
-                   zeros(widths.classes), zeros(widths.classes), zeros(widths.layers), zeros(widths.synapses),
-                   np.zeros((n, timesteps, widths.classes), bool))
+        return cls(
+            tickets,
+            early_exit,
+            np.zeros(n, np.int64),
+            np.zeros(n, np.int64),
+            np.zeros(n, np.int64),
+            zeros(widths.classes),
+            zeros(widths.classes),
+            zeros(widths.layers),
+            zeros(widths.synapses),
+            np.zeros((n, timesteps, widths.classes), bool),
+        )
 
-    def take(self, rows: np.ndarray) -> "RowRecords":
+    def take(self, rows: np.ndarray) -> RowRecords:
         return RowRecords(*(getattr(self, f.name)[rows] for f in fields(self)))
 
     @staticmethod
-    def concat(parts: list["RowRecords"]) -> "RowRecords":
+    def concat(parts: list[RowRecords]) -> RowRecords:
         return RowRecords(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(RowRecords)))
 
 
@@ -100,8 +112,14 @@ class Batch:
         return len(self.rows.ticket)
 
 
-def start(runtime: Runtime, images: np.ndarray, tickets: np.ndarray, early_exit: np.ndarray,
-          widths: Widths, first_step: bool = True) -> Batch:
+def start(
+    runtime: Runtime,
+    images: np.ndarray,
+    tickets: np.ndarray,
+    early_exit: np.ndarray,
+    widths: Widths,
+    first_step: bool = True,
+) -> Batch:
     """New inputs, encoded once each. With ``first_step`` their timestep 1 runs now, in the same
     runtime call (the next ``advance`` takes its result); without, they are put at rest, ready
     to step together with a running batch they join. Where the runtime ``decides_first`` and
@@ -124,13 +142,17 @@ def join(runtime: Runtime, batch: Batch | None, newcomer: Batch) -> Batch:
     return Batch(encoded, state, RowRecords.concat([batch.rows, newcomer.rows]))
 
 
-def advance(runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE) -> tuple[Batch | None, list[tuple[int, Outcome]]]:
+def advance(
+    runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE
+) -> tuple[Batch | None, list[tuple[int, Outcome]]]:
     """One timestep for every row; returns the remaining batch (None if empty) and the finished
     rows' (ticket, outcome)."""
     rows = batch.rows
     timesteps = runtime.timesteps
     rows.elapsed += 1
-    result = batch.pending if batch.pending is not None else runtime.step(batch.encoded, rows.elapsed, batch.state)
+    result = (
+        batch.pending if batch.pending is not None else runtime.step(batch.encoded, rows.elapsed, batch.state)
+    )
     rows.layer_spikes += result.layer_spikes
     rows.synaptic_inputs += result.synaptic_inputs
     output_spikes = result.spikes > 0
@@ -162,7 +184,7 @@ def advance(runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE) -> tupl
 
 
 def _outcome(rows: RowRecords, i: int, decoding: str) -> Outcome:
-    raster = [np.flatnonzero(step).tolist() for step in rows.raster[i, :rows.elapsed[i]]]
+    raster = [np.flatnonzero(step).tolist() for step in rows.raster[i, : rows.elapsed[i]]]
     if decoding == TIME_MEAN:
         reason = TIME_MEAN
     else:  # an output spike at the decision timestep, or none by T
@@ -180,8 +202,14 @@ def _outcome(rows: RowRecords, i: int, decoding: str) -> Outcome:
     )
 
 
-def classify(runtime: Runtime, images: np.ndarray, widths: Widths, early_exit: bool = True,
-             decoding: str = FIRST_SPIKE, on_step: Callable[[int], None] | None = None) -> list[Outcome]:
+def classify(
+    runtime: Runtime,
+    images: np.ndarray,
+    widths: Widths,
+    early_exit: bool = True,
+    decoding: str = FIRST_SPIKE,
+    on_step: Callable[[int], None] | None = None,
+) -> list[Outcome]:
     """Run ``images`` [B, C, H, W] until every row has finished; outcomes in input order."""
     count = len(images)
     batch: Batch | None = start(runtime, images, np.arange(count), np.full(count, early_exit), widths)

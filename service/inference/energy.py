@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.inference.early_exit import Outcome
 from service.http.schemas import Energy
+from service.inference.early_exit import Outcome
 from training.contract.energy import operation_counts
 from training.contract.manifest import Manifest
 
@@ -20,5 +20,8 @@ def request_energy(manifest: Manifest, outcome: Outcome) -> Energy:
     """
     counts = operation_counts(manifest.layers.synaptic, outcome.synaptic_inputs, outcome.timesteps_run)
     constants = manifest.energy
-    return Energy(synaptic_ops=counts.synaptic_ops, macs=counts.macs,
-                  joules=counts.joules(constants.e_mac_joules, constants.e_ac_joules))
+    return Energy(
+        synaptic_ops=counts.synaptic_ops,
+        macs=counts.macs,
+        joules=counts.joules(constants.e_mac_joules, constants.e_ac_joules),
+    )

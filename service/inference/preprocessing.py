@@ -16,11 +16,20 @@ from service.inference.work import Deadline
 from training.contract.images.decode import IMAGE_FORMATS, ImageLimits, decode_image
 from training.contract.images.model_input import InputSpec, normalize_pixels, to_model_input
 
-__all__ = ["IMAGE_FORMATS", "ImageLimits", "InputSpec", "decode_image", "preprocess",
-           "preprocess_pixels", "to_model_input"]
+__all__ = [
+    "IMAGE_FORMATS",
+    "ImageLimits",
+    "InputSpec",
+    "decode_image",
+    "preprocess",
+    "preprocess_pixels",
+    "to_model_input",
+]
 
 
-def preprocess(data: bytes, spec: InputSpec, limits: ImageLimits, deadline: Deadline | None = None) -> np.ndarray:
+def preprocess(
+    data: bytes, spec: InputSpec, limits: ImageLimits, deadline: Deadline | None = None
+) -> np.ndarray:
     """float32 [C, H, W]; the deadline is checked between decoding and resizing, the two steps
     whose cost grows with the image."""
     image = decode_image(data, limits)

@@ -15,13 +15,22 @@ import numpy as np
 from service.inference.batching import Batcher
 from service.inference.early_exit import Outcome, Widths, classify
 from service.inference.errors import InvalidInput, ModelNotFound, NotReady, VersionRefused, WrongModelKind
-from service.metrics import Metrics
 from service.inference.preprocessing import InputSpec
 from service.inference.runtimes.base import Runtime
+from service.metrics import Metrics
 from service.settings import Settings
 from training.contract.extras import needs
-from training.contract.manifest import (MANIFEST, Manifest, ModelStoreError, discover, is_valid_name,
-                                     list_versions, read_manifest, sha256_file, verify_files)
+from training.contract.manifest import (
+    MANIFEST,
+    Manifest,
+    ModelStoreError,
+    discover,
+    is_valid_name,
+    list_versions,
+    read_manifest,
+    sha256_file,
+    verify_files,
+)
 
 log = logging.getLogger("firstspike.service")
 
@@ -46,7 +55,7 @@ class LoadedModel:
         return self.manifest.kind
 
     @contextmanager
-    def in_use(self) -> Iterator["LoadedModel"]:
+    def in_use(self) -> Iterator[LoadedModel]:
         """Marks a request or stream working with this version, so that a reload retiring it
         keeps its batcher running until the work is done."""
         self.users += 1
@@ -70,8 +79,14 @@ class LoadedModel:
 
     def classify_alone(self, image: np.ndarray, early_exit: bool = True) -> Outcome:
         """One preprocessed image [C, H, W] through the runtime by itself, without the batcher."""
-        return classify(self.runtime, image[None], self.widths, early_exit=early_exit, decoding=self.decoding,
-                        on_step=self.on_step)[0]
+        return classify(
+            self.runtime,
+            image[None],
+            self.widths,
+            early_exit=early_exit,
+            decoding=self.decoding,
+            on_step=self.on_step,
+        )[0]
 
 
 def resolve_runtime(setting: str, manifest: Manifest) -> str:
@@ -108,8 +123,11 @@ def make_runtime(settings: Settings, version_dir: Path, manifest: Manifest) -> R
         if hint is None:
             raise
         if settings.runtime == "auto" and name == "torch":  # say why auto did not take onnx
-            why = "onnxruntime does not import" if manifest.onnx is not None else \
-                "the version has no ONNX graphs; 'firstspike export --onnx' writes them"
+            why = (
+                "onnxruntime does not import"
+                if manifest.onnx is not None
+                else "the version has no ONNX graphs; 'firstspike export --onnx' writes them"
+            )
             hint += f" (runtime auto chose {name}: {why})"
         raise ModelStoreError(f"{version_dir}: {hint}") from None
 
@@ -213,13 +231,28 @@ class ModelRegistry:
             runtime = make_runtime(self.settings, version_dir, manifest)
             spec = InputSpec.from_manifest(manifest) if manifest.kind == "image" else None
             decoding = manifest.decoding
-            model = LoadedModel(name, version, manifest, runtime, spec, Widths.from_manifest(manifest), decoding,
-                                self.metrics.batch_size.labels(name, str(version)).observe,
-                                manifest_sha256=sha256_file(version_dir / MANIFEST))
+            model = LoadedModel(
+                name,
+                version,
+                manifest,
+                runtime,
+                spec,
+                Widths.from_manifest(manifest),
+                decoding,
+                self.metrics.batch_size.labels(name, str(version)).observe,
+                manifest_sha256=sha256_file(version_dir / MANIFEST),
+            )
             if self.settings.max_batch_size > 1:
-                model.batcher = Batcher(runtime, model.widths, decoding, self.settings.max_batch_size,
-                                        self.settings.max_batch_delay_ms / 1000, model.on_step, f"{name}-{version}",
-                                        self.settings.max_queue)
+                model.batcher = Batcher(
+                    runtime,
+                    model.widths,
+                    decoding,
+                    self.settings.max_batch_size,
+                    self.settings.max_batch_delay_ms / 1000,
+                    model.on_step,
+                    f"{name}-{version}",
+                    self.settings.max_queue,
+                )
             warm_up(model, self.settings.warmup_rounds)
         except ModelStoreError:
             raise
@@ -243,7 +276,9 @@ class ModelRegistry:
         try:
             versions = list_versions(model_dir)
         except ModelStoreError as error:
-            raise VersionRefused(f"reload refused, still serving versions {sorted(current)}: {error}") from None
+            raise VersionRefused(
+                f"reload refused, still serving versions {sorted(current)}: {error}"
+            ) from None
         if not versions and not current:
             raise ModelNotFound(f"model {name!r} is neither loaded nor in the model store")
         fresh, refused = {}, {}
@@ -258,8 +293,10 @@ class ModelRegistry:
             except ModelStoreError as error:
                 refused[version] = str(error)
         if refused:
-            raise VersionRefused("reload refused, still serving versions "
-                                 f"{sorted(current)}: " + "; ".join(f"{v}: {why}" for v, why in sorted(refused.items())))
+            raise VersionRefused(
+                "reload refused, still serving versions "
+                f"{sorted(current)}: " + "; ".join(f"{v}: {why}" for v, why in sorted(refused.items()))
+            )
         with self._lock:
             if fresh:
                 self.models[name] = fresh
@@ -274,9 +311,14 @@ class ModelRegistry:
             self._announce(model, serving=False)
         for model in fresh.values():
             self._announce(model)
-        return Reloaded(model=name, versions=sorted(fresh), default_version=max(fresh) if fresh else None,
-                        loaded=sorted(v for v in fresh if current.get(v) is not fresh[v]),
-                        unloaded=sorted(v for v in current if v not in fresh), retired=retired)
+        return Reloaded(
+            model=name,
+            versions=sorted(fresh),
+            default_version=max(fresh) if fresh else None,
+            loaded=sorted(v for v in fresh if current.get(v) is not fresh[v]),
+            unloaded=sorted(v for v in current if v not in fresh),
+            retired=retired,
+        )
 
     def _update_ready(self) -> None:
         self.ready = bool(self.wanted) and all(self.models.get(name) for name in self.wanted)
@@ -296,7 +338,9 @@ class ModelRegistry:
                 return name
         return None
 
-    def lease(self, name: str | None, version: int | None, kind: str = "image") -> AbstractContextManager[LoadedModel]:
+    def lease(
+        self, name: str | None, version: int | None, kind: str = "image"
+    ) -> AbstractContextManager[LoadedModel]:
         """``resolve``, and the version marked in use for the block (``LoadedModel.in_use``): a
         reload meanwhile does not stop what the block works with."""
         return self.resolve(name, version, kind).in_use()
@@ -315,8 +359,10 @@ class ModelRegistry:
             raise ModelNotFound(f"model {name!r} is not loaded")
         chosen = max(versions) if version is None else version
         if chosen not in versions:
-            raise ModelNotFound(f"model {name!r} has no loaded version {version} (loaded: {sorted(versions)})",
-                                "unknown_version")
+            raise ModelNotFound(
+                f"model {name!r} has no loaded version {version} (loaded: {sorted(versions)})",
+                "unknown_version",
+            )
         model = versions[chosen]
         if model.kind != kind:
             raise WrongModelKind(f"model {name!r} takes {model.kind} input, not {kind}")

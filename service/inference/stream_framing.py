@@ -62,7 +62,9 @@ async def binary_packets(chunks: AsyncIterator[bytes]) -> AsyncIterator[np.ndarr
         raise InvalidInput(f"the body ends inside a record ({len(pending)} stray bytes)", "partial_record")
 
 
-async def ndjson_packets(chunks: AsyncIterator[bytes], max_line_bytes: int) -> AsyncIterator[Header | np.ndarray]:
+async def ndjson_packets(
+    chunks: AsyncIterator[bytes], max_line_bytes: int
+) -> AsyncIterator[Header | np.ndarray]:
     """The header line (as a dict) if the body starts with one, then the events of each packet
     line, up to an optional ``{"type": "end"}``.
 
@@ -79,7 +81,9 @@ async def ndjson_packets(chunks: AsyncIterator[bytes], max_line_bytes: int) -> A
         pending += chunk
         *lines, pending = pending.split(b"\n")
         if len(pending) > max_line_bytes:
-            raise InputTooLarge(f"an NDJSON line may hold at most {max_line_bytes} bytes", "message_too_large")
+            raise InputTooLarge(
+                f"an NDJSON line may hold at most {max_line_bytes} bytes", "message_too_large"
+            )
         for line in lines:
             if not line.strip():
                 continue

@@ -44,8 +44,13 @@ class StreamLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> StreamLimits:
         """The limits that ``settings`` give every stream."""
-        return cls(settings.stream_max_events, int(settings.stream_max_duration_s * 1e6),
-                   settings.stream_idle_timeout_s, settings.stream_max_message_bytes, settings.stream_max_seconds)
+        return cls(
+            settings.stream_max_events,
+            int(settings.stream_max_duration_s * 1e6),
+            settings.stream_idle_timeout_s,
+            settings.stream_max_message_bytes,
+            settings.stream_max_seconds,
+        )
 
 
 @asynccontextmanager
@@ -99,8 +104,11 @@ class ByteBudget:
     def charge(self, size: int) -> None:
         self.used += size + PACKET_OVERHEAD_BYTES
         if self.used > self.limit:
-            raise InputTooLarge(f"more than {self.limit} bytes in one stream (each packet "
-                                f"counted with {PACKET_OVERHEAD_BYTES} more)", "stream_too_large")
+            raise InputTooLarge(
+                f"more than {self.limit} bytes in one stream (each packet "
+                f"counted with {PACKET_OVERHEAD_BYTES} more)",
+                "stream_too_large",
+            )
 
 
 def parse_header(message: str | bytes | dict) -> tuple[int, int]:
@@ -108,8 +116,10 @@ def parse_header(message: str | bytes | dict) -> tuple[int, int]:
     try:
         header = message if isinstance(message, dict) else json.loads(message)
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, RecursionError):
-        raise InvalidInput("the first message must be a JSON header "
-                           '{"format": "dvs-events/1", "width": W, "height": H}', "bad_header") from None
+        raise InvalidInput(
+            'the first message must be a JSON header {"format": "dvs-events/1", "width": W, "height": H}',
+            "bad_header",
+        ) from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise InvalidInput(f"the header must name the format {FORMAT!r}", "bad_header")
     return sensor_size(header.get("width"), header.get("height"))
@@ -131,7 +141,11 @@ def parse_json_packet(packet: object) -> np.ndarray:
         if any(column.ndim != 1 for column in columns):
             raise ValueError("not flat lists")
         coordinates = np.concatenate(columns[1:3])
-        if (coordinates < 0).any() or (coordinates > MAX_SENSOR_SIDE).any() or not np.isin(columns[3], (0, 1)).all():
+        if (
+            (coordinates < 0).any()
+            or (coordinates > MAX_SENSOR_SIDE).any()
+            or not np.isin(columns[3], (0, 1)).all()
+        ):
             raise InvalidInput(f"x and y must be from 0 to {MAX_SENSOR_SIDE} and p 0 or 1", "bad_packet")
         return make_events(*columns)
     except (TypeError, ValueError, OverflowError) as error:
@@ -154,8 +168,9 @@ class StreamSession:
         self.limits = limits
         self.binner = EventBinner(self.model_width, self.model_height, sensor.bin_us, model.runtime.timesteps)
         self.state = model.runtime.initial_state(1)
-        self.rows = RowRecords.fresh(np.zeros(1, np.int64), np.ones(1, bool), model.widths,
-                               model.runtime.timesteps)
+        self.rows = RowRecords.fresh(
+            np.zeros(1, np.int64), np.ones(1, bool), model.widths, model.runtime.timesteps
+        )
         self.outcome: Outcome | None = None
         self.events_received = 0
         self.events_used = 0  # events in the bins the network ran before deciding
@@ -184,7 +199,9 @@ class StreamSession:
         if (t[1:] < t[:-1]).any() or (self.last_t is not None and t[0] < self.last_t):
             raise InvalidInput("event timestamps must never decrease", "decreasing_timestamps")
         if int(events["x"].max()) >= self.width or int(events["y"].max()) >= self.height:
-            raise InvalidInput(f"an event lies outside the declared {self.width}x{self.height} sensor", "out_of_sensor")
+            raise InvalidInput(
+                f"an event lies outside the declared {self.width}x{self.height} sensor", "out_of_sensor"
+            )
         if (events["p"] > 1).any():
             raise InvalidInput("polarity must be 0 (OFF) or 1 (ON)", "bad_packet")
         first = self.binner.t0 if self.binner.t0 is not None else int(t[0])
@@ -212,7 +229,6 @@ class StreamSession:
                 return self.outcome
             self.state, self.rows = remaining.state, remaining.rows
         return None
-
 
 
 class LiveStream:

@@ -31,7 +31,7 @@ class Deadline:
     seconds: float  # the budget it was made with, for messages
 
     @classmethod
-    def after(cls, seconds: float) -> "Deadline":
+    def after(cls, seconds: float) -> Deadline:
         return cls(time.monotonic() + seconds, seconds)
 
     def remaining(self) -> float:

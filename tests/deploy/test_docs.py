@@ -17,7 +17,9 @@ MKDOCS = Path(sys.executable).with_name("mkdocs")
 
 
 def _generate(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(GENERATOR), *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(GENERATOR), *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_generated_docs_match_the_code():
@@ -59,12 +61,19 @@ def test_generated_tables_list_every_setting_and_metric():
 @pytest.mark.slow
 def test_site_builds_strictly(tmp_path):
     site = tmp_path / "site"
-    result = subprocess.run([str(MKDOCS), "build", "--strict", "--site-dir", str(site)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300, env={"NO_MKDOCS_2_WARNING": "1",
-                                                                             "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [str(MKDOCS), "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     settings_page = (site / "settings" / "index.html").read_text()
-    assert "FIRSTSPIKE_MAX_STREAMS" in settings_page and "--8&lt;" not in settings_page, "snippet not included"
+    assert "FIRSTSPIKE_MAX_STREAMS" in settings_page and "--8&lt;" not in settings_page, (
+        "snippet not included"
+    )
     assert "lif_step" in (site / "reference" / "python" / "index.html").read_text(), "no API reference"
     assert (site / "reference" / "openapi.json").is_file()
 

@@ -27,15 +27,30 @@ DOCKERFILE = ROOT / "docker" / "Dockerfile"
 KUBERNETES_VERSION = "1.30.0"  # the oldest minor whose features the manifests use is 1.27
 ENV_PREFIX = "FIRSTSPIKE_"
 ADAPTER_RULES = KUBERNETES / "monitoring" / "prometheus-adapter-rules.yaml"
-CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("serving.kserve.io/v1beta1", "InferenceService")}
+CUSTOM_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("serving.kserve.io/v1beta1", "InferenceService"),
+}
 # KServe's ComponentExtensionSpec: the predictor's fields that are not PodSpec fields.
-KSERVE_EXTENSION_FIELDS = {"minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "containerConcurrency",
-                           "timeout", "canaryTrafficPercent", "logger", "batcher", "labels", "annotations",
-                           "deploymentStrategy"}
+KSERVE_EXTENSION_FIELDS = {
+    "minReplicas",
+    "maxReplicas",
+    "scaleTarget",
+    "scaleMetric",
+    "containerConcurrency",
+    "timeout",
+    "canaryTrafficPercent",
+    "logger",
+    "batcher",
+    "labels",
+    "annotations",
+    "deploymentStrategy",
+}
 
 
 # ---------------------------------------------------------------------------------------------
 # reading the manifests
+
 
 def documents(path: Path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
@@ -47,8 +62,11 @@ def kustomization(folder: str) -> dict:
 
 def resource_files(folder: str) -> list[Path]:
     """The files a kustomization lists, without the folders it builds on."""
-    return [KUBERNETES / folder / name for name in kustomization(folder)["resources"]
-            if (KUBERNETES / folder / name).is_file()]
+    return [
+        KUBERNETES / folder / name
+        for name in kustomization(folder)["resources"]
+        if (KUBERNETES / folder / name).is_file()
+    ]
 
 
 def objects(folder: str) -> list[dict]:
@@ -60,7 +78,9 @@ def manifest_files() -> list[Path]:
 
 
 def is_object(doc: dict) -> bool:
-    return "apiVersion" in doc and "kind" in doc and not doc["apiVersion"].startswith("kustomize.config.k8s.io")
+    return (
+        "apiVersion" in doc and "kind" in doc and not doc["apiVersion"].startswith("kustomize.config.k8s.io")
+    )
 
 
 def core_objects() -> list[tuple[str, dict]]:
@@ -104,9 +124,13 @@ def dockerfile() -> dict:
     useradd = re.search(r"useradd\b[^\n&]*--uid (\d+)[^\n&]* (\S+)\s*$", text, re.MULTILINE)
     assert useradd, "docker/Dockerfile no longer creates its user with useradd --uid"
     env = dict(re.findall(r"\b(FIRSTSPIKE_[A-Z_]+)=(\S+)", text))
-    return {"uid": int(useradd.group(1)), "user": useradd.group(2), "env": env,
-            "USER": re.search(r"^USER (\S+)", text, re.MULTILINE).group(1),
-            "EXPOSE": [int(port) for port in re.findall(r"^EXPOSE (\d+)", text, re.MULTILINE)]}
+    return {
+        "uid": int(useradd.group(1)),
+        "user": useradd.group(2),
+        "env": env,
+        "USER": re.search(r"^USER (\S+)", text, re.MULTILINE).group(1),
+        "EXPOSE": [int(port) for port in re.findall(r"^EXPOSE (\d+)", text, re.MULTILINE)],
+    }
 
 
 def container_port(container: dict, port: int | str) -> int:
@@ -163,6 +187,7 @@ def configured(monkeypatch) -> Settings:
 # ---------------------------------------------------------------------------------------------
 # parsing and schema validation
 
+
 @pytest.mark.parametrize("path", manifest_files(), ids=lambda p: str(p.relative_to(KUBERNETES)))
 def test_every_manifest_parses(path):
     docs = documents(path)
@@ -171,10 +196,14 @@ def test_every_manifest_parses(path):
         if path == ADAPTER_RULES:
             assert set(doc) == {"rules"}
         else:
-            assert doc.get("apiVersion") and doc.get("kind"), f"{path.name}: a document without apiVersion/kind"
+            assert doc.get("apiVersion") and doc.get("kind"), (
+                f"{path.name}: a document without apiVersion/kind"
+            )
             if is_object(doc):
                 assert doc["metadata"]["name"]
-                assert "namespace" not in doc["metadata"], "namespaces are the user's choice (kubectl -n, an overlay)"
+                assert "namespace" not in doc["metadata"], (
+                    "namespaces are the user's choice (kubectl -n, an overlay)"
+                )
 
 
 @pytest.mark.parametrize("folder", ["base", "monitoring", "kserve"])
@@ -191,8 +220,10 @@ def test_kustomizations_list_files_that_exist(folder):
 @pytest.fixture
 def no_network(monkeypatch):
     """Validation must not download anything: every socket connection fails."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("the schema validation tried to reach the network")
+
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
 
@@ -226,13 +257,20 @@ def test_strict_validation_rejects_unknown_and_mistyped_fields(no_network):
 
 def test_base_holds_only_core_objects():
     kinds = {(obj["apiVersion"], obj["kind"]) for obj in BASE}
-    assert kinds == {("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "PersistentVolumeClaim"), ("apps/v1", "Deployment"),
-                     ("v1", "Service"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
-                     ("policy/v1", "PodDisruptionBudget")}
+    assert kinds == {
+        ("v1", "ConfigMap"),
+        ("v1", "Secret"),
+        ("v1", "PersistentVolumeClaim"),
+        ("apps/v1", "Deployment"),
+        ("v1", "Service"),
+        ("autoscaling/v2", "HorizontalPodAutoscaler"),
+        ("policy/v1", "PodDisruptionBudget"),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
 # the Deployment against the image and the service
+
 
 def test_security_context_is_restricted():
     image = dockerfile()
@@ -265,7 +303,9 @@ def test_model_store_is_the_pvc_mounted_read_only_where_the_service_looks():
     assert store == image["env"]["FIRSTSPIKE_MODEL_STORE"]
     mount = only([m for m in CONTAINER["volumeMounts"] if m["mountPath"] == store], f"mount at {store}")
     assert mount["readOnly"] is True
-    volume = only([v for v in POD["spec"]["volumes"] if v["name"] == mount["name"]], f"volume {mount['name']}")
+    volume = only(
+        [v for v in POD["spec"]["volumes"] if v["name"] == mount["name"]], f"volume {mount['name']}"
+    )
     assert volume["persistentVolumeClaim"]["claimName"] == PVC["metadata"]["name"]
     assert env_of(CONTAINER)["FIRSTSPIKE_RUNTIME"] == "onnx", "the slim image has no torch"
 
@@ -275,12 +315,18 @@ def test_container_port_is_the_image_port():
     (port,) = CONTAINER["ports"]
     assert port["name"] == "http" and port["containerPort"] == int(image["env"]["FIRSTSPIKE_PORT"])
     assert image["EXPOSE"] == [port["containerPort"]]
-    assert "FIRSTSPIKE_PORT" not in CONFIG["data"], "the image's CMD reads FIRSTSPIKE_PORT; keep the port in one place"
+    assert "FIRSTSPIKE_PORT" not in CONFIG["data"], (
+        "the image's CMD reads FIRSTSPIKE_PORT; keep the port in one place"
+    )
 
 
 def test_probes_point_at_the_health_endpoints():
     port = CONTAINER["ports"][0]["containerPort"]
-    expected = {"readinessProbe": "/health/ready", "livenessProbe": "/health/live", "startupProbe": "/health/live"}
+    expected = {
+        "readinessProbe": "/health/ready",
+        "livenessProbe": "/health/live",
+        "startupProbe": "/health/live",
+    }
     for probe, path in expected.items():
         get = CONTAINER[probe]["httpGet"]
         assert get["path"] == path and container_port(CONTAINER, get["port"]) == port, probe
@@ -295,7 +341,14 @@ def routes_exist(*requests: tuple[str, str]) -> list[tuple[str, str]]:
     routes = create_app(Settings()).routes  # the models load only when it starts: nothing runs here
     missing = []
     for method, path in requests:
-        scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": [], "query_string": b""}
+        scope = {
+            "type": "http",
+            "method": method,
+            "path": path,
+            "root_path": "",
+            "headers": [],
+            "query_string": b"",
+        }
         if not any(route.matches(scope)[0] == Match.FULL for route in routes):
             missing.append((method, path))
     return missing
@@ -303,8 +356,11 @@ def routes_exist(*requests: tuple[str, str]) -> list[tuple[str, str]]:
 
 def test_probe_paths_and_admin_route_exist_in_the_service():
     probes = ("readinessProbe", "livenessProbe", "startupProbe")
-    used = {("GET", container[probe]["httpGet"]["path"]) for container in (CONTAINER, KSERVE_CONTAINER)
-            for probe in probes}
+    used = {
+        ("GET", container[probe]["httpGet"]["path"])
+        for container in (CONTAINER, KSERVE_CONTAINER)
+        for probe in probes
+    }
     used |= {("GET", SERVICE_MONITOR["spec"]["endpoints"][0]["path"]), ("POST", "/models/digits/reload")}
     assert not routes_exist(*sorted(used))
 
@@ -325,7 +381,9 @@ def test_config_map_keys_are_service_settings():
 
 def test_config_map_values_are_valid_settings(configured):
     settings = configured
-    assert settings.runtime == "onnx" and str(settings.model_store) == CONFIG["data"]["FIRSTSPIKE_MODEL_STORE"]
+    assert (
+        settings.runtime == "onnx" and str(settings.model_store) == CONFIG["data"]["FIRSTSPIKE_MODEL_STORE"]
+    )
     cpu_limit = quantity_cores(CONTAINER["resources"]["limits"]["cpu"])
     assert settings.threads is not None and settings.threads <= cpu_limit, "threads beyond the CPU limit"
 
@@ -346,14 +404,17 @@ def test_shutdown_fits_in_the_grace_period(configured):
     assert grace > config.drain_delay_s
     assert config.shutdown_grace_s >= config.request_timeout_s, "requests in flight would be cut short"
     needed = prestop_sleep_seconds(CONTAINER) + config.drain_delay_s + config.shutdown_grace_s
-    assert grace > needed, f"terminationGracePeriodSeconds {grace} <= preStop + drain + shutdown grace {needed}"
+    assert grace > needed, (
+        f"terminationGracePeriodSeconds {grace} <= preStop + drain + shutdown grace {needed}"
+    )
 
 
 def test_resources_are_bounded():
     for kind in ("requests", "limits"):
         assert set(CONTAINER["resources"][kind]) == {"cpu", "memory"}
     assert quantity_cores(CONTAINER["resources"]["requests"]["cpu"]) <= quantity_cores(
-        CONTAINER["resources"]["limits"]["cpu"])
+        CONTAINER["resources"]["limits"]["cpu"]
+    )
 
 
 def test_rollouts_keep_capacity():
@@ -364,6 +425,7 @@ def test_rollouts_keep_capacity():
 
 # ---------------------------------------------------------------------------------------------
 # cross-object consistency
+
 
 def test_selectors_match_the_pods():
     labels = POD["metadata"]["labels"]
@@ -383,7 +445,11 @@ def test_service_targets_the_container_port():
 def test_autoscalers_target_the_deployment():
     for hpa in (HPA, INFLIGHT_HPA):
         ref = hpa["spec"]["scaleTargetRef"]
-        assert (ref["apiVersion"], ref["kind"], ref["name"]) == ("apps/v1", "Deployment", DEPLOYMENT["metadata"]["name"])
+        assert (ref["apiVersion"], ref["kind"], ref["name"]) == (
+            "apps/v1",
+            "Deployment",
+            DEPLOYMENT["metadata"]["name"],
+        )
         assert hpa["metadata"]["name"] == HPA["metadata"]["name"], "the monitoring HPA patches the base one"
         assert 2 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
     (cpu,) = HPA["spec"]["metrics"]
@@ -408,7 +474,10 @@ def test_inflight_autoscaling_matches_the_service_metric_and_the_adapter_rule(co
 
     (rule,) = documents(ADAPTER_RULES)[0]["rules"]
     assert gauge._name in rule["seriesQuery"]
-    assert rule["resources"]["overrides"] == {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
+    assert rule["resources"]["overrides"] == {
+        "namespace": {"resource": "namespace"},
+        "pod": {"resource": "pod"},
+    }
     assert re.fullmatch(rule["name"]["matches"], gauge._name)
     assert rule["name"].get("as", gauge._name) == pods["pods"]["metric"]["name"]
     for placeholder in ("<<.Series>>", "<<.LabelMatchers>>", "<<.GroupBy>>"):
@@ -416,7 +485,10 @@ def test_inflight_autoscaling_matches_the_service_metric_and_the_adapter_rule(co
 
 
 def test_service_monitor_scrapes_the_service():
-    assert (SERVICE_MONITOR["apiVersion"], SERVICE_MONITOR["kind"]) == ("monitoring.coreos.com/v1", "ServiceMonitor")
+    assert (SERVICE_MONITOR["apiVersion"], SERVICE_MONITOR["kind"]) == (
+        "monitoring.coreos.com/v1",
+        "ServiceMonitor",
+    )
     assert SERVICE_MONITOR["metadata"]["name"]
     spec = SERVICE_MONITOR["spec"]
     assert spec["selector"]["matchLabels"] and matches(spec["selector"], SERVICE["metadata"]["labels"])
@@ -444,18 +516,35 @@ def test_honor_labels_keeps_the_metrics_own_labels():
 # ---------------------------------------------------------------------------------------------
 # KServe
 
+
 def test_inference_service_runs_the_image_over_the_v2_protocol():
     assert (ISVC["apiVersion"], ISVC["kind"]) == ("serving.kserve.io/v1beta1", "InferenceService")
     assert re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", ISVC["metadata"]["name"])
-    assert ISVC["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] in {"RawDeployment", "Standard"}
+    assert ISVC["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] in {
+        "RawDeployment",
+        "Standard",
+    }
     assert set(ISVC["spec"]) == {"predictor"}
-    implementations = {"sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "huggingface", "pmml",
-                       "lightgbm", "paddle", "model"}
+    implementations = {
+        "sklearn",
+        "xgboost",
+        "tensorflow",
+        "pytorch",
+        "triton",
+        "onnx",
+        "huggingface",
+        "pmml",
+        "lightgbm",
+        "paddle",
+        "model",
+    }
     assert not implementations & set(PREDICTOR), "a custom predictor is containers only"
     (container,) = PREDICTOR["containers"]
     assert container["name"] == "kserve-container"
     assert container["image"] == CONTAINER["image"]
-    assert [p["containerPort"] for p in container["ports"]] == [8000] == [CONTAINER["ports"][0]["containerPort"]]
+    assert (
+        [p["containerPort"] for p in container["ports"]] == [8000] == [CONTAINER["ports"][0]["containerPort"]]
+    )
     env = env_of(container)
     assert env["PROTOCOL"] == "v2", "a custom container declares the Open Inference Protocol with PROTOCOL=v2"
     assert env["FIRSTSPIKE_RUNTIME"] == "onnx"
@@ -478,18 +567,22 @@ def test_inference_service_pod_matches_the_deployment():
 def test_inference_service_pod_spec_validates_strictly(no_network):
     """The predictor is a PodSpec plus KServe's extension fields: the PodSpec part must be valid."""
     pod_spec = {key: value for key, value in PREDICTOR.items() if key not in KSERVE_EXTENSION_FIELDS}
-    validate({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": ISVC["metadata"]["name"]}, "spec": pod_spec})
+    validate(
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": ISVC["metadata"]["name"]}, "spec": pod_spec}
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # kubectl kustomize (skipped where kubectl is not installed)
 
+
 def kustomize(folder: str) -> list[dict]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed")
-    completed = subprocess.run([kubectl, "kustomize", str(KUBERNETES / folder)], capture_output=True, text=True,
-                               timeout=60)
+    completed = subprocess.run(
+        [kubectl, "kustomize", str(KUBERNETES / folder)], capture_output=True, text=True, timeout=60
+    )
     assert completed.returncode == 0, completed.stderr
     return [doc for doc in yaml.safe_load_all(completed.stdout) if doc is not None]
 
@@ -524,8 +617,11 @@ def test_kustomize_renders_the_monitoring_variant(no_network):
 
 def test_kustomize_renders_the_kserve_variant(no_network):
     rendered = kustomize("kserve")
-    kept = [obj for obj in BASE if obj["kind"] in {"ConfigMap", "Secret", "PersistentVolumeClaim",
-                                                   "PodDisruptionBudget"}]
+    kept = [
+        obj
+        for obj in BASE
+        if obj["kind"] in {"ConfigMap", "Secret", "PersistentVolumeClaim", "PodDisruptionBudget"}
+    ]
     assert sorted(map(identity, rendered)) == sorted(map(identity, kept + [ISVC]))
     for obj in rendered:
         if obj["kind"] != "InferenceService":

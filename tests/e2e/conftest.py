@@ -28,13 +28,13 @@ def digits_test_pngs():
 def mixed_store(tmp_path_factory):
     """A model store with ``mixed/1``: digits after 2 of 10 epochs, whose test decisions spread
     over every timestep (and include ``no_spike``), exported with its ONNX graphs."""
+    import torch
+
     from training.config import load_config
     from training.data import dataset_info, load_dataset
     from training.evaluate import evaluate
     from training.store.export import export_version
     from training.trainer import train
-
-    import torch
 
     store = tmp_path_factory.mktemp("mixed-store")
     # The same model whichever tests ran before in this process (torch runtimes set the thread
@@ -46,7 +46,9 @@ def mixed_store(tmp_path_factory):
     finally:
         torch.set_num_threads(threads)
     result = evaluate(network, load_dataset("digits", "test"))
-    assert len({t for t, n in result.decision_timestep_counts.items() if n}) >= 3, result.decision_timestep_counts
+    assert len({t for t, n in result.decision_timestep_counts.items() if n}) >= 3, (
+        result.decision_timestep_counts
+    )
     export_version(network, store, "mixed", dataset_info("digits"), result, onnx=True)
     return store
 

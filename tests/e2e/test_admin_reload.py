@@ -87,11 +87,13 @@ def test_reload_under_load_switches_versions_without_a_failed_request(server, st
         assert result.json()["default_version"] == 2
         assert not failures, failures[:3]
         assert versions[0] == 1 and versions[-1] == 2
-        print(f"\nreload under load: {len(versions)} requests from 4 clients, {len(failures)} failed, "
-              f"reload took {reload_seconds * 1000:.0f} ms, {versions.count(1)} answered by v1, "
-              f"{versions.count(2)} by v2")
+        print(
+            f"\nreload under load: {len(versions)} requests from 4 clients, {len(failures)} failed, "
+            f"reload took {reload_seconds * 1000:.0f} ms, {versions.count(1)} answered by v1, "
+            f"{versions.count(2)} by v2"
+        )
         switch = versions.index(2)
-        assert all(v == 2 for v in versions[switch + 4:])  # at most the requests already in flight
+        assert all(v == 2 for v in versions[switch + 4 :])  # at most the requests already in flight
         assert _classify(client, png).json()["model"]["version"] == 2
         assert client.get("/models/digits").json()["versions"] == [1, 2]
         assert client.get("/health/ready").status_code == 200
@@ -118,14 +120,24 @@ def test_removed_versions_are_unloaded_and_bad_names_refused(server, store, digi
         shutil.rmtree(store / "digits" / "1")
         result = client.post("/models/digits/reload", headers=ADMIN).json()
         assert result["versions"] == [2] and result["unloaded"] == [1]
-        old = client.post("/classify", params={"version": 1}, content=digits_test_pngs[0][0],
-                          headers={"content-type": "image/png"})
+        old = client.post(
+            "/classify",
+            params={"version": 1},
+            content=digits_test_pngs[0][0],
+            headers={"content-type": "image/png"},
+        )
         assert old.status_code == 404
         assert client.post("/models/nothing/reload", headers=ADMIN).status_code == 404
         assert client.post("/models/..%2Fetc/reload", headers=ADMIN).status_code in (400, 404)
-        info = [line for line in client.get("/metrics").text.splitlines() if line.startswith("firstspike_model_info{")]
+        info = [
+            line
+            for line in client.get("/metrics").text.splitlines()
+            if line.startswith("firstspike_model_info{")
+        ]
         runtime = expected_runtime()  # a copy of a shipped version, with its ONNX graphs
-        assert info == [f'firstspike_model_info{{model="digits",runtime="{runtime}",timesteps="4",version="2"}} 1.0']
+        assert info == [
+            f'firstspike_model_info{{model="digits",runtime="{runtime}",timesteps="4",version="2"}} 1.0'
+        ]
 
 
 def _rewrite_manifest(version_dir, change) -> None:
@@ -172,8 +184,12 @@ def _broken_copies(store):
     bad_graph = store / "a-bad-graph" / "1"
     shutil.copytree(source, bad_graph)
     (bad_graph / "step.onnx").write_bytes(b"not an onnx graph")
-    _rewrite_manifest(bad_graph, lambda m: m["files"].__setitem__("step.onnx", {
-        "sha256": hashlib.sha256(b"not an onnx graph").hexdigest(), "bytes": 17}))
+    _rewrite_manifest(
+        bad_graph,
+        lambda m: m["files"].__setitem__(
+            "step.onnx", {"sha256": hashlib.sha256(b"not an onnx graph").hexdigest(), "bytes": 17}
+        ),
+    )
     bad_files = store / "b-bad-files" / "1"
     shutil.copytree(source, bad_files)
     _rewrite_manifest(bad_files, lambda m: m["files"].__setitem__("step.onnx", "0" * 64))
@@ -193,7 +209,9 @@ def test_a_version_that_fails_to_load_is_refused_alone_and_named(tmp_path, store
                 assert time.monotonic() < deadline, "loading never finished"
                 time.sleep(0.1)
             listing = client.get("/models").json()
-            assert [m["name"] for m in listing["models"]] == ["digits"]  # the model after the broken ones loaded
+            assert [m["name"] for m in listing["models"]] == [
+                "digits"
+            ]  # the model after the broken ones loaded
             assert set(listing["errors"]) == set(broken)
             for version, file in broken.items():
                 assert file in listing["errors"][version], listing["errors"][version]

@@ -41,8 +41,12 @@ def _classify(server, files: list[bytes], content_type: str) -> list[dict]:
     answers = []
     with server.client() as client:
         for body in files:
-            response = client.post("/classify", params={"model": "fashion-mnist"}, content=body,
-                                   headers={"content-type": content_type})
+            response = client.post(
+                "/classify",
+                params={"model": "fashion-mnist"},
+                content=body,
+                headers={"content-type": content_type},
+            )
             assert response.status_code == 200, response.text
             answers.append(response.json())
     return answers

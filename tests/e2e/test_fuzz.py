@@ -25,11 +25,28 @@ def test_openapi_fuzz_finds_no_failures(tmp_path):
     try:
         cli = Path(sys.executable).with_name("schemathesis")
         completed = subprocess.run(
-            [str(cli), "run", server.url + "/openapi.json", "--checks", "all",
-             "--exclude-checks", "positive_data_acceptance", "--exclude-path", "/classify/stream",
-             "--max-examples", "50", "--seed", "1", "-H", "Authorization: Bearer fuzz-key-0123456789abcdef",
-             "--request-timeout", "30"],
-            capture_output=True, text=True, timeout=600,
+            [
+                str(cli),
+                "run",
+                server.url + "/openapi.json",
+                "--checks",
+                "all",
+                "--exclude-checks",
+                "positive_data_acceptance",
+                "--exclude-path",
+                "/classify/stream",
+                "--max-examples",
+                "50",
+                "--seed",
+                "1",
+                "-H",
+                "Authorization: Bearer fuzz-key-0123456789abcdef",
+                "--request-timeout",
+                "30",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         output = completed.stdout + completed.stderr
         assert completed.returncode == 0, output[-5000:]

@@ -19,10 +19,16 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.helpers import start_server, stop_server
 from benchmarks.common import rss_mib
-from benchmarks.hostile import (ProcessWatch, hostile_set, oip_binary_body, seconds_to_idle,
-                                        send_concurrently, wide_png)
+from benchmarks.hostile import (
+    ProcessWatch,
+    hostile_set,
+    oip_binary_body,
+    seconds_to_idle,
+    send_concurrently,
+    wide_png,
+)
+from tests.helpers import start_server, stop_server
 from training.contract.events.format import RECORD, encode, make_events
 
 CONCURRENCY = 6
@@ -40,9 +46,15 @@ HEADER = json.dumps({"format": "dvs-events/1", "width": 34, "height": 34})
 
 @pytest.fixture(scope="module")
 def hostile_server(tmp_path_factory):
-    server = start_server(tmp_path_factory.mktemp("hostile"), env={
-        "FIRSTSPIKE_WORK_THREADS": str(WORK_THREADS), "FIRSTSPIKE_STREAM_MAX_SECONDS": str(STREAM_MAX_SECONDS),
-        "FIRSTSPIKE_STREAM_IDLE_TIMEOUT_S": "1", "FIRSTSPIKE_LOG_REQUESTS": "false"})
+    server = start_server(
+        tmp_path_factory.mktemp("hostile"),
+        env={
+            "FIRSTSPIKE_WORK_THREADS": str(WORK_THREADS),
+            "FIRSTSPIKE_STREAM_MAX_SECONDS": str(STREAM_MAX_SECONDS),
+            "FIRSTSPIKE_STREAM_IDLE_TIMEOUT_S": "1",
+            "FIRSTSPIKE_LOG_REQUESTS": "false",
+        },
+    )
     for model in ("digits", "fashion-mnist"):
         _warm_up_batches(server, model)
     yield server
@@ -54,9 +66,22 @@ def _warm_up_batches(server, model: str) -> None:
     onnxruntime arenas at 32 rows take about 270 MiB) is resident before memory is measured."""
     spec = httpx.get(f"{server.url}/v2/models/{model}", timeout=10).json()["inputs"][1]["shape"][1:]
     rows = 32
-    header = json.dumps({"inputs": [{"name": "pixels", "datatype": "UINT8", "shape": [rows, *spec],
-                                     "parameters": {"binary_data_size": rows * int(np.prod(spec))}}]}).encode()
-    body = header + np.random.default_rng(0).integers(0, 256, rows * int(np.prod(spec)), dtype=np.uint8).tobytes()
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "pixels",
+                    "datatype": "UINT8",
+                    "shape": [rows, *spec],
+                    "parameters": {"binary_data_size": rows * int(np.prod(spec))},
+                }
+            ]
+        }
+    ).encode()
+    body = (
+        header
+        + np.random.default_rng(0).integers(0, 256, rows * int(np.prod(spec)), dtype=np.uint8).tobytes()
+    )
     headers = {"Inference-Header-Content-Length": str(len(header))}
     with httpx.Client(base_url=server.url, timeout=60) as client:
         for _ in range(3):
@@ -70,23 +95,35 @@ def _ws_url(server) -> str:
 def _assert_still_serving(server) -> None:
     assert httpx.get(server.url + "/health/ready", timeout=10).status_code == 200
     png = wide_png(28, 28)
-    response = httpx.post(server.url + "/classify", content=png, headers={"content-type": "image/png"}, timeout=30)
+    response = httpx.post(
+        server.url + "/classify", content=png, headers={"content-type": "image/png"}, timeout=30
+    )
     assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("model", ["digits", "fashion-mnist"])
 def test_the_hostile_set_is_answered_quickly_within_a_memory_bound(hostile_server, model):
     pid = hostile_server.process.pid
-    expected = {"wide": 413, "tall": 413, "wide16": 200, "rgb": 200, "ico": 400, "png-text": 400, "oip64": 413,
-                "oip64-1024": 200}
+    expected = {
+        "wide": 413,
+        "tall": 413,
+        "wide16": 200,
+        "rgb": 200,
+        "ico": 400,
+        "png-text": 400,
+        "oip64": 413,
+        "oip64-1024": 200,
+    }
     figures = []
     for hostile in hostile_set(model):
         baseline = rss_mib(pid)
         with ProcessWatch(pid, limit_mib=8192) as watch:
             outcomes, slowest = asyncio.run(send_concurrently(hostile_server.url, hostile, CONCURRENCY))
             idle_after = seconds_to_idle(pid, bound=30)
-        figures.append(f"{hostile.name}: {outcomes[0]} in {slowest:.2f} s, RSS +{watch.peak_mib - baseline:.0f} MiB, "
-                       f"idle after {idle_after} s")
+        figures.append(
+            f"{hostile.name}: {outcomes[0]} in {slowest:.2f} s, RSS +{watch.peak_mib - baseline:.0f} MiB, "
+            f"idle after {idle_after} s"
+        )
         assert not watch.killed
         assert outcomes == [str(expected[hostile.name])] * CONCURRENCY, (hostile.name, outcomes)
         assert slowest < ANSWER_WITHIN_S, (hostile.name, slowest)
@@ -99,12 +136,20 @@ def test_the_hostile_set_is_answered_quickly_within_a_memory_bound(hostile_serve
 def test_a_timeout_stops_the_work_not_only_the_answer(tmp_path):
     """64 images of 2048 x 2048, allowed by a large pixel budget, take one thread several seconds:
     the 504 comes at the timeout, and the CPU is idle right after it."""
-    server = start_server(tmp_path, env={"FIRSTSPIKE_WORK_THREADS": "1", "FIRSTSPIKE_REQUEST_TIMEOUT_S": "1",
-                                         "FIRSTSPIKE_MAX_REQUEST_PIXELS": str(2**31)})
+    server = start_server(
+        tmp_path,
+        env={
+            "FIRSTSPIKE_WORK_THREADS": "1",
+            "FIRSTSPIKE_REQUEST_TIMEOUT_S": "1",
+            "FIRSTSPIKE_MAX_REQUEST_PIXELS": str(2**31),
+        },
+    )
     try:
         body, headers = oip_binary_body([wide_png(2048, 2048)] * 64)
         started = time.monotonic()
-        response = httpx.post(server.url + "/v2/models/digits/infer", content=body, headers=headers, timeout=60)
+        response = httpx.post(
+            server.url + "/v2/models/digits/infer", content=body, headers=headers, timeout=60
+        )
         answered = time.monotonic() - started
         idle_after = seconds_to_idle(server.process.pid, bound=30)
         assert response.status_code == 504 and response.json()["code"] == "timeout"
@@ -117,8 +162,10 @@ def test_a_timeout_stops_the_work_not_only_the_answer(tmp_path):
 
 
 def _head(path: str, content_type: str, length: int) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {length}\r\n\r\n").encode()
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
 
 
 def _open_upload(server, path: str, content_type: str, length: int, first_part: bytes) -> socket.socket:
@@ -143,20 +190,33 @@ def test_bodies_wait_for_a_slot_and_uploads_stay_in_memory(tmp_path):
     (its body is never read). A 3 MiB multipart upload is never spooled to a temporary file."""
     spool = tmp_path / "spool"
     spool.mkdir()
-    server = start_server(tmp_path, env={"FIRSTSPIKE_MAX_CONCURRENCY": "2", "FIRSTSPIKE_BODY_TIMEOUT_S": "20",
-                                         "TMPDIR": str(spool)})
+    server = start_server(
+        tmp_path,
+        env={"FIRSTSPIKE_MAX_CONCURRENCY": "2", "FIRSTSPIKE_BODY_TIMEOUT_S": "20", "TMPDIR": str(spool)},
+    )
     boundary = uuid.uuid4().hex
-    part = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n"
-            "Content-Type: image/png\r\n\r\n").encode() + b"\x00" * (3 << 20)
+    part = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode() + b"\x00" * (3 << 20)
     closing = f"\r\n--{boundary}--\r\n".encode()
     uploads = []
     try:
-        uploads.append(_open_upload(server, "/classify", f"multipart/form-data; boundary={boundary}",
-                                    len(part) + len(closing), part))
+        uploads.append(
+            _open_upload(
+                server,
+                "/classify",
+                f"multipart/form-data; boundary={boundary}",
+                len(part) + len(closing),
+                part,
+            )
+        )
         uploads.append(_open_upload(server, "/classify", "image/png", 1 << 20, b"\x89PNG"))
         time.sleep(1.0)  # both are being read now, the multipart one past Starlette's 1 MiB spool size
         assert _spooled_files(server.process.pid, str(spool)) == []
-        third = httpx.post(server.url + "/classify", content=wide_png(28, 28), headers={"content-type": "image/png"})
+        third = httpx.post(
+            server.url + "/classify", content=wide_png(28, 28), headers={"content-type": "image/png"}
+        )
         assert third.status_code == 503 and third.json()["code"] == "overloaded"
         uploads[0].sendall(closing)
         answer = uploads[0].recv(65536)
@@ -166,8 +226,11 @@ def test_bodies_wait_for_a_slot_and_uploads_stay_in_memory(tmp_path):
             sock.close()
     try:
         deadline = time.monotonic() + 10
-        while (response := httpx.post(server.url + "/classify", content=wide_png(28, 28),
-                                      headers={"content-type": "image/png"})).status_code == 503:
+        while (
+            response := httpx.post(
+                server.url + "/classify", content=wide_png(28, 28), headers={"content-type": "image/png"}
+            )
+        ).status_code == 503:
             assert time.monotonic() < deadline, "the slots were not given back"
             time.sleep(0.1)
         assert response.status_code == 200
@@ -176,6 +239,7 @@ def test_bodies_wait_for_a_slot_and_uploads_stay_in_memory(tmp_path):
 
 
 # --- streams ----------------------------------------------------------------------------------
+
 
 def _stream_error(server, send) -> tuple[dict, float]:
     """Open a session, run ``send(ws)`` until the server answers; its reply and the seconds it took."""
@@ -221,8 +285,12 @@ def test_a_trickled_upload_cannot_hold_a_stream_past_the_wall_clock_cap(hostile_
             yield b'{"t": [], "x": [], "y": [], "p": []}\n'
 
     started = time.monotonic()
-    response = httpx.post(hostile_server.url + "/classify/stream", content=body(),
-                          headers={"content-type": "application/x-ndjson"}, timeout=30)
+    response = httpx.post(
+        hostile_server.url + "/classify/stream",
+        content=body(),
+        headers={"content-type": "application/x-ndjson"},
+        timeout=30,
+    )
     assert response.status_code == 408 and response.json()["code"] == "stream_timeout", response.text
     assert time.monotonic() - started < STREAM_MAX_SECONDS + 2
 
@@ -246,10 +314,13 @@ def test_empty_packets_spend_the_byte_budget(tmp_path):
         stop_server(server)
 
 
-@pytest.mark.parametrize("message, code", [
-    ("[" * 100_000, "bad_packet"),
-    ('{"t": ' + "[" * 100_000 + "]" * 100_000 + ', "x": [], "y": [], "p": []}', "bad_packet"),
-])
+@pytest.mark.parametrize(
+    "message, code",
+    [
+        ("[" * 100_000, "bad_packet"),
+        ('{"t": ' + "[" * 100_000 + "]" * 100_000 + ', "x": [], "y": [], "p": []}', "bad_packet"),
+    ],
+)
 def test_deeply_nested_json_packets_are_refused(hostile_server, message, code):
     reply, _ = _stream_error(hostile_server, lambda ws: (ws.send(message), ws.recv(timeout=10))[1])
     assert reply["code"] == code, reply
@@ -259,8 +330,12 @@ def test_deeply_nested_json_in_headers_and_ndjson_is_refused(hostile_server):
     with connect(_ws_url(hostile_server), open_timeout=10) as ws:
         ws.send("[" * 100_000)
         assert json.loads(ws.recv(timeout=10))["code"] == "bad_header"
-    response = httpx.post(hostile_server.url + "/classify/stream", content=(HEADER + "\n" + "[" * 100_000 + "\n"),
-                          headers={"content-type": "application/x-ndjson"}, timeout=30)
+    response = httpx.post(
+        hostile_server.url + "/classify/stream",
+        content=(HEADER + "\n" + "[" * 100_000 + "\n"),
+        headers={"content-type": "application/x-ndjson"},
+        timeout=30,
+    )
     assert response.status_code == 400 and response.json()["code"] == "bad_packet"
     _assert_still_serving(hostile_server)
 
@@ -292,11 +367,23 @@ def test_json_coordinates_beyond_16_bits_do_not_wrap_into_the_sensor(hostile_ser
 
 def test_one_oip_request_takes_only_its_share_of_the_queue(hostile_server):
     rows = 65  # FIRSTSPIKE_MAX_REQUEST_ROWS is 64
-    header = {"inputs": [{"name": "pixels", "datatype": "UINT8", "shape": [rows, 1, 8, 8],
-                          "parameters": {"binary_data_size": rows * 64}}]}
+    header = {
+        "inputs": [
+            {
+                "name": "pixels",
+                "datatype": "UINT8",
+                "shape": [rows, 1, 8, 8],
+                "parameters": {"binary_data_size": rows * 64},
+            }
+        ]
+    }
     text = json.dumps(header).encode()
-    response = httpx.post(hostile_server.url + "/v2/models/digits/infer", content=text + b"\x00" * (rows * 64),
-                          headers={"Inference-Header-Content-Length": str(len(text))}, timeout=30)
+    response = httpx.post(
+        hostile_server.url + "/v2/models/digits/infer",
+        content=text + b"\x00" * (rows * 64),
+        headers={"Inference-Header-Content-Length": str(len(text))},
+        timeout=30,
+    )
     assert response.status_code == 413 and response.json()["code"] == "too_many_rows", response.text
     assert "at most 64" in response.json()["error"]
 
@@ -308,8 +395,11 @@ def test_a_second_thread_of_requests_meanwhile_is_served(hostile_server):
     def ordinary():
         with httpx.Client(base_url=hostile_server.url, timeout=30) as client:
             while not stop.is_set():
-                answers.append(client.post("/classify", content=wide_png(28, 28),
-                                           headers={"content-type": "image/png"}).status_code)
+                answers.append(
+                    client.post(
+                        "/classify", content=wide_png(28, 28), headers={"content-type": "image/png"}
+                    ).status_code
+                )
 
     thread = threading.Thread(target=ordinary)
     thread.start()

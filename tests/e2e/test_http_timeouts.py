@@ -12,8 +12,8 @@ import pytest
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from tests.helpers import free_port
 from service.http.timeouts import timed_protocol
+from tests.helpers import free_port
 
 TIMEOUT = 0.5
 MARGIN = 3.0
@@ -35,18 +35,26 @@ async def echo(scope, receive, send) -> None:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]}
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 @pytest.fixture(params=BASES)
 def address(request):
     timeouts: list[str] = []
-    protocol = timed_protocol(request.param, TIMEOUT, discard_timeout_s=TIMEOUT, discard_timeouts={"/long": 60},
-                              on_header_timeout=lambda: timeouts.append("header"))
+    protocol = timed_protocol(
+        request.param,
+        TIMEOUT,
+        discard_timeout_s=TIMEOUT,
+        discard_timeouts={"/long": 60},
+        on_header_timeout=lambda: timeouts.append("header"),
+    )
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(echo, host="127.0.0.1", port=port, http=protocol, lifespan="off",
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(echo, host="127.0.0.1", port=port, http=protocol, lifespan="off", log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -67,7 +75,7 @@ def _until_closed(sock: socket.socket, send_every: float | None = None, limit: f
     while time.monotonic() - started < limit:
         try:
             data = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             try:
                 sock.send(b"7")
             except OSError:

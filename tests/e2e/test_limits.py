@@ -20,8 +20,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.helpers import start_server, stop_server
-from training.data.digits_dvs import digits_dvs_split
 from training.contract.events.format import encode, make_events
+from training.data.digits_dvs import digits_dvs_split
 
 HEADER = json.dumps({"format": "dvs-events/1", "width": 34, "height": 34})
 TIMEOUT = 1.0  # body, header and stream idle timeouts of the server under test
@@ -31,11 +31,17 @@ STREAM_QUERY = "/classify/stream?width=34&height=34"
 
 @pytest.fixture(scope="module")
 def limits_server(tmp_path_factory):
-    server = start_server(tmp_path_factory.mktemp("limits"), env={
-        "FIRSTSPIKE_MAX_STREAMS": "2", "FIRSTSPIKE_BODY_TIMEOUT_S": str(TIMEOUT),
-        "FIRSTSPIKE_HEADER_TIMEOUT_S": str(TIMEOUT), "FIRSTSPIKE_STREAM_IDLE_TIMEOUT_S": str(TIMEOUT),
-        # after an early answer a stream upload may go on for duration + idle: keep that short here
-        "FIRSTSPIKE_STREAM_MAX_DURATION_S": "2"})
+    server = start_server(
+        tmp_path_factory.mktemp("limits"),
+        env={
+            "FIRSTSPIKE_MAX_STREAMS": "2",
+            "FIRSTSPIKE_BODY_TIMEOUT_S": str(TIMEOUT),
+            "FIRSTSPIKE_HEADER_TIMEOUT_S": str(TIMEOUT),
+            "FIRSTSPIKE_STREAM_IDLE_TIMEOUT_S": str(TIMEOUT),
+            # after an early answer a stream upload may go on for duration + idle: keep that short here
+            "FIRSTSPIKE_STREAM_MAX_DURATION_S": "2",
+        },
+    )
     yield server
     stop_server(server)
 
@@ -47,6 +53,7 @@ def stream():
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
 
 def _address(server) -> tuple[str, int]:
     host, port = server.url.removeprefix("http://").split(":")
@@ -97,7 +104,7 @@ class SlowClients:
             sock.setblocking(False)
             self.selector.register(sock, selectors.EVENT_READ, index)
 
-    def run(self, limit: float) -> "SlowClients":
+    def run(self, limit: float) -> SlowClients:
         deadline = time.monotonic() + limit
         next_byte = time.monotonic() + self.every
         while self.selector.get_map() and time.monotonic() < deadline:
@@ -189,10 +196,11 @@ def _ws_session(server, messages: list, how: str = "wait") -> tuple[dict | None,
 
 
 def _packets(events, size: int = 256) -> list[bytes]:
-    return [encode(events[i:i + size]) for i in range(0, len(events), size)]
+    return [encode(events[i : i + size]) for i in range(0, len(events), size)]
 
 
 # --- the stream cap --------------------------------------------------------------------------
+
 
 def test_stream_cap_refuses_websocket_with_1013_and_post_with_503(limits_server, stream):
     server = limits_server
@@ -202,13 +210,20 @@ def test_stream_cap_refuses_websocket_with_1013_and_post_with_503(limits_server,
         reply, close_code = _ws_session(server, [HEADER])
         assert reply == {"type": "error", "code": "overloaded", "error": reply["error"]} and reply["error"]
         assert close_code == 1013  # Try Again Later
-        refused = httpx.post(server.url + STREAM_QUERY, content=encode(stream),
-                             headers={"content-type": "application/x-dvs-events"}, timeout=30)
+        refused = httpx.post(
+            server.url + STREAM_QUERY,
+            content=encode(stream),
+            headers={"content-type": "application/x-dvs-events"},
+            timeout=30,
+        )
         assert refused.status_code == 503, refused.text
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["code"] == "overloaded" and refused.json()["request_id"]
-        assert _metric(server, "firstspike_rejections_total", reason="streams_full",
-                       endpoint="/classify/stream") - refused_before == 2
+        assert (
+            _metric(server, "firstspike_rejections_total", reason="streams_full", endpoint="/classify/stream")
+            - refused_before
+            == 2
+        )
         assert _metric(server, "firstspike_stream_sessions_active") == 2  # the refused ones never counted
         # images are not streams: /classify is not limited by the stream cap
         assert httpx.get(server.url + "/health/ready").status_code == 200
@@ -233,9 +248,15 @@ def test_slots_come_back_after_sessions_ended_every_way(limits_server, stream):
         "post idle timeout": lambda: _raw_post_stream(server, b""),
         "post client gone mid-body": lambda: _raw_post_stream(server, encode(stream[:10]), hang_up=True),
     }
-    expected = {"ws decision": "decision", "ws bad header": "bad_header", "ws partial record": "partial_record",
-                "ws idle timeout": "idle_timeout", "post decision": 200, "post partial record": 400,
-                "post idle timeout": 408}
+    expected = {
+        "ws decision": "decision",
+        "ws bad header": "bad_header",
+        "ws partial record": "partial_record",
+        "ws idle timeout": "idle_timeout",
+        "post decision": 200,
+        "post partial record": 400,
+        "post idle timeout": 408,
+    }
     for _ in range(3):
         for name, way in ways.items():
             result = way()
@@ -259,8 +280,12 @@ def test_slots_come_back_after_sessions_ended_every_way(limits_server, stream):
 
 
 def _post_stream(server, body: bytes) -> int:
-    return httpx.post(server.url + STREAM_QUERY, content=body, headers={"content-type": "application/x-dvs-events"},
-                      timeout=30).status_code
+    return httpx.post(
+        server.url + STREAM_QUERY,
+        content=body,
+        headers={"content-type": "application/x-dvs-events"},
+        timeout=30,
+    ).status_code
 
 
 def _raw_post_stream(server, body: bytes, hang_up: bool = False) -> int | None:
@@ -281,17 +306,28 @@ def _raw_post_stream(server, body: bytes, hang_up: bool = False) -> int | None:
 
 # --- slow clients ----------------------------------------------------------------------------
 
+
 def test_a_body_trickling_in_gets_408_and_fast_clients_are_still_served(limits_server, digits_test_pngs):
     server = limits_server
     png = digits_test_pngs[0][0]
-    timeouts_before = _metric(server, "firstspike_rejections_total", reason="body_timeout", endpoint="/classify")
+    timeouts_before = _metric(
+        server, "firstspike_rejections_total", reason="body_timeout", endpoint="/classify"
+    )
     part = b'--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
-    heads = [_head("/classify", "image/png", 500), _head("/classify", "application/json", 500),
-             _head("/classify", "multipart/form-data; boundary=xyz", 500) + part]
+    heads = [
+        _head("/classify", "image/png", 500),
+        _head("/classify", "application/json", 500),
+        _head("/classify", "multipart/form-data; boundary=xyz", 500) + part,
+    ]
     slow = SlowClients(_address(server), heads)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        fast = pool.submit(httpx.post, server.url + "/classify", content=png,
-                           headers={"content-type": "image/png"}, timeout=30)
+        fast = pool.submit(
+            httpx.post,
+            server.url + "/classify",
+            content=png,
+            headers={"content-type": "image/png"},
+            timeout=30,
+        )
         slow.run(limit=TIMEOUT + MARGIN)
         assert fast.result().status_code == 200
     try:
@@ -300,8 +336,11 @@ def test_a_body_trickling_in_gets_408_and_fast_clients_are_still_served(limits_s
             status, body = _status_and_body(answer)
             assert (status, body["code"]) == (408, "body_timeout") and body["request_id"], answer
             assert b"connection: close" in answer.lower()
-        assert _metric(server, "firstspike_rejections_total", reason="body_timeout",
-                       endpoint="/classify") - timeouts_before == 3
+        assert (
+            _metric(server, "firstspike_rejections_total", reason="body_timeout", endpoint="/classify")
+            - timeouts_before
+            == 3
+        )
     finally:
         slow.close()
 
@@ -310,7 +349,8 @@ def test_headers_trickling_in_get_408_and_idle_connections_are_closed(limits_ser
     server = limits_server
     before = _metric(server, "firstspike_rejections_total", reason="header_timeout")
     slow = SlowClients(_address(server), [b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "]).run(
-        limit=TIMEOUT + MARGIN)
+        limit=TIMEOUT + MARGIN
+    )
     try:
         status, body = _status_and_body(slow.answers[0])
         assert (status, body["code"]) == (408, "header_timeout") and body["request_id"]
@@ -331,7 +371,9 @@ def test_a_kept_alive_connection_still_serves_requests(limits_server, digits_tes
     the header timeout, each sent at once, are all served."""
     with httpx.Client(base_url=limits_server.url, timeout=30) as client:
         for _ in range(3):
-            response = client.post("/classify", content=digits_test_pngs[0][1], headers={"content-type": "image/png"})
+            response = client.post(
+                "/classify", content=digits_test_pngs[0][1], headers={"content-type": "image/png"}
+            )
             assert response.status_code == 200 and "close" not in response.headers.get("connection", "")
             time.sleep(TIMEOUT * 0.6)
 
@@ -339,7 +381,9 @@ def test_a_kept_alive_connection_still_serves_requests(limits_server, digits_tes
 def test_an_early_answer_does_not_hold_the_connection_while_the_body_trickles(limits_server):
     """A 415 answers before reading the body; what the client still trickles is dropped for at
     most the body timeout, then the connection is closed."""
-    slow = SlowClients(_address(limits_server), [_head("/classify", "text/plain", 10_000)]).run(limit=TIMEOUT + MARGIN)
+    slow = SlowClients(_address(limits_server), [_head("/classify", "text/plain", 10_000)]).run(
+        limit=TIMEOUT + MARGIN
+    )
     try:
         status, body = _status_and_body(slow.answers[0])
         assert (status, body["code"]) == (415, "unsupported_media_type")
@@ -359,8 +403,12 @@ def test_a_stream_upload_whose_packets_keep_coming_is_not_cut_off(limits_server,
         yield encode(stream)
 
     started = time.monotonic()
-    response = httpx.post(limits_server.url + STREAM_QUERY, content=body(),
-                          headers={"content-type": "application/x-dvs-events"}, timeout=30)
+    response = httpx.post(
+        limits_server.url + STREAM_QUERY,
+        content=body(),
+        headers={"content-type": "application/x-dvs-events"},
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     assert time.monotonic() - started > 2 * TIMEOUT
 
@@ -368,16 +416,26 @@ def test_a_stream_upload_whose_packets_keep_coming_is_not_cut_off(limits_server,
 def test_a_stream_upload_trickling_bytes_gets_408(limits_server):
     """The idle timeout waits for a whole packet (a 16-byte record), not any byte: one byte per
     0.3 s never completes one in time."""
-    before = _metric(limits_server, "firstspike_rejections_total", reason="body_timeout",
-                     endpoint="/classify/stream")
-    slow = SlowClients(_address(limits_server), [_head(STREAM_QUERY, "application/x-dvs-events", 10_000)]).run(
-        limit=TIMEOUT + MARGIN)
+    before = _metric(
+        limits_server, "firstspike_rejections_total", reason="body_timeout", endpoint="/classify/stream"
+    )
+    slow = SlowClients(
+        _address(limits_server), [_head(STREAM_QUERY, "application/x-dvs-events", 10_000)]
+    ).run(limit=TIMEOUT + MARGIN)
     try:
         status, body = _status_and_body(slow.answers[0])
         assert (status, body["code"]) == (408, "idle_timeout"), slow.answers[0]
         assert slow.closed_after[0] is not None and slow.closed_after[0] <= TIMEOUT + MARGIN
-        assert _metric(limits_server, "firstspike_rejections_total", reason="body_timeout",
-                       endpoint="/classify/stream") - before == 1
+        assert (
+            _metric(
+                limits_server,
+                "firstspike_rejections_total",
+                reason="body_timeout",
+                endpoint="/classify/stream",
+            )
+            - before
+            == 1
+        )
     finally:
         slow.close()
 
@@ -387,7 +445,9 @@ def test_fifty_slow_connections_neither_stay_nor_stop_normal_requests(limits_ser
     open indefinitely": 50 connections (30 trickling an image body, 20 trickling their headers)
     while a normal client keeps classifying. Prints the figures; asserts only generous bounds."""
     server = limits_server
-    heads = [_head("/classify", "image/png", 100_000)] * 30 + [b"POST /classify HTTP/1.1\r\nHost: x\r\nX-Slow: "] * 20
+    heads = [_head("/classify", "image/png", 100_000)] * 30 + [
+        b"POST /classify HTTP/1.1\r\nHost: x\r\nX-Slow: "
+    ] * 20
     slow = SlowClients(_address(server), heads)
     latencies: list[float] = []
     statuses: list[int] = []
@@ -398,8 +458,11 @@ def test_fifty_slow_connections_neither_stay_nor_stop_normal_requests(limits_ser
         with httpx.Client(base_url=server.url, timeout=30) as client:
             while not stop.is_set():
                 started = time.perf_counter()
-                response = client.post("/classify", content=pngs[len(statuses) % len(pngs)],
-                                       headers={"content-type": "image/png"})
+                response = client.post(
+                    "/classify",
+                    content=pngs[len(statuses) % len(pngs)],
+                    headers={"content-type": "image/png"},
+                )
                 latencies.append(time.perf_counter() - started)
                 statuses.append(response.status_code)
                 stop.wait(0.1)
@@ -414,11 +477,15 @@ def test_fifty_slow_connections_neither_stay_nor_stop_normal_requests(limits_ser
         slow.close()
     closed = sorted(seconds for seconds in slow.closed_after if seconds is not None)
     answered_408 = sum(answer.startswith(b"HTTP/1.1 408") for answer in slow.answers)
-    print(f"\nslow connections: {len(heads)} (30 body, 20 header), closed by the server: {len(closed)}, "
-          f"with a 408: {answered_408}; closed after (s) min {closed[0]:.2f} median {statistics.median(closed):.2f} "
-          f"max {closed[-1]:.2f} (timeout {TIMEOUT:g} s)")
-    print(f"normal requests meanwhile: {len(statuses)}, all 200: {set(statuses) == {200}}, "
-          f"latency ms median {statistics.median(latencies) * 1000:.1f} max {max(latencies) * 1000:.1f}")
+    print(
+        f"\nslow connections: {len(heads)} (30 body, 20 header), closed by the server: {len(closed)}, "
+        f"with a 408: {answered_408}; closed after (s) min {closed[0]:.2f} median {statistics.median(closed):.2f} "
+        f"max {closed[-1]:.2f} (timeout {TIMEOUT:g} s)"
+    )
+    print(
+        f"normal requests meanwhile: {len(statuses)}, all 200: {set(statuses) == {200}}, "
+        f"latency ms median {statistics.median(latencies) * 1000:.1f} max {max(latencies) * 1000:.1f}"
+    )
     assert len(closed) == len(heads) and answered_408 == len(heads)
     assert closed[-1] <= TIMEOUT + MARGIN
     assert statuses and set(statuses) == {200}

@@ -18,8 +18,8 @@ from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import connect
 
 from tests.helpers import ROOT, free_port, start_server, stop_server
-from training.data.digits_dvs import digits_dvs_split
 from training.contract.events.format import encode
+from training.data.digits_dvs import digits_dvs_split
 
 DOCKER = ROOT / "docker"
 DASHBOARD = DOCKER / "grafana" / "dashboards" / "firstspike-decision-time.json"
@@ -30,7 +30,9 @@ VARIABLES = {"$model": ".*", "$version": ".*", "$__rate_interval": "1m"}
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} is not installed: `make test` installs it (Debian packages prometheus, docker-compose)")
+        pytest.fail(
+            f"{name} is not installed: `make test` installs it (Debian packages prometheus, docker-compose)"
+        )
     return path
 
 
@@ -41,7 +43,9 @@ def _compose_command() -> list[str]:
 
 
 def test_compose_file_is_valid():
-    completed = subprocess.run([*_compose_command(), "config", "-q"], cwd=ROOT, capture_output=True, text=True)
+    completed = subprocess.run(
+        [*_compose_command(), "config", "-q"], cwd=ROOT, capture_output=True, text=True
+    )
     assert completed.returncode == 0, completed.stderr
 
 
@@ -59,7 +63,10 @@ def test_compose_publishes_on_loopback_and_grafana_has_no_default_login():
 
 
 def test_promtool_checks_config_and_rules():
-    for args in (["check", "config", str(DOCKER / "prometheus" / "prometheus.yml")], ["check", "rules", str(ALERTS)]):
+    for args in (
+        ["check", "config", str(DOCKER / "prometheus" / "prometheus.yml")],
+        ["check", "rules", str(ALERTS)],
+    ):
         completed = subprocess.run([_tool("promtool"), *args], capture_output=True, text=True)
         assert completed.returncode == 0, completed.stdout + completed.stderr
 
@@ -84,8 +91,11 @@ def test_healthcheck_script_against_a_live_server(server):
 
 def dashboard_expressions() -> list[tuple[str, str]]:
     dashboard = json.loads(DASHBOARD.read_text())
-    return [(f"{panel['title']} [{target['refId']}]", target["expr"])
-            for panel in dashboard["panels"] for target in panel["targets"]]
+    return [
+        (f"{panel['title']} [{target['refId']}]", target["expr"])
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+    ]
 
 
 def alert_rules() -> list[dict]:
@@ -98,14 +108,24 @@ def test_every_metric_in_the_dashboard_exists(server, digits_test_pngs):
     with httpx.Client(base_url=server.url) as client:
         client.post("/classify", content=digits_test_pngs[0][0], headers={"content-type": "image/png"})
         exposed = client.get("/metrics").text
-    names = {re.sub(r"_(bucket|sum|count)$", "", name)
-             for _, expr in dashboard_expressions() for name in re.findall(r"firstspike_[a-z_]+", expr)}
+    names = {
+        re.sub(r"_(bucket|sum|count)$", "", name)
+        for _, expr in dashboard_expressions()
+        for name in re.findall(r"firstspike_[a-z_]+", expr)
+    }
     names |= {name for rule in alert_rules() for name in re.findall(r"firstspike_[a-z_]+", rule["expr"])}
     names = {re.sub(r"_(bucket|sum|count)$", "", name) for name in names}
-    missing = [name for name in sorted(names) if f"# TYPE {name.removesuffix('_total')} " not in exposed
-               and f"# TYPE {name} " not in exposed]
+    missing = [
+        name
+        for name in sorted(names)
+        if f"# TYPE {name.removesuffix('_total')} " not in exposed and f"# TYPE {name} " not in exposed
+    ]
     assert not missing, missing
-    assert {"firstspike_decision_timestep", "firstspike_stream_sessions_active", "firstspike_batch_size"} <= names
+    assert {
+        "firstspike_decision_timestep",
+        "firstspike_stream_sessions_active",
+        "firstspike_batch_size",
+    } <= names
 
 
 def _traffic(server, pngs, stream, seconds: float) -> None:
@@ -153,9 +173,14 @@ def prometheus(tmp_path_factory, digits_test_pngs):
         f"    static_configs: [{{targets: ['{service.url.removeprefix('http://')}']}}]\n"
     )
     process = subprocess.Popen(
-        [_tool("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=(tmp / "prometheus.log").open("w"), stderr=subprocess.STDOUT,
+        [
+            _tool("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=(tmp / "prometheus.log").open("w"),
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

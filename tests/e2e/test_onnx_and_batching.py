@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import MODEL_STORE, CountingRuntime, start_server, stop_server
 from service.inference.batching import Batcher
 from service.inference.early_exit import FIRST_SPIKE, Widths, classify
 from service.inference.runtimes.base import first_step_in_parts
 from service.inference.runtimes.onnx_runtime import OnnxRuntime
 from service.inference.runtimes.torch_runtime import TorchRuntime
-from training.data import load_dataset
+from tests.helpers import MODEL_STORE, CountingRuntime, start_server, stop_server
 from training.contract.manifest import Manifest, read_manifest
+from training.data import load_dataset
 
 
 def _test_images() -> np.ndarray:
@@ -26,8 +26,11 @@ def _test_images() -> np.ndarray:
 
 def _runtimes(version_dir):
     manifest = read_manifest(version_dir)
-    return (TorchRuntime.load(version_dir, manifest), OnnxRuntime(version_dir, manifest),
-            Widths.from_manifest(manifest))
+    return (
+        TorchRuntime.load(version_dir, manifest),
+        OnnxRuntime(version_dir, manifest),
+        Widths.from_manifest(manifest),
+    )
 
 
 @pytest.mark.parametrize("which", ["shipped", "mixed"])
@@ -52,7 +55,9 @@ def test_onnx_and_torch_agree_on_all_test_digits(which, mixed_store):
     assert parted.sum() <= 1, np.flatnonzero(parted)
     by_torch = classify(torch_runtime, images, widths)
     by_onnx = classify(onnx_runtime, images, widths)
-    assert [(o.class_index, o.decision_timestep) for o in by_torch] == [(o.class_index, o.decision_timestep) for o in by_onnx]
+    assert [(o.class_index, o.decision_timestep) for o in by_torch] == [
+        (o.class_index, o.decision_timestep) for o in by_onnx
+    ]
 
 
 def test_the_fused_first_step_graph_gives_the_answers_of_encoder_then_step(mixed_store):
@@ -82,8 +87,13 @@ def test_the_decision_only_first_step_gives_timestep_1_outputs_of_the_full_one(m
     version_dir = mixed_store / "mixed" / "1"
     manifest = read_manifest(version_dir)
     assert manifest.onnx is not None and manifest.onnx.first_decision is not None
-    assert manifest.onnx.first_decision.outputs == ("current", "membrane", "spikes", "layer_spikes",
-                                                    "synaptic_inputs")
+    assert manifest.onnx.first_decision.outputs == (
+        "current",
+        "membrane",
+        "spikes",
+        "layer_spikes",
+        "synaptic_inputs",
+    )
     runtime = OnnxRuntime(version_dir, manifest)
     images = _test_images()
     decided = runtime.first_decision(images)
@@ -163,15 +173,37 @@ def test_each_version_chooses_its_start(tmp_path, mixed_store):
 def assert_same_answers(got, expected) -> None:
     """Decisions, exit reasons and spike counts exactly; membranes to float32 rounding (a batched
     convolution may sum in another order than a single-sample one)."""
-    assert [(o.class_index, o.decision_timestep, o.exit_reason, o.timesteps_run, o.output_spikes, o.layer_spikes,
-             o.output_raster) for o in got] == [(o.class_index, o.decision_timestep, o.exit_reason, o.timesteps_run,
-                                                 o.output_spikes, o.layer_spikes, o.output_raster) for o in expected]
+    assert [
+        (
+            o.class_index,
+            o.decision_timestep,
+            o.exit_reason,
+            o.timesteps_run,
+            o.output_spikes,
+            o.layer_spikes,
+            o.output_raster,
+        )
+        for o in got
+    ] == [
+        (
+            o.class_index,
+            o.decision_timestep,
+            o.exit_reason,
+            o.timesteps_run,
+            o.output_spikes,
+            o.layer_spikes,
+            o.output_raster,
+        )
+        for o in expected
+    ]
     assert np.allclose([o.scores for o in got], [o.scores for o in expected], rtol=0, atol=1e-5)
     assert np.allclose([o.synaptic_inputs for o in got], [o.synaptic_inputs for o in expected], rtol=1e-6)
 
 
 @pytest.mark.parametrize("runtime_name", ["torch", "onnx"])
-def test_64_concurrent_requests_get_their_solo_answers_and_no_work_is_wasted(runtime_name, mixed_store, mixed_indices):
+def test_64_concurrent_requests_get_their_solo_answers_and_no_work_is_wasted(
+    runtime_name, mixed_store, mixed_indices
+):
     torch_runtime, onnx_runtime, widths = _runtimes(mixed_store / "mixed" / "1")
     inner = torch_runtime if runtime_name == "torch" else onnx_runtime
     # The full first step, so that every timestep run is one a row needs (the decision-only
@@ -216,17 +248,21 @@ def test_early_exit_off_rows_stay_until_t_while_others_leave(mixed_store):
     assert all(o.timesteps_run == 4 for o in results[0::2])
 
 
-def test_concurrent_http_requests_with_batching_on_the_onnx_runtime(tmp_path, mixed_store, mixed_indices,
-                                                                   digits_test_pngs):
+def test_concurrent_http_requests_with_batching_on_the_onnx_runtime(
+    tmp_path, mixed_store, mixed_indices, digits_test_pngs
+):
     import httpx
 
     pngs = [digits_test_pngs[0][i] for i in mixed_indices]
-    server = start_server(tmp_path, env={"FIRSTSPIKE_RUNTIME": "onnx", "FIRSTSPIKE_MAX_BATCH_SIZE": "64"},
-                          store=mixed_store)
+    server = start_server(
+        tmp_path, env={"FIRSTSPIKE_RUNTIME": "onnx", "FIRSTSPIKE_MAX_BATCH_SIZE": "64"}, store=mixed_store
+    )
     try:
         with httpx.Client(base_url=server.url, timeout=60) as client:
-            alone = [client.post("/classify", content=png, headers={"content-type": "image/png"}).json()
-                     for png in pngs]
+            alone = [
+                client.post("/classify", content=png, headers={"content-type": "image/png"}).json()
+                for png in pngs
+            ]
 
             def send(png):
                 with httpx.Client(base_url=server.url, timeout=60) as own:
@@ -260,8 +296,14 @@ def test_steps_that_read_the_input_answer_as_shipped_steps_that_read_features(ve
     assert manifest.onnx is not None and manifest.onnx.step.inputs[0] == "features"
     dataset = manifest.evaluation.dataset
     test = load_dataset(dataset, "test", timesteps=network.timesteps)
-    again = export_version(network, tmp_path, manifest.name, dataset_info(dataset, network.timesteps),
-                           evaluate(network, [test[i] for i in range(8)]), onnx=True)
+    again = export_version(
+        network,
+        tmp_path,
+        manifest.name,
+        dataset_info(dataset, network.timesteps),
+        evaluate(network, [test[i] for i in range(8)]),
+        onnx=True,
+    )
     shipped, current = OnnxRuntime(MODEL_STORE / version, manifest), OnnxRuntime(again, read_manifest(again))
     assert shipped.encoder is not None and current.encoder is None
     inputs = torch.stack([test[i][0] for i in range(len(test))]).numpy()
@@ -269,8 +311,10 @@ def test_steps_that_read_the_input_answer_as_shipped_steps_that_read_features(ve
     for timestep in range(1, network.timesteps + 1):
         at_t = inputs[:, timestep - 1] if manifest.kind == "events" else inputs
         steps = np.full(len(inputs), timestep)
-        results = [runtime.step(runtime.encode(at_t), steps, state)
-                   for runtime, state in zip((shipped, current), states)]
+        results = [
+            runtime.step(runtime.encode(at_t), steps, state)
+            for runtime, state in zip((shipped, current), states)
+        ]
         for name in ("current", "membrane", "spikes", "layer_spikes", "synaptic_inputs"):
             np.testing.assert_array_equal(getattr(results[1], name), getattr(results[0], name), err_msg=name)
         states = [result.state for result in results]
@@ -355,7 +399,15 @@ def test_a_retired_version_keeps_its_batcher_until_its_last_user_is_done():
         return outcome
 
     assert asyncio.run(run()).decision_timestep == 1
-    idle = LoadedModel("digits", 3, manifest, onnx_runtime, None, widths, FIRST_SPIKE,
-                       batcher=Batcher(onnx_runtime, widths, FIRST_SPIKE, max_batch_size=4))
+    idle = LoadedModel(
+        "digits",
+        3,
+        manifest,
+        onnx_runtime,
+        None,
+        widths,
+        FIRST_SPIKE,
+        batcher=Batcher(onnx_runtime, widths, FIRST_SPIKE, max_batch_size=4),
+    )
     idle.retire()
     assert idle.batcher.closed  # nobody on it: stopped at once

@@ -13,7 +13,9 @@ from tests.helpers import start_server, stop_server
 
 
 def _post(url: str, png: bytes, **params) -> httpx.Response:
-    return httpx.post(url + "/classify", content=png, params=params, headers={"content-type": "image/png"}, timeout=30)
+    return httpx.post(
+        url + "/classify", content=png, params=params, headers={"content-type": "image/png"}, timeout=30
+    )
 
 
 def test_overload_sheds_with_503_and_retry_after_never_a_hang(tmp_path, digits_test_pngs):
@@ -21,7 +23,9 @@ def test_overload_sheds_with_503_and_retry_after_never_a_hang(tmp_path, digits_t
     try:
         pngs = digits_test_pngs[0]
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
-            responses = list(pool.map(lambda i: _post(server.url, pngs[i % 360], early_exit="false"), range(256)))
+            responses = list(
+                pool.map(lambda i: _post(server.url, pngs[i % 360], early_exit="false"), range(256))
+            )
         statuses = {r.status_code for r in responses}
         assert statuses <= {200, 503}, statuses
         shed = [r for r in responses if r.status_code == 503]
@@ -29,7 +33,11 @@ def test_overload_sheds_with_503_and_retry_after_never_a_hang(tmp_path, digits_t
         assert all(r.headers["retry-after"] == "1" and r.json()["code"] == "overloaded" for r in shed)
         assert any(r.status_code == 200 for r in responses)
         metrics = httpx.get(server.url + "/metrics").text
-        line = next(l for l in metrics.splitlines() if l.startswith("firstspike_rejections_total{") and "overloaded" in l)
+        line = next(
+            l
+            for l in metrics.splitlines()
+            if l.startswith("firstspike_rejections_total{") and "overloaded" in l
+        )
         assert float(line.rsplit(" ", 1)[1]) == len(shed)
         assert httpx.get(server.url + "/health/ready").status_code == 200
     finally:
@@ -47,16 +55,20 @@ def test_a_request_past_its_timeout_gets_504(tmp_path, digits_test_pngs):
 
 def test_sigterm_drains_then_finishes_what_was_accepted(tmp_path, digits_test_pngs):
     png = digits_test_pngs[0][0]
-    server = start_server(tmp_path, env={"FIRSTSPIKE_DRAIN_DELAY_S": "2", "FIRSTSPIKE_SHUTDOWN_GRACE_S": "10"})
+    server = start_server(
+        tmp_path, env={"FIRSTSPIKE_DRAIN_DELAY_S": "2", "FIRSTSPIKE_SHUTDOWN_GRACE_S": "10"}
+    )
     results: dict = {}
 
     def slow_upload():
         def body():
             for start in range(0, len(png), 8):
-                yield png[start:start + 8]
+                yield png[start : start + 8]
                 time.sleep(0.02)  # still uploading when SIGTERM arrives
-        results["slow"] = httpx.post(server.url + "/classify", content=body(),
-                                     headers={"content-type": "image/png"}, timeout=30)
+
+        results["slow"] = httpx.post(
+            server.url + "/classify", content=body(), headers={"content-type": "image/png"}, timeout=30
+        )
 
     outcomes: list = []
 

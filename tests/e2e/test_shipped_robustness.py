@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from tests.helpers import MODEL_STORE
+from training.contract.images.model_input import InputSpec
+from training.contract.images.resize import LEGACY_RESIZE
+from training.contract.manifest import list_versions, read_manifest
+from training.data import dataset_info
 from training.data.digits import digit_to_png_pixels, digits_split
 from training.evaluate import evaluate
-from training.contract.images.model_input import InputSpec
-from training.data import dataset_info
-from training.contract.images.resize import LEGACY_RESIZE
 from training.robustness.input_forms import ACCEPTANCE_FORMS, InputForm, decode_to_model_input
 from training.store.load import load_network
-from training.contract.manifest import list_versions, read_manifest
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,10 @@ def test_the_versions_record_their_resize_policies():
     assert InputSpec.from_manifest(read_manifest(MODEL_STORE / "digits" / "1")).resize == LEGACY_RESIZE
     latest = list_versions(MODEL_STORE / "digits")[-1]
     assert latest >= 2
-    assert InputSpec.from_manifest(read_manifest(MODEL_STORE / "digits" / str(latest))).resize == dataset_info("digits").resize
+    assert (
+        InputSpec.from_manifest(read_manifest(MODEL_STORE / "digits" / str(latest))).resize
+        == dataset_info("digits").resize
+    )
 
 
 @pytest.mark.parametrize("form", ACCEPTANCE_FORMS, ids=lambda form: form.name)
@@ -58,8 +61,10 @@ def test_the_service_resizes_exactly_as_offline_evaluation(server, digits_model,
     files = [InputForm(28, "rgb", "jpeg", 90).encode(image) for image in pixels[:120]]
     reference = _offline(network, spec, files, labels[:120])
     with server.client() as client:
-        answers = [client.post("/classify", content=data, headers={"content-type": "image/jpeg"}).json()
-                   for data in files]
+        answers = [
+            client.post("/classify", content=data, headers={"content-type": "image/jpeg"}).json()
+            for data in files
+        ]
     assert [a["class_index"] for a in answers] == reference.per_sample["class_index"]
     assert [a["decision_timestep"] for a in answers] == reference.per_sample["decision_timestep"]
 
@@ -73,8 +78,10 @@ def test_latest_event_model_holds_up_on_other_cameras():
     # digits-dvs/3 gets 92.5% (digits-dvs/2: 81.4%, digits-dvs/1: 30.3%).
     assert result.accuracy >= 0.92, json.dumps(result.summary())
     assert result.mean_decision_timestep <= 2.0
-    decided_before_the_last_step = sum(count for step, count in result.decision_timestep_counts.items()
-                                       if int(step) < result.timesteps) / result.samples
+    decided_before_the_last_step = (
+        sum(count for step, count in result.decision_timestep_counts.items() if int(step) < result.timesteps)
+        / result.samples
+    )
     assert decided_before_the_last_step >= 0.90, json.dumps(result.summary())
     nominal = evaluate(network, load_dataset("digits-dvs", "test"))
     assert nominal.accuracy >= 0.97 and nominal.mean_decision_timestep <= 2.0

@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import connect
 
-from tests.helpers import MODEL_STORE, ROOT, start_server, stop_server
 from service.settings import Settings
+from tests.helpers import MODEL_STORE, ROOT, start_server, stop_server
 
 WORKERS = ("--workers", "2")
 PNG = {"content-type": "image/png"}
@@ -70,8 +70,11 @@ def total(families: dict, name: str, sample: str | None = None, **labels: str) -
     include ``labels``; 0 for a family that is not exposed."""
     if name not in families:
         return 0.0
-    return sum(s.value for s in families[name].samples if s.name == (sample or name)
-               and all(s.labels.get(key) == value for key, value in labels.items()))
+    return sum(
+        s.value
+        for s in families[name].samples
+        if s.name == (sample or name) and all(s.labels.get(key) == value for key, value in labels.items())
+    )
 
 
 def classify(url: str, pngs: list[bytes], count: int, clients: int) -> list[int]:
@@ -79,8 +82,9 @@ def classify(url: str, pngs: list[bytes], count: int, clients: int) -> list[int]
     kernel hands them to either worker); the status codes."""
 
     def post(i: int) -> int:
-        return httpx.post(url + "/classify", content=pngs[i % len(pngs)], headers={**PNG, "connection": "close"},
-                          timeout=60).status_code
+        return httpx.post(
+            url + "/classify", content=pngs[i % len(pngs)], headers={**PNG, "connection": "close"}, timeout=60
+        ).status_code
 
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         return list(pool.map(post, range(count)))
@@ -96,12 +100,18 @@ def reference_families() -> dict:
     for name, metric in vars(metrics).items():
         if hasattr(metric, "_labelnames"):
             child = metric.labels(*["x"] * len(metric._labelnames))
-            {"counter": lambda: child.inc(), "gauge": lambda: child.set(1),
-             "histogram": lambda: child.observe(1)}[metric._type]()
+            {
+                "counter": lambda: child.inc(),
+                "gauge": lambda: child.set(1),
+                "histogram": lambda: child.observe(1),
+            }[metric._type]()
     text = generate_latest(metrics.registry).decode()
     # Creation times ("_created", read back as families of their own) exist in one process only.
-    return {family.name: family for family in text_string_to_metric_families(text)
-            if not family.name.endswith("_created")}
+    return {
+        family.name: family
+        for family in text_string_to_metric_families(text)
+        if not family.name.endswith("_created")
+    }
 
 
 def label_names(family) -> dict[str, set[str]]:
@@ -112,8 +122,8 @@ def label_names(family) -> dict[str, set[str]]:
 
 
 def test_two_workers_share_the_load_and_metrics_count_every_request_once(tmp_path, digits_test_pngs):
-    from training.data.digits_dvs import digits_dvs_split
     from training.contract.events.format import encode
+    from training.data.digits_dvs import digits_dvs_split
 
     server = start_workers(tmp_path)
     try:
@@ -135,21 +145,50 @@ def test_two_workers_share_the_load_and_metrics_count_every_request_once(tmp_pat
         lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
         served = [line["pid"] for line in lines if line["path"] == "/classify"]
         assert len(served) == 300 and set(served) == pids, {pid: served.count(pid) for pid in set(served)}
-        assert total(families, "firstspike_requests", "firstspike_requests_total", endpoint="/classify") == 300
-        assert total(families, "firstspike_requests", "firstspike_requests_total", endpoint="/classify",
-                     status="200") == 300
-        assert total(families, "firstspike_decision_timestep", "firstspike_decision_timestep_count",
-                     endpoint="/classify") == 300
+        assert (
+            total(families, "firstspike_requests", "firstspike_requests_total", endpoint="/classify") == 300
+        )
+        assert (
+            total(
+                families,
+                "firstspike_requests",
+                "firstspike_requests_total",
+                endpoint="/classify",
+                status="200",
+            )
+            == 300
+        )
+        assert (
+            total(
+                families,
+                "firstspike_decision_timestep",
+                "firstspike_decision_timestep_count",
+                endpoint="/classify",
+            )
+            == 300
+        )
         assert total(families, "firstspike_exits", "firstspike_exits_total", endpoint="/classify") == 300
-        assert total(families, "firstspike_decision_timestep", "firstspike_decision_timestep_count",
-                     endpoint="/classify/stream", model="digits-dvs") == 1
+        assert (
+            total(
+                families,
+                "firstspike_decision_timestep",
+                "firstspike_decision_timestep_count",
+                endpoint="/classify/stream",
+                model="digits-dvs",
+            )
+            == 1
+        )
         assert total(families, "firstspike_stream_events", "firstspike_stream_events_total") > 0
 
         # One series per loaded version, at 1 (not 2), with no pid label.
-        served_versions = {(d.parent.name, d.name) for d in MODEL_STORE.glob("*/*") if (d / "manifest.json").exists()}
+        served_versions = {
+            (d.parent.name, d.name) for d in MODEL_STORE.glob("*/*") if (d / "manifest.json").exists()
+        }
         info = families["firstspike_model_info"].samples
         assert sorted((s.labels["model"], s.labels["version"]) for s in info) == sorted(served_versions)
-        assert all(s.value == 1 and set(s.labels) == {"model", "version", "runtime", "timesteps"} for s in info)
+        assert all(
+            s.value == 1 and set(s.labels) == {"model", "version", "runtime", "timesteps"} for s in info
+        )
         # Live gauges are summed over the workers: nothing is in flight now.
         assert total(families, "firstspike_inflight_requests") == 0
         assert total(families, "firstspike_stream_sessions_active") == 0
@@ -162,7 +201,9 @@ def test_two_workers_share_the_load_and_metrics_count_every_request_once(tmp_pat
             assert families[name].type == reference[name].type, name
             assert families[name].documentation == reference[name].documentation, name
             expected = label_names(reference[name])
-            got = {sample: labels for sample, labels in label_names(families[name]).items() if sample in expected}
+            got = {
+                sample: labels for sample, labels in label_names(families[name]).items() if sample in expected
+            }
             assert got, name
             assert got == {sample: labels for sample, labels in expected.items() if sample in got}, name
             if reference[name].type == "histogram":
@@ -170,7 +211,9 @@ def test_two_workers_share_the_load_and_metrics_count_every_request_once(tmp_pat
                 for sample in families[name].samples:
                     if sample.name.endswith("_bucket"):
                         assert sample.labels["le"] in buckets, (name, sample)
-                assert {s.labels["le"] for s in families[name].samples if s.name.endswith("_bucket")} == buckets
+                assert {
+                    s.labels["le"] for s in families[name].samples if s.name.endswith("_bucket")
+                } == buckets
     finally:
         stop_server(server)
     assert server.process.returncode == 0, server.log()
@@ -183,7 +226,10 @@ def test_a_restart_counts_from_zero_also_after_a_crash(tmp_path, digits_test_png
     first = start_workers(tmp_path, env)
     try:
         assert classify(first.url, pngs, 20, clients=2) == [200] * 20
-        assert total(scrape(first), "firstspike_requests", "firstspike_requests_total", endpoint="/classify") == 20
+        assert (
+            total(scrape(first), "firstspike_requests", "firstspike_requests_total", endpoint="/classify")
+            == 20
+        )
     finally:
         stop_server(first)
     assert metrics_dirs(tmp_path) == []
@@ -194,7 +240,10 @@ def test_a_restart_counts_from_zero_also_after_a_crash(tmp_path, digits_test_png
         assert total(families, "firstspike_requests", "firstspike_requests_total", endpoint="/classify") == 0
         assert total(families, "firstspike_decision_timestep", "firstspike_decision_timestep_count") == 0
         assert classify(second.url, pngs, 7, clients=2) == [200] * 7
-        assert total(scrape(second), "firstspike_requests", "firstspike_requests_total", endpoint="/classify") == 7
+        assert (
+            total(scrape(second), "firstspike_requests", "firstspike_requests_total", endpoint="/classify")
+            == 7
+        )
         # A crash: every process of the server killed at once, nothing cleaned up.
         for pid in [second.process.pid, *worker_pids(second)]:
             os.kill(pid, signal.SIGKILL)
@@ -223,8 +272,11 @@ def test_a_worker_that_dies_is_replaced_and_only_its_live_gauges_are_dropped(tmp
         # A worker counts a request just after its last byte has gone out: let the count land
         # before a worker is killed, so the check below is about the kill, not that race.
         deadline = time.monotonic() + 10
-        while (total(scrape(server), "firstspike_requests", "firstspike_requests_total", endpoint="/classify") < 40
-               and time.monotonic() < deadline):
+        while (
+            total(scrape(server), "firstspike_requests", "firstspike_requests_total", endpoint="/classify")
+            < 40
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         (directory,) = metrics_dirs(tmp_path)
         victim = min(worker_pids(server))
@@ -248,7 +300,9 @@ def test_sigterm_drains_every_worker(tmp_path, digits_test_pngs):
     server.process.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     # Fresh connections reach either worker: each says it is draining.
-    ready = [httpx.get(server.url + "/health/ready", headers={"connection": "close"}, timeout=5) for _ in range(8)]
+    ready = [
+        httpx.get(server.url + "/health/ready", headers={"connection": "close"}, timeout=5) for _ in range(8)
+    ]
     work = httpx.post(server.url + "/classify", content=png, headers=PNG, timeout=5)
     assert server.process.wait(timeout=30) == 0, server.log()
     assert {(r.status_code, r.json()["status"]) for r in ready} == {(503, "draining")}
@@ -259,9 +313,18 @@ def test_sigterm_drains_every_worker(tmp_path, digits_test_pngs):
 
 def _run_metrics_worker(directory: Path, code: str) -> int:
     """A process writing metrics into ``directory`` as a worker does; its pid."""
-    script = ("import os\nfrom service.metrics import Metrics\nm = Metrics()\n" + code + "\nprint(os.getpid())\n")
-    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                               env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}, cwd=ROOT, check=True)
+    script = (
+        "import os\nfrom service.metrics import Metrics\nm = Metrics()\n" + code + "\nprint(os.getpid())\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)},
+        cwd=ROOT,
+        check=True,
+    )
     return int(completed.stdout.split()[-1])
 
 
@@ -270,17 +333,31 @@ def test_gauges_merge_as_their_multiprocess_mode_says(tmp_path):
     from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
     v1, v2 = ("digits", "1", "torch", "4"), ("digits", "2", "torch", "4")
-    a = _run_metrics_worker(tmp_path, f"m.announce_model({v1}, True)\nm.announce_model({v2}, True)\n"
-                                      "m.inflight.labels('/classify').inc(1)")
-    b = _run_metrics_worker(tmp_path, f"m.announce_model({v1}, True)\nm.announce_model({v2}, True)\n"
-                                      f"m.announce_model({v2}, False)\nm.inflight.labels('/classify').inc(2)")
+    a = _run_metrics_worker(
+        tmp_path,
+        f"m.announce_model({v1}, True)\nm.announce_model({v2}, True)\nm.inflight.labels('/classify').inc(1)",
+    )
+    b = _run_metrics_worker(
+        tmp_path,
+        f"m.announce_model({v1}, True)\nm.announce_model({v2}, True)\n"
+        f"m.announce_model({v2}, False)\nm.inflight.labels('/classify').inc(2)",
+    )
 
     def exposed() -> dict:
         # What a worker's /metrics answers: its registry, read in a process of its own.
-        script = "from prometheus_client import generate_latest\nfrom service.metrics import Metrics\n" \
-                 "print(generate_latest(Metrics().registry).decode())"
-        text = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT,
-                              env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}, check=True).stdout
+        script = (
+            "from prometheus_client import generate_latest\nfrom service.metrics import Metrics\n"
+            "print(generate_latest(Metrics().registry).decode())"
+        )
+        text = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+            check=True,
+        ).stdout
         return {family.name: family for family in text_string_to_metric_families(text)}
 
     def info(families: dict) -> dict:
@@ -296,16 +373,25 @@ def test_gauges_merge_as_their_multiprocess_mode_says(tmp_path):
     # prometheus_client's collector alone would still show version 2, at 0.
     registry = CollectorRegistry()
     MultiProcessCollector(registry, str(tmp_path))
-    assert 'firstspike_model_info{model="digits",runtime="torch",timesteps="4",version="2"} 0.0' in \
-        generate_latest(registry).decode()
+    assert (
+        'firstspike_model_info{model="digits",runtime="torch",timesteps="4",version="2"} 0.0'
+        in generate_latest(registry).decode()
+    )
     mark_process_dead(b, str(tmp_path))
     families = exposed()
     assert "firstspike_inflight_requests" not in families and "firstspike_model_info" not in families
 
 
 def test_settings_reach_the_workers_through_the_environment(monkeypatch, tmp_path):
-    settings = Settings(model_store=tmp_path, default_models=["digits", "digits-dvs"], runtime="onnx", workers=3,
-                        max_batch_delay_ms=1.5, api_key=None, log_requests=False)
+    settings = Settings(
+        model_store=tmp_path,
+        default_models=["digits", "digits-dvs"],
+        runtime="onnx",
+        workers=3,
+        max_batch_delay_ms=1.5,
+        api_key=None,
+        log_requests=False,
+    )
     for name in [n for n in os.environ if n.startswith("FIRSTSPIKE_")]:
         monkeypatch.delenv(name)
     for name, value in settings.to_environment().items():
@@ -316,13 +402,26 @@ def test_settings_reach_the_workers_through_the_environment(monkeypatch, tmp_pat
     assert Settings(max_batch_size=32, workers=2, threads=3).intra_op_threads == 3
 
 
-@pytest.mark.parametrize("args, env", [([], {"FIRSTSPIKE_WORKERS": "0"}), ([], {"FIRSTSPIKE_WORKERS": "two"}),
-                                       (["--workers", "0"], {}), (["--workers", "-1"], {})])
+@pytest.mark.parametrize(
+    "args, env",
+    [
+        ([], {"FIRSTSPIKE_WORKERS": "0"}),
+        ([], {"FIRSTSPIKE_WORKERS": "two"}),
+        (["--workers", "0"], {}),
+        (["--workers", "-1"], {}),
+    ],
+)
 def test_bad_worker_counts_are_refused_in_one_line(args, env):
     script = Path(sys.executable).with_name("firstspike")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "training.cli"]
-    completed = subprocess.run([*command, "serve", "--port", "1", *args], capture_output=True, text=True,
-                               timeout=120, cwd=ROOT, env={**os.environ, **env})
+    completed = subprocess.run(
+        [*command, "serve", "--port", "1", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
     assert completed.returncode == 2, completed.stderr
     assert "Traceback" not in completed.stderr
     assert len(completed.stderr.strip().splitlines()) == 1, completed.stderr
@@ -333,10 +432,16 @@ def test_only_dead_servers_metrics_dirs_of_this_pid_namespace_are_swept(monkeypa
     from service import server
 
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     namespace = server._owner().rsplit(" ", 1)[0]
-    owners = {"dead": f"{namespace} {dead}", "live": server._owner(), "elsewhere": f"pid:[1] {dead}", "unowned": None}
+    owners = {
+        "dead": f"{namespace} {dead}",
+        "live": server._owner(),
+        "elsewhere": f"pid:[1] {dead}",
+        "unowned": None,
+    }
     for name, owner in owners.items():
         directory = tmp_path / f"firstspike-metrics-{name}"
         directory.mkdir()
@@ -344,8 +449,11 @@ def test_only_dead_servers_metrics_dirs_of_this_pid_namespace_are_swept(monkeypa
         if owner is not None:
             (directory / "owner").write_text(owner)
     server.remove_stale_metrics_dirs()
-    assert sorted(d.name for d in tmp_path.iterdir()) == ["firstspike-metrics-elsewhere", "firstspike-metrics-live",
-                                                          "firstspike-metrics-unowned"]
+    assert sorted(d.name for d in tmp_path.iterdir()) == [
+        "firstspike-metrics-elsewhere",
+        "firstspike-metrics-live",
+        "firstspike-metrics-unowned",
+    ]
 
 
 def test_every_worker_has_the_connection_timeouts(tmp_path):
@@ -365,7 +473,14 @@ def test_every_worker_has_the_connection_timeouts(tmp_path):
         for answer, seconds in answers:
             assert answer.startswith(b"HTTP/1.1 408") and b'"code": "header_timeout"' in answer, answer
             assert 0.9 <= seconds <= 5, seconds
-        assert total(scrape(server), "firstspike_rejections", "firstspike_rejections_total",
-                     reason="header_timeout") == 4
+        assert (
+            total(
+                scrape(server),
+                "firstspike_rejections",
+                "firstspike_rejections_total",
+                reason="header_timeout",
+            )
+            == 4
+        )
     finally:
         stop_server(server)

@@ -7,9 +7,9 @@ import re
 
 import numpy as np
 import pytest
+from test_onnx_service import _digit_pngs
 
 from tests.helpers import start_server, stop_server
-from test_onnx_service import _digit_pngs
 
 STATIC = ("/", "/static/demo.js", "/static/demo.css")
 
@@ -56,8 +56,12 @@ def test_answers_carry_the_output_raster(onnx_server):
     with onnx_server.client() as client:
         for early_exit in ("true", "false"):
             for png in pngs[:40]:
-                answer = client.post("/classify", params={"early_exit": early_exit}, content=png,
-                                     headers={"content-type": "image/png"}).json()
+                answer = client.post(
+                    "/classify",
+                    params={"early_exit": early_exit},
+                    content=png,
+                    headers={"content-type": "image/png"},
+                ).json()
                 raster = answer["output_raster"]
                 assert len(raster) == answer["timesteps_run"]
                 counts = np.zeros(len(answer["spikes"]["output"]), int)

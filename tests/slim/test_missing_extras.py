@@ -14,7 +14,9 @@ import pytest
 
 from tests.helpers import MODEL_STORE, ROOT, start_server, stop_server
 
-without_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is installed here")
+without_torch = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is not None, reason="torch is installed here"
+)
 TORCH_HINT = "the torch runtime needs PyTorch: pip install 'firstspike[torch]'"
 
 
@@ -37,7 +39,9 @@ def _errors_once_loaded(server) -> tuple[dict, dict]:
 
 
 @without_torch
-def test_auto_serves_the_version_with_graphs_and_names_the_extra_for_the_other(tmp_path, graphs_and_none_store):
+def test_auto_serves_the_version_with_graphs_and_names_the_extra_for_the_other(
+    tmp_path, graphs_and_none_store
+):
     server = start_server(tmp_path, env={"FIRSTSPIKE_RUNTIME": "auto"}, store=graphs_and_none_store)
     try:
         listing, ready = _errors_once_loaded(server)
@@ -52,7 +56,9 @@ def test_auto_serves_the_version_with_graphs_and_names_the_extra_for_the_other(t
 
 @without_torch
 def test_torch_refuses_every_version_naming_the_extra(tmp_path, graphs_and_none_store):
-    server = start_server(tmp_path, env={"FIRSTSPIKE_RUNTIME": "torch"}, store=graphs_and_none_store, wait_ready=False)
+    server = start_server(
+        tmp_path, env={"FIRSTSPIKE_RUNTIME": "torch"}, store=graphs_and_none_store, wait_ready=False
+    )
     try:
         listing, ready = _errors_once_loaded(server)
     finally:
@@ -63,15 +69,22 @@ def test_torch_refuses_every_version_naming_the_extra(tmp_path, graphs_and_none_
 
 
 @without_torch
-@pytest.mark.parametrize("args", [["train", "--config", "digits", "--set", "epochs=1"],
-                                  ["eval", str(MODEL_STORE / "digits" / "1"), "--json"],
-                                  ["export", "runs/none"],
-                                  ["calibrate", str(MODEL_STORE / "digits" / "1"), "--max-mean-timestep", "2"],
-                                  ["report", str(MODEL_STORE / "digits" / "1"), "--out", "runs/none"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--config", "digits", "--set", "epochs=1"],
+        ["eval", str(MODEL_STORE / "digits" / "1"), "--json"],
+        ["export", "runs/none"],
+        ["calibrate", str(MODEL_STORE / "digits" / "1"), "--max-mean-timestep", "2"],
+        ["report", str(MODEL_STORE / "digits" / "1"), "--out", "runs/none"],
+    ],
+)
 def test_training_commands_say_which_extra_they_need(args):
     completed = firstspike(*args)
     assert completed.returncode == 2 and completed.stdout == ""
-    assert completed.stderr == f"firstspike: error: {args[0]} needs PyTorch: pip install 'firstspike[train]'\n"
+    assert (
+        completed.stderr == f"firstspike: error: {args[0]} needs PyTorch: pip install 'firstspike[train]'\n"
+    )
 
 
 def test_version_needs_no_torch():

@@ -72,13 +72,15 @@ def test_open_inference_protocol_on_the_onnx_runtime(tmp_path):
     server = start_server(tmp_path, env={"FIRSTSPIKE_RUNTIME": "onnx", "FIRSTSPIKE_DEFAULT_MODELS": "digits"})
     try:
         with server.client() as client:
-            alone = [client.post("/classify", content=png, headers={"content-type": "image/png"}).json()
-                     for png in pngs]
+            alone = [
+                client.post("/classify", content=png, headers={"content-type": "image/png"}).json()
+                for png in pngs
+            ]
         oip = triton.InferenceServerClient(url=server.url.removeprefix("http://"), network_timeout=120)
         rows = {"class_index": [], "decision_timestep": [], "exit_reason": []}
         for start in range(0, len(pngs), 60):
-            image = triton.InferInput("image", [len(pngs[start:start + 60])], "BYTES")
-            image.set_data_from_numpy(np.array(pngs[start:start + 60], dtype=object))
+            image = triton.InferInput("image", [len(pngs[start : start + 60])], "BYTES")
+            image.set_data_from_numpy(np.array(pngs[start : start + 60], dtype=object))
             result = oip.infer("digits", [image])
             for name in rows:
                 rows[name] += result.as_numpy(name).tolist()

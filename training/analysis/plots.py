@@ -26,15 +26,20 @@ def decision_histogram(counts: dict[int, int], path: Path, title: str) -> str:
     return _save(figure, path)
 
 
-def difficulty_scatter(difficulty: np.ndarray, timesteps: np.ndarray, correct: np.ndarray, path: Path,
-                       title: str, seed: int = 0) -> str:
+def difficulty_scatter(
+    difficulty: np.ndarray, timesteps: np.ndarray, correct: np.ndarray, path: Path, title: str, seed: int = 0
+) -> str:
     """Fig. 5: first-spike time against sample difficulty (the time-mean output's CE loss)."""
     jitter = np.random.default_rng(seed).uniform(-0.15, 0.15, len(timesteps))
     figure, axis = plt.subplots(figsize=(5, 3.5))
     for mask, colour, label in ((correct, "#3b6ea5", "correct"), (~correct, "#c0392b", "incorrect")):
         axis.scatter(difficulty[mask], timesteps[mask] + jitter[mask], s=8, alpha=0.6, c=colour, label=label)
-    axis.set(xlabel="difficulty (cross-entropy of the time-mean output)", ylabel="decision timestep", title=title,
-             yticks=sorted(set(timesteps.tolist())))
+    axis.set(
+        xlabel="difficulty (cross-entropy of the time-mean output)",
+        ylabel="decision timestep",
+        title=title,
+        yticks=sorted(set(timesteps.tolist())),
+    )
     axis.legend(loc="lower right")
     return _save(figure, path)
 
@@ -45,8 +50,15 @@ def similarity_matrices(matrices: dict[str, np.ndarray], path: Path) -> str:
     for axis, (title, matrix) in zip(axes[0], matrices.items()):
         image = axis.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
         ticks = range(len(matrix))
-        axis.set(title=title, xticks=ticks, yticks=ticks, xticklabels=[t + 1 for t in ticks],
-                 yticklabels=[t + 1 for t in ticks], xlabel="t", ylabel="t")
+        axis.set(
+            title=title,
+            xticks=ticks,
+            yticks=ticks,
+            xticklabels=[t + 1 for t in ticks],
+            yticklabels=[t + 1 for t in ticks],
+            xlabel="t",
+            ylabel="t",
+        )
         for i in ticks:
             for j in ticks:
                 axis.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7, color="white")
@@ -66,7 +78,9 @@ def mce_vs_severity(curves: dict[str, list[float]], path: Path, title: str) -> s
     return _save(figure, path)
 
 
-def time_scan(timesteps: list[int], accuracy: list[float], mean_steps: list[float], path: Path, title: str) -> str:
+def time_scan(
+    timesteps: list[int], accuracy: list[float], mean_steps: list[float], path: Path, title: str
+) -> str:
     """Fig. 6: accuracy and mean inference timesteps for several maximum T."""
     figure, axis = plt.subplots(figsize=(4.5, 3.2))
     axis.plot(timesteps, [100 * a for a in accuracy], marker="o", color="#3b6ea5")

@@ -30,8 +30,14 @@ def energy_table(models: list[ModelSummary], ann: ModelSummary) -> list[dict]:
     rows = []
     for model in [ann, *models]:
         delta = None if model.accuracy is None or ann.accuracy is None else model.accuracy - ann.accuracy
-        rows.append({"model": model.name, "energy_joules": model.energy_joules,
-                     "ratio_to_ann": model.energy_joules / ann.energy_joules, "delta_accuracy": delta})
+        rows.append(
+            {
+                "model": model.name,
+                "energy_joules": model.energy_joules,
+                "ratio_to_ann": model.energy_joules / ann.energy_joules,
+                "delta_accuracy": delta,
+            }
+        )
     return rows
 
 
@@ -41,8 +47,12 @@ def normalized_energy_table(models: list[ModelSummary], baseline: ModelSummary) 
     for model in [baseline, *models]:
         timesteps = model.mean_timesteps / baseline.mean_timesteps
         spikes = model.spikes_per_sample / baseline.spikes_per_sample
-        row = {"model": model.name, "timesteps": model.mean_timesteps, "spikes": model.spikes_per_sample,
-               "accuracy": model.accuracy}
+        row = {
+            "model": model.name,
+            "timesteps": model.mean_timesteps,
+            "spikes": model.spikes_per_sample,
+            "accuracy": model.accuracy,
+        }
         for platform, (static, dynamic) in NEUROMORPHIC_COEFFICIENTS.items():
             row[platform] = neuromorphic_energy(timesteps, spikes, static, dynamic)
         rows.append(row)

@@ -13,8 +13,8 @@ A layer whose input is analog and static (the encoder's Phi) counts once, as MAC
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from training.contract.manifest import SynapticLayer
 
@@ -33,8 +33,9 @@ class OperationCounts:
         return e_mac * self.macs + e_ac * self.synaptic_ops
 
 
-def operation_counts(synaptic_layers: Sequence[SynapticLayer], synaptic_inputs: Sequence[float],
-                     timesteps_run: int) -> OperationCounts:
+def operation_counts(
+    synaptic_layers: Sequence[SynapticLayer], synaptic_inputs: Sequence[float], timesteps_run: int
+) -> OperationCounts:
     """MACs and SOPs of one sample.
 
     Args:

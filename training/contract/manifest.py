@@ -17,8 +17,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, ModelWrapValidatorHandler, PrivateAttr,
-                      StrictBool, StrictInt, Tag, ValidationError, field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    StrictBool,
+    StrictInt,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from training.contract.decisions import FIRST_SPIKE, TIME_MEAN
 
@@ -102,8 +114,9 @@ def _input_tag(value: Any) -> str:
     return "events" if isinstance(value, Mapping) and not EVENT_INPUT_KEYS.isdisjoint(value) else "image"
 
 
-ModelInput = Annotated[Annotated[ImageInput, Tag("image")] | Annotated[EventInput, Tag("events")],
-                       Discriminator(_input_tag)]
+ModelInput = Annotated[
+    Annotated[ImageInput, Tag("image")] | Annotated[EventInput, Tag("events")], Discriminator(_input_tag)
+]
 
 
 class SpikingLayer(_Open):
@@ -292,8 +305,11 @@ def first_problem(error: ValidationError) -> str:
     """One line for a validation error: every missing top-level key, or the first problem
     where it lies (``files['step.onnx'].sha256: ...``)."""
     problems = error.errors(include_url=False)
-    missing = [str(problem["loc"][0]) for problem in problems if problem["type"] == "missing"
-               and len(problem["loc"]) == 1]
+    missing = [
+        str(problem["loc"][0])
+        for problem in problems
+        if problem["type"] == "missing" and len(problem["loc"]) == 1
+    ]
     if missing:
         return f"missing keys {', '.join(missing)}"
     problem = problems[0]
@@ -327,7 +343,9 @@ def list_versions(model_dir: Path) -> list[int]:
     try:
         if not model_dir.is_dir():
             return []
-        return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit() and int(p.name) > 0)
+        return sorted(
+            int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit() and int(p.name) > 0
+        )
     except OSError as error:
         raise ModelStoreError(f"{model_dir}: cannot be listed ({error.strerror or error})") from None
 
@@ -341,7 +359,9 @@ def discover(store_root: Path) -> dict[str, list[int]]:
     try:
         folders = sorted(store_root.iterdir())
     except OSError as error:
-        raise ModelStoreError(f"model store {store_root} cannot be listed ({error.strerror or error})") from None
+        raise ModelStoreError(
+            f"model store {store_root} cannot be listed ({error.strerror or error})"
+        ) from None
     for model_dir in folders:
         if model_dir.is_dir() and is_valid_name(model_dir.name):
             versions = list_versions(model_dir)
@@ -359,7 +379,9 @@ def resolve_version_dir(path: Path) -> Path:
     versions = list_versions(path)
     if versions:
         return path / str(versions[-1])
-    raise ModelStoreError(f"{path} is neither a model version (no {MANIFEST}) nor a model folder with versions")
+    raise ModelStoreError(
+        f"{path} is neither a model version (no {MANIFEST}) nor a model folder with versions"
+    )
 
 
 def read_manifest(version_dir: Path, verify: bool = True) -> Manifest:
@@ -408,10 +430,13 @@ def verify_files(version_dir: Path, manifest: Manifest) -> None:
             size = path.stat().st_size
             digest = sha256_file(path) if size == expected.bytes else ""
         except OSError as error:
-            raise ModelStoreError(f"{version_dir}: {relative} cannot be read ({error.strerror or error})") from None
+            raise ModelStoreError(
+                f"{version_dir}: {relative} cannot be read ({error.strerror or error})"
+            ) from None
         if size != expected.bytes:
-            raise ModelStoreError(f"{version_dir}: {relative} has {size} bytes, manifest says "
-                                  f"{expected.bytes}")
+            raise ModelStoreError(
+                f"{version_dir}: {relative} has {size} bytes, manifest says {expected.bytes}"
+            )
         if digest != expected.sha256:
             raise ModelStoreError(
                 f"{version_dir}: {relative} does not match its sha256 (manifest {expected.sha256[:12]}..., "

@@ -49,8 +49,22 @@ CIFAR10_POLICY: tuple[tuple[tuple[str, float, int | None], tuple[str, float, int
 )
 AUTOAUGMENT_LEVELS = 10
 
-RANDAUGMENT_OPERATIONS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness",
-                          "Color", "Contrast", "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize")
+RANDAUGMENT_OPERATIONS = (
+    "Identity",
+    "ShearX",
+    "ShearY",
+    "TranslateX",
+    "TranslateY",
+    "Rotate",
+    "Brightness",
+    "Color",
+    "Contrast",
+    "Sharpness",
+    "Posterize",
+    "Solarize",
+    "AutoContrast",
+    "Equalize",
+)
 
 
 def _uniform(generator: torch.Generator) -> float:
@@ -106,7 +120,9 @@ class RandAugment:
     def plan(self, generator: torch.Generator, side: int) -> Plan:
         plan: Plan = []
         for _ in range(self.operations):
-            name = RANDAUGMENT_OPERATIONS[int(torch.randint(len(RANDAUGMENT_OPERATIONS), (), generator=generator))]
+            name = RANDAUGMENT_OPERATIONS[
+                int(torch.randint(len(RANDAUGMENT_OPERATIONS), (), generator=generator))
+            ]
             plan.append((name, _signed(name, magnitude(name, self.level, self.levels, side), generator)))
         return plan
 

@@ -37,10 +37,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from training.data.cifar import CIFAR10_INFO
-from training.data.info import DatasetInfo
 from training.contract.events.binning import bin_events
 from training.contract.events.format import make_events
+from training.data.cifar import CIFAR10_INFO
+from training.data.info import DatasetInfo
 
 SENSOR_SIZE = 128  # DVS128: 128 x 128 pixels
 DEFAULT_BIN_US = 325_000
@@ -128,8 +128,15 @@ class Cifar10DvsDataset(Dataset):
     ``generator``.
     """
 
-    def __init__(self, root: str | Path, split: str, bins: int = 4, bin_us: int = DEFAULT_BIN_US,
-                 augment: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        bins: int = 4,
+        bin_us: int = DEFAULT_BIN_US,
+        augment: bool = False,
+        seed: int = 0,
+    ) -> None:
         if split not in ("train", "test"):
             raise ValueError(f"cifar10-dvs has splits 'train' and 'test', not {split!r}")
         if bins <= 0 or bin_us <= 0:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from training.contract.images.resize import ResizePolicy
 from training.data.info import DatasetInfo
 from training.data.pixel_images import PixelImages
-from training.contract.images.resize import ResizePolicy
 
 DIGITS_INFO = DatasetInfo(
     name="digits",
@@ -48,6 +48,10 @@ class DigitsDataset(PixelImages):
 
     info = DIGITS_INFO
 
-    def __init__(self, split: str, augment: bool = False, seed: int = 0, augmentation: dict | None = None) -> None:
+    def __init__(
+        self, split: str, augment: bool = False, seed: int = 0, augmentation: dict | None = None
+    ) -> None:
         images, labels = digits_split(split)
-        super().__init__(digit_to_png_pixels(images), labels, augment=augment, seed=seed, augmentation=augmentation)
+        super().__init__(
+            digit_to_png_pixels(images), labels, augment=augment, seed=seed, augmentation=augmentation
+        )

@@ -24,12 +24,12 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 
-from training.data.digits import digits_split
-from training.data.event_augment import drop_events, nda_augment
-from training.data.info import DatasetInfo
 from training.contract.events.binning import bin_events
 from training.contract.events.format import make_events
 from training.contract.known_fields import refuse_unknown
+from training.data.digits import digits_split
+from training.data.event_augment import drop_events, nda_augment
+from training.data.info import DatasetInfo
 
 SENSOR = 34
 DIGIT_SIZE = 24
@@ -142,11 +142,13 @@ class CameraRanges:
     def numeric_fields() -> tuple[str, ...]:
         return tuple(f.name for f in fields(CameraRanges) if f.name != "paths")
 
-    def with_overrides(self, values: dict) -> "CameraRanges":
+    def with_overrides(self, values: dict) -> CameraRanges:
         """These ranges with some fields replaced, from a config mapping (lists of [low, high])."""
         refuse_unknown(values, CameraRanges, "camera ranges", show_known=True)
-        changes = {name: tuple(value) if name == "paths" else tuple(tuple(float(v) for v in i) for i in value)
-                   for name, value in values.items()}
+        changes = {
+            name: tuple(value) if name == "paths" else tuple(tuple(float(v) for v in i) for i in value)
+            for name, value in values.items()
+        }
         return replace(self, **changes)
 
     def covers(self, name: str, camera: CameraParams) -> bool:
@@ -216,8 +218,16 @@ OTHER_CAMERAS_RANGES = CameraRanges(
     digit_size=((17, 19), (31, 32)),
     offset=((-3.0, 3.0),),
 )
-OTHER_CAMERAS_OUTSIDE = ("path", "amplitude", "contrast", "contrast_jitter", "refractory_us", "noise_hz",
-                         "hot_pixels", "digit_size")
+OTHER_CAMERAS_OUTSIDE = (
+    "path",
+    "amplitude",
+    "contrast",
+    "contrast_jitter",
+    "refractory_us",
+    "noise_hz",
+    "hot_pixels",
+    "digit_size",
+)
 
 
 def _scene(digit: np.ndarray, size: int, pad: int) -> np.ndarray:
@@ -234,7 +244,7 @@ def _scene(digit: np.ndarray, size: int, pad: int) -> np.ndarray:
     # Centred as the nominal 24 px digit is, whatever the size; a digit larger than the canvas is cropped.
     top = pad + (side - size) // 2 - 3
     lo, hi = max(0, -top), min(size, canvas.shape[0] - top)
-    canvas[top + lo:top + hi, top + lo:top + hi] = upsampled[lo:hi, lo:hi]
+    canvas[top + lo : top + hi, top + lo : top + hi] = upsampled[lo:hi, lo:hi]
     return canvas
 
 
@@ -262,7 +272,9 @@ def _noise(rng: np.random.Generator, camera: CameraParams) -> tuple[np.ndarray, 
     duration_us = camera.duration_ms * 1000
     pixels = np.zeros(0, dtype=np.int64)
     if camera.noise_hz > 0:
-        pixels = rng.integers(0, SENSOR * SENSOR, rng.poisson(camera.noise_hz * SENSOR * SENSOR * duration_us / 1e6))
+        pixels = rng.integers(
+            0, SENSOR * SENSOR, rng.poisson(camera.noise_hz * SENSOR * SENSOR * duration_us / 1e6)
+        )
     if camera.hot_pixels and camera.hot_pixel_hz > 0:
         hot = rng.choice(SENSOR * SENSOR, camera.hot_pixels, replace=False)
         counts = rng.poisson(camera.hot_pixel_hz * duration_us / 1e6, camera.hot_pixels)
@@ -280,8 +292,12 @@ def generate_streams(digits: list[np.ndarray], seeds: list, cameras: list[Camera
         return []
     rngs = [np.random.default_rng(seed) for seed in seeds]
     shape = (count, SENSOR, SENSOR)
-    threshold = np.stack([(c.contrast + c.contrast_jitter * rng.standard_normal((SENSOR, SENSOR))).clip(0.05, None)
-                          for c, rng in zip(cameras, rngs)])
+    threshold = np.stack(
+        [
+            (c.contrast + c.contrast_jitter * rng.standard_normal((SENSOR, SENSOR))).clip(0.05, None)
+            for c, rng in zip(cameras, rngs)
+        ]
+    )
     negative = -threshold
     durations = np.array([c.duration_ms for c in cameras])
     # Window position (whole and fractional px) at the start and after each step; past a stream's
@@ -304,8 +320,9 @@ def generate_streams(digits: list[np.ndarray], seeds: list, cameras: list[Camera
         code computed it (same operations in the same order, so the same bits)."""
         block = blocks[streams_index, iy[:, step], ix[:, step]]
         wx, wy = fx[:, step, None, None], fy[:, step, None, None]
-        view = ((1 - wy) * ((1 - wx) * block[:, :-1, :-1] + wx * block[:, :-1, 1:])
-                + wy * ((1 - wx) * block[:, 1:, :-1] + wx * block[:, 1:, 1:]))
+        view = (1 - wy) * ((1 - wx) * block[:, :-1, :-1] + wx * block[:, :-1, 1:]) + wy * (
+            (1 - wx) * block[:, 1:, :-1] + wx * block[:, 1:, 1:]
+        )
         return np.log(0.05 + view)
 
     reference = log_view(0)
@@ -336,7 +353,11 @@ def generate_streams(digits: list[np.ndarray], seeds: list, cameras: list[Camera
             fired_on.append(np.full(len(index), polarity))
     flat = np.concatenate(fired_at)
     per_stream = np.argsort(flat // (SENSOR * SENSOR), kind="stable")
-    flat, steps, polarity = flat[per_stream], np.concatenate(fired_step)[per_stream], np.concatenate(fired_on)[per_stream]
+    flat, steps, polarity = (
+        flat[per_stream],
+        np.concatenate(fired_step)[per_stream],
+        np.concatenate(fired_on)[per_stream],
+    )
     bounds = np.concatenate([[0], np.cumsum(np.bincount(flat // (SENSOR * SENSOR), minlength=count))])
     streams = []
     for b, (rng, camera) in enumerate(zip(rngs, cameras)):
@@ -346,7 +367,9 @@ def generate_streams(digits: list[np.ndarray], seeds: list, cameras: list[Camera
         x, y, p = pixel % SENSOR, pixel // SENSOR, polarity[part].astype(np.int64)
         noise_t, noise_x, noise_y, noise_p = _noise(rng, camera)
         if len(noise_t):
-            t, x, y, p = (np.concatenate(pair) for pair in ((t, noise_t), (x, noise_x), (y, noise_y), (p, noise_p)))
+            t, x, y, p = (
+                np.concatenate(pair) for pair in ((t, noise_t), (x, noise_x), (y, noise_y), (p, noise_p))
+            )
         order = np.argsort(t, kind="stable")
         streams.append(make_events(t[order], x[order], y[order], p[order]))
     return streams
@@ -370,7 +393,7 @@ class TrainSettings:
     event_keep: tuple[float, float] = (0.4, 1.0)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainSettings":
+    def from_dict(cls, values: dict) -> TrainSettings:
         refuse_unknown(values, cls, "digits-dvs augmentation settings", show_known=True)
         values = dict(values)
         values["ranges"] = TRAIN_RANGES.with_overrides(values.get("ranges") or {})
@@ -394,7 +417,9 @@ def _split_indices(split: str) -> np.ndarray:
     return indices[indices % 5 != 0] if split == "train" else indices[indices % 5 == 0]
 
 
-def split_plan(split: str, settings: TrainSettings = TrainSettings()) -> tuple[list[int], list, list[CameraParams]]:
+def split_plan(
+    split: str, settings: TrainSettings = TrainSettings()
+) -> tuple[list[int], list, list[CameraParams]]:
     """(sample index, stream seed, camera) of each stream of a split, in order."""
     plan = []
     for index in _split_indices(split).tolist():
@@ -402,10 +427,14 @@ def split_plan(split: str, settings: TrainSettings = TrainSettings()) -> tuple[l
             plan.append((index, index, NOMINAL))
         if split == "other-cameras":
             seed = [_OTHER_SALT, index]
-            plan.append((index, seed, sample_camera(np.random.default_rng(seed + [_CAMERA]), OTHER_CAMERAS_RANGES)))
+            plan.append(
+                (index, seed, sample_camera(np.random.default_rng(seed + [_CAMERA]), OTHER_CAMERAS_RANGES))
+            )
         for variant in range(settings.variants if split == "train" else 0):
             seed = [_TRAIN_SALT, index, variant]
-            plan.append((index, seed, sample_camera(np.random.default_rng(seed + [_CAMERA]), settings.ranges)))
+            plan.append(
+                (index, seed, sample_camera(np.random.default_rng(seed + [_CAMERA]), settings.ranges))
+            )
     samples, seeds, cameras = zip(*plan)
     return list(samples), list(seeds), list(cameras)
 
@@ -423,11 +452,15 @@ def _iter_split(split: str, settings: TrainSettings, chunk: int = 96):
     samples, seeds, cameras = split_plan(split, settings)
     for start in range(0, len(samples), chunk):
         part = slice(start, start + chunk)
-        yield (generate_streams([images[i] for i in samples[part]], seeds[part], cameras[part]),
-               [labels[i] for i in samples[part]])
+        yield (
+            generate_streams([images[i] for i in samples[part]], seeds[part], cameras[part]),
+            [labels[i] for i in samples[part]],
+        )
 
 
-def digits_dvs_split(split: str, settings: TrainSettings = TrainSettings()) -> tuple[list[np.ndarray], np.ndarray]:
+def digits_dvs_split(
+    split: str, settings: TrainSettings = TrainSettings()
+) -> tuple[list[np.ndarray], np.ndarray]:
     """The event streams and labels of ``train``, ``test`` or ``other-cameras``."""
     streams, labels = [], []
     for part_streams, part_labels in _iter_split(split, settings):
@@ -448,8 +481,15 @@ class DigitsDvsDataset:
 
     info = DIGITS_DVS_INFO
 
-    def __init__(self, split: str, augment: bool = False, seed: int = 0, bins: int = TIMESTEPS,
-                 augmentation: dict | None = None, bin_us: int = BIN_US) -> None:
+    def __init__(
+        self,
+        split: str,
+        augment: bool = False,
+        seed: int = 0,
+        bins: int = TIMESTEPS,
+        augmentation: dict | None = None,
+        bin_us: int = BIN_US,
+    ) -> None:
         settings = TrainSettings.from_dict(augmentation or {})
         frames, labels = [], []
         for streams, part_labels in _iter_split(split, settings):
@@ -469,6 +509,9 @@ class DigitsDvsDataset:
         frames = self.frames[index]
         if self.augment:
             frames = nda_augment(frames, self.generator)
-            if self.settings.event_drop_p and torch.rand((), generator=self.generator).item() < self.settings.event_drop_p:
+            if (
+                self.settings.event_drop_p
+                and torch.rand((), generator=self.generator).item() < self.settings.event_drop_p
+            ):
                 frames = drop_events(frames, self.generator, self.settings.event_keep)
         return frames, int(self.labels[index])

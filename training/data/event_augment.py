@@ -31,7 +31,7 @@ def cutout(frames: torch.Tensor, generator: torch.Generator, size: int) -> torch
     top = int(torch.randint(0, max(1, height - size + 1), (), generator=generator))
     left = int(torch.randint(0, max(1, width - size + 1), (), generator=generator))
     frames = frames.clone()
-    frames[..., top:top + size, left:left + size] = 0
+    frames[..., top : top + size, left : left + size] = 0
     return frames
 
 

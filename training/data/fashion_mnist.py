@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from training.contract.images.resize import ResizePolicy
 from training.data.idx import read_idx
 from training.data.info import DatasetInfo
 from training.data.pixel_images import PixelImages
-from training.contract.images.resize import ResizePolicy
 
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
 FILES = {
@@ -27,8 +27,18 @@ FILES = {
 FASHION_MNIST_INFO = DatasetInfo(
     name="fashion-mnist",
     input_shape=(1, 28, 28),
-    labels=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-            "Ankle boot"),
+    labels=(
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
     mean=(0.0,),
     std=(1.0,),
     # The data set's images are products cropped to their extent, scaled to fill 28 px and put on
@@ -42,8 +52,10 @@ def _find(root: Path, name: str) -> Path:
     for candidate in (root / name, root / name.removesuffix(".gz")):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"fashion-mnist: {root / name} not found; install Debian's package "
-                            f"dataset-fashion-mnist or give --data-root a folder holding the four IDX files")
+    raise FileNotFoundError(
+        f"fashion-mnist: {root / name} not found; install Debian's package "
+        f"dataset-fashion-mnist or give --data-root a folder holding the four IDX files"
+    )
 
 
 def fashion_mnist_split(split: str, root: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -54,9 +66,13 @@ def fashion_mnist_split(split: str, root: str | Path | None = None) -> tuple[np.
     images_path, labels_path = (_find(root, name) for name in FILES[split])
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"{images_path}: expected uint8 images [N, 28, 28], found {images.dtype} {list(images.shape)}")
+        raise ValueError(
+            f"{images_path}: expected uint8 images [N, 28, 28], found {images.dtype} {list(images.shape)}"
+        )
     if labels.dtype != np.uint8 or labels.shape != (len(images),):
-        raise ValueError(f"{labels_path}: expected {len(images)} uint8 labels, found {labels.dtype} {list(labels.shape)}")
+        raise ValueError(
+            f"{labels_path}: expected {len(images)} uint8 labels, found {labels.dtype} {list(labels.shape)}"
+        )
     if len(labels) and labels.max() >= len(FASHION_MNIST_INFO.labels):
         raise ValueError(f"{labels_path}: labels must lie in 0..9, found up to {labels.max()}")
     return images, labels.astype(np.int64)
@@ -67,7 +83,13 @@ class FashionMnistDataset(PixelImages):
 
     info = FASHION_MNIST_INFO
 
-    def __init__(self, split: str, root: str | Path | None = None, augment: bool = False, seed: int = 0,
-                 augmentation: dict | None = None) -> None:
+    def __init__(
+        self,
+        split: str,
+        root: str | Path | None = None,
+        augment: bool = False,
+        seed: int = 0,
+        augmentation: dict | None = None,
+    ) -> None:
         pixels, labels = fashion_mnist_split(split, root)
         super().__init__(pixels, labels, augment=augment, seed=seed, augmentation=augmentation)

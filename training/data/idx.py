@@ -16,8 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-IDX_TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-             0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+IDX_TYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -33,8 +39,9 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
     expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) != expected:
         state = "truncated" if len(data) < expected else "longer than its header says"
-        raise ValueError(f"{name}: {state}: {len(data)} bytes, the header {list(shape)} of {dtype.name} "
-                         f"needs {expected}")
+        raise ValueError(
+            f"{name}: {state}: {len(data)} bytes, the header {list(shape)} of {dtype.name} needs {expected}"
+        )
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 

@@ -57,7 +57,7 @@ class UserInputAugmentation:
     jpeg_quality: Range = (20, 95)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "UserInputAugmentation":
+    def from_dict(cls, values: dict) -> UserInputAugmentation:
         refuse_unknown(values, cls, "augmentation settings", show_known=True)
         converted = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
         augmentation = cls(**converted)
@@ -70,9 +70,13 @@ class UserInputAugmentation:
         return augmentation
 
     def to_dict(self) -> dict:
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+        return {
+            key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()
+        }
 
-    def __call__(self, pixels: np.ndarray, rng: np.random.Generator, resize: ResizePolicy = DEFAULT_RESIZE) -> np.ndarray:
+    def __call__(
+        self, pixels: np.ndarray, rng: np.random.Generator, resize: ResizePolicy = DEFAULT_RESIZE
+    ) -> np.ndarray:
         """uint8 [H, W] or [H, W, C] -> an augmented uint8 image of the same shape; ``resize``
         is the model's policy, which brings the larger files of a size round trip back."""
         # Drawn only when enabled, so configs without it keep their random streams.
@@ -85,13 +89,17 @@ class UserInputAugmentation:
             image = warp(image, rng, self)
         if rng.random() < self.blur_p:
             if rng.random() < self.line_blur_p:
-                image = convolve(image, line_kernel(rng.uniform(*self.line_blur_length), rng.uniform(0, math.pi)))
+                image = convolve(
+                    image, line_kernel(rng.uniform(*self.line_blur_length), rng.uniform(0, math.pi))
+                )
             else:
                 image = convolve(image, gaussian_kernel(rng.uniform(*self.blur_sigma)))
         if rng.random() < self.tone_p:
             image = tone(image, rng, self)
         if rng.random() < self.noise_p:
-            image = image + rng.normal(0.0, rng.uniform(*self.noise_sigma) * 255.0, image.shape[:2])[..., None]
+            image = (
+                image + rng.normal(0.0, rng.uniform(*self.noise_sigma) * 255.0, image.shape[:2])[..., None]
+            )
         if rng.random() < self.salt_pepper_p:
             image = salt_and_pepper(image, rng, rng.uniform(*self.salt_pepper_amount))
         result = to_uint8(image)
@@ -107,7 +115,9 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def _pil(pixels: np.ndarray) -> Image.Image:
-    return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels, "L" if pixels.shape[-1] == 1 else "RGB")
+    return Image.fromarray(
+        pixels[..., 0] if pixels.shape[-1] == 1 else pixels, "L" if pixels.shape[-1] == 1 else "RGB"
+    )
 
 
 def _array(image: Image.Image) -> np.ndarray:
@@ -123,8 +133,9 @@ def bilinear_sample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, fill:
     top, left = np.floor(rows).astype(int), np.floor(cols).astype(int)
     bottom, right = np.minimum(top + 1, height + 1), np.minimum(left + 1, width + 1)
     fy, fx = (rows - top)[..., None], (cols - left)[..., None]
-    return ((1 - fy) * ((1 - fx) * padded[top, left] + fx * padded[top, right])
-            + fy * ((1 - fx) * padded[bottom, left] + fx * padded[bottom, right]))
+    return (1 - fy) * ((1 - fx) * padded[top, left] + fx * padded[top, right]) + fy * (
+        (1 - fx) * padded[bottom, left] + fx * padded[bottom, right]
+    )
 
 
 def warp(image: np.ndarray, rng: np.random.Generator, settings: UserInputAugmentation) -> np.ndarray:
@@ -148,7 +159,9 @@ def warp(image: np.ndarray, rng: np.random.Generator, settings: UserInputAugment
     if settings.elastic > 0:
         grid = rng.normal(0.0, settings.elastic, (2, 3, 3)) * np.array([big_h, big_w]).reshape(2, 1, 1)
         for axis, source in enumerate((source_y, source_x)):
-            field = Image.fromarray(grid[axis].astype(np.float32), "F").resize((big_w, big_h), Image.Resampling.BICUBIC)
+            field = Image.fromarray(grid[axis].astype(np.float32), "F").resize(
+                (big_w, big_h), Image.Resampling.BICUBIC
+            )
             source += np.asarray(field, dtype=np.float64)
     warped = bilinear_sample(big, source_y, source_x, fill=0.0)
     return _array(area_resize(_pil(to_uint8(warped)), width, height)).astype(np.float64)
@@ -169,8 +182,12 @@ def line_kernel(length: float, angle: float) -> np.ndarray:
         y, x = radius + t * math.sin(angle), radius + t * math.cos(angle)
         top, left = int(math.floor(y)), int(math.floor(x))
         fy, fx = y - top, x - left
-        for row, col, weight in ((top, left, (1 - fy) * (1 - fx)), (top, left + 1, (1 - fy) * fx),
-                                 (top + 1, left, fy * (1 - fx)), (top + 1, left + 1, fy * fx)):
+        for row, col, weight in (
+            (top, left, (1 - fy) * (1 - fx)),
+            (top, left + 1, (1 - fy) * fx),
+            (top + 1, left, fy * (1 - fx)),
+            (top + 1, left + 1, fy * fx),
+        ):
             if 0 <= row < kernel.shape[0] and 0 <= col < kernel.shape[1]:
                 kernel[row, col] += weight
     return kernel / kernel.sum()
@@ -184,7 +201,7 @@ def convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     out = np.zeros_like(image)
     for (i, j), weight in np.ndenumerate(kernel):
         if weight:
-            out += weight * padded[i:i + height, j:j + width]
+            out += weight * padded[i : i + height, j : j + width]
     return out
 
 
@@ -192,7 +209,9 @@ def tone(image: np.ndarray, rng: np.random.Generator, settings: UserInputAugment
     """Contrast about the image's mean, a brightness offset and a smooth lighting gradient."""
     height, width = image.shape[:2]
     mean = image.mean()
-    image = (image - mean) * rng.uniform(*settings.contrast) + mean + rng.uniform(*settings.brightness) * 255.0
+    image = (
+        (image - mean) * rng.uniform(*settings.contrast) + mean + rng.uniform(*settings.brightness) * 255.0
+    )
     if settings.lighting > 0:
         coarse = rng.uniform(-1.0, 1.0, (2, 2)).astype(np.float32)
         field = np.asarray(Image.fromarray(coarse, "F").resize((width, height), Image.Resampling.BILINEAR))
@@ -215,8 +234,12 @@ def jpeg(pixels: np.ndarray, quality: int) -> np.ndarray:
     return _array(Image.open(io.BytesIO(buffer.getvalue())).convert(_pil(pixels).mode))
 
 
-def round_trip(pixels: np.ndarray, rng: np.random.Generator, settings: UserInputAugmentation,
-               resize: ResizePolicy = DEFAULT_RESIZE) -> np.ndarray:
+def round_trip(
+    pixels: np.ndarray,
+    rng: np.random.Generator,
+    settings: UserInputAugmentation,
+    resize: ResizePolicy = DEFAULT_RESIZE,
+) -> np.ndarray:
     """To a random size and back, as a file made at another resolution.
 
     Larger: upscaled with a random filter (optionally saved as JPEG there), then brought back by
@@ -224,14 +247,18 @@ def round_trip(pixels: np.ndarray, rng: np.random.Generator, settings: UserInput
     enlarged back to the model's size with a random filter by the user's own tool.
     """
     height, width = pixels.shape[:2]
-    ratio = math.exp(rng.uniform(math.log(settings.round_trip_scale[0]), math.log(settings.round_trip_scale[1])))
+    ratio = math.exp(
+        rng.uniform(math.log(settings.round_trip_scale[0]), math.log(settings.round_trip_scale[1]))
+    )
     size = (max(2, round(width * ratio)), max(2, round(height * ratio)))
     method = ("nearest", "bilinear", "bicubic")[int(rng.integers(0, 3))]
     image = _pil(pixels)
     if size[0] >= width:
         image = image.resize(size, FILTERS[method])
         if rng.random() < settings.jpeg_p:
-            image = _pil(jpeg(_array(image), int(rng.integers(settings.jpeg_quality[0], settings.jpeg_quality[1] + 1))))
+            image = _pil(
+                jpeg(_array(image), int(rng.integers(settings.jpeg_quality[0], settings.jpeg_quality[1] + 1)))
+            )
         image = resize_image(image, width, height, resize)
     else:
         image = area_resize(image, *size).resize((width, height), FILTERS[method])

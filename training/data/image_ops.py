@@ -8,7 +8,7 @@ implementations do, and sample nearest neighbours, so pixel values stay those of
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from PIL import Image, ImageEnhance, ImageOps
 
@@ -17,8 +17,13 @@ ImageOp = Callable[[Image.Image, float], Image.Image]
 
 def _affine(image: Image.Image, coefficients: tuple[float, ...]) -> Image.Image:
     """Output pixel (x, y) takes the input at (a x + b y + c, d x + e y + f)."""
-    return image.transform(image.size, Image.Transform.AFFINE, coefficients, resample=Image.Resampling.NEAREST,
-                           fillcolor=0 if image.mode == "L" else (0,) * len(image.getbands()))
+    return image.transform(
+        image.size,
+        Image.Transform.AFFINE,
+        coefficients,
+        resample=Image.Resampling.NEAREST,
+        fillcolor=0 if image.mode == "L" else (0,) * len(image.getbands()),
+    )
 
 
 def shear_x(image: Image.Image, factor: float) -> Image.Image:
@@ -43,8 +48,11 @@ def translate_y(image: Image.Image, pixels: float) -> Image.Image:
 
 def rotate(image: Image.Image, degrees: float) -> Image.Image:
     """Counter-clockwise about the centre."""
-    return image.rotate(degrees, resample=Image.Resampling.NEAREST,
-                        fillcolor=0 if image.mode == "L" else (0,) * len(image.getbands()))
+    return image.rotate(
+        degrees,
+        resample=Image.Resampling.NEAREST,
+        fillcolor=0 if image.mode == "L" else (0,) * len(image.getbands()),
+    )
 
 
 def brightness(image: Image.Image, offset: float) -> Image.Image:

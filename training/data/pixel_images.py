@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from training.contract.images.model_input import InputSpec, normalize_pixels
 from training.data.image_augment import UserInputAugmentation
 from training.data.info import DatasetInfo
-from training.contract.images.model_input import InputSpec, normalize_pixels
 
 
 class PixelImages(Dataset):
@@ -22,8 +22,14 @@ class PixelImages(Dataset):
 
     info: DatasetInfo
 
-    def __init__(self, pixels: np.ndarray, labels: np.ndarray, augment: bool = False, seed: int = 0,
-                 augmentation: dict | None = None) -> None:
+    def __init__(
+        self,
+        pixels: np.ndarray,
+        labels: np.ndarray,
+        augment: bool = False,
+        seed: int = 0,
+        augmentation: dict | None = None,
+    ) -> None:
         self.pixels = pixels  # uint8 [N, H, W], the image files' pixels
         self.spec = InputSpec.from_info(self.info)
         self.images = self._scale(pixels)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from torch.utils.data import Dataset
 
@@ -30,11 +31,18 @@ def _digits(split: str, root: str | None, augment: bool, options: dict, frames: 
 def _digits_dvs(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
     # The data set refuses an unknown split itself, naming the three, before generating anything.
     # options (the train split's camera variants) only shape the training streams.
-    return DigitsDvsDataset(split, augment=augment, augmentation=options if split == "train" else None,
-                            bins=frames.count, bin_us=frames.bin_us)
+    return DigitsDvsDataset(
+        split,
+        augment=augment,
+        augmentation=options if split == "train" else None,
+        bins=frames.count,
+        bin_us=frames.bin_us,
+    )
 
 
-def _fashion_mnist(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
+def _fashion_mnist(
+    split: str, root: str | None, augment: bool, options: dict, frames: Frames | None
+) -> Dataset:
     # root None: the folder of Debian's dataset-fashion-mnist package.
     return FashionMnistDataset(split, root, augment=augment, augmentation=options)
 
@@ -56,12 +64,16 @@ def _cifar100(split: str, root: str | None, augment: bool, options: dict, frames
     return CifarDataset("cifar100", root, split, augment=augment)
 
 
-def _tiny_imagenet(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
+def _tiny_imagenet(
+    split: str, root: str | None, augment: bool, options: dict, frames: Frames | None
+) -> Dataset:
     root = _required_root("tiny-imagenet", root, "tiny-imagenet-200/ (the extracted zip)")
     return TinyImageNetDataset(root, split, augment=augment)
 
 
-def _cifar10_dvs(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
+def _cifar10_dvs(
+    split: str, root: str | None, augment: bool, options: dict, frames: Frames | None
+) -> Dataset:
     root = _required_root("cifar10-dvs", root, "CIFAR10-DVS/<class>/*.aedat (the extracted AEDAT 2.0 files)")
     return Cifar10DvsDataset(root, split, bins=frames.count, bin_us=frames.bin_us, augment=augment)
 
@@ -97,8 +109,14 @@ def dataset_info(name: str, timesteps: int | None = None) -> DatasetInfo:
     return info
 
 
-def load_dataset(name: str, split: str, root: str | None = None, augment: bool = False,
-                 augmentation: dict | None = None, timesteps: int | None = None) -> Dataset:
+def load_dataset(
+    name: str,
+    split: str,
+    root: str | None = None,
+    augment: bool = False,
+    augmentation: dict | None = None,
+    timesteps: int | None = None,
+) -> Dataset:
     """``augmentation`` holds the data set's augmentation settings (the config's mapping of the
     same name); data sets without settings ignore it. Event data sets make one frame per
     timestep of the network that reads them: ``timesteps`` bins (their default, 4, when None);

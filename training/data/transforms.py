@@ -10,7 +10,7 @@ Pillow), so they run wherever training runs. All draw from one explicit ``torch.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -3,13 +3,13 @@
 from training.encoding.direct import DirectCurrentEncoder
 from training.encoding.frames import EventFrameEncoder
 from training.encoding.intensity import IntensityLatencyEncoder
-from training.encoding.stem import FeatureStem
 from training.encoding.latency import (
     LatencyEncoder,
     latency_encode,
     latency_spikes_at,
     spike_times,
 )
+from training.encoding.stem import FeatureStem
 
 __all__ = [
     "DirectCurrentEncoder",

@@ -16,13 +16,18 @@ from training.encoding.latency import latency_encode, latency_spikes_at
 
 
 class IntensityLatencyEncoder(nn.Module):
-    def __init__(self, in_channels: int, mean: tuple[float, ...] | None = None,
-                 std: tuple[float, ...] | None = None) -> None:
+    def __init__(
+        self, in_channels: int, mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None
+    ) -> None:
         super().__init__()
         self.out_channels = in_channels
         # Buffers, not parameters: fixed by the data set, saved and exported with the network.
-        self.register_buffer("mean", torch.tensor(mean or (0.0,) * in_channels).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std or (1.0,) * in_channels).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer(
+            "mean", torch.tensor(mean or (0.0,) * in_channels).view(1, -1, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "std", torch.tensor(std or (1.0,) * in_channels).view(1, -1, 1, 1), persistent=False
+        )
 
     def features(self, image: torch.Tensor) -> torch.Tensor:
         """The raw pixels in [0, 1] behind the normalised ``image``."""

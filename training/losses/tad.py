@@ -26,8 +26,9 @@ def tad_weights(current: torch.Tensor, temperature: float = 2.0) -> torch.Tensor
     return torch.softmax(confidence / temperature, dim=0)
 
 
-def tad_loss(current: torch.Tensor, target: torch.Tensor, temperature: float = 2.0,
-             detach_weights: bool = False) -> torch.Tensor:
+def tad_loss(
+    current: torch.Tensor, target: torch.Tensor, temperature: float = 2.0, detach_weights: bool = False
+) -> torch.Tensor:
     """L_TAD of (14). The paper leaves the weights in the graph; ``detach_weights`` treats
     them as constants instead (an option for experiments, off by default)."""
     timesteps, batch, num_classes = current.shape

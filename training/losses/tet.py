@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 
 
-def tet_loss(current: torch.Tensor, target: torch.Tensor, reg_weight: float = 1e-3,
-             reg_target: float = 1.0) -> torch.Tensor:
+def tet_loss(
+    current: torch.Tensor, target: torch.Tensor, reg_weight: float = 1e-3, reg_target: float = 1.0
+) -> torch.Tensor:
     timesteps, batch, num_classes = current.shape
     cross_entropy = F.cross_entropy(current.reshape(timesteps * batch, num_classes), target.repeat(timesteps))
     if reg_weight == 0:

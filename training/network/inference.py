@@ -83,8 +83,9 @@ class InferenceNetwork:
         """
         return _arrays(self.network.step(features, torch.from_numpy(timesteps.astype(np.float32)), state))
 
-    def select(self, features: torch.Tensor, state: NetworkState,
-               rows: np.ndarray) -> tuple[torch.Tensor, NetworkState]:
+    def select(
+        self, features: torch.Tensor, state: NetworkState, rows: np.ndarray
+    ) -> tuple[torch.Tensor, NetworkState]:
         """Only ``rows`` of a batch, in that order."""
         index = torch.from_numpy(rows)
         hidden = tuple(LIFState(layer.membrane[index]) for layer in state.hidden)
@@ -93,12 +94,20 @@ class InferenceNetwork:
     def merge(self, parts: list[tuple[Any, Any]]) -> tuple[torch.Tensor, NetworkState]:
         """Batches stacked row-wise: (features, state) of each, in order."""
         states: list[NetworkState] = [state for _, state in parts]
-        hidden = tuple(LIFState(torch.cat([state.hidden[layer].membrane for state in states]))
-                       for layer in range(len(states[0].hidden)))
+        hidden = tuple(
+            LIFState(torch.cat([state.hidden[layer].membrane for state in states]))
+            for layer in range(len(states[0].hidden))
+        )
         output = LIFState(torch.cat([state.output.membrane for state in states]))
         return torch.cat([features for features, _ in parts]), NetworkState(hidden, output)
 
 
 def _arrays(out: StepOutput) -> StepArrays:
-    return StepArrays(out.current.numpy(), out.membrane.numpy(), out.spikes.numpy(), out.layer_spikes.numpy(),
-                      out.synaptic_inputs.numpy(), out.state)
+    return StepArrays(
+        out.current.numpy(),
+        out.membrane.numpy(),
+        out.spikes.numpy(),
+        out.layer_spikes.numpy(),
+        out.synaptic_inputs.numpy(),
+        out.state,
+    )

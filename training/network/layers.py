@@ -7,7 +7,7 @@ Everything else is an ordinary stateless module applied to the folded batch.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -111,8 +111,9 @@ class Chain(Layer):
 ActivationFactory = Callable[[], Layer]
 
 
-def conv_bn_act(in_channels: int, out_channels: int, activation: ActivationFactory, stride: int = 1,
-                kernel_size: int = 3) -> Chain:
+def conv_bn_act(
+    in_channels: int, out_channels: int, activation: ActivationFactory, stride: int = 1, kernel_size: int = 3
+) -> Chain:
     """conv -> batchnorm -> activation, the building block of every architecture here."""
     return Chain(
         Synapse(nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False)),

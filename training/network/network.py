@@ -16,8 +16,13 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from training.encoding import (DirectCurrentEncoder, EventFrameEncoder, FeatureStem, IntensityLatencyEncoder,
-                               LatencyEncoder)
+from training.encoding import (
+    DirectCurrentEncoder,
+    EventFrameEncoder,
+    FeatureStem,
+    IntensityLatencyEncoder,
+    LatencyEncoder,
+)
 from training.network.architectures import ARCHITECTURES
 from training.network.layers import ReLUActivation, SpikingActivation, Synapse
 from training.network.run import Run
@@ -76,8 +81,12 @@ class SpikingNetwork(nn.Module):
         # latency encoders already emit spikes.
         self.entry = activation() if isinstance(self.encoder, DirectCurrentEncoder) else None
         builder = ARCHITECTURES[spec.architecture]
-        self.body = builder(self.encoder.out_channels, activation, stem=isinstance(self.encoder, FeatureStem),
-                            **spec.arch_args)
+        self.body = builder(
+            self.encoder.out_channels,
+            activation,
+            stem=isinstance(self.encoder, FeatureStem),
+            **spec.arch_args,
+        )
         self._spiking = [m for m in self.modules() if isinstance(m, SpikingActivation)]
         for index, layer in enumerate(self._spiking):
             layer.index = index
@@ -111,7 +120,9 @@ class SpikingNetwork(nn.Module):
         inputs = self.encoder.input_sequence(features, self.timesteps)
         return self._pass(Run.fold(inputs), self.timesteps, images.shape[0], None, record=record_spikes)
 
-    def step(self, features: torch.Tensor, timestep: int | torch.Tensor, state: NetworkState | None) -> StepOutput:
+    def step(
+        self, features: torch.Tensor, timestep: int | torch.Tensor, state: NetworkState | None
+    ) -> StepOutput:
         """One timestep from ``state`` (None: at rest); returns the new state with the outputs.
 
         Args:
@@ -133,7 +144,9 @@ class SpikingNetwork(nn.Module):
         features = self.features(images)
         return features, self.step(features, 1, None)
 
-    def initial_state(self, batch_size: int, device: torch.device | str = "cpu", dtype=torch.float32) -> NetworkState:
+    def initial_state(
+        self, batch_size: int, device: torch.device | str = "cpu", dtype=torch.float32
+    ) -> NetworkState:
         hidden = tuple(
             LIFState(torch.zeros((batch_size, *shape), device=device, dtype=dtype))
             for shape in self.layout["hidden_state_shapes"]
@@ -141,12 +154,27 @@ class SpikingNetwork(nn.Module):
         output = LIFState(torch.zeros((batch_size, self.spec.num_classes), device=device, dtype=dtype))
         return NetworkState(hidden, output)
 
-    def _pass(self, inputs: torch.Tensor, timesteps: int, batch_size: int, state: NetworkState | None,
-              probe: dict | None = None, record: bool = False, stepping: bool = False) -> NetworkOutput:
+    def _pass(
+        self,
+        inputs: torch.Tensor,
+        timesteps: int,
+        batch_size: int,
+        state: NetworkState | None,
+        probe: dict | None = None,
+        record: bool = False,
+        stepping: bool = False,
+    ) -> NetworkOutput:
         """``timesteps`` from ``state``; ``stepping`` (one timestep) returns [B, ...] tensors
         without the time axis."""
-        run = Run(timesteps, batch_size, self.spec.neuron, stepping, None if state is None else state.hidden,
-                  probe=probe, record={} if record else None)
+        run = Run(
+            timesteps,
+            batch_size,
+            self.spec.neuron,
+            stepping,
+            None if state is None else state.hidden,
+            probe=probe,
+            record={} if record else None,
+        )
         layer_spikes = [run.per_sample_sum(inputs.detach())] if self.emits_input_spikes else []
         x = inputs if self.entry is None else self.entry(inputs, run)
         x = self.body(x, run)
@@ -169,7 +197,9 @@ class SpikingNetwork(nn.Module):
             membrane=membrane,
             spikes=spikes,
             layer_spikes=run.per_sample_table(layer_spikes) if layer_spikes else empty,
-            synaptic_inputs=run.per_sample_table([run.synaptic_inputs[i] for i in sorted(run.synaptic_inputs)]),
+            synaptic_inputs=run.per_sample_table(
+                [run.synaptic_inputs[i] for i in sorted(run.synaptic_inputs)]
+            ),
             state=NetworkState(tuple(run.states_out[i] for i in range(len(self._spiking))), output_state),
             recorded=self._recorded(run, inputs) if record else None,
         )
@@ -177,8 +207,9 @@ class SpikingNetwork(nn.Module):
     def _recorded(self, run: Run, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """Spike maps by the layer names of ``layout["spiking_layers"]``."""
         names = [layer["name"] for layer in self.layout["spiking_layers"]]
-        maps = ([run.unfold(inputs.detach())] if self.emits_input_spikes else []) + \
-            [run.record[i] for i in range(len(self._spiking))]
+        maps = ([run.unfold(inputs.detach())] if self.emits_input_spikes else []) + [
+            run.record[i] for i in range(len(self._spiking))
+        ]
         return dict(zip(names, maps))
 
     # -- static description (neuron counts, FLOPs) -----------------------------------------
@@ -215,28 +246,38 @@ class SpikingNetwork(nn.Module):
             spiking_layers.append({"name": name, "neurons": _numel(probe["features"])})
         hidden_shapes = [probe["spiking"][i] for i in range(len(self._spiking))]
         spiking_layers += [
-            {"name": names[layer], "neurons": _numel(shape)} for layer, shape in zip(self._spiking, hidden_shapes)
+            {"name": names[layer], "neurons": _numel(shape)}
+            for layer, shape in zip(self._spiking, hidden_shapes)
         ]
         spiking = self.spec.coding != "ann"
         synaptic_layers = []
         if isinstance(self.encoder, FeatureStem):
             conv = self.encoder.conv
             c_out, h_out, w_out = probe["features"]
-            synaptic_layers.append({
-                "name": "encoder.conv",
-                "kind": "mac",
-                "flops": h_out * w_out * conv.in_channels * c_out * conv.kernel_size[0] * conv.kernel_size[1],
-                "input_neurons": _numel(self.spec.input_shape),
-                "static": True,
-            })
+            synaptic_layers.append(
+                {
+                    "name": "encoder.conv",
+                    "kind": "mac",
+                    "flops": h_out
+                    * w_out
+                    * conv.in_channels
+                    * c_out
+                    * conv.kernel_size[0]
+                    * conv.kernel_size[1],
+                    "input_neurons": _numel(self.spec.input_shape),
+                    "static": True,
+                }
+            )
         for layer in self._synapses:
-            synaptic_layers.append({
-                "name": names[layer],
-                "kind": "sop" if spiking else "mac",
-                "flops": layer.flops(probe["synapse_in"][layer.index], probe["synapse_out"][layer.index]),
-                "input_neurons": _numel(probe["synapse_in"][layer.index]),
-                "static": False,
-            })
+            synaptic_layers.append(
+                {
+                    "name": names[layer],
+                    "kind": "sop" if spiking else "mac",
+                    "flops": layer.flops(probe["synapse_in"][layer.index], probe["synapse_out"][layer.index]),
+                    "input_neurons": _numel(probe["synapse_in"][layer.index]),
+                    "static": False,
+                }
+            )
         return {
             "spiking_layers": spiking_layers,
             "output_neurons": self.spec.num_classes,

@@ -47,12 +47,16 @@ class NetworkSpec:
         from training.network.architectures import ARCHITECTURES
 
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {self.architecture!r}; choose from {sorted(ARCHITECTURES)}")
+            raise ValueError(
+                f"unknown architecture {self.architecture!r}; choose from {sorted(ARCHITECTURES)}"
+            )
         if self.coding not in CODINGS:
             raise ValueError(f"unknown coding {self.coding!r}; choose from {list(CODINGS)}")
         encoder = self.encoder or ENCODERS[self.coding][0]
         if encoder not in ENCODERS[self.coding]:
-            raise ValueError(f"encoder {encoder!r} does not fit {self.coding} coding; use one of {ENCODERS[self.coding]}")
+            raise ValueError(
+                f"encoder {encoder!r} does not fit {self.coding} coding; use one of {ENCODERS[self.coding]}"
+            )
         object.__setattr__(self, "encoder", encoder)
         if self.coding == "ann":
             object.__setattr__(self, "timesteps", 1)
@@ -64,7 +68,9 @@ class NetworkSpec:
             if values is not None:
                 values = tuple(float(v) for v in values)
                 if len(values) != self.input_shape[0]:
-                    raise ValueError(f"{name} needs one value per input channel ({self.input_shape[0]}), got {len(values)}")
+                    raise ValueError(
+                        f"{name} needs one value per input channel ({self.input_shape[0]}), got {len(values)}"
+                    )
                 object.__setattr__(self, name, values)
         if self.input_std is not None and min(self.input_std) <= 0:
             raise ValueError(f"input_std must be positive, got {self.input_std}")
@@ -72,7 +78,9 @@ class NetworkSpec:
             object.__setattr__(self, "output_neuron", self.neuron)
         if self.stem_channels is None:
             width = float(self.arch_args.get("width", 1.0))
-            object.__setattr__(self, "stem_channels", max(1, int(DEFAULT_STEM_CHANNELS[self.architecture] * width)))
+            object.__setattr__(
+                self, "stem_channels", max(1, int(DEFAULT_STEM_CHANNELS[self.architecture] * width))
+            )
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -85,7 +93,7 @@ class NetworkSpec:
         return values
 
     @classmethod
-    def from_dict(cls, values: dict) -> "NetworkSpec":
+    def from_dict(cls, values: dict) -> NetworkSpec:
         refuse_unknown(values, cls, "network spec fields")
         values = dict(values)
         values["neuron"] = LIFParameters.from_dict(values.get("neuron", {}))

@@ -52,8 +52,10 @@ class LIFParameters:
         }
 
     @classmethod
-    def from_dict(cls, values: dict) -> "LIFParameters":
-        return cls(**{k: values[k] for k in ("leak", "threshold", "surrogate", "surrogate_alpha") if k in values})
+    def from_dict(cls, values: dict) -> LIFParameters:
+        return cls(
+            **{k: values[k] for k in ("leak", "threshold", "surrogate", "surrogate_alpha") if k in values}
+        )
 
 
 class LIFState(NamedTuple):
@@ -83,7 +85,9 @@ def soft_reset(membrane: torch.Tensor, spikes: torch.Tensor, params: LIFParamete
     return membrane - spikes * params.threshold
 
 
-def integrate(reset_membrane: torch.Tensor | None, input_current: torch.Tensor, params: LIFParameters) -> torch.Tensor:
+def integrate(
+    reset_membrane: torch.Tensor | None, input_current: torch.Tensor, params: LIFParameters
+) -> torch.Tensor:
     """U[t] of (2); ``reset_membrane`` None is rest. From rest (2) is U = I exactly: no zero
     membrane is made or scaled (an exported first timestep has no state inputs and no leak
     arithmetic)."""

@@ -48,7 +48,9 @@ def load_cifar_c(root: str | Path, corruption: str, severity: int) -> tuple[np.n
     [M, H, W, 3], M not a multiple of 5, labels not of length M).
     """
     if corruption not in CIFAR_C_CORRUPTIONS:
-        raise ValueError(f"unknown CIFAR-C corruption {corruption!r}; expected one of: {', '.join(CIFAR_C_CORRUPTIONS)}")
+        raise ValueError(
+            f"unknown CIFAR-C corruption {corruption!r}; expected one of: {', '.join(CIFAR_C_CORRUPTIONS)}"
+        )
     severity = check_severity(severity)
     folder = _find_folder(Path(root), corruption)
     images_path, labels_path = folder / f"{corruption}.npy", folder / "labels.npy"
@@ -57,13 +59,17 @@ def load_cifar_c(root: str | Path, corruption: str, severity: int) -> tuple[np.n
 
     images = np.load(images_path, mmap_mode="r", allow_pickle=False)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
-        raise ValueError(f"{images_path}: expected uint8 [M, H, W, 3], got {images.dtype} {list(images.shape)}")
+        raise ValueError(
+            f"{images_path}: expected uint8 [M, H, W, 3], got {images.dtype} {list(images.shape)}"
+        )
     total = images.shape[0]
     if total == 0 or total % 5 != 0:
         raise ValueError(f"{images_path}: {total} images do not split into 5 equal severities")
     labels = np.load(labels_path, mmap_mode="r", allow_pickle=False)
     if labels.ndim != 1 or labels.shape[0] != total:
-        raise ValueError(f"{labels_path}: expected {total} labels to match {images_path.name}, got shape {list(labels.shape)}")
+        raise ValueError(
+            f"{labels_path}: expected {total} labels to match {images_path.name}, got shape {list(labels.shape)}"
+        )
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"{labels_path}: labels must be integers, got {labels.dtype}")
 

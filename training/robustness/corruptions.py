@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from numbers import Integral
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -580,7 +580,9 @@ def corrupt(image: np.ndarray, name: str, severity: int, seed: int) -> np.ndarra
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         raise TypeError(f"image must be a uint8 numpy array, got {getattr(image, 'dtype', type(image))}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)) or 0 in image.shape[:2]:
-        raise ValueError(f"image must be [H, W], [H, W, 1] or [H, W, 3] with H, W >= 1, got shape {image.shape}")
+        raise ValueError(
+            f"image must be [H, W], [H, W, 1] or [H, W, 3] with H, W >= 1, got shape {image.shape}"
+        )
     x = image.astype(np.float64)[..., None] if image.ndim == 2 else image.astype(np.float64)
     out = function(x / 255.0, severity, np.random.default_rng(seed))
     out = np.rint(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)

@@ -86,7 +86,9 @@ def decode_to_model_input(data: bytes, spec: InputSpec) -> np.ndarray:
     return to_model_input(decode_image(data, ImageLimits()), spec)
 
 
-def typed_digits(size: int = 200, quality: int = 75, black_on_white: bool = False) -> tuple[list[bytes], list[int]]:
+def typed_digits(
+    size: int = 200, quality: int = 75, black_on_white: bool = False
+) -> tuple[list[bytes], list[int]]:
     """Digits 0-9 typed in Pillow's built-in font, white on black (or black on white), 2 glyph
     sizes x 3 stroke widths each, with margins, as ``size`` px JPEGs: digits from outside the
     handwriting the model learned."""
@@ -98,8 +100,15 @@ def typed_digits(size: int = 200, quality: int = 75, black_on_white: bool = Fals
             font = ImageFont.load_default(size=round(glyph * size))
             for stroke in (0.02, 0.05, 0.08):
                 image = Image.new("L", (size, size), 0)
-                ImageDraw.Draw(image).text((size / 2, size / 2), str(digit), fill=255, font=font, anchor="mm",
-                                           stroke_width=round(stroke * size), stroke_fill=255)
+                ImageDraw.Draw(image).text(
+                    (size / 2, size / 2),
+                    str(digit),
+                    fill=255,
+                    font=font,
+                    anchor="mm",
+                    stroke_width=round(stroke * size),
+                    stroke_fill=255,
+                )
                 if black_on_white:
                     image = Image.eval(image, lambda value: 255 - value)
                 buffer = io.BytesIO()

@@ -10,12 +10,19 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from training.data.info import DatasetInfo
 from training.contract.energy import E_AC_JOULES, E_MAC_JOULES, NEUROMORPHIC_COEFFICIENTS
+from training.contract.manifest import (
+    MANIFEST,
+    MANIFEST_FORMAT,
+    WEIGHTS,
+    is_valid_name,
+    list_versions,
+    parse_manifest,
+    sha256_file,
+)
+from training.data.info import DatasetInfo
 from training.evaluate import EvaluationResult
 from training.network.network import SpikingNetwork
-from training.contract.manifest import (MANIFEST, MANIFEST_FORMAT, WEIGHTS, is_valid_name, list_versions,
-                                        parse_manifest, sha256_file)
 
 
 def _input_spec(info: DatasetInfo, input_shape: tuple[int, int, int]) -> dict:
@@ -34,8 +41,15 @@ def _input_spec(info: DatasetInfo, input_shape: tuple[int, int, int]) -> dict:
     }
 
 
-def build_manifest(network: SpikingNetwork, name: str, version: int, info: DatasetInfo,
-                   evaluation: EvaluationResult, split: str, training: dict) -> dict:
+def build_manifest(
+    network: SpikingNetwork,
+    name: str,
+    version: int,
+    info: DatasetInfo,
+    evaluation: EvaluationResult,
+    split: str,
+    training: dict,
+) -> dict:
     spec = network.spec
     return {
         "format": MANIFEST_FORMAT,
@@ -60,7 +74,9 @@ def build_manifest(network: SpikingNetwork, name: str, version: int, info: Datas
         "energy": {
             "e_mac_joules": E_MAC_JOULES,
             "e_ac_joules": E_AC_JOULES,
-            "neuromorphic": {k: {"static": s, "dynamic": d} for k, (s, d) in NEUROMORPHIC_COEFFICIENTS.items()},
+            "neuromorphic": {
+                k: {"static": s, "dynamic": d} for k, (s, d) in NEUROMORPHIC_COEFFICIENTS.items()
+            },
         },
         "evaluation": {"dataset": info.name, "split": split, **evaluation.summary()},
         "training": training,
@@ -68,9 +84,17 @@ def build_manifest(network: SpikingNetwork, name: str, version: int, info: Datas
     }
 
 
-def export_version(network: SpikingNetwork, store_root: str | Path, name: str, info: DatasetInfo,
-                   evaluation: EvaluationResult, split: str = "test", training: dict | None = None,
-                   version: int | None = None, onnx: bool = False) -> Path:
+def export_version(
+    network: SpikingNetwork,
+    store_root: str | Path,
+    name: str,
+    info: DatasetInfo,
+    evaluation: EvaluationResult,
+    split: str = "test",
+    training: dict | None = None,
+    version: int | None = None,
+    onnx: bool = False,
+) -> Path:
     """Write ``<store_root>/<name>/<version>/`` atomically and return its path.
 
     The version defaults to one past the highest existing one; an existing version is never

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
+from training.contract.manifest import WEIGHTS, Manifest, ModelStoreError, read_manifest, resolve_version_dir
 from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
-from training.contract.manifest import WEIGHTS, Manifest, ModelStoreError, read_manifest, resolve_version_dir
 
 
 def load_network(path: str | Path) -> tuple[SpikingNetwork, Manifest]:

@@ -36,7 +36,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from training.store.onnx_spikes import drop_unread_constants, hardsigmoid_constants
 
-EXACT_LIMIT = 2 ** 23
+EXACT_LIMIT = 2**23
 PREFIX = "pooled_counts"
 _COMPARISONS = {"GreaterOrEqual", "Greater", "LessOrEqual", "Less", "Equal"}
 _KEEPS_BINARY = {"MaxPool", "Reshape", "Flatten", "Identity"}
@@ -55,14 +55,21 @@ def counts_by_pooling(model: onnx.ModelProto) -> int:
         return 0
     # A concatenation of counts only becomes part of the Split; a count read anywhere else
     # keeps its name as a Split output of its own.
-    joined = [node for node in graph.node
-              if node.op_type == "Concat" and _attribute(node, "axis") in (1, -1)
-              and all(name in counted for name in node.input)]
+    joined = [
+        node
+        for node in graph.node
+        if node.op_type == "Concat"
+        and _attribute(node, "axis") in (1, -1)
+        and all(name in counted for name in node.input)
+    ]
     joined_ids = {id(node) for node in joined}
     graph_outputs = {output.name for output in graph.output}
-    read_alone = [name for name in counted
-                  if name in graph_outputs
-                  or any(name in node.input for node in graph.node if id(node) not in joined_ids)]
+    read_alone = [
+        name
+        for name in counted
+        if name in graph_outputs
+        or any(name in node.input for node in graph.node if id(node) not in joined_ids)
+    ]
     pieces = [(node.output[0], list(node.input)) for node in joined] + [(name, [name]) for name in read_alone]
 
     first_row: dict[str, int] = {}  # map -> where its channels start among the averages
@@ -74,10 +81,12 @@ def counts_by_pooling(model: onnx.ModelProto) -> int:
     areas = np.zeros((rows, len(columns)), np.float32)
     for column, count in enumerate(columns):
         spikes, channels, area = counted[count]
-        areas[first_row[spikes]:first_row[spikes] + channels, column] = area
+        areas[first_row[spikes] : first_row[spikes] + channels, column] = area
 
     nodes, constants = _pooled_counts(list(first_row), areas, pieces)
-    dropped_ids = joined_ids | {id(node) for node in graph.node if node.op_type == "ReduceSum" and node.output[0] in counted}
+    dropped_ids = joined_ids | {
+        id(node) for node in graph.node if node.op_type == "ReduceSum" and node.output[0] in counted
+    }
     kept = [node for node in graph.node if id(node) not in dropped_ids]
     graph.initializer.extend(constants)
     del graph.node[:]
@@ -102,12 +111,20 @@ def _countable(model: onnx.ModelProto) -> dict[str, tuple[str, int, int]]:
             return _is_step(node)
         if node.op_type == "Cast":
             source = producer.get(node.input[0])
-            return _attribute(node, "to") == TensorProto.FLOAT and source is not None and source.op_type in _COMPARISONS
+            return (
+                _attribute(node, "to") == TensorProto.FLOAT
+                and source is not None
+                and source.op_type in _COMPARISONS
+            )
         return node.op_type in _KEEPS_BINARY and name == node.output[0] and binary(node.input[0])
 
     counted = {}
     for reduce in graph.node:
-        flatten = producer.get(reduce.input[0]) if reduce.op_type == "ReduceSum" and len(reduce.input) == 2 else None
+        flatten = (
+            producer.get(reduce.input[0])
+            if reduce.op_type == "ReduceSum" and len(reduce.input) == 2
+            else None
+        )
         if flatten is None or flatten.op_type != "Reshape" or _attribute(reduce, "keepdims", 1) != 1:
             continue
         axes = constants.get(reduce.input[1])
@@ -126,40 +143,53 @@ def _countable(model: onnx.ModelProto) -> dict[str, tuple[str, int, int]]:
     return counted
 
 
-def _pooled_counts(maps: list[str], areas: np.ndarray, pieces: list[tuple[str, list[str]]]) -> tuple[list, list]:
+def _pooled_counts(
+    maps: list[str], areas: np.ndarray, pieces: list[tuple[str, list[str]]]
+) -> tuple[list, list]:
     """The nodes and constants that pool ``maps`` and give each piece's output [B, len(counts)]."""
     averages = [f"{PREFIX}_average_{index}" for index in range(len(maps))]
-    nodes = [helper.make_node("GlobalAveragePool", [spikes], [average], name=average)
-             for spikes, average in zip(maps, averages)]
+    nodes = [
+        helper.make_node("GlobalAveragePool", [spikes], [average], name=average)
+        for spikes, average in zip(maps, averages)
+    ]
     side_by_side = f"{PREFIX}_averages"
     if len(maps) > 1:
         nodes.append(helper.make_node("Concat", averages, [side_by_side], name=side_by_side, axis=1))
     else:
         side_by_side = averages[0]
     flat, weights, scaled = f"{PREFIX}_flat", f"{PREFIX}_areas", f"{PREFIX}_scaled"
-    nodes += [helper.make_node("Flatten", [side_by_side], [flat], name=flat, axis=1),  # [B, C, 1, 1] -> [B, C]
-              helper.make_node("MatMul", [flat, weights], [scaled], name=scaled)]
+    nodes += [
+        helper.make_node("Flatten", [side_by_side], [flat], name=flat, axis=1),  # [B, C, 1, 1] -> [B, C]
+        helper.make_node("MatMul", [flat, weights], [scaled], name=scaled),
+    ]
     constants = [numpy_helper.from_array(areas, weights)]
     outputs = [output for output, _ in pieces]
     if len(pieces) == 1:
         nodes.append(helper.make_node("Round", [scaled], outputs, name=f"{PREFIX}_round"))
     else:
         rounded, sizes = f"{PREFIX}_rounded", f"{PREFIX}_sizes"
-        nodes += [helper.make_node("Round", [scaled], [rounded], name=rounded),
-                  helper.make_node("Split", [rounded, sizes], outputs, name=f"{PREFIX}_split", axis=1)]
-        constants.append(numpy_helper.from_array(np.array([len(counts) for _, counts in pieces], np.int64), sizes))
+        nodes += [
+            helper.make_node("Round", [scaled], [rounded], name=rounded),
+            helper.make_node("Split", [rounded, sizes], outputs, name=f"{PREFIX}_split", axis=1),
+        ]
+        constants.append(
+            numpy_helper.from_array(np.array([len(counts) for _, counts in pieces], np.int64), sizes)
+        )
     return nodes, constants
 
 
-def _in_topological_order(kept: list[onnx.NodeProto], added: list[onnx.NodeProto],
-                          graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+def _in_topological_order(
+    kept: list[onnx.NodeProto], added: list[onnx.NodeProto], graph: onnx.GraphProto
+) -> list[onnx.NodeProto]:
     """``kept`` in their order, each of ``added`` as soon as what it reads is written (a map is
     pooled while it is still in cache), and any node after what it reads."""
     available = {value.name for value in graph.input} | {tensor.name for tensor in graph.initializer} | {""}
     ordered, kept, added = [], list(kept), list(added)
     while kept or added:
         for pending in (added, kept):
-            ready = next((i for i, node in enumerate(pending) if all(name in available for name in node.input)), None)
+            ready = next(
+                (i for i, node in enumerate(pending) if all(name in available for name in node.input)), None
+            )
             if ready is not None:
                 ordered.append(pending.pop(ready))
                 available.update(ordered[-1].output)

@@ -89,16 +89,46 @@ def export_onnx(network: SpikingNetwork, directory: Path, opset: int = 18) -> di
     step_inputs = ["images", "timestep", *state_names]
     step_outputs = [*STEP_OUTPUTS, *(f"next_{name}" for name in state_names)]
     batch_dim = torch.export.Dim("batch", min=1, max=65536)
-    _export(_EncoderGraph(network), (images,), directory / ENCODER_FILE, ["images"], ["features"],
-            {"images": {0: batch_dim}}, opset)
-    _export(_StepGraph(network), (images, torch.ones(batch), *membranes), directory / STEP_FILE, step_inputs,
-            step_outputs,
-            {"images": {0: batch_dim}, "timestep": {0: batch_dim}, "membranes": tuple({0: batch_dim} for _ in membranes)},
-            opset)
-    _export(_FirstStepGraph(network), (images,), directory / FIRST_STEP_FILE, ["images"], step_outputs,
-            {"images": {0: batch_dim}}, opset)
-    _export(_FirstStepGraph(network, decision_only=True), (images,), directory / FIRST_DECISION_FILE, ["images"],
-            list(STEP_OUTPUTS), {"images": {0: batch_dim}}, opset)
+    _export(
+        _EncoderGraph(network),
+        (images,),
+        directory / ENCODER_FILE,
+        ["images"],
+        ["features"],
+        {"images": {0: batch_dim}},
+        opset,
+    )
+    _export(
+        _StepGraph(network),
+        (images, torch.ones(batch), *membranes),
+        directory / STEP_FILE,
+        step_inputs,
+        step_outputs,
+        {
+            "images": {0: batch_dim},
+            "timestep": {0: batch_dim},
+            "membranes": tuple({0: batch_dim} for _ in membranes),
+        },
+        opset,
+    )
+    _export(
+        _FirstStepGraph(network),
+        (images,),
+        directory / FIRST_STEP_FILE,
+        ["images"],
+        step_outputs,
+        {"images": {0: batch_dim}},
+        opset,
+    )
+    _export(
+        _FirstStepGraph(network, decision_only=True),
+        (images,),
+        directory / FIRST_DECISION_FILE,
+        ["images"],
+        list(STEP_OUTPUTS),
+        {"images": {0: batch_dim}},
+        opset,
+    )
     return {
         "opset": opset,
         "encoder": {"file": ENCODER_FILE, "inputs": ["images"], "outputs": ["features"]},
@@ -108,8 +138,15 @@ def export_onnx(network: SpikingNetwork, directory: Path, opset: int = 18) -> di
     }
 
 
-def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str],
-            dynamic_shapes: dict, opset: int) -> None:
+def _export(
+    module: nn.Module,
+    args: tuple,
+    path: Path,
+    inputs: list[str],
+    outputs: list[str],
+    dynamic_shapes: dict,
+    opset: int,
+) -> None:
     # The exporter reports progress on stdout and warns about optional torchvision ops; an
     # export that fails still raises.
     quiet = logging.getLogger("torch.onnx")
@@ -119,9 +156,16 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
         # Graphs for inference: no gradients, so spikes are a plain comparison (``fire``).
         with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(module, args, input_names=inputs, output_names=outputs,
-                                        dynamic_shapes=dynamic_shapes, opset_version=opset, dynamo=True,
-                                        verbose=False)
+            program = torch.onnx.export(
+                module,
+                args,
+                input_names=inputs,
+                output_names=outputs,
+                dynamic_shapes=dynamic_shapes,
+                opset_version=opset,
+                dynamo=True,
+                verbose=False,
+            )
         graph = program.model_proto
         heaviside_as_hardsigmoid(graph)
         counts_by_pooling(graph)

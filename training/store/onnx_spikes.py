@@ -67,8 +67,14 @@ def heaviside_as_hardsigmoid(model: onnx.ModelProto) -> int:
         if pair is None:
             continue
         alpha, beta = pair
-        replaced[id(cast)] = helper.make_node("HardSigmoid", [compare.input[0]], [cast.output[0]],
-                                              name=f"{cast.name or cast.output[0]}_hardsigmoid", alpha=alpha, beta=beta)
+        replaced[id(cast)] = helper.make_node(
+            "HardSigmoid",
+            [compare.input[0]],
+            [cast.output[0]],
+            name=f"{cast.name or cast.output[0]}_hardsigmoid",
+            alpha=alpha,
+            beta=beta,
+        )
         dropped.add(id(compare))
     if not replaced:
         return 0

@@ -45,8 +45,9 @@ def load_trained(path: str | Path) -> TrainedSource:
         return _from_checkpoint(checkpoint_path(path))
     if (path / MANIFEST).is_file() or list_versions(path):
         return _from_store(resolve_version_dir(path))
-    raise FileNotFoundError(f"{path} is neither a training run (no {CHECKPOINT}) nor a model-store version "
-                            f"(no {MANIFEST})")
+    raise FileNotFoundError(
+        f"{path} is neither a training run (no {CHECKPOINT}) nor a model-store version (no {MANIFEST})"
+    )
 
 
 def _from_checkpoint(checkpoint: Path) -> TrainedSource:

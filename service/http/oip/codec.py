@@ -19,9 +19,18 @@ from dataclasses import dataclass
 import numpy as np
 
 DTYPES = {
-    "BOOL": np.dtype("?"), "UINT8": np.dtype("u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"), "INT8": np.dtype("i1"), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"), "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
+    "BOOL": np.dtype("?"),
+    "UINT8": np.dtype("u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "INT8": np.dtype("i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
 }
 BYTES = "BYTES"
 LENGTH = struct.Struct("<I")
@@ -50,7 +59,9 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
             raise TensorError(f"Inference-Header-Content-Length must be a byte count, not {header_length!r}")
         size = int(text)
         if size > len(body):
-            raise TensorError(f"Inference-Header-Content-Length is {size} but the body has only {len(body)} bytes")
+            raise TensorError(
+                f"Inference-Header-Content-Length is {size} but the body has only {len(body)} bytes"
+            )
     try:
         header = json.loads(body[:size])
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
@@ -99,16 +110,21 @@ def _read_input(spec: dict, where: str, binary: bytes, offset: int) -> tuple[Ten
     if size is None:
         if "data" not in spec:
             raise TensorError(f"{where}: needs 'data' or parameters.binary_data_size")
-        return Tensor(name, datatype, tuple(shape), tensor_from_json(datatype, shape, spec["data"], where)), offset
+        return Tensor(
+            name, datatype, tuple(shape), tensor_from_json(datatype, shape, spec["data"], where)
+        ), offset
     if "data" in spec:
         raise TensorError(f"{where}: has both 'data' and parameters.binary_data_size")
     if type(size) is not int or size < 0:
         raise TensorError(f"{where}: binary_data_size must be a non-negative integer")
     if offset + size > len(binary):
-        raise TensorError(f"{where}: binary_data_size is {size} but only {len(binary) - offset} bytes "
-                          "of binary data remain")
-    raw = binary[offset:offset + size]
-    tensor = Tensor(name, datatype, tuple(shape), tensor_from_binary(datatype, shape, raw, where), binary=True)
+        raise TensorError(
+            f"{where}: binary_data_size is {size} but only {len(binary) - offset} bytes of binary data remain"
+        )
+    raw = binary[offset : offset + size]
+    tensor = Tensor(
+        name, datatype, tuple(shape), tensor_from_binary(datatype, shape, raw, where), binary=True
+    )
     return tensor, offset + size
 
 
@@ -123,8 +139,10 @@ def tensor_from_binary(datatype: str, shape: list[int], raw: bytes, where: str =
         return _reshape(array, shape, where)
     dtype = DTYPES[datatype]
     if len(raw) != count * dtype.itemsize:
-        raise TensorError(f"{where}: {len(raw)} bytes of binary data, but shape {list(shape)} of {datatype} "
-                          f"needs {count * dtype.itemsize}")
+        raise TensorError(
+            f"{where}: {len(raw)} bytes of binary data, but shape {list(shape)} of {datatype} "
+            f"needs {count * dtype.itemsize}"
+        )
     return _reshape(np.frombuffer(raw, dtype=dtype), shape, where)
 
 
@@ -187,9 +205,10 @@ def decode_bytes_elements(raw: bytes, where: str = "tensor") -> list[bytes]:
         (length,) = LENGTH.unpack_from(raw, offset)
         offset += LENGTH.size
         if offset + length > len(raw):
-            raise TensorError(f"{where}: a BYTES element of {length} bytes overruns the data "
-                              f"({len(raw) - offset} left)")
-        elements.append(bytes(raw[offset:offset + length]))
+            raise TensorError(
+                f"{where}: a BYTES element of {length} bytes overruns the data ({len(raw) - offset} left)"
+            )
+        elements.append(bytes(raw[offset : offset + length]))
         offset += length
     return elements
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from service.http.errors import ApiError, bad_request
 from service.http.oip.codec import BYTES, Tensor, TensorError, parameters
-from service.inference.preprocessing import ImageLimits, InputSpec, preprocess, preprocess_pixels
 from service.http.schemas import Classification
+from service.inference.preprocessing import ImageLimits, InputSpec, preprocess, preprocess_pixels
 from service.inference.work import Deadline
 from training.contract.images.decode import ImageRejected, ImageTooLarge, read_header
 
@@ -38,13 +38,17 @@ OUTPUTS = {
 
 
 def input_metadata(spec: InputSpec) -> list[dict]:
-    return [{"name": IMAGE, "datatype": BYTES, "shape": [-1]},
-            {"name": PIXELS, "datatype": "UINT8", "shape": [-1, spec.channels, spec.height, spec.width]}]
+    return [
+        {"name": IMAGE, "datatype": BYTES, "shape": [-1]},
+        {"name": PIXELS, "datatype": "UINT8", "shape": [-1, spec.channels, spec.height, spec.width]},
+    ]
 
 
 def output_metadata(classes: int) -> list[dict]:
-    return [{"name": name, "datatype": datatype, "shape": [-1, classes] if per_class else [-1]}
-            for name, (datatype, per_class) in OUTPUTS.items()]
+    return [
+        {"name": name, "datatype": datatype, "shape": [-1, classes] if per_class else [-1]}
+        for name, (datatype, per_class) in OUTPUTS.items()
+    ]
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,13 @@ def _pixels(tensor: Tensor, spec: InputSpec) -> np.ndarray:
     return tensor.data
 
 
-def model_input(rows: InferRows, spec: InputSpec, limits: ImageLimits, max_request_pixels: int,
-                deadline: Deadline | None = None) -> np.ndarray:
+def model_input(
+    rows: InferRows,
+    spec: InputSpec,
+    limits: ImageLimits,
+    max_request_pixels: int,
+    deadline: Deadline | None = None,
+) -> np.ndarray:
     """float32 [B, C, H, W] by the service's own preprocessing (as /classify). Every header is
     read first: the images' pixels together must be within ``max_request_pixels`` before any is
     decoded. The deadline is checked between rows."""
@@ -108,8 +117,10 @@ def model_input(rows: InferRows, spec: InputSpec, limits: ImageLimits, max_reque
             width, height = read_header(data, limits).size
         total += width * height
     if total > max_request_pixels:
-        raise ImageTooLarge(f"the request's {len(rows.files)} images have {total} pixels together; at most "
-                            f"{max_request_pixels} are accepted in one request")
+        raise ImageTooLarge(
+            f"the request's {len(rows.files)} images have {total} pixels together; at most "
+            f"{max_request_pixels} are accepted in one request"
+        )
     images = []
     for i, data in enumerate(rows.files):
         if deadline is not None:
@@ -148,7 +159,9 @@ def requested_outputs(header: dict) -> list[tuple[str, bool]]:
             raise TensorError(f"outputs[{i}]: output {name!r} is asked for twice")
         params = parameters(output, f"output {name!r}")
         if "classification" in params:
-            raise TensorError("the classification extension is not supported: ask for 'class_index' and 'scores'")
+            raise TensorError(
+                "the classification extension is not supported: ask for 'class_index' and 'scores'"
+            )
         binary = params.get("binary_data", default)
         if type(binary) is not bool:
             raise TensorError(f"output {name!r}: parameters.binary_data must be true or false")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path as FilePath
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
@@ -45,14 +44,23 @@ async def list_examples(model: ModelName) -> dict[str, Any]:
     """Example ``dvs-events/1`` streams for an event model (the demo page replays them over
     ``/classify/stream``): sensor size, and per stream its label, event count, duration and URL."""
     index = _index(model)
-    return {"model": model, "format": index["format"], "width": index["width"], "height": index["height"],
-            "source": index["source"],
-            "streams": [{**entry, "url": f"/examples/{model}/{number}"}
-                        for number, entry in enumerate(index["streams"])]}
+    return {
+        "model": model,
+        "format": index["format"],
+        "width": index["width"],
+        "height": index["height"],
+        "source": index["source"],
+        "streams": [
+            {**entry, "url": f"/examples/{model}/{number}"} for number, entry in enumerate(index["streams"])
+        ],
+    }
 
 
-@router.get("/examples/{model}/{number}", summary="One example event stream",
-            responses={200: {"content": {DVS_EVENTS: {}}}, **error_responses(404)})
+@router.get(
+    "/examples/{model}/{number}",
+    summary="One example event stream",
+    responses={200: {"content": {DVS_EVENTS: {}}}, **error_responses(404)},
+)
 async def get_example(model: ModelName, number: Annotated[int, Path(ge=0)]) -> Response:
     """One example stream: 16-byte little-endian records (int64 t, uint16 x, uint16 y, uint8 p, 3 zero bytes)."""
     streams = _index(model)["streams"]

@@ -18,8 +18,12 @@ async def live() -> Health:
     return Health(status="live")
 
 
-@router.get("/health/ready", summary="Readiness: the models are loaded and warmed up",
-            response_model=Health, responses={503: {"model": Health}})
+@router.get(
+    "/health/ready",
+    summary="Readiness: the models are loaded and warmed up",
+    response_model=Health,
+    responses={503: {"model": Health}},
+)
 @router.get("/v2/health/ready", response_model=Health, include_in_schema=False)
 async def ready(service: ServiceDep) -> Health | JSONResponse:
     """200 once the default models are loaded and warmed up; 503 before that and while draining."""

@@ -17,19 +17,28 @@ from contextlib import AbstractContextManager
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from service.inference.admission import admitted, within_deadline
 from service.http.answers import build_answer, observe_decision
 from service.http.dependencies import ServiceDep
-from service.inference.early_exit import Outcome
 from service.http.errors import ApiError, error_responses
 from service.http.image_input import read_body
 from service.http.oip.codec import TensorError, output_tensor, read_inputs, response_body, split_body
-from service.http.oip.tensors import (OUTPUTS, InferRows, bad_tensor, input_metadata, model_input, output_arrays, output_metadata,
-                                 read_rows, requested_outputs)
+from service.http.oip.tensors import (
+    OUTPUTS,
+    InferRows,
+    bad_tensor,
+    input_metadata,
+    model_input,
+    output_arrays,
+    output_metadata,
+    read_rows,
+    requested_outputs,
+)
+from service.http.schemas import OipModelMetadata, OipModelReady, OipServerMetadata
+from service.inference.admission import admitted, within_deadline
+from service.inference.early_exit import Outcome
 from service.inference.errors import Draining, ModelNotFound, WrongModelKind
 from service.inference.registry import LoadedModel
 from service.inference.state import ServiceState
-from service.http.schemas import OipModelMetadata, OipModelReady, OipServerMetadata
 from service.inference.work import Deadline
 
 router = APIRouter(tags=["open inference protocol"])
@@ -44,33 +53,56 @@ INFER_BODY = {
     "requestBody": {
         "required": True,
         "description": "JSON inference request; with the binary tensor data extension, the JSON header "
-                       f"({HEADER_LENGTH} bytes long) followed by the inputs' raw bytes",
+        f"({HEADER_LENGTH} bytes long) followed by the inputs' raw bytes",
         "content": {
-            "application/json": {"schema": {
-                "type": "object", "required": ["inputs"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "parameters": {"type": "object"},
-                    "inputs": {"type": "array", "minItems": 1, "items": {
-                        "type": "object", "required": ["name", "datatype", "shape"],
-                        "properties": {"name": {"type": "string", "enum": ["image", "pixels"]},
-                                       "datatype": {"type": "string", "enum": ["BYTES", "UINT8"]},
-                                       "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-                                       "parameters": {"type": "object"}, "data": {}}}},
-                    "outputs": {"type": "array", "items": {
-                        "type": "object", "required": ["name"],
-                        "properties": {"name": {"type": "string", "enum": list(OUTPUTS)},
-                                       "parameters": {"type": "object"}}}},
-                },
-            }},
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["inputs"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "parameters": {"type": "object"},
+                        "inputs": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "type": "object",
+                                "required": ["name", "datatype", "shape"],
+                                "properties": {
+                                    "name": {"type": "string", "enum": ["image", "pixels"]},
+                                    "datatype": {"type": "string", "enum": ["BYTES", "UINT8"]},
+                                    "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                                    "parameters": {"type": "object"},
+                                    "data": {},
+                                },
+                            },
+                        },
+                        "outputs": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {
+                                    "name": {"type": "string", "enum": list(OUTPUTS)},
+                                    "parameters": {"type": "object"},
+                                },
+                            },
+                        },
+                    },
+                }
+            },
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         },
     }
 }
 INFER_RESPONSES = {
-    200: {"description": "JSON inference response, or a JSON header followed by binary outputs",
-          "content": {"application/json": {"schema": {"type": "object"}},
-                      "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+    200: {
+        "description": "JSON inference response, or a JSON header followed by binary outputs",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
     **error_responses(400, 404, 413, 415, 503, 504),
 }
 
@@ -89,8 +121,10 @@ def _resolve(service: ServiceState, name: str, version: str | None) -> LoadedMod
     try:
         return service.registry.resolve(name, number, kind="image")
     except WrongModelKind:
-        raise WrongModelKind(f"model {name!r} classifies DVS event streams: it stays on /classify/stream, "
-                             "not the Open Inference Protocol") from None
+        raise WrongModelKind(
+            f"model {name!r} classifies DVS event streams: it stays on /classify/stream, "
+            "not the Open Inference Protocol"
+        ) from None
 
 
 def _lease(service: ServiceState, name: str, version: str | None) -> AbstractContextManager[LoadedModel]:
@@ -101,22 +135,33 @@ def _lease(service: ServiceState, name: str, version: str | None) -> AbstractCon
 def _metadata(service: ServiceState, name: str, version: str | None) -> OipModelMetadata:
     loaded = _resolve(service, name, version)
     versions = service.registry.models.get(loaded.name) or {loaded.version: loaded}
-    return OipModelMetadata(name=loaded.name, versions=[str(v) for v in sorted(versions)],
-                            platform=f"firstspike_{loaded.runtime.name}", inputs=input_metadata(loaded.input_spec),
-                            outputs=output_metadata(loaded.widths.classes))
+    return OipModelMetadata(
+        name=loaded.name,
+        versions=[str(v) for v in sorted(versions)],
+        platform=f"firstspike_{loaded.runtime.name}",
+        inputs=input_metadata(loaded.input_spec),
+        outputs=output_metadata(loaded.widths.classes),
+    )
 
 
-@router.get("/v2/models/{name}", summary="OIP model metadata (the highest version)",
-            response_model=OipModelMetadata, responses=error_responses(400, 404, 503))
+@router.get(
+    "/v2/models/{name}",
+    summary="OIP model metadata (the highest version)",
+    response_model=OipModelMetadata,
+    responses=error_responses(400, 404, 503),
+)
 async def model_metadata(name: str, service: ServiceDep) -> OipModelMetadata:
     """Tensor metadata of the model's highest loaded version; -1 marks the batch dimension."""
     return _metadata(service, name, None)
 
 
-@router.get("/v2/models/{name}/versions/{version}", summary="OIP model version metadata",
-            response_model=OipModelMetadata, responses=error_responses(400, 404, 503))
-async def model_version_metadata(name: str, version: str,
-                                 service: ServiceDep) -> OipModelMetadata:
+@router.get(
+    "/v2/models/{name}/versions/{version}",
+    summary="OIP model version metadata",
+    response_model=OipModelMetadata,
+    responses=error_responses(400, 404, 503),
+)
+async def model_version_metadata(name: str, version: str, service: ServiceDep) -> OipModelMetadata:
     return _metadata(service, name, version)
 
 
@@ -127,33 +172,48 @@ def _ready(service: ServiceState, name: str, version: str | None) -> OipModelRea
     return OipModelReady(name=loaded.name, version=str(loaded.version), ready=True)
 
 
-@router.get("/v2/models/{name}/ready", summary="OIP model readiness",
-            response_model=OipModelReady, responses=error_responses(400, 404, 503))
+@router.get(
+    "/v2/models/{name}/ready",
+    summary="OIP model readiness",
+    response_model=OipModelReady,
+    responses=error_responses(400, 404, 503),
+)
 async def model_ready(name: str, service: ServiceDep) -> OipModelReady:
     """200 when the model is loaded and the server ready; otherwise the error body."""
     return _ready(service, name, None)
 
 
-@router.get("/v2/models/{name}/versions/{version}/ready", summary="OIP model version readiness",
-            response_model=OipModelReady,
-            responses=error_responses(400, 404, 503))
+@router.get(
+    "/v2/models/{name}/versions/{version}/ready",
+    summary="OIP model version readiness",
+    response_model=OipModelReady,
+    responses=error_responses(400, 404, 503),
+)
 async def model_version_ready(name: str, version: str, service: ServiceDep) -> OipModelReady:
     return _ready(service, name, version)
 
 
-@router.post("/v2/models/{name}/infer", summary="OIP inference: a batch of images",
-             response_class=Response, responses=INFER_RESPONSES, openapi_extra=INFER_BODY)
+@router.post(
+    "/v2/models/{name}/infer",
+    summary="OIP inference: a batch of images",
+    response_class=Response,
+    responses=INFER_RESPONSES,
+    openapi_extra=INFER_BODY,
+)
 async def infer(request: Request, name: str, service: ServiceDep) -> Response:
     """Classify B images, given as ``image`` BYTES [B] (image files) or ``pixels`` UINT8
     [B, C, H, W]; JSON tensors or the binary tensor data extension."""
     return await _infer_request(request, service, name, None)
 
 
-@router.post("/v2/models/{name}/versions/{version}/infer", summary="OIP inference on one version",
-             response_class=Response, responses=INFER_RESPONSES,
-             openapi_extra=INFER_BODY)
-async def infer_version(request: Request, name: str, version: str,
-                        service: ServiceDep) -> Response:
+@router.post(
+    "/v2/models/{name}/versions/{version}/infer",
+    summary="OIP inference on one version",
+    response_class=Response,
+    responses=INFER_RESPONSES,
+    openapi_extra=INFER_BODY,
+)
+async def infer_version(request: Request, name: str, version: str, service: ServiceDep) -> Response:
     return await _infer_request(request, service, name, version)
 
 
@@ -163,21 +223,30 @@ async def _infer_request(request: Request, service: ServiceState, name: str, ver
         request.state.model, request.state.version = loaded.name, loaded.version
         async with admitted(service, loaded, ENDPOINT):
             decided, inference_id, outputs = await _read_and_infer(request, service, loaded)
-    answers = [build_answer(request.state.request_id, loaded, outcome, seconds) for outcome, seconds in decided]
+    answers = [
+        build_answer(request.state.request_id, loaded, outcome, seconds) for outcome, seconds in decided
+    ]
     for answer, (_, seconds) in zip(answers, decided):
         observe_decision(service.metrics, loaded, answer, ENDPOINT, seconds)
-    request.state.log = {"model": loaded.name, "version": loaded.version, "rows": len(answers),
-                         "class_index": [a.class_index for a in answers],
-                         "decision_timestep": [a.decision_timestep for a in answers]}
+    request.state.log = {
+        "model": loaded.name,
+        "version": loaded.version,
+        "rows": len(answers),
+        "class_index": [a.class_index for a in answers],
+        "decision_timestep": [a.decision_timestep for a in answers],
+    }
     return _response(loaded, inference_id, outputs, output_arrays(answers))
 
 
-async def _read_and_infer(request: Request, service: ServiceState,
-                          loaded: LoadedModel) -> tuple[list[tuple[Outcome, float]], str | None, list]:
+async def _read_and_infer(
+    request: Request, service: ServiceState, loaded: LoadedModel
+) -> tuple[list[tuple[Outcome, float]], str | None, list]:
     """The body read and parsed, its rows decided: (outcome, seconds) per row, the request's
     ``id`` and the outputs it asks for."""
     settings = service.settings
-    body = _decompress(await read_body(request), request.headers.get("content-encoding", ""), settings.max_body_bytes)
+    body = _decompress(
+        await read_body(request), request.headers.get("content-encoding", ""), settings.max_body_bytes
+    )
     header_length = request.headers.get(HEADER_LENGTH)
     if len(body) > INLINE_PARSE_BYTES:  # a million JSON numbers or BYTES elements would stall every request
         inference_id, rows, outputs = await service.pool.run(_parse, body, header_length, loaded)
@@ -186,8 +255,9 @@ async def _read_and_infer(request: Request, service: ServiceState,
     if len(rows) > settings.request_rows:  # one request may take a share of the model's queue, not all of it
         raise ApiError(413, "too_many_rows", f"{len(rows)} rows; at most {settings.request_rows} per request")
     received = time.perf_counter()
-    decided = await within_deadline(service, loaded, ENDPOINT,
-                                    lambda deadline: _infer(service, loaded, rows, received, deadline))
+    decided = await within_deadline(
+        service, loaded, ENDPOINT, lambda deadline: _infer(service, loaded, rows, received, deadline)
+    )
     return decided, inference_id, outputs
 
 
@@ -198,13 +268,18 @@ def _parse(body: bytes, header_length: str | None, loaded: LoadedModel) -> tuple
         inference_id = header.get("id")
         if inference_id is not None and not isinstance(inference_id, str):
             raise TensorError("'id' must be a string")
-        return inference_id, read_rows(read_inputs(header, binary), loaded.input_spec), requested_outputs(header)
+        return (
+            inference_id,
+            read_rows(read_inputs(header, binary), loaded.input_spec),
+            requested_outputs(header),
+        )
     except TensorError as error:
         raise bad_tensor(error) from None
 
 
-def _response(loaded: LoadedModel, inference_id: str | None, outputs: list[tuple[str, bool]],
-              arrays: dict) -> Response:
+def _response(
+    loaded: LoadedModel, inference_id: str | None, outputs: list[tuple[str, bool]], arrays: dict
+) -> Response:
     header = {"model_name": loaded.name, "model_version": str(loaded.version)}
     if inference_id is not None:
         header["id"] = inference_id
@@ -227,13 +302,20 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     if encoding in ("", "identity"):
         return body
     if encoding not in ("gzip", "deflate"):
-        raise ApiError(415, "unsupported_content_encoding", f"content encoding {encoding!r} is not accepted; "
-                                                            "send gzip, deflate or none")
-    inflater = zlib.decompressobj(31 if encoding == "gzip" else 15)  # deflate: the zlib format, as HTTP means it
+        raise ApiError(
+            415,
+            "unsupported_content_encoding",
+            f"content encoding {encoding!r} is not accepted; send gzip, deflate or none",
+        )
+    inflater = zlib.decompressobj(
+        31 if encoding == "gzip" else 15
+    )  # deflate: the zlib format, as HTTP means it
     try:
         inflated = inflater.decompress(body, limit + 1)
     except zlib.error as error:
-        raise ApiError(400, "invalid_encoding", f"the {encoding} body could not be inflated ({error})") from None
+        raise ApiError(
+            400, "invalid_encoding", f"the {encoding} body could not be inflated ({error})"
+        ) from None
     if len(inflated) > limit:
         raise ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes once inflated")
     if not inflater.eof:
@@ -241,13 +323,16 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     return inflated
 
 
-async def _infer(service: ServiceState, loaded: LoadedModel, rows: InferRows, received: float,
-                 deadline: Deadline) -> list[tuple[Outcome, float]]:
+async def _infer(
+    service: ServiceState, loaded: LoadedModel, rows: InferRows, received: float, deadline: Deadline
+) -> list[tuple[Outcome, float]]:
     """(outcome, seconds from ``received`` to its decision) per row, in order."""
     settings = service.settings
-    images = await service.pool.run(model_input, rows, loaded.input_spec, settings.image_limits,
-                                    settings.max_request_pixels, deadline)
+    images = await service.pool.run(
+        model_input, rows, loaded.input_spec, settings.image_limits, settings.max_request_pixels, deadline
+    )
     if loaded.batcher is not None:
+
         async def one(image):
             outcome = await loaded.batcher.submit(image)
             return outcome, time.perf_counter() - received

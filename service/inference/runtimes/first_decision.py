@@ -30,8 +30,14 @@ def decision_first_pays(decision_cost: float, full_cost: float, going_on: float 
     return going_on is not None and decision_cost + going_on * full_cost < full_cost
 
 
-def least_costs(first: Callable[[], object], second: Callable[[], object], calls: int = 3, min_rounds: int = 5,
-                max_rounds: int = 25, budget_seconds: float = 0.3) -> tuple[float, float]:
+def least_costs(
+    first: Callable[[], object],
+    second: Callable[[], object],
+    calls: int = 3,
+    min_rounds: int = 5,
+    max_rounds: int = 25,
+    budget_seconds: float = 0.3,
+) -> tuple[float, float]:
     """Seconds per call of each: the least over rounds that alternate between the two (what a
     call costs when nothing else interferes; a loaded machine only ever adds). At least
     ``min_rounds`` rounds, more while within ``budget_seconds``."""
@@ -41,7 +47,7 @@ def least_costs(first: Callable[[], object], second: Callable[[], object], calls
     for round_ in range(max_rounds):
         if round_ >= min_rounds and time.perf_counter() - started_all > budget_seconds:
             break
-        for index in ((0, 1) if round_ % 2 == 0 else (1, 0)):
+        for index in (0, 1) if round_ % 2 == 0 else (1, 0):
             function = (first, second)[index]
             started = time.perf_counter()
             for _ in range(calls):

@@ -21,7 +21,9 @@ class OnnxRuntime:
     def __init__(self, version_dir: Path, manifest: Manifest, threads: int = 1) -> None:
         graphs = manifest.onnx
         if graphs is None:
-            raise ValueError(f"{version_dir}: the model has no ONNX graphs (export it with 'firstspike export --onnx')")
+            raise ValueError(
+                f"{version_dir}: the model has no ONNX graphs (export it with 'firstspike export --onnx')"
+            )
         keep_freed_memory()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -40,8 +42,9 @@ class OnnxRuntime:
         # Versions exported since the step graph computes the features itself carry each row's
         # input between timesteps; older ones carry the encoder graph's features.
         self.step_input = graphs.step.inputs[0]
-        self.encoder = (session(self._encoder_graph(version_dir, graphs)) if self.step_input == "features"
-                        else None)
+        self.encoder = (
+            session(self._encoder_graph(version_dir, graphs)) if self.step_input == "features" else None
+        )
         self.stepper = session(graphs.step)
         # Versions exported before the fused first-step graph existed run encoder and step
         # instead; those exported before the decision-only one always start with the full step.
@@ -57,8 +60,9 @@ class OnnxRuntime:
     @staticmethod
     def _encoder_graph(version_dir: Path, graphs: OnnxGraphs) -> OnnxGraph:
         if graphs.encoder is None:
-            raise ModelStoreError(f"{version_dir}: the step graph takes features but the manifest has no "
-                                  "encoder graph")
+            raise ModelStoreError(
+                f"{version_dir}: the step graph takes features but the manifest has no encoder graph"
+            )
         return graphs.encoder
 
     def _decision_first_pays(self, manifest: Manifest) -> bool:
@@ -67,10 +71,13 @@ class OnnxRuntime:
             return False
         if going_on == 0:  # the decision graph is the full one less outputs: never dearer
             return True
-        shape = [1 if isinstance(d, str) or d is None else d for d in self.first_decider.get_inputs()[0].shape]
+        shape = [
+            1 if isinstance(d, str) or d is None else d for d in self.first_decider.get_inputs()[0].shape
+        ]
         blank = {"images": np.zeros(shape, dtype=np.float32)}
-        decision, full = least_costs(lambda: self.first_decider.run(None, blank),
-                                      lambda: self.first_stepper.run(None, blank))
+        decision, full = least_costs(
+            lambda: self.first_decider.run(None, blank), lambda: self.first_stepper.run(None, blank)
+        )
         return decision_first_pays(decision, full, going_on)
 
     def encode(self, images: np.ndarray) -> np.ndarray:
@@ -96,7 +103,11 @@ class OnnxRuntime:
         return StepResult(*self.first_decider.run(None, {"images": images}), None)
 
     def step(self, encoded: np.ndarray, timesteps: np.ndarray, state: tuple[np.ndarray, ...]) -> StepResult:
-        feeds = {self.step_input: encoded, "timestep": timesteps.astype(np.float32), **dict(zip(self.state_names, state))}
+        feeds = {
+            self.step_input: encoded,
+            "timestep": timesteps.astype(np.float32),
+            **dict(zip(self.state_names, state)),
+        }
         outputs = self.stepper.run(None, feeds)
         return _step_result(outputs)
 

@@ -60,5 +60,11 @@ class TorchRuntime:
 
 
 def _step_result(arrays: StepArrays) -> StepResult:
-    return StepResult(arrays.current, arrays.membrane, arrays.spikes, arrays.layer_spikes, arrays.synaptic_inputs,
-                      arrays.state)
+    return StepResult(
+        arrays.current,
+        arrays.membrane,
+        arrays.spikes,
+        arrays.layer_spikes,
+        arrays.synaptic_inputs,
+        arrays.state,
+    )

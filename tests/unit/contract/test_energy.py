@@ -3,17 +3,26 @@
 import pytest
 import torch
 
-from training.contract.energy import E_AC_JOULES, E_MAC_JOULES, ann_operation_counts, neuromorphic_energy, operation_counts
+from training.contract.energy import (
+    E_AC_JOULES,
+    E_MAC_JOULES,
+    ann_operation_counts,
+    neuromorphic_energy,
+    operation_counts,
+)
 from training.contract.manifest import SynapticLayer
 from training.evaluate import evaluate
 from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
 
-LAYERS = [SynapticLayer.model_validate(layer) for layer in (
-    {"name": "encoder.conv", "kind": "mac", "flops": 1000, "input_neurons": 64, "static": True},
-    {"name": "conv", "kind": "sop", "flops": 8000, "input_neurons": 200, "static": False},
-    {"name": "head", "kind": "sop", "flops": 500, "input_neurons": 50, "static": False},
-)]
+LAYERS = [
+    SynapticLayer.model_validate(layer)
+    for layer in (
+        {"name": "encoder.conv", "kind": "mac", "flops": 1000, "input_neurons": 64, "static": True},
+        {"name": "conv", "kind": "sop", "flops": 8000, "input_neurons": 200, "static": False},
+        {"name": "head", "kind": "sop", "flops": 500, "input_neurons": 50, "static": False},
+    )
+]
 
 
 def test_snn_energy_counts_first_layer_as_macs_and_the_rest_as_rate_times_flops():

@@ -4,18 +4,26 @@ import numpy as np
 import pytest
 import torch
 
-from training.data.digits_dvs import BIN_US, SENSOR, generate_stream
-from training.data.event_augment import cutout, nda_augment, roll, rotate
 from training.contract.events.binning import EventBinner, bin_events
 from training.contract.events.format import RECORD_BYTES, decode, encode, make_events
+from training.data.digits_dvs import BIN_US, SENSOR, generate_stream
+from training.data.event_augment import cutout, nda_augment, roll, rotate
 
-EVENTS = make_events([100, 150, 300, 1200, 1250, 5000], [0, 1, 2, 3, 0, 1], [0, 0, 1, 1, 2, 2], [1, 0, 1, 1, 0, 1])
+EVENTS = make_events(
+    [100, 150, 300, 1200, 1250, 5000], [0, 1, 2, 3, 0, 1], [0, 0, 1, 1, 2, 2], [1, 0, 1, 1, 0, 1]
+)
 
 
 def test_records_are_16_little_endian_bytes():
     data = encode(make_events([1], [2], [3], [1]))
     assert len(data) == RECORD_BYTES == 16
-    assert data == (1).to_bytes(8, "little") + (2).to_bytes(2, "little") + (3).to_bytes(2, "little") + b"\x01\x00\x00\x00"
+    assert (
+        data
+        == (1).to_bytes(8, "little")
+        + (2).to_bytes(2, "little")
+        + (3).to_bytes(2, "little")
+        + b"\x01\x00\x00\x00"
+    )
     assert decode(encode(EVENTS)).tolist() == EVENTS.tolist()
     with pytest.raises(ValueError):
         decode(data[:-1])

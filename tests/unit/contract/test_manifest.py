@@ -11,11 +11,22 @@ import pytest
 
 from tests.helpers import MODEL_STORE
 from training.contract.decisions import FIRST_SPIKE
-from training.contract.manifest import (EventInput, ImageInput, Manifest, ModelStoreError, discover,
-                                        is_valid_name, parse_manifest, read_manifest)
+from training.contract.manifest import (
+    EventInput,
+    ImageInput,
+    Manifest,
+    ModelStoreError,
+    discover,
+    is_valid_name,
+    parse_manifest,
+    read_manifest,
+)
 
-SHIPPED = [MODEL_STORE / name / str(version)
-           for name, versions in discover(MODEL_STORE).items() for version in versions]
+SHIPPED = [
+    MODEL_STORE / name / str(version)
+    for name, versions in discover(MODEL_STORE).items()
+    for version in versions
+]
 DIGITS_3 = MODEL_STORE / "digits" / "3"
 
 
@@ -67,20 +78,25 @@ def _damaged(change) -> dict:
     return stored
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda m: [m.pop(key) for key in ("labels", "files")], "missing keys labels, files"),
-    (lambda m: m.__setitem__("format", "firstspike-model/9"), "format 'firstspike-model/9', expected"),
-    (lambda m: m["files"].__setitem__("step.onnx", "0" * 64),
-     r"files\['step.onnx'\]: Input should be a valid dict"),
-    (lambda m: m["files"]["step.onnx"].__setitem__("sha256", "xyz"), r"files\['step.onnx'\].sha256"),
-    (lambda m: m["files"]["step.onnx"].__setitem__("bytes", -1), r"files\['step.onnx'\].bytes"),
-    (lambda m: m["files"].pop("step.onnx"), "step.onnx is used but not listed in 'files'"),
-    (lambda m: m.__setitem__("name", "../up"), "not a model name"),
-    (lambda m: m.__setitem__("kind", "events"), "kind 'events'"),
-    (lambda m: m.__setitem__("labels", ["only one"]), "1 labels for 10 output neurons"),
-    (lambda m: m["layers"]["synaptic"][0].__setitem__("kind", "fma"), r"layers.synaptic\[0\].kind"),
-    (lambda m: m["onnx"].__setitem__("extra", {"inputs": []}), "onnx.extra.file"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: [m.pop(key) for key in ("labels", "files")], "missing keys labels, files"),
+        (lambda m: m.__setitem__("format", "firstspike-model/9"), "format 'firstspike-model/9', expected"),
+        (
+            lambda m: m["files"].__setitem__("step.onnx", "0" * 64),
+            r"files\['step.onnx'\]: Input should be a valid dict",
+        ),
+        (lambda m: m["files"]["step.onnx"].__setitem__("sha256", "xyz"), r"files\['step.onnx'\].sha256"),
+        (lambda m: m["files"]["step.onnx"].__setitem__("bytes", -1), r"files\['step.onnx'\].bytes"),
+        (lambda m: m["files"].pop("step.onnx"), "step.onnx is used but not listed in 'files'"),
+        (lambda m: m.__setitem__("name", "../up"), "not a model name"),
+        (lambda m: m.__setitem__("kind", "events"), "kind 'events'"),
+        (lambda m: m.__setitem__("labels", ["only one"]), "1 labels for 10 output neurons"),
+        (lambda m: m["layers"]["synaptic"][0].__setitem__("kind", "fma"), r"layers.synaptic\[0\].kind"),
+        (lambda m: m["onnx"].__setitem__("extra", {"inputs": []}), "onnx.extra.file"),
+    ],
+)
 def test_a_malformed_manifest_is_refused_in_one_line(change, message):
     with pytest.raises(ModelStoreError, match=message) as refused:
         parse_manifest(_damaged(change), "store/x/1/manifest.json")
@@ -95,8 +111,18 @@ def test_read_manifest_names_the_file(tmp_path):
         read_manifest(version_dir)
 
 
-@pytest.mark.parametrize("name, valid", [("digits", True), ("fashion-mnist", True), ("a.b_c", True),
-                                         ("../up", False), (".hidden", False), ("", False), ("x" * 65, False)])
+@pytest.mark.parametrize(
+    "name, valid",
+    [
+        ("digits", True),
+        ("fashion-mnist", True),
+        ("a.b_c", True),
+        ("../up", False),
+        (".hidden", False),
+        ("", False),
+        ("x" * 65, False),
+    ],
+)
 def test_model_names_are_single_path_components(name, valid):
     assert is_valid_name(name) is valid
 

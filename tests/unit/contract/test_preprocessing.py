@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import png_bytes
 from service.http.errors import ApiError
 from service.http.image_input import decode_base64_image
 from service.inference.preprocessing import ImageLimits, InputSpec, decode_image, preprocess
+from tests.helpers import png_bytes
 from training.contract.images.decode import ImageRejected, ImageTooLarge
 
 GREY_8 = InputSpec(channels=1, height=8, width=8, pixel_max=255, mean=(0.0,), std=(1.0,))
@@ -47,7 +47,10 @@ def test_grey_image_becomes_rgb_and_is_normalised_per_channel():
     assert np.allclose(tensor[:, 0, 0], [(1 - 0.5) / 0.25, (1 - 0.5) / 0.5, (1 - 0.5) / 1.0])
 
 
-@pytest.mark.parametrize("format, mode", [("JPEG", "RGB"), ("BMP", "RGB"), ("GIF", "P"), ("TIFF", "RGBA"), ("WEBP", "RGB"), ("PNG", "LA")])
+@pytest.mark.parametrize(
+    "format, mode",
+    [("JPEG", "RGB"), ("BMP", "RGB"), ("GIF", "P"), ("TIFF", "RGBA"), ("WEBP", "RGB"), ("PNG", "LA")],
+)
 def test_common_formats_modes_and_sizes_are_accepted(format, mode):
     image = Image.new(mode, (37, 23), color=None)
     tensor = preprocess(_encode(image, format), GREY_8, ImageLimits(max_pixels=10_000))
@@ -87,13 +90,16 @@ def test_base64_with_and_without_data_url_prefix():
             decode_base64_image(bad)
 
 
-@pytest.mark.parametrize("size, limits, code", [
-    ((8193, 10), ImageLimits(), "image_too_large"),  # a side over 8192
-    ((10, 8193), ImageLimits(), "image_too_large"),
-    ((200, 100), ImageLimits(max_pixels=19_999), "image_too_large"),
-    ((330, 10), ImageLimits(), "image_aspect_ratio"),  # 33:1
-    ((10, 330), ImageLimits(), "image_aspect_ratio"),
-])
+@pytest.mark.parametrize(
+    "size, limits, code",
+    [
+        ((8193, 10), ImageLimits(), "image_too_large"),  # a side over 8192
+        ((10, 8193), ImageLimits(), "image_too_large"),
+        ((200, 100), ImageLimits(max_pixels=19_999), "image_too_large"),
+        ((330, 10), ImageLimits(), "image_aspect_ratio"),  # 33:1
+        ((10, 330), ImageLimits(), "image_aspect_ratio"),
+    ],
+)
 def test_sides_pixels_and_aspect_ratio_are_checked_from_the_header(size, limits, code):
     with pytest.raises(ImageRejected) as caught:
         decode_image(_encode(Image.new("L", size), "PNG"), limits)
@@ -103,7 +109,9 @@ def test_sides_pixels_and_aspect_ratio_are_checked_from_the_header(size, limits,
 
 def test_limits_at_their_edge_are_accepted():
     assert decode_image(_encode(Image.new("L", (320, 10)), "PNG"), ImageLimits()).size == (320, 10)  # 32:1
-    assert decode_image(_encode(Image.new("L", (8192, 2)), "PNG"), ImageLimits(max_aspect_ratio=4096)).size == (8192, 2)
+    assert decode_image(
+        _encode(Image.new("L", (8192, 2)), "PNG"), ImageLimits(max_aspect_ratio=4096)
+    ).size == (8192, 2)
 
 
 def test_ico_files_are_not_accepted():
@@ -140,8 +148,11 @@ def test_wide_images_are_mapped_to_eight_bits_a_band_at_a_time(monkeypatch):
     import training.contract.images.model_input as model_input
 
     rng = np.random.default_rng(8)
-    for values in (rng.integers(0, 65536, (37, 50)).astype(np.uint16), rng.integers(-5, 10**6, (37, 50)).astype(np.int32),
-                   (rng.random((37, 50)) * 300).astype(np.float32)):
+    for values in (
+        rng.integers(0, 65536, (37, 50)).astype(np.uint16),
+        rng.integers(-5, 10**6, (37, 50)).astype(np.int32),
+        (rng.random((37, 50)) * 300).astype(np.float32),
+    ):
         image = Image.fromarray(values)
         whole = np.clip(values.astype(np.float64) / values.max() * 255.0, 0, 255).astype(np.uint8)
         monkeypatch.setattr(model_input, "WIDE_BAND_VALUES", 120)  # bands of 2 rows

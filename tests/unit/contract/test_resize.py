@@ -12,11 +12,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import png_bytes
 from service.inference.preprocessing import ImageLimits, decode_image, preprocess
+from tests.helpers import png_bytes
 from training.contract.images.decode import ImageTooLarge
 from training.contract.images.model_input import InputSpec, to_model_input
-from training.contract.images.resize import DEFAULT_RESIZE, LEGACY_RESIZE, ResizePolicy, area_resize, resize_image
+from training.contract.images.resize import (
+    DEFAULT_RESIZE,
+    LEGACY_RESIZE,
+    ResizePolicy,
+    area_resize,
+    resize_image,
+)
 from training.contract.manifest import ImageInput
 
 GREY_8 = InputSpec(channels=1, height=8, width=8, pixel_max=255, mean=(0.0,), std=(1.0,))
@@ -83,7 +89,9 @@ def test_a_large_photo_is_reduced_to_the_model_size():
     Image.fromarray(photo, "RGB").save(buffer, "JPEG", quality=85)
     tensor = preprocess(buffer.getvalue(), GREY_8, ImageLimits(max_pixels=4_000_000))
     assert tensor.shape == (1, 8, 8)
-    assert (tensor[0, 0] == 0).all() and (tensor[0, -1] == 0).all()  # 4:3 letterboxed: black top and bottom rows
+    assert (tensor[0, 0] == 0).all() and (
+        tensor[0, -1] == 0
+    ).all()  # 4:3 letterboxed: black top and bottom rows
     assert 0.3 < tensor[0, 3].mean() < 0.7  # noise averaged to mid grey
 
 
@@ -104,14 +112,27 @@ def test_huge_images_are_refused_from_the_header_before_decoding():
 def test_the_policy_round_trips_through_the_manifest_form():
     policy = ResizePolicy(downscale="area", upscale="bilinear", aspect="stretch", background=7)
     assert ResizePolicy.from_dict(policy.to_dict()) == policy
-    section = ImageInput.model_validate({"channels": 1, "height": 8, "width": 8, "resize": policy.to_dict(),
-                                         "normalization": {"pixel_max": 255, "mean": [0.0], "std": [1.0]}})
+    section = ImageInput.model_validate(
+        {
+            "channels": 1,
+            "height": 8,
+            "width": 8,
+            "resize": policy.to_dict(),
+            "normalization": {"pixel_max": 255, "mean": [0.0], "std": [1.0]},
+        }
+    )
     assert InputSpec.from_image_input(section).resize == policy
 
 
 def test_a_manifest_without_a_policy_keeps_the_old_bilinear_stretch():
-    section = ImageInput.model_validate({"channels": 1, "height": 8, "width": 8,
-                                         "normalization": {"pixel_max": 255, "mean": [0.0], "std": [1.0]}})
+    section = ImageInput.model_validate(
+        {
+            "channels": 1,
+            "height": 8,
+            "width": 8,
+            "normalization": {"pixel_max": 255, "mean": [0.0], "std": [1.0]},
+        }
+    )
     spec = InputSpec.from_image_input(section)
     assert spec.resize == LEGACY_RESIZE
     wide = Image.fromarray(np.random.default_rng(2).integers(0, 256, (20, 30), dtype=np.uint8), "L")
@@ -119,8 +140,18 @@ def test_a_manifest_without_a_policy_keeps_the_old_bilinear_stretch():
     assert np.array_equal(to_model_input(wide, spec)[0], old)
 
 
-@pytest.mark.parametrize("values", [{"downscale": "lanczos9"}, {"aspect": "crop"}, {"background": 300}, {"colour": 1}, [1],
-                                    {"fit": "cover"}, {"polarity": "invert"}])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"downscale": "lanczos9"},
+        {"aspect": "crop"},
+        {"background": 300},
+        {"colour": 1},
+        [1],
+        {"fit": "cover"},
+        {"polarity": "invert"},
+    ],
+)
 def test_invalid_policies_are_refused(values):
     with pytest.raises(ValueError):
         ResizePolicy.from_dict(values)
@@ -129,8 +160,14 @@ def test_invalid_policies_are_refused(values):
 def test_data_sets_carry_the_policy_their_manifests_record():
     from training.data import dataset_info
 
-    assert DEFAULT_RESIZE.to_dict() == {"downscale": "area", "upscale": "bicubic", "aspect": "letterbox", "background": 0,
-                                        "fit": "frame", "polarity": "as-is"}
+    assert DEFAULT_RESIZE.to_dict() == {
+        "downscale": "area",
+        "upscale": "bicubic",
+        "aspect": "letterbox",
+        "background": 0,
+        "fit": "frame",
+        "polarity": "as-is",
+    }
     assert dataset_info("digits").resize == ResizePolicy(fit="content", polarity="auto")
     assert dataset_info("cifar10").resize == DEFAULT_RESIZE
 

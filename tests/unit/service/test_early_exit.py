@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import MODEL_STORE, CountingRuntime
 from service.inference.early_exit import Widths, classify
 from service.inference.runtimes.base import StepResult, first_step_in_parts
 from service.inference.runtimes.torch_runtime import TorchRuntime
+from tests.helpers import MODEL_STORE, CountingRuntime
 from training.data import load_dataset
-from training.network.inference import InferenceNetwork
 from training.decoding import first_spike_decision
+from training.network.inference import InferenceNetwork
 from training.store.load import load_network
 
 
@@ -63,8 +63,14 @@ class ScriptedRuntime:
         self.calls += 1
         rows = encoded  # each row remembers which scripted sample it is
         t = timesteps - 1
-        return StepResult(self.membranes[t, rows], self.membranes[t, rows], self.spikes[t, rows],
-                          np.repeat(timesteps[:, None].astype(float), 2, axis=1), np.ones((len(rows), 1)), state)
+        return StepResult(
+            self.membranes[t, rows],
+            self.membranes[t, rows],
+            self.spikes[t, rows],
+            np.repeat(timesteps[:, None].astype(float), 2, axis=1),
+            np.ones((len(rows), 1)),
+            state,
+        )
 
     def select(self, encoded, state, rows):
         return encoded[rows], state
@@ -101,7 +107,9 @@ def test_without_early_exit_every_step_runs_and_counts_but_the_answer_is_the_sam
     membranes = [[[0.5, 1.2]], [[1.3, 0.1]], [[0.0, 0.0]], [[2.0, 2.0]]]
     fast_runtime, full_runtime = ScriptedRuntime(spikes, membranes), ScriptedRuntime(spikes, membranes)
     fast = classify(fast_runtime, np.zeros((1, 1, 1, 1), dtype=np.float32), Widths(2, 2, 1))[0]
-    full = classify(full_runtime, np.zeros((1, 1, 1, 1), dtype=np.float32), Widths(2, 2, 1), early_exit=False)[0]
+    full = classify(
+        full_runtime, np.zeros((1, 1, 1, 1), dtype=np.float32), Widths(2, 2, 1), early_exit=False
+    )[0]
     assert (fast.class_index, fast.decision_timestep) == (full.class_index, full.decision_timestep) == (1, 1)
     assert (fast_runtime.calls, full_runtime.calls) == (1, 4)
     assert (fast.timesteps_run, full.timesteps_run) == (1, 4)
@@ -130,5 +138,5 @@ def test_output_raster_is_the_same_on_both_runtimes_and_adds_up_to_the_spike_cou
                 counts[fired] += 1
             assert counts.tolist() == outcome.output_spikes
             if outcome.exit_reason == "first_spike":
-                assert not any(outcome.output_raster[:outcome.decision_timestep - 1])
+                assert not any(outcome.output_raster[: outcome.decision_timestep - 1])
                 assert outcome.class_index in outcome.output_raster[outcome.decision_timestep - 1]

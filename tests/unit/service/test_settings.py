@@ -37,16 +37,26 @@ def test_connection_limits(monkeypatch):
     assert (settings.max_streams, settings.body_timeout_s, settings.header_timeout_s) == (3, 2.5, 4.0)
 
 
-@pytest.mark.parametrize("name, value", [("FIRSTSPIKE_THREADS", "0"), ("FIRSTSPIKE_RUNTIME", "tensorrt"),
-                                         ("FIRSTSPIKE_MAX_BODY_BYTES", "lots"), ("FIRSTSPIKE_MAX_STREAMS", "0"),
-                                         ("FIRSTSPIKE_BODY_TIMEOUT_S", "0"), ("FIRSTSPIKE_HEADER_TIMEOUT_S", "-1")])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("FIRSTSPIKE_THREADS", "0"),
+        ("FIRSTSPIKE_RUNTIME", "tensorrt"),
+        ("FIRSTSPIKE_MAX_BODY_BYTES", "lots"),
+        ("FIRSTSPIKE_MAX_STREAMS", "0"),
+        ("FIRSTSPIKE_BODY_TIMEOUT_S", "0"),
+        ("FIRSTSPIKE_HEADER_TIMEOUT_S", "-1"),
+    ],
+)
 def test_invalid_values_are_refused(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
 
 
-@pytest.mark.parametrize("key, accepted", [("", True), ("x" * 16, True), ("x" * 15, False), ("secret", False)])
+@pytest.mark.parametrize(
+    "key, accepted", [("", True), ("x" * 16, True), ("x" * 15, False), ("secret", False)]
+)
 def test_an_api_key_is_long_enough_or_empty(monkeypatch, key, accepted):
     monkeypatch.setenv("FIRSTSPIKE_API_KEY", key)
     if accepted:

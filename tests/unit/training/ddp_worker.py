@@ -17,15 +17,32 @@ from training.trainer import train
 
 def main(out_dir: str, sync_batchnorm: str = "false") -> None:
     context = init_distributed()
-    config = load_config("digits", ["epochs=1", "batch_size=32", "network.arch_args.channels=[8, 16]",
-                                    f"sync_batchnorm={sync_batchnorm}"])
-    result = train(config, Path(out_dir) / "run" if context.is_main else None, progress=False, context=context)
-    tensors = {name: value.detach().contiguous() for name, value in result.network.state_dict().items()
-               if "num_batches_tracked" not in name}
-    save_file(tensors, str(Path(out_dir) / f"rank{context.rank}.safetensors"),
-              metadata={"world_size": str(context.world_size), "steps": str(len(result.history))})
+    config = load_config(
+        "digits",
+        [
+            "epochs=1",
+            "batch_size=32",
+            "network.arch_args.channels=[8, 16]",
+            f"sync_batchnorm={sync_batchnorm}",
+        ],
+    )
+    result = train(
+        config, Path(out_dir) / "run" if context.is_main else None, progress=False, context=context
+    )
+    tensors = {
+        name: value.detach().contiguous()
+        for name, value in result.network.state_dict().items()
+        if "num_batches_tracked" not in name
+    }
+    save_file(
+        tensors,
+        str(Path(out_dir) / f"rank{context.rank}.safetensors"),
+        metadata={"world_size": str(context.world_size), "steps": str(len(result.history))},
+    )
     if context.is_main:
-        (Path(out_dir) / "modules.json").write_text(json.dumps(sorted({type(m).__name__ for m in result.network.modules()})))
+        (Path(out_dir) / "modules.json").write_text(
+            json.dumps(sorted({type(m).__name__ for m in result.network.modules()}))
+        )
     shutdown_distributed(context)
 
 

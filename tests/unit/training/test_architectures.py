@@ -33,7 +33,9 @@ def test_forward_and_backward(architecture, input_shape, coding):
     loss.backward()
     first_conv = network.encoder.conv.weight
     assert first_conv.grad is not None and torch.isfinite(first_conv.grad).all()
-    assert first_conv.grad.abs().sum() > 0, "the gradient must reach the encoder (through the STE for latency)"
+    assert first_conv.grad.abs().sum() > 0, (
+        "the gradient must reach the encoder (through the STE for latency)"
+    )
     assert network.head.module.weight.grad.abs().sum() > 0
 
 
@@ -59,7 +61,9 @@ def test_event_frames_get_the_stem_convolution_in_the_body(architecture):
 
 
 def test_digits_net_stages_of_several_convolutions():
-    spec = NetworkSpec("digits_net", (1, 28, 28), 10, arch_args={"channels": [[8, 8], 16, [24, 24]]}, timesteps=2)
+    spec = NetworkSpec(
+        "digits_net", (1, 28, 28), 10, arch_args={"channels": [[8, 8], 16, [24, 24]]}, timesteps=2
+    )
     network = SpikingNetwork(spec)
     convs = [m for m in network.body.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels) for c in convs] == [(32, 8), (8, 8), (8, 16), (16, 24), (24, 24)]

@@ -12,7 +12,13 @@ import torch
 from PIL import Image
 
 from training.data import image_ops
-from training.data.augment_policies import CIFAR10_POLICY, RANDAUGMENT_OPERATIONS, AutoAugment, RandAugment, apply_plan
+from training.data.augment_policies import (
+    CIFAR10_POLICY,
+    RANDAUGMENT_OPERATIONS,
+    AutoAugment,
+    RandAugment,
+    apply_plan,
+)
 
 GREY = np.array([[0, 50, 100], [150, 200, 250]], dtype=np.uint8)  # 2 rows x 3 columns
 
@@ -53,7 +59,9 @@ def test_autoaugment_and_randaugment_point_operations_by_hand():
     # equalize, by the cumulative histogram: 512 pixels of 10, 256 of 20, 256 of 30; step =
     # (1024 - 256) // 255 = 3; 10 -> (3 // 2) // 3 = 0, 20 -> (1 + 512) // 3 = 171, 30 -> 769 // 3, capped at 255
     dull = np.repeat(np.array([10, 10, 20, 30], dtype=np.uint8), 256).reshape(32, 32)
-    assert (pixels(image_ops.equalize(grey(dull))) == np.select([dull == 10, dull == 20], [0, 171], 255)).all()
+    assert (
+        pixels(image_ops.equalize(grey(dull))) == np.select([dull == 10, dull == 20], [0, 171], 255)
+    ).all()
 
 
 def test_autoaugment_and_randaugment_geometric_operations_by_hand():
@@ -74,9 +82,13 @@ def test_autoaugment_and_randaugment_magnitude_scales():
     assert image_ops.magnitude("ShearX", 9, 10, 32) == pytest.approx(0.3)
     assert image_ops.magnitude("TranslateX", 9, 10, 32) == pytest.approx(150 / 331 * 32)
     assert image_ops.magnitude("Rotate", 0, 10, 32) == 0.0
-    assert image_ops.magnitude("Rotate", 9, 31, 32) == pytest.approx(9.0)  # RandAugment's M = 9 of 31: 30 * 9/30
+    assert image_ops.magnitude("Rotate", 9, 31, 32) == pytest.approx(
+        9.0
+    )  # RandAugment's M = 9 of 31: 30 * 9/30
     assert [image_ops.magnitude("Posterize", level, 10, 32) for level in (0, 2, 5, 9)] == [8, 7, 6, 4]
-    assert image_ops.magnitude("Solarize", 0, 10, 32) == 256 and image_ops.magnitude("Solarize", 9, 10, 32) == 0
+    assert (
+        image_ops.magnitude("Solarize", 0, 10, 32) == 256 and image_ops.magnitude("Solarize", 9, 10, 32) == 0
+    )
 
 
 def test_autoaugment_plans_follow_the_seed():
@@ -94,7 +106,10 @@ def test_randaugment_plans_follow_the_seed_and_keep_grey_images_grey():
     policy = RandAugment()
     image = torch.randint(0, 256, (1, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     outputs = [policy(image, torch.Generator().manual_seed(seed)) for seed in range(10)]
-    assert all(torch.equal(out, policy(image, torch.Generator().manual_seed(seed))) for seed, out in enumerate(outputs))
+    assert all(
+        torch.equal(out, policy(image, torch.Generator().manual_seed(seed)))
+        for seed, out in enumerate(outputs)
+    )
     assert all(out.shape == (1, 16, 16) for out in outputs)
     assert apply_plan(image, []) is image
 

@@ -12,12 +12,14 @@ ROOT = Path(__file__).parents[3]
 
 # O[t] for two samples over T=4, two classes. Sample 0 (class 0) is plain; sample 1 (class 1)
 # starts with a misleading step toward class 0 and then shows class 1 clearly.
-CURRENTS = torch.tensor([
-    [[0.6, 0.1], [0.55, 0.1]],
-    [[0.6, 0.1], [0.0, 0.95]],
-    [[0.6, 0.1], [0.0, 0.95]],
-    [[0.6, 0.1], [0.0, 0.95]],
-])
+CURRENTS = torch.tensor(
+    [
+        [[0.6, 0.1], [0.55, 0.1]],
+        [[0.6, 0.1], [0.0, 0.95]],
+        [[0.6, 0.1], [0.0, 0.95]],
+        [[0.6, 0.1], [0.0, 0.95]],
+    ]
+)
 LABELS = torch.tensor([0, 1])
 
 

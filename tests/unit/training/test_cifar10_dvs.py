@@ -37,8 +37,12 @@ def write_aedat2(path: Path, records: list[tuple[int, int]], header: bytes = HEA
     return path
 
 
-def make_root(root: Path, classes: tuple[str, ...] = CIFAR10_DVS_INFO.labels, files_per_class: int = 10,
-              nested: bool = True) -> Path:
+def make_root(
+    root: Path,
+    classes: tuple[str, ...] = CIFAR10_DVS_INFO.labels,
+    files_per_class: int = 10,
+    nested: bool = True,
+) -> Path:
     """A CIFAR10-DVS tree; file i of a class has one event whose raw column is i and raw row is
     the class index, so every sample says where it came from."""
     folder = root / "CIFAR10-DVS" if nested else root
@@ -77,8 +81,12 @@ def test_header_only_file_has_no_events(tmp_path):
 
 
 def test_decreasing_timestamps_are_sorted_stably(tmp_path):
-    records = [(dvs128_address(1, 0, 0), 300), (dvs128_address(2, 0, 0), 100),
-               (dvs128_address(3, 0, 0), 300), (dvs128_address(4, 0, 0), 100)]
+    records = [
+        (dvs128_address(1, 0, 0), 300),
+        (dvs128_address(2, 0, 0), 100),
+        (dvs128_address(3, 0, 0), 300),
+        (dvs128_address(4, 0, 0), 100),
+    ]
     events = read_aedat2(write_aedat2(tmp_path / "a.aedat", records))
     assert events["t"].tolist() == [100, 100, 300, 300]
     assert events["y"].tolist() == [125, 123, 126, 124]  # equal times keep their file order
@@ -111,7 +119,8 @@ def test_split_is_nine_to_one_per_class_by_name(tmp_path, nested):
     assert test.labels == list(range(10))
     # Name order is string order: cifar10_x_9 sorts last, so it is each class's test file.
     assert [file.name for file in test.files[:2]] == [
-        "cifar10_airplane_9.aedat", "cifar10_automobile_9.aedat"
+        "cifar10_airplane_9.aedat",
+        "cifar10_automobile_9.aedat",
     ]
     assert not set(train.files) & set(test.files)
 

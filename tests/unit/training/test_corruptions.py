@@ -38,21 +38,38 @@ def _rotated_checkerboard(size: int = 32, cell: float = 5.0, degrees: float = 20
     u = (x * np.cos(angle) + y * np.sin(angle)) / cell
     v = (y * np.cos(angle) - x * np.sin(angle)) / cell
     board = ((np.floor(u) + np.floor(v)) % 2).reshape(size, 4, size, 4).mean(axis=(1, 3))
-    return np.rint(np.stack([20 + 220 * board, 60 + 160 * board, 200 - 150 * board], axis=-1)).astype(np.uint8)
+    return np.rint(np.stack([20 + 220 * board, 60 + 160 * board, 200 - 150 * board], axis=-1)).astype(
+        np.uint8
+    )
 
 
 def _batch32() -> list[np.ndarray]:
     """Natural-ish 32x32 RGB images: eight tinted digits (bilinear upscale), a colour ramp, a
     radial gradient and a rotated checkerboard."""
-    tints = [(1, 0.8, 0.6), (0.6, 0.9, 1), (1, 1, 1), (0.9, 0.5, 0.7), (0.7, 1, 0.6), (1, 0.9, 0.4), (0.5, 0.6, 1), (0.8, 0.8, 0.8)]
+    tints = [
+        (1, 0.8, 0.6),
+        (0.6, 0.9, 1),
+        (1, 1, 1),
+        (0.9, 0.5, 0.7),
+        (0.7, 1, 0.6),
+        (1, 0.9, 0.4),
+        (0.5, 0.6, 1),
+        (0.8, 0.8, 0.8),
+    ]
     images = []
     for digit, tint in zip(_digits(), tints):
-        grey = np.asarray(Image.fromarray(digit).resize((32, 32), Image.Resampling.BILINEAR), dtype=np.float64)
+        grey = np.asarray(
+            Image.fromarray(digit).resize((32, 32), Image.Resampling.BILINEAR), dtype=np.float64
+        )
         images.append(np.rint(grey[..., None] * np.array(tint)).astype(np.uint8))
     y, x = np.mgrid[0:32, 0:32].astype(np.float64)
     images.append(np.stack([x * 8, y * 8, 255 - x * 8], axis=-1).clip(0, 255).astype(np.uint8))
     radius = np.hypot(y - 15.5, x - 15.5)
-    images.append(np.stack([255 - 10 * radius, np.full_like(radius, 128), 10 * radius], axis=-1).clip(0, 255).astype(np.uint8))
+    images.append(
+        np.stack([255 - 10 * radius, np.full_like(radius, 128), 10 * radius], axis=-1)
+        .clip(0, 255)
+        .astype(np.uint8)
+    )
     images.append(_rotated_checkerboard())
     return images
 
@@ -64,7 +81,12 @@ def batch32() -> list[np.ndarray]:
 
 def _mean_change(images: list[np.ndarray], name: str, severity: int, seed: int) -> float:
     return float(
-        np.mean([np.abs(corrupt(im, name, severity, seed + i).astype(np.int16) - im).mean() for i, im in enumerate(images)])
+        np.mean(
+            [
+                np.abs(corrupt(im, name, severity, seed + i).astype(np.int16) - im).mean()
+                for i, im in enumerate(images)
+            ]
+        )
     )
 
 

@@ -29,7 +29,9 @@ def test_tie_is_broken_by_the_membrane_before_reset():
 
 
 def test_no_spike_by_t_takes_argmax_of_membrane_at_t():
-    spikes, membrane = _run([[[0, 0, 0]], [[0, 0, 0]], [[0, 0, 0]]], [[[0.9, 0, 0]], [[0, 0.5, 0]], [[0.1, 0.3, 0.7]]])
+    spikes, membrane = _run(
+        [[[0, 0, 0]], [[0, 0, 0]], [[0, 0, 0]]], [[[0.9, 0, 0]], [[0, 0.5, 0]], [[0.1, 0.3, 0.7]]]
+    )
     decision = first_spike_decision(spikes, membrane)
     assert decision.class_index.tolist() == [2]
     assert decision.decision_timestep.tolist() == [3]

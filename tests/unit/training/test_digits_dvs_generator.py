@@ -8,14 +8,27 @@ import numpy as np
 import pytest
 import torch
 
+from training.contract.events.format import RECORD, decode, encode
 from training.data import load_dataset
 from training.data.digits import digits_split
 from training.data.digits_dvs import (
-    NOMINAL, OTHER_CAMERAS_OUTSIDE, OTHER_CAMERAS_RANGES, PATHS, SENSOR, TRAIN_RANGES, CameraParams, CameraRanges,
-    TrainSettings, digits_dvs_split, generate_stream, generate_streams, sample_camera, split_plan, stream_frames,
+    NOMINAL,
+    OTHER_CAMERAS_OUTSIDE,
+    OTHER_CAMERAS_RANGES,
+    PATHS,
+    SENSOR,
+    TRAIN_RANGES,
+    CameraParams,
+    CameraRanges,
+    TrainSettings,
+    digits_dvs_split,
+    generate_stream,
+    generate_streams,
+    sample_camera,
+    split_plan,
+    stream_frames,
 )
 from training.data.event_augment import drop_events
-from training.contract.events.format import RECORD, decode, encode
 
 # Computed with the generator as it was before cameras became parameters.
 FIRST_TEST_STREAM = (12767, "69a3745ec3a9df77a03a73d357aabf831979a22e8a64223991190cd07cbecd00")
@@ -102,7 +115,10 @@ def test_unknown_split_lists_all_three():
 
 
 def test_same_seed_same_stream_and_batches_equal_single_streams(test_digits):
-    cameras = [sample_camera(np.random.default_rng(i), r) for i, r in enumerate([TRAIN_RANGES, OTHER_CAMERAS_RANGES] * 2)]
+    cameras = [
+        sample_camera(np.random.default_rng(i), r)
+        for i, r in enumerate([TRAIN_RANGES, OTHER_CAMERAS_RANGES] * 2)
+    ]
     seeds = [[5, i] for i in range(len(cameras))]
     batch = generate_streams(list(test_digits[:4]), seeds, cameras)
     for digit, seed, camera, stream in zip(test_digits[:4], seeds, cameras, batch):
@@ -115,18 +131,25 @@ def test_background_noise_adds_rate_times_pixels_times_duration(test_digits):
     noisy = generate_stream(test_digits[1], 3, replace(NOMINAL, noise_hz=5.0))
     expected = 5.0 * SENSOR * SENSOR * 0.3
     assert abs(len(noisy) - len(quiet) - expected) < 5 * np.sqrt(expected)
-    assert set(noisy["p"][len(quiet):].tolist()) <= {0, 1}
+    assert set(noisy["p"][len(quiet) :].tolist()) <= {0, 1}
     hot = generate_stream(test_digits[1], 3, replace(NOMINAL, hot_pixels=2, hot_pixel_hz=400.0))
     assert len(hot) - len(quiet) == pytest.approx(2 * 400 * 0.3, rel=0.35)
-    extra = np.bincount(hot["y"].astype(int) * SENSOR + hot["x"], minlength=SENSOR * SENSOR) \
-        - np.bincount(quiet["y"].astype(int) * SENSOR + quiet["x"], minlength=SENSOR * SENSOR)
+    extra = np.bincount(hot["y"].astype(int) * SENSOR + hot["x"], minlength=SENSOR * SENSOR) - np.bincount(
+        quiet["y"].astype(int) * SENSOR + quiet["x"], minlength=SENSOR * SENSOR
+    )
     assert (extra > 0).sum() == 2 and extra.max() > 0.5 * 400 * 0.3  # two pixels, each firing often
 
 
 def test_streams_are_valid_dvs_events(test_digits):
-    cameras = [NOMINAL, *_draws(TRAIN_RANGES, 3), *_draws(OTHER_CAMERAS_RANGES, 3),
-               replace(NOMINAL, amplitude=1.6, digit_size=32, offset=(3.0, -3.0), rotation_deg=135.0)]
-    streams = generate_streams([test_digits[i % 5 + 2] for i in range(len(cameras))], list(range(len(cameras))), cameras)
+    cameras = [
+        NOMINAL,
+        *_draws(TRAIN_RANGES, 3),
+        *_draws(OTHER_CAMERAS_RANGES, 3),
+        replace(NOMINAL, amplitude=1.6, digit_size=32, offset=(3.0, -3.0), rotation_deg=135.0),
+    ]
+    streams = generate_streams(
+        [test_digits[i % 5 + 2] for i in range(len(cameras))], list(range(len(cameras))), cameras
+    )
     for camera, stream in zip(cameras, streams):
         assert stream.dtype == RECORD and len(stream) > 500
         assert (np.diff(stream["t"]) >= 0).all() and stream["t"][0] >= 0

@@ -17,9 +17,20 @@ WORKER = Path(__file__).with_name("ddp_worker.py")
 def _two_ranks(tmp_path: Path, sync_batchnorm: bool) -> tuple[dict, dict]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[3])}
     completed = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER),
-         str(tmp_path), str(sync_batchnorm).lower()],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(WORKER),
+            str(tmp_path),
+            str(sync_batchnorm).lower(),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
@@ -38,8 +49,14 @@ def test_sync_batchnorm_two_ranks_end_with_identical_statistics(tmp_path):
         assert torch.equal(rank0[name], rank1[name]), name
     assert "GlobalBatchNorm2d" in json.loads((tmp_path / "modules.json").read_text())
     run = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["run"]
-    assert run == {"world_size": 2, "global_batch_size": 32, "per_process_batch_size": 16, "lr": 1e-3,
-                   "sync_batchnorm": True, "device": "cpu"}
+    assert run == {
+        "world_size": 2,
+        "global_batch_size": 32,
+        "per_process_batch_size": 16,
+        "lr": 1e-3,
+        "sync_batchnorm": True,
+        "device": "cpu",
+    }
 
 
 @pytest.mark.slow
@@ -55,7 +72,8 @@ def test_sync_batchnorm_off_leaves_each_rank_its_own_statistics(tmp_path):
 def test_two_ranks_end_with_identical_weights(tmp_path):
     rank0, rank1 = (
         {name: value for name, value in tensors.items() if not name.endswith(("running_mean", "running_var"))}
-        for tensors in _two_ranks(tmp_path, sync_batchnorm=False))
+        for tensors in _two_ranks(tmp_path, sync_batchnorm=False)
+    )
     with safe_open(tmp_path / "rank0.safetensors", "pt") as handle:
         assert handle.metadata()["world_size"] == "2"
     assert rank0.keys() == rank1.keys() and len(rank0) > 0

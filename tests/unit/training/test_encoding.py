@@ -58,11 +58,24 @@ def test_first_timestep_spikes_equal_the_general_rule_at_every_boundary(timestep
     # clamp(ceil(y), 1, T) == 1); it must fire exactly the same neurons, also one float step
     # either side of the boundary 1 - 1/T.
     boundary = torch.tensor(1.0 - 1.0 / timesteps)
-    near = [torch.nextafter(boundary, torch.tensor(-1.0)), boundary, torch.nextafter(boundary, torch.tensor(2.0))]
+    near = [
+        torch.nextafter(boundary, torch.tensor(-1.0)),
+        boundary,
+        torch.nextafter(boundary, torch.tensor(2.0)),
+    ]
     half = torch.tensor(0.5)
-    edges = [torch.nextafter(half, torch.tensor(0.0)), half, torch.tensor(0.0), torch.tensor(1.0),
-             torch.tensor(-0.5), torch.tensor(1.5), torch.tensor(float("nan"))]
-    features = torch.cat([torch.stack(near + edges), torch.rand(10_000, generator=torch.Generator().manual_seed(0))])
+    edges = [
+        torch.nextafter(half, torch.tensor(0.0)),
+        half,
+        torch.tensor(0.0),
+        torch.tensor(1.0),
+        torch.tensor(-0.5),
+        torch.tensor(1.5),
+        torch.tensor(float("nan")),
+    ]
+    features = torch.cat(
+        [torch.stack(near + edges), torch.rand(10_000, generator=torch.Generator().manual_seed(0))]
+    )
     general = (spike_times(features, timesteps) == 1).to(features.dtype)
     assert torch.equal(latency_spikes_at(features, 1, timesteps), general)
     assert general[:3].sum() >= 1 and general[:10].sum() < 10, "the boundary must lie among the values tried"

@@ -16,7 +16,18 @@ from training.data import dataset_info, load_dataset
 from training.data.fashion_mnist import DEFAULT_ROOT, FILES
 from training.data.idx import parse_idx, read_idx, write_idx
 
-NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+NAMES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 def write_split(root: Path, split: str, images: np.ndarray, labels: np.ndarray) -> None:
@@ -30,8 +41,12 @@ def tiny_set(root: Path, train: int = 6, test: int = 4) -> tuple[np.ndarray, np.
     images = rng.integers(0, 256, size=(test, 28, 28), dtype=np.uint8)
     labels = np.arange(test, dtype=np.uint8) % 10
     write_split(root, "test", images, labels)
-    write_split(root, "train", rng.integers(0, 256, size=(train, 28, 28), dtype=np.uint8),
-                np.arange(train, dtype=np.uint8) % 10)
+    write_split(
+        root,
+        "train",
+        rng.integers(0, 256, size=(train, 28, 28), dtype=np.uint8),
+        np.arange(train, dtype=np.uint8) % 10,
+    )
     return images, labels
 
 
@@ -43,8 +58,14 @@ def test_idx_header_by_hand():
     assert parse_idx(bytes([0, 0, 0x0C, 1, 0, 0, 0, 1, 0, 0, 1, 2])).tolist() == [258]
 
 
-@pytest.mark.parametrize("array", [np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
-                                   np.array([-1.5, 2.25], dtype=np.float32), np.array([70000, -3], dtype=np.int32)])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
+        np.array([-1.5, 2.25], dtype=np.float32),
+        np.array([70000, -3], dtype=np.int32),
+    ],
+)
 @pytest.mark.parametrize("name", ["a.idx", "a.idx.gz"])
 def test_idx_round_trips_plain_and_gzip(tmp_path, array, name):
     write_idx(tmp_path / name, array)
@@ -99,10 +120,14 @@ def test_unpacked_files_are_found_too(tmp_path):
 def test_augmented_training_images_follow_the_seed(tmp_path):
     tiny_set(tmp_path)
     options = {"flip_p": 0.5}
-    first = [load_dataset("fashion-mnist", "train", str(tmp_path), augment=True, augmentation=options)[i][0]
-             for i in range(6)]
-    again = [load_dataset("fashion-mnist", "train", str(tmp_path), augment=True, augmentation=options)[i][0]
-             for i in range(6)]
+    first = [
+        load_dataset("fashion-mnist", "train", str(tmp_path), augment=True, augmentation=options)[i][0]
+        for i in range(6)
+    ]
+    again = [
+        load_dataset("fashion-mnist", "train", str(tmp_path), augment=True, augmentation=options)[i][0]
+        for i in range(6)
+    ]
     assert all(torch.equal(a, b) for a, b in zip(first, again))
     assert all(a.shape == (1, 28, 28) and a.dtype == torch.float32 for a in first)
 
@@ -112,8 +137,14 @@ def test_augmented_training_images_follow_the_seed(tmp_path):
     [
         (lambda root: (root / FILES["test"][1]).unlink(), "install Debian's package dataset-fashion-mnist"),
         (lambda root: write_idx(root / FILES["test"][1], np.zeros(3, np.uint8)), "expected 4 uint8 labels"),
-        (lambda root: write_idx(root / FILES["test"][1], np.array([0, 1, 2, 10], np.uint8)), "labels must lie in 0..9"),
-        (lambda root: write_idx(root / FILES["test"][0], np.zeros((4, 32, 32), np.uint8)), r"images \[N, 28, 28\]"),
+        (
+            lambda root: write_idx(root / FILES["test"][1], np.array([0, 1, 2, 10], np.uint8)),
+            "labels must lie in 0..9",
+        ),
+        (
+            lambda root: write_idx(root / FILES["test"][0], np.zeros((4, 32, 32), np.uint8)),
+            r"images \[N, 28, 28\]",
+        ),
         (lambda root: (root / FILES["test"][0]).write_bytes(b"<html>not found</html>"), "not an IDX file"),
     ],
 )
@@ -130,8 +161,10 @@ def test_unknown_split_is_refused(tmp_path):
         load_dataset("fashion-mnist", "validation", str(tmp_path))
 
 
-@pytest.mark.skipif(not (DEFAULT_ROOT / FILES["test"][0]).exists() and not os.environ.get("CI"),
-                    reason="Debian's dataset-fashion-mnist is not installed (make test installs it; CI requires it)")
+@pytest.mark.skipif(
+    not (DEFAULT_ROOT / FILES["test"][0]).exists() and not os.environ.get("CI"),
+    reason="Debian's dataset-fashion-mnist is not installed (make test installs it; CI requires it)",
+)
 def test_the_real_files_from_the_debian_package():
     test = load_dataset("fashion-mnist", "test")
     assert len(test) == 10_000
@@ -149,10 +182,23 @@ def test_the_experiment_runs_on_fashion_mnist(tmp_path):
     tiny_set(tmp_path / "data", train=64, test=8)
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "results.md").write_text("# Results on digits\n")  # another data set's page
-    page = run_experiment(tmp_path / "docs", tmp_path / "work", epochs=1, robustness=False, config="fashion_mnist",
-                          overrides=[f"data_root={tmp_path / 'data'}", "train_images=32", "batch_size=16", "workers=0",
-                                     "network.arch_args.channels=[4, 8]", "augmentation={}"],
-                          page="results-fashion-mnist.md", skip=("latency-t6",))
+    page = run_experiment(
+        tmp_path / "docs",
+        tmp_path / "work",
+        epochs=1,
+        robustness=False,
+        config="fashion_mnist",
+        overrides=[
+            f"data_root={tmp_path / 'data'}",
+            "train_images=32",
+            "batch_size=16",
+            "workers=0",
+            "network.arch_args.channels=[4, 8]",
+            "augmentation={}",
+        ],
+        page="results-fashion-mnist.md",
+        skip=("latency-t6",),
+    )
     text = page.read_text()
     assert page.name == "results-fashion-mnist.md" and text.startswith("# Results on fashion-mnist")
     assert "fashion-mnist test split, 8 samples" in text and "digits" not in text
@@ -161,6 +207,10 @@ def test_the_experiment_runs_on_fashion_mnist(tmp_path):
     for image in ("time_scan.png", "decision_histogram.png", "difficulty.png", "temporal_similarity.png"):
         assert (tmp_path / "docs" / "results" / "fashion-mnist" / image).exists()
         assert f"results/fashion-mnist/{image}" in text
-    assert sorted(p.name for p in (tmp_path / "work" / "store").iterdir()) == sorted(set(VARIANTS) - {"latency-t6"})
+    assert sorted(p.name for p in (tmp_path / "work" / "store").iterdir()) == sorted(
+        set(VARIANTS) - {"latency-t6"}
+    )
     scan = text.split("## Time scalability")[1].split("![")[0]
-    assert [line.split(" | ")[0] for line in scan.splitlines() if line[:3] in ("| 2", "| 4", "| 6", "| 8")] == ["| 2", "| 4", "| 8"]
+    assert [
+        line.split(" | ")[0] for line in scan.splitlines() if line[:3] in ("| 2", "| 4", "| 6", "| 8")
+    ] == ["| 2", "| 4", "| 8"]

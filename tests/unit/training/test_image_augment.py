@@ -10,9 +10,14 @@ import pytest
 import torch
 
 from training.config import load_config
-from training.data import load_dataset
-from training.data import image_augment
-from training.data.image_augment import UserInputAugmentation, convolve, gaussian_kernel, line_kernel, salt_and_pepper
+from training.data import image_augment, load_dataset
+from training.data.image_augment import (
+    UserInputAugmentation,
+    convolve,
+    gaussian_kernel,
+    line_kernel,
+    salt_and_pepper,
+)
 
 DIGIT = np.zeros((8, 8), np.uint8)
 DIGIT[1:7, 3:5] = 255  # a "1"
@@ -55,7 +60,9 @@ def test_settings_come_from_the_config_and_bad_ones_are_refused():
     config = load_config("digits")
     assert config.augmentation["jpeg_quality"] == [20, 95]
     assert UserInputAugmentation.from_dict(config.augmentation).to_dict() == {
-        **UserInputAugmentation().to_dict(), **config.augmentation}
+        **UserInputAugmentation().to_dict(),
+        **config.augmentation,
+    }
     for bad in ({"blur": 1}, {"noise_p": 1.5}, {"contrast": [1.3, 0.2]}, {"scale": [1, 2, 3]}):
         with pytest.raises(ValueError):
             load_dataset("digits", "train", augment=True, augmentation=bad)
@@ -81,7 +88,9 @@ def test_the_evaluation_corruptions_are_not_used_for_training():
     """The 15 corruptions of the report stay a held-out measure."""
     tree = ast.parse(Path(image_augment.__file__).read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
     assert not any(name and "robustness" in name for name in imported)
 
 

@@ -45,9 +45,18 @@ def test_intensity_encoder_uses_raw_pixels_through_the_config_and_the_network():
     spec = config.network_spec()
     assert spec.input_mean == CIFAR10_INFO.mean and spec.input_std == CIFAR10_INFO.std
     assert NetworkSpec.from_dict(spec.to_dict()) == spec  # survives the manifest
-    network = SpikingNetwork(NetworkSpec("digits_net", (3, 4, 4), 10, encoder="intensity", timesteps=4,
-                                         arch_args={"channels": [4]}, input_mean=CIFAR10_INFO.mean,
-                                         input_std=CIFAR10_INFO.std))
+    network = SpikingNetwork(
+        NetworkSpec(
+            "digits_net",
+            (3, 4, 4),
+            10,
+            encoder="intensity",
+            timesteps=4,
+            arch_args={"channels": [4]},
+            input_mean=CIFAR10_INFO.mean,
+            input_std=CIFAR10_INFO.std,
+        )
+    )
     raw, normalised = _cifar_like_image()
     assert torch.allclose(network.features(normalised), raw, atol=1e-6)
     assert "encoder.mean" not in network.state_dict()  # fixed by the data set, not weights

@@ -5,7 +5,14 @@ import math
 import pytest
 import torch
 
-from training.neurons import ArctanSurrogate, LIFParameters, LIFState, SigmoidSurrogate, lif_sequence, lif_step
+from training.neurons import (
+    ArctanSurrogate,
+    LIFParameters,
+    LIFState,
+    SigmoidSurrogate,
+    lif_sequence,
+    lif_step,
+)
 from training.neurons.lif import fire
 from training.neurons.surrogate import heaviside
 
@@ -66,16 +73,31 @@ def test_a_step_from_rest_is_the_input_itself():
     assert out.spikes.tolist() == [0.0, 1.0, 1.0, 0.0]
     assert out.state.membrane.tolist() == pytest.approx([0.4, 1.0, 2.5, -0.3])
     from_zero = lif_step(inputs, LIFState(torch.zeros(4)), params)
-    assert all(torch.equal(a, b) for a, b in zip((out.membrane, out.spikes, out.state.membrane),
-                                                (from_zero.membrane, from_zero.spikes, from_zero.state.membrane)))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            (out.membrane, out.spikes, out.state.membrane),
+            (from_zero.membrane, from_zero.spikes, from_zero.state.membrane),
+        )
+    )
 
 
 def test_firing_without_gradients_is_the_same_step_function():
     params = LIFParameters(leak=0.5, threshold=1.0)
     one = torch.tensor(1.0)
-    membranes = torch.stack([torch.nextafter(one, torch.tensor(0.0)), one, torch.nextafter(one, torch.tensor(2.0)),
-                             torch.tensor(0.0), torch.tensor(-0.0), torch.tensor(3.5), torch.tensor(float("inf")),
-                             torch.tensor(float("-inf")), torch.tensor(float("nan"))])
+    membranes = torch.stack(
+        [
+            torch.nextafter(one, torch.tensor(0.0)),
+            one,
+            torch.nextafter(one, torch.tensor(2.0)),
+            torch.tensor(0.0),
+            torch.tensor(-0.0),
+            torch.tensor(3.5),
+            torch.tensor(float("inf")),
+            torch.tensor(float("-inf")),
+            torch.tensor(float("nan")),
+        ]
+    )
     expected = heaviside(membranes - params.threshold)
     assert expected.tolist()[:3] == [0.0, 1.0, 1.0]  # reaching the threshold exactly fires
     with torch.no_grad():

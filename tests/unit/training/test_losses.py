@@ -37,7 +37,9 @@ def _explicit_tad(temperature):
 @pytest.mark.parametrize("temperature", [2.0, 0.5])
 def test_tad_matches_equations_12_to_14(temperature):
     current = torch.tensor(O)
-    assert tad_loss(current, torch.tensor(Y), temperature).item() == pytest.approx(_explicit_tad(temperature), rel=1e-6)
+    assert tad_loss(current, torch.tensor(Y), temperature).item() == pytest.approx(
+        _explicit_tad(temperature), rel=1e-6
+    )
 
 
 def test_tad_weights_sum_to_one_over_time_and_favour_confident_steps():
@@ -62,7 +64,9 @@ def test_mean_output_cross_entropy():
     for b, label in enumerate(Y):
         mean = [(O[0][b][k] + O[1][b][k]) / 2 for k in range(3)]
         expected += -math.log(_softmax(mean)[label])
-    assert mean_output_cross_entropy(torch.tensor(O), torch.tensor(Y)).item() == pytest.approx(expected / 2, rel=1e-6)
+    assert mean_output_cross_entropy(torch.tensor(O), torch.tensor(Y)).item() == pytest.approx(
+        expected / 2, rel=1e-6
+    )
 
 
 def test_tet_is_the_mean_per_step_cross_entropy_plus_regulariser():

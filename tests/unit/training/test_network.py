@@ -61,8 +61,11 @@ def test_step_by_step_equals_multi_step(spec):
         torch.testing.assert_close(stepped.membrane, whole.membrane, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("spec", [*SPECS, NetworkSpec("vgg11", (3, 32, 32), 4, coding="ann", arch_args={"width": 0.125})],
-                         ids=lambda s: f"{s.architecture}-{s.coding}-{s.encoder}")
+@pytest.mark.parametrize(
+    "spec",
+    [*SPECS, NetworkSpec("vgg11", (3, 32, 32), 4, coding="ann", arch_args={"width": 0.125})],
+    ids=lambda s: f"{s.architecture}-{s.coding}-{s.encoder}",
+)
 @torch.no_grad()
 def test_first_step_is_features_then_step_one_from_rest(spec):
     network = _trained_like(spec)
@@ -139,8 +142,16 @@ def test_output_neuron_defaults_to_the_papers_single_neuron_and_round_trips():
 
 def _constant_output(current: list[float], timesteps: int = 4) -> SpikingNetwork:
     """A network whose output current O[t] is ``current`` at every timestep, whatever the input."""
-    network = SpikingNetwork(NetworkSpec("digits_net", (1, 8, 8), len(current), arch_args={"channels": [4]},
-                                         encoder="intensity", timesteps=timesteps)).eval()
+    network = SpikingNetwork(
+        NetworkSpec(
+            "digits_net",
+            (1, 8, 8),
+            len(current),
+            arch_args={"channels": [4]},
+            encoder="intensity",
+            timesteps=timesteps,
+        )
+    ).eval()
     network.head.module.weight.data.zero_()
     network.head.module.bias.data = torch.tensor(current)
     return network

@@ -34,8 +34,9 @@ def test_tables_2_and_3_by_hand():
 @torch.no_grad()
 def test_energy_of_a_tiny_network_from_its_spikes_by_hand():
     torch.manual_seed(0)
-    network = SpikingNetwork(NetworkSpec("digits_net", (1, 8, 8), 10, arch_args={"channels": [4]},
-                                         stem_channels=2, timesteps=3)).eval()
+    network = SpikingNetwork(
+        NetworkSpec("digits_net", (1, 8, 8), 10, arch_args={"channels": [4]}, stem_channels=2, timesteps=3)
+    ).eval()
     network.head.module.weight.data.mul_(20)
     images = torch.rand(5, 1, 8, 8)
     result = evaluate(network, list(zip(images, [0] * 5)))
@@ -54,8 +55,12 @@ def test_energy_of_a_tiny_network_from_its_spikes_by_hand():
 
 
 def test_temporal_similarity_18_by_hand():
-    maps = torch.tensor([[[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]],   # t=1: sample a, sample b (silent)
-                         [[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]]])  # t=2
+    maps = torch.tensor(
+        [
+            [[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]],  # t=1: sample a, sample b (silent)
+            [[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]],
+        ]
+    )  # t=2
     similarity = TemporalSimilarity(2)
     similarity.add(maps)
     matrix = similarity.matrix()
@@ -66,9 +71,8 @@ def test_temporal_similarity_18_by_hand():
 
 @pytest.mark.slow
 def test_report_on_the_shipped_digits_model(tmp_path):
-    from training.report import build_report
-
     from training.contract.manifest import read_manifest, resolve_version_dir
+    from training.report import build_report
 
     report = build_report(MODEL_STORE / "digits", "digits", tmp_path, seed=0)
     saved = json.loads((tmp_path / "report.json").read_text())
@@ -86,11 +90,11 @@ def test_report_on_the_shipped_digits_model(tmp_path):
 
 @pytest.mark.slow
 def test_table_iv_on_a_seeded_subset_reports_its_own_clean_error(tmp_path):
+    from training.contract.images.model_input import InputSpec
     from training.data import dataset_info, load_dataset
     from training.evaluate import evaluate
     from training.report import build_report, from_uint8_images, to_uint8_images
     from training.store.load import load_network
-    from training.contract.images.model_input import InputSpec
 
     first = build_report(MODEL_STORE / "digits", "digits", tmp_path / "a", seed=3, robustness_samples=40)
     again = build_report(MODEL_STORE / "digits", "digits", tmp_path / "b", seed=3, robustness_samples=40)
@@ -99,7 +103,9 @@ def test_table_iv_on_a_seeded_subset_reports_its_own_clean_error(tmp_path):
     network, manifest = load_network(MODEL_STORE / "digits")
     images, labels = to_uint8_images(load_dataset("digits", "test"), dataset_info("digits"))
     chosen = np.random.default_rng(3).permutation(len(labels))[:40]
-    clean = list(zip(from_uint8_images(images[chosen], InputSpec.from_manifest(manifest)), labels[chosen].tolist()))
+    clean = list(
+        zip(from_uint8_images(images[chosen], InputSpec.from_manifest(manifest)), labels[chosen].tolist())
+    )
     assert first["table_4"]["latency"]["clean_error"] == pytest.approx(1 - evaluate(network, clean).accuracy)
 
 
@@ -111,7 +117,11 @@ def test_experiment_writes_the_results_page_from_real_runs(tmp_path):
     text = page.read_text()
     for heading in ("Table I", "Table II", "Table III", "Ablations", "Time scalability", "Against the paper"):
         assert heading in text
-    for image in ("results/digits/time_scan.png", "results/digits/difficulty.png", "results/digits/temporal_similarity.png"):
+    for image in (
+        "results/digits/time_scan.png",
+        "results/digits/difficulty.png",
+        "results/digits/temporal_similarity.png",
+    ):
         assert (page.parent / image).exists() and f"({image})" in text
     assert sorted(p.name for p in (tmp_path / "work" / "store").iterdir()) == sorted(VARIANTS)
 
@@ -120,6 +130,11 @@ def test_decision_time_of_right_and_wrong_answers_by_hand():
     from training.report import decision_time_by_correctness
 
     split = decision_time_by_correctness([1, 1, 2, 4, 3], [True, True, True, False, False])
-    assert split == {"right": {"samples": 3, "mean_decision_timestep": 4 / 3},
-                     "wrong": {"samples": 2, "mean_decision_timestep": 3.5}}
-    assert decision_time_by_correctness([1, 2], [True, True])["wrong"] == {"samples": 0, "mean_decision_timestep": None}
+    assert split == {
+        "right": {"samples": 3, "mean_decision_timestep": 4 / 3},
+        "wrong": {"samples": 2, "mean_decision_timestep": 3.5},
+    }
+    assert decision_time_by_correctness([1, 2], [True, True])["wrong"] == {
+        "samples": 0,
+        "mean_decision_timestep": None,
+    }

@@ -5,13 +5,13 @@ import json
 import pytest
 import torch
 
+from training.contract.manifest import ModelStoreError, discover, read_manifest, resolve_version_dir
 from training.data import dataset_info
 from training.evaluate import evaluate
 from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
 from training.store.export import export_version
 from training.store.load import load_network
-from training.contract.manifest import ModelStoreError, discover, read_manifest, resolve_version_dir
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +25,29 @@ def small_network():
 def _export(network, root, **kwargs):
     images = torch.rand(8, 1, 8, 8)
     result = evaluate(network, list(zip(images, range(8))))
-    return export_version(network, root, "tiny", dataset_info("digits"), result, training={"note": "test"}, **kwargs)
+    return export_version(
+        network, root, "tiny", dataset_info("digits"), result, training={"note": "test"}, **kwargs
+    )
 
 
 def test_export_then_load_gives_the_same_network(tmp_path, small_network):
     path = _export(small_network, tmp_path)
     assert path == tmp_path / "tiny" / "1"
     manifest = read_manifest(path)
-    assert {"name", "version", "kind", "architecture", "timesteps", "neuron", "input", "labels", "layers", "energy",
-            "evaluation", "files"} <= manifest.as_stored().keys()
+    assert {
+        "name",
+        "version",
+        "kind",
+        "architecture",
+        "timesteps",
+        "neuron",
+        "input",
+        "labels",
+        "layers",
+        "energy",
+        "evaluation",
+        "files",
+    } <= manifest.as_stored().keys()
     assert manifest.files["weights.safetensors"].sha256
     assert manifest.layers.synaptic[0].kind == "mac"
     assert (manifest.name_and_version, manifest.training) == ("tiny/1", {"note": "test"})

@@ -17,15 +17,39 @@ pytestmark = pytest.mark.slow  # trains, in subprocesses
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "train_within_budget.py"
-SMALL = ["--set", "network.arch_args.channels=[[4], [8]]", "--set", "network.stem_channels=4", "--set", "batch_size=64",
-         "--set", "augment=false"]
+SMALL = [
+    "--set",
+    "network.arch_args.channels=[[4], [8]]",
+    "--set",
+    "network.stem_channels=4",
+    "--set",
+    "batch_size=64",
+    "--set",
+    "augment=false",
+]
 
 
 def budget_run(out: Path, budget: float, max_epochs: int) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), "--config", "digits", "--out", str(out), "--budget-seconds",
-                           str(budget), "--max-epochs", str(max_epochs), *SMALL],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600, env={"PYTHONPATH": str(ROOT),
-                                                                                       "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--config",
+            "digits",
+            "--out",
+            str(out),
+            "--budget-seconds",
+            str(budget),
+            "--max-epochs",
+            str(max_epochs),
+            *SMALL,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+    )
 
 
 def test_epochs_fit_the_budget_and_the_weights_load(tmp_path):

@@ -23,7 +23,9 @@ def test_short_digits_training_reaches_90_percent(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("subset", [[], ["train_images=300"]])
 def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path, subset):
-    config = load_config("digits", ["epochs=3", "network.arch_args.channels=[8, 16]", "eval_every=100", *subset])
+    config = load_config(
+        "digits", ["epochs=3", "network.arch_args.channels=[8, 16]", "eval_every=100", *subset]
+    )
     straight = train(config, progress=False)
     partial = train(config, run_dir=tmp_path, progress=False, until_epoch=2)
     assert [h["epoch"] for h in partial.history] == [1, 2]
@@ -41,14 +43,34 @@ def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path, subset):
 
 def test_every_shipped_config_builds_its_network():
     names = shipped_configs()
-    assert {"digits", "cifar10_vgg11", "cifar10_vgg16", "cifar10_sew_resnet18", "cifar100_vgg11",
-            "cifar100_sew_resnet18", "tiny_imagenet_sew_resnet18", "cifar10_dvs_vgg11", "digits_dvs",
-            "fashion_mnist", "fashion_mnist_vgg"} <= set(names)
+    assert {
+        "digits",
+        "cifar10_vgg11",
+        "cifar10_vgg16",
+        "cifar10_sew_resnet18",
+        "cifar100_vgg11",
+        "cifar100_sew_resnet18",
+        "tiny_imagenet_sew_resnet18",
+        "cifar10_dvs_vgg11",
+        "digits_dvs",
+        "fashion_mnist",
+        "fashion_mnist_vgg",
+    } <= set(names)
     for name in names:
         config = load_config(name)
         spec = config.network_spec()
-        if name not in ("digits", "digits_dvs", "fashion_mnist", "fashion_mnist_vgg"):  # the paper's runs; these are ours
-            assert (config.epochs, config.lr, spec.timesteps, config.loss) == (200, 1e-3, 4, {"name": "tad", "temperature": 2.0})
+        if name not in (
+            "digits",
+            "digits_dvs",
+            "fashion_mnist",
+            "fashion_mnist_vgg",
+        ):  # the paper's runs; these are ours
+            assert (config.epochs, config.lr, spec.timesteps, config.loss) == (
+                200,
+                1e-3,
+                4,
+                {"name": "tad", "temperature": 2.0},
+            )
 
 
 def test_overrides_and_bad_configs(tmp_path):
@@ -83,10 +105,9 @@ def test_bf16_channels_last_training_keeps_float32_weights_and_learns(tmp_path):
     state = result.network.state_dict()
     assert all(value.dtype == torch.float32 for value in state.values() if value.is_floating_point())
     # The exported model is the usual float32 one, evaluated without autocast.
-    from training.store.export import export_version
-    from training.data import dataset_info
+    from training.data import dataset_info, load_dataset
     from training.evaluate import evaluate
-    from training.data import load_dataset
+    from training.store.export import export_version
 
     evaluation = evaluate(result.network, load_dataset("digits", "test"))
     export_version(result.network, tmp_path / "store", "bf16", dataset_info("digits"), evaluation)

@@ -66,9 +66,12 @@ class EventBinner:
     def _add(self, events: np.ndarray) -> None:
         if len(events):
             # One bincount over flat (polarity, row, column) cells: far faster than np.add.at.
-            cells = (events["p"].astype(np.intp) * self.height + events["y"].astype(np.intp)) * self.width \
-                + events["x"].astype(np.intp)
-            self.frame += np.bincount(cells, minlength=self.frame.size).reshape(self.frame.shape).astype(np.float32)
+            cells = (
+                events["p"].astype(np.intp) * self.height + events["y"].astype(np.intp)
+            ) * self.width + events["x"].astype(np.intp)
+            self.frame += (
+                np.bincount(cells, minlength=self.frame.size).reshape(self.frame.shape).astype(np.float32)
+            )
 
     def _close(self) -> np.ndarray:
         frame, self.frame = self.frame, self._blank()

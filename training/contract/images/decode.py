@@ -36,7 +36,7 @@ class ImageRejected(ValueError):
         super().__init__(message)
         self.code = code
 
-    def prefixed(self, prefix: str) -> "ImageRejected":
+    def prefixed(self, prefix: str) -> ImageRejected:
         """The same refusal, its message led by ``prefix`` (which image of several)."""
         error = copy.copy(self)
         error.args = (f"{prefix}{self}",)
@@ -58,12 +58,17 @@ class ImageLimits:
 
     def check(self, width: int, height: int) -> None:
         if width * height > self.max_pixels:
-            raise ImageTooLarge(f"image is {width}x{height} pixels; at most {self.max_pixels} pixels are accepted")
+            raise ImageTooLarge(
+                f"image is {width}x{height} pixels; at most {self.max_pixels} pixels are accepted"
+            )
         if max(width, height) > self.max_side:
             raise ImageTooLarge(f"image is {width}x{height} pixels; each side may be at most {self.max_side}")
         if max(width, height) > self.max_aspect_ratio * min(width, height):
-            raise ImageRejected(f"image is {width}x{height} pixels; its sides may differ by a factor of at most "
-                                f"{self.max_aspect_ratio:g}", "image_aspect_ratio")
+            raise ImageRejected(
+                f"image is {width}x{height} pixels; its sides may differ by a factor of at most "
+                f"{self.max_aspect_ratio:g}",
+                "image_aspect_ratio",
+            )
 
 
 def configure_pillow(max_pixels: int) -> None:
@@ -88,7 +93,9 @@ def read_header(data: bytes, limits: ImageLimits) -> Image.Image:
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"image has more than {limits.max_pixels} pixels") from None
     except UnidentifiedImageError:
-        raise ImageRejected(f"the data is not an image in an accepted format ({', '.join(IMAGE_FORMATS)})") from None
+        raise ImageRejected(
+            f"the data is not an image in an accepted format ({', '.join(IMAGE_FORMATS)})"
+        ) from None
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ImageRejected(f"the image could not be decoded ({error})") from None
     limits.check(*image.size)

@@ -33,24 +33,31 @@ class InputSpec:
     resize: ResizePolicy = DEFAULT_RESIZE
 
     @classmethod
-    def from_info(cls, info: DatasetInfo) -> "InputSpec":
+    def from_info(cls, info: DatasetInfo) -> InputSpec:
         """The spec an image data set's manifest will record (8-bit pixels)."""
         channels, height, width = info.input_shape
         return cls(channels, height, width, 255.0, tuple(info.mean), tuple(info.std), info.resize)
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest) -> "InputSpec":
+    def from_manifest(cls, manifest: Manifest) -> InputSpec:
         """The spec of an image model's manifest (``ValueError`` for an event model)."""
         return cls.from_image_input(manifest.image_input)
 
     @classmethod
-    def from_image_input(cls, spec: ImageInput) -> "InputSpec":
+    def from_image_input(cls, spec: ImageInput) -> InputSpec:
         """The spec of a manifest's ``input`` section (``ValueError`` if no image model reads it)."""
         normalization = spec.normalization
         if spec.channels not in (1, 3):
             raise ValueError(f"image models need 1 or 3 input channels, the manifest says {spec.channels}")
-        return cls(spec.channels, spec.height, spec.width, float(normalization.pixel_max),
-                   normalization.mean, normalization.std, ResizePolicy.from_dict(spec.resize))
+        return cls(
+            spec.channels,
+            spec.height,
+            spec.width,
+            float(normalization.pixel_max),
+            normalization.mean,
+            normalization.std,
+            ResizePolicy.from_dict(spec.resize),
+        )
 
 
 def to_model_pixels(image: Image.Image, spec: InputSpec) -> np.ndarray:
@@ -73,7 +80,7 @@ def wide_to_eight_bits(image: Image.Image) -> Image.Image:
     eight_bits = np.empty((height, width), dtype=np.uint8)
     for start in range(0, height, rows):
         band = np.asarray(image.crop((0, start, width, min(height, start + rows))), dtype=np.float64)
-        eight_bits[start:start + rows] = np.clip(band / top * 255.0, 0, 255).astype(np.uint8)
+        eight_bits[start : start + rows] = np.clip(band / top * 255.0, 0, 255).astype(np.uint8)
     return Image.fromarray(eight_bits, "L")
 
 

@@ -39,8 +39,12 @@ FILTERS = {
 ASPECTS = ("letterbox", "stretch")
 FITS = ("frame", "content")
 POLARITIES = ("as-is", "auto")
-CONTENT_SHARE_OF_PEAK = 0.2  # a content pixel differs from the background by this share of the largest difference
-CONTENT_MIN_DIFFERENCE = 25.5  # and by at least a tenth of full scale: a blank image is not cropped to its noise
+CONTENT_SHARE_OF_PEAK = (
+    0.2  # a content pixel differs from the background by this share of the largest difference
+)
+CONTENT_MIN_DIFFERENCE = (
+    25.5  # and by at least a tenth of full scale: a blank image is not cropped to its noise
+)
 BAND_ROWS = 256  # area averaging reads the input this many rows at a time
 
 
@@ -56,7 +60,9 @@ class ResizePolicy:
     def __post_init__(self) -> None:
         for role in ("downscale", "upscale"):
             if getattr(self, role) not in FILTERS:
-                raise ValueError(f"resize {role} filter must be one of {sorted(FILTERS)}, not {getattr(self, role)!r}")
+                raise ValueError(
+                    f"resize {role} filter must be one of {sorted(FILTERS)}, not {getattr(self, role)!r}"
+                )
         if self.aspect not in ASPECTS:
             raise ValueError(f"resize aspect must be one of {list(ASPECTS)}, not {self.aspect!r}")
         if self.fit not in FITS:
@@ -70,7 +76,7 @@ class ResizePolicy:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict | None) -> "ResizePolicy":
+    def from_dict(cls, values: dict | None) -> ResizePolicy:
         """The policy of a manifest's input spec; ``None`` (an old manifest) is the legacy one."""
         if values is None:
             return LEGACY_RESIZE
@@ -110,7 +116,9 @@ def area_resize(image: Image.Image, width: int, height: int) -> Image.Image:
         stop = min(old_height, start + BAND_ROWS)
         band = np.asarray(image.crop((0, start, old_width, stop)), dtype=np.uint8)
         reduced += rows[:, start:stop] @ band.reshape(stop - start, old_width * channels).astype(np.float64)
-    averaged = np.einsum("hwc,pw->hpc", reduced.reshape(height, old_width, channels), area_weights(old_width, width))
+    averaged = np.einsum(
+        "hwc,pw->hpc", reduced.reshape(height, old_width, channels), area_weights(old_width, width)
+    )
     result = np.clip(np.round(averaged), 0, 255).astype(np.uint8)
     return Image.fromarray(result[..., 0] if channels == 1 else result, image.mode)
 
@@ -138,10 +146,19 @@ def match_polarity(image: Image.Image, background: int) -> Image.Image:
     """The negative of ``image`` if the median of its outermost pixels is nearer the opposite
     extreme than the background, else ``image``."""
     width, height = image.size
-    edges = [image.crop(box) for box in ((0, 0, width, 1), (0, height - 1, width, height),
-                                         (0, 0, 1, height), (width - 1, 0, width, height))]
+    edges = [
+        image.crop(box)
+        for box in (
+            (0, 0, width, 1),
+            (0, height - 1, width, height),
+            (0, 0, 1, height),
+            (width - 1, 0, width, height),
+        )
+    ]
     channels = len(image.getbands())
-    border = np.concatenate([np.asarray(edge, dtype=np.uint8).reshape(-1, channels) for edge in edges]).mean(axis=-1)
+    border = np.concatenate([np.asarray(edge, dtype=np.uint8).reshape(-1, channels) for edge in edges]).mean(
+        axis=-1
+    )
     if abs(float(np.median(border)) - background) <= 127.5:
         return image
     return ImageOps.invert(image)
@@ -161,7 +178,9 @@ def crop_to_content(image: Image.Image, background: int) -> Image.Image:
     return image if box is None else image.crop(box)
 
 
-def resize_image(image: Image.Image, width: int, height: int, policy: ResizePolicy = DEFAULT_RESIZE) -> Image.Image:
+def resize_image(
+    image: Image.Image, width: int, height: int, policy: ResizePolicy = DEFAULT_RESIZE
+) -> Image.Image:
     """``image`` (mode L or RGB) as ``width`` x ``height`` by ``policy``."""
     if image.size == (width, height):
         return image

@@ -10,8 +10,12 @@ from torch import nn
 from training.network.layers import ActivationFactory, Chain, Stateless, conv_bn_act
 
 
-def digits_net(in_channels: int, activation: ActivationFactory, stem: bool = True,
-               channels: Sequence[int | Sequence[int]] = (64, 128)) -> Chain:
+def digits_net(
+    in_channels: int,
+    activation: ActivationFactory,
+    stem: bool = True,
+    channels: Sequence[int | Sequence[int]] = (64, 128),
+) -> Chain:
     """One stage per entry of ``channels``: conv-bn-act, then 2x2 max pooling; then flatten.
 
     An entry is one convolution's width, or a list of widths for a VGG-style stage of several

@@ -16,7 +16,9 @@ from training.network.run import Run
 
 
 class SEWBasicBlock(Layer):
-    def __init__(self, in_channels: int, out_channels: int, stride: int, activation: ActivationFactory) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, activation: ActivationFactory
+    ) -> None:
         super().__init__()
         self.residual = Chain(
             conv_bn_act(in_channels, out_channels, activation, stride=stride),
@@ -33,7 +35,9 @@ class SEWBasicBlock(Layer):
         return self.residual(x, run) + identity
 
 
-def sew_resnet18(in_channels: int, activation: ActivationFactory, stem: bool = True, width: float = 1.0) -> Chain:
+def sew_resnet18(
+    in_channels: int, activation: ActivationFactory, stem: bool = True, width: float = 1.0
+) -> Chain:
     stages = [(int(64 * width), 1), (int(128 * width), 2), (int(256 * width), 2), (int(512 * width), 2)]
     blocks: list[Layer] = []
     if not stem:  # event frames or raw intensities: the stem convolution is part of the body
