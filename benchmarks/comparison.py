@@ -30,14 +30,17 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sized
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from benchmarks.common import (
     ROOT,
+    LoadResult,
     digits_pngs,
     fashion_pngs,
     interleaved_p50_ms,
@@ -51,6 +54,7 @@ from benchmarks.common import (
 from benchmarks.profile import interleaved_ratio, profile_batched_step, profile_request
 from service.inference.early_exit import Widths, classify
 from service.inference.preprocessing import ImageLimits, InputSpec, preprocess
+from service.inference.runtimes.base import Runtime
 from service.inference.runtimes.onnx_runtime import OnnxRuntime
 from service.inference.runtimes.torch_runtime import TorchRuntime
 from training.contract.manifest import read_manifest
@@ -66,20 +70,28 @@ MODELS = ("digits", "fashion-mnist", "vgg11")
 SHIPPED = ("digits", "fashion-mnist")
 RUNTIME_COPIES = 3  # loads of each model that the in-process SNN / ANN ratio takes turns among
 CALLS_PER_ROUND = 10
-# Of a model's seconds, what each in-process ratio takes turns for: 3 s in the quick run, about
-# 50 rounds of Fashion-MNIST (with 16, its rounds' quartiles spanned 1.06-1.13).
+# Of a model's seconds, the share each in-process ratio takes turns for: enough rounds that the
+# median's quartiles stay narrow on a shared machine.
 RATIO_SHARE = 1.5
 VGG_INFO = DatasetInfo(
     "random-rgb", (3, 32, 32), tuple(f"class_{i}" for i in range(10)), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 )
 
 
-def _export(network: SpikingNetwork, store: Path, name: str, info: DatasetInfo, sample=None) -> None:
+def _export(
+    network: SpikingNetwork,
+    store: Path,
+    name: str,
+    info: DatasetInfo,
+    sample: list[tuple[torch.Tensor, int]] | None = None,
+) -> None:
     """With its evaluation on ``sample`` (default: random inputs), from which the onnx runtime
     learns how many inputs go on past timestep 1."""
     split = "test" if sample else "random"
     sample = sample or [(torch.rand(network.spec.input_shape), 0) for _ in range(4)]
-    export_version(network, store, name, info, evaluate(network, sample), split=split, onnx=True)
+    # evaluate batches any sequence of (input, label) through a DataLoader; it annotates Dataset.
+    evaluation = evaluate(network, cast("Dataset[tuple[torch.Tensor, int]]", sample))
+    export_version(network, store, name, info, evaluation, split=split, onnx=True)
 
 
 def _ann_twin(network: SpikingNetwork) -> SpikingNetwork:
@@ -90,35 +102,54 @@ def _ann_twin(network: SpikingNetwork) -> SpikingNetwork:
 
 def build_store(root: Path) -> Path:
     """The latest shipped digits and fashion-mnist (the versions a request without ``version``
-    gets) and a VGG-11, each with a same-architecture ANN twin, all exported with every ONNX graph."""
+    gets) and a VGG-11, each with a same-architecture ANN twin, all exported with every ONNX graph.
+
+    Args:
+        root: A scratch folder; the store is made in ``root/store``.
+
+    Returns:
+        The store, each model as version 1.
+    """
     store = root / "store"
     torch.manual_seed(0)
-    for model in SHIPPED:  # the shipped weights, with the graphs the exporter writes now
+    for model in SHIPPED:  # the shipped weights, with the graphs this checkout's exporter writes
         network, manifest = load_network(ROOT / "model_store" / model)
         info = dataset_info(manifest.evaluation.dataset)
         test = load_dataset(info.name, "test")
-        sample = [test[i] for i in range(min(len(test), 512))]  # the inputs the benchmark sends
+        # the inputs the benchmark sends; torch's Dataset type declares no __len__
+        sample = [test[i] for i in range(min(len(cast(Sized, test)), 512))]
         _export(network, store, model, info, sample)
         _export(_ann_twin(network), store, f"{model}-ann", info, sample)
     vgg = SpikingNetwork(NetworkSpec("vgg11", VGG_INFO.input_shape, 10, timesteps=4)).eval()
+    bias, neuron = vgg.head.module.bias, vgg.spec.output_neuron
+    assert bias is not None and neuron is not None  # nn.Linear has a bias; the spec fills the neuron
     with torch.no_grad():  # class 0's output neuron fires at timestep 1 for every input
-        vgg.head.module.bias[0] = 2 * vgg.spec.output_neuron.threshold
+        bias[0] = 2 * neuron.threshold
     _export(vgg, store, "vgg11", VGG_INFO)
     _export(_ann_twin(vgg), store, "vgg11-ann", VGG_INFO)
     return store
 
 
 def random_rgb_pngs(count: int) -> list[bytes]:
+    """``count`` 32 x 32 RGB PNGs of uniform noise (seed 0), the VGG-11's inputs."""
     generator = np.random.default_rng(0)
     return [png(generator.integers(0, 256, (32, 32, 3), dtype=np.uint8)) for _ in range(count)]
 
 
 def model_inputs(store: Path, count: int) -> dict[str, list[bytes]]:
     """PNGs per model, in their data set's order except that the first one is an input the SNN
-    decides at timestep 1 (wrk sends only the first)."""
+    decides at timestep 1 (wrk sends only the first).
+
+    Args:
+        store: The store of ``build_store``.
+        count: Fashion-MNIST test images to take (digits: all of its test split; VGG-11: 64).
+
+    Returns:
+        The PNGs per model name of ``MODELS``.
+    """
     inputs = {"digits": digits_pngs(), "fashion-mnist": fashion_pngs(count), "vgg11": random_rgb_pngs(64)}
     for model, pngs in inputs.items():
-        runtime, widths, spec, _ = _runtime(store, model, OnnxRuntime)
+        runtime, widths, spec, _ = load_served(store, model, OnnxRuntime)
         first = next(
             i
             for i, body in enumerate(pngs)
@@ -132,18 +163,31 @@ def model_inputs(store: Path, count: int) -> dict[str, list[bytes]]:
 class Served(NamedTuple):
     """One stored version loaded into a runtime, with what the early-exit loop needs."""
 
-    runtime: object
+    runtime: Runtime
     widths: Widths
     spec: InputSpec
     decoding: str
 
 
-def _runtime(store: Path, name: str, kind, threads: int = 1) -> Served:
+def load_served(
+    store: Path, name: str, kind: type[OnnxRuntime] | type[TorchRuntime], threads: int = 1
+) -> Served:
+    """Version 1 of a model of ``store`` loaded into a runtime of its own.
+
+    Args:
+        store: The store of ``build_store``.
+        name: The model's name.
+        kind: The runtime class.
+        threads: The runtime's intra-op threads.
+
+    Returns:
+        The runtime, with the model's record sizes, input spec and decoding.
+    """
     version_dir = store / name / "1"
     manifest = read_manifest(version_dir)
-    runtime = (
+    runtime: Runtime = (
         kind.load(version_dir, manifest, threads)
-        if kind is TorchRuntime
+        if issubclass(kind, TorchRuntime)
         else kind(version_dir, manifest, threads)
     )
     return Served(
@@ -151,12 +195,14 @@ def _runtime(store: Path, name: str, kind, threads: int = 1) -> Served:
     )
 
 
-def profiles(store: Path, model: str, images: list[np.ndarray], seconds: float) -> dict:
+def profiles(
+    store: Path, model: str, images: list[np.ndarray], seconds: float
+) -> dict[tuple[str, str, str], dict[str, float]]:
     """Request and batched-timestep profiles of the SNN and its ANN twin, both runtimes."""
     result = {}
     for name in (model, f"{model}-ann"):
         for kind in (OnnxRuntime, TorchRuntime):
-            runtime, widths, _, decoding = _runtime(store, name, kind)
+            runtime, widths, _, decoding = load_served(store, name, kind)
             result[(name, runtime.name, "request")] = profile_request(
                 runtime, widths, images, decoding, seconds
             )
@@ -166,12 +212,16 @@ def profiles(store: Path, model: str, images: list[np.ndarray], seconds: float) 
     return result
 
 
-def in_process(store: Path, model: str, images: list[np.ndarray], seconds: float) -> dict:
+def in_process(
+    store: Path, model: str, images: list[np.ndarray], seconds: float
+) -> dict[tuple[str, str] | tuple[str, str, bool], float]:
+    """Microseconds per request at batch size 1 by (model, runtime, early exit), SNN and ANN
+    twin, and the SNN's mean decision timestep by (model, "mean_decision_timestep")."""
     torch.set_num_threads(1)
-    results = {}
+    results: dict[tuple[str, str] | tuple[str, str, bool], float] = {}
     for name in (model, f"{model}-ann"):
         for kind in (TorchRuntime, OnnxRuntime):
-            runtime, widths, _, decoding = _runtime(store, name, kind)
+            runtime, widths, _, decoding = load_served(store, name, kind)
             for early_exit in (True, False) if decoding == "first_spike" else (True,):
                 key = (name, runtime.name, early_exit)
                 results[key] = profile_request(runtime, widths, images, decoding, seconds, early_exit)[
@@ -184,12 +234,14 @@ def in_process(store: Path, model: str, images: list[np.ndarray], seconds: float
     return results
 
 
-def step_cost_per_sample(store: Path, model: str, threads: int, seconds: float) -> dict:
+def step_cost_per_sample(
+    store: Path, model: str, threads: int, seconds: float
+) -> dict[tuple[str, int], float]:
     """ms per sample of one runtime timestep at batch 1 and 32: what batching can gain at most."""
     torch.set_num_threads(threads)
     costs = {}
     for kind in (TorchRuntime, OnnxRuntime):
-        runtime, _, spec, _ = _runtime(store, model, kind, threads)
+        runtime, _, spec, _ = load_served(store, model, kind, threads)
         for batch in (1, 32):
             images = np.random.default_rng(0).random(
                 (batch, spec.channels, spec.height, spec.width), dtype=np.float32
@@ -224,14 +276,15 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(snn_vs_ann(store, inputs, 8.0 * scale), indent=2))
             return 0
         seconds = {"digits": 5 * scale, "fashion-mnist": 8 * scale, "vgg11": 8 * scale}
-        compute, profiled = {}, {}
+        compute: dict[str, dict[Any, Any]] = {}  # in_process's figures, and step_cost_per_sample's
+        profiled: dict[str, dict[tuple[str, str, str], dict[str, float]]] = {}
         for model in MODELS:
             spec = InputSpec.from_manifest(read_manifest(store / model / "1"))
             images = [preprocess(png, spec, ImageLimits())[None] for png in inputs[model][:64]]
             profiled[model] = profiles(store, model, images, 1.0 * scale)
             compute[model] = in_process(store, model, images, 2.0 * scale)
             compute[model]["step_cost"] = step_cost_per_sample(store, model, os.cpu_count() or 1, 1.0 * scale)
-        http: dict = {}
+        http: dict[tuple[str, str, int | str], LoadResult] = {}
         for runtime in ("torch", "onnx"):
             for batch in (1, 32):
                 server = start_service(
@@ -265,12 +318,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _turns(runtimes: list, images: list[np.ndarray], calls_per_round: int):
+def _turns(
+    runtimes: list[Runtime], images: list[np.ndarray], calls_per_round: int
+) -> Iterator[tuple[Runtime, np.ndarray]]:
     """(runtime, image) for each call: images in turn, the runtime changing every round."""
-    images = itertools.cycle(images)
+    inputs = itertools.cycle(images)
     for runtime in itertools.cycle(runtimes):
         for _ in range(calls_per_round):
-            yield runtime, next(images)
+            yield runtime, next(inputs)
 
 
 def _in_process_ratio(
@@ -290,7 +345,7 @@ def _in_process_ratio(
     )
 
 
-def snn_vs_ann(store: Path, inputs: dict[str, list[bytes]], seconds: float) -> dict:
+def snn_vs_ann(store: Path, inputs: dict[str, list[bytes]], seconds: float) -> dict[str, dict[str, Any]]:
     """Per model: the SNN's cost over its ANN twin's at batch size 1 with the onnx runtime, in
     process (on inputs the SNN decides at timestep 1; and the mean over all real inputs) and over
     HTTP (p50 at one client, an input decided at timestep 1), with the request profiles.
@@ -299,17 +354,17 @@ def snn_vs_ann(store: Path, inputs: dict[str, list[bytes]], seconds: float) -> d
     ``interleaved_p50_ms``): SNN and ANN take turns every few milliseconds, so the drift of a
     shared machine cancels instead of landing on whichever ran second. In process, each side
     takes turns among ``RUNTIME_COPIES`` loads of its model, one load per round: where one
-    load's buffers happen to lie costs it a few per cent either way (the same graph loaded twice
-    differs by up to 3% here), which a single pair would carry into the ratio.
+    load's buffers happen to lie makes it a little faster or slower than another load of the same
+    graph, which a single pair would carry into the ratio.
 
     Where the SNN's runtime starts with the full first step (some inputs go on, so timestep 1
     writes their state), ``snn_ann_ratio_in_process_decision_only_start`` is the same ratio with
     the decision-only start forced: what timestep 1 costs without that state."""
     torch.set_num_threads(1)
-    result: dict = {}
+    result: dict[str, dict[str, Any]] = {}
     for model in MODELS:
-        snn_copies = [_runtime(store, model, OnnxRuntime) for _ in range(RUNTIME_COPIES)]
-        ann_copies = [_runtime(store, f"{model}-ann", OnnxRuntime) for _ in range(RUNTIME_COPIES)]
+        snn_copies = [load_served(store, model, OnnxRuntime) for _ in range(RUNTIME_COPIES)]
+        ann_copies = [load_served(store, f"{model}-ann", OnnxRuntime) for _ in range(RUNTIME_COPIES)]
         (snn, widths, spec, decoding), (ann, ann_widths, _, ann_decoding) = snn_copies[0], ann_copies[0]
         images = [preprocess(body, spec, ImageLimits())[None] for body in inputs[model][:64]]
         decided_at = [classify(snn, image, widths)[0].decision_timestep for image in images]
@@ -327,7 +382,7 @@ def snn_vs_ann(store: Path, inputs: dict[str, list[bytes]], seconds: float) -> d
             "snn_ann_ratio_in_process_all_inputs": snn_profile["total"] / ann_profile["total"],
             "profile_us": {"snn_timestep_1": snn_first, "snn_all_inputs": snn_profile, "ann": ann_profile},
         }
-        if not snn.decides_first and snn.first_decider is not None:
+        if not snn.decides_first and isinstance(snn, OnnxRuntime) and snn.first_decider is not None:
             for copy in snn_copies:
                 copy.runtime.decides_first = True
             result[model]["snn_ann_ratio_in_process_decision_only_start"] = _in_process_ratio(
@@ -347,8 +402,10 @@ def snn_vs_ann(store: Path, inputs: dict[str, list[bytes]], seconds: float) -> d
     return result
 
 
-def report_profiles(profiled: dict) -> None:
-    def part(p: dict, call: str, session: str) -> str:
+def report_profiles(profiled: dict[str, dict[tuple[str, str, str], dict[str, float]]]) -> None:
+    """Print ``profiles``' results per model as one Markdown table."""
+
+    def part(p: dict[str, float], call: str, session: str) -> str:
         return f"{p[call]:.0f} ({p[session]:.0f})" if p[session] else f"{p[call]:.0f}"
 
     print("## Profile: microseconds per request (batch size 1) and per timestep of 32 rows, by part")
@@ -358,19 +415,24 @@ def report_profiles(profiled: dict) -> None:
         "select + merge | loop bookkeeping |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for model, results in profiled.items():
+    for results in profiled.values():
         for (name, runtime, what), p in results.items():
             label = "one request" if what == "request" else "one timestep, 32 rows"
             print(
-                f"| {name} | {runtime} | {label} | {p['total']:.0f} | {part(p, 'first_decision', 'first_decider.run')} | "
+                f"| {name} | {runtime} | {label} | {p['total']:.0f} | "
+                f"{part(p, 'first_decision', 'first_decider.run')} | "
                 f"{part(p, 'first_step', 'first_stepper.run')} | "
-                f"{part(p, 'encode', 'encoder.run')} | {p['initial_state']:.0f} | {part(p, 'step', 'stepper.run')} | "
+                f"{part(p, 'encode', 'encoder.run')} | {p['initial_state']:.0f} | "
+                f"{part(p, 'step', 'stepper.run')} | "
                 f"{p['select'] + p['merge']:.0f} | {p['loop']:.0f} |"
             )
     print()
 
 
-def report(compute: dict, http: dict, clients: int) -> None:
+def report(
+    compute: dict[str, dict[Any, Any]], http: dict[tuple[str, str, int | str], LoadResult], clients: int
+) -> None:
+    """Print the tables (a) to (e) and the ratios."""
     timesteps = 4
     print("## (a) early exit vs all T, (b) torch vs onnx, (d) ANN: compute per request, in process, batch 1")
     print(
@@ -389,7 +451,8 @@ def report(compute: dict, http: dict, clients: int) -> None:
             )
     print()
     print(
-        f"## One runtime timestep, ms per sample, {os.cpu_count()} intra-op threads (the most batching can gain)"
+        f"## One runtime timestep, ms per sample, {os.cpu_count()} intra-op threads "
+        "(the most batching can gain)"
     )
     print("| model | torch batch 1 | torch batch 32 | onnx batch 1 | onnx batch 32 |")
     print("|---|---|---|---|---|")
@@ -419,7 +482,8 @@ def report(compute: dict, http: dict, clients: int) -> None:
                     print(f"| {name} | {label} | {r.throughput:.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |")
         r = http[(model, "naive", 1)]
         print(
-            f"| {model} | naive FastAPI + torch, all T, mean output | {r.throughput:.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |"
+            f"| {model} | naive FastAPI + torch, all T, mean output | {r.throughput:.1f} | "
+            f"{r.p50_ms:.2f} | {r.p99_ms:.2f} |"
         )
     print()
     print("## Ratios")

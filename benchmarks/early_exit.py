@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks.common import ROOT, digits_pngs, load, measure, start_service, wrk_available
+from benchmarks.common import ROOT, LoadResult, digits_pngs, load, measure, start_service, wrk_available
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pngs = digits_pngs()
     server = None if args.url else start_service(Path(args.store), {"FIRSTSPIKE_MAX_BATCH_SIZE": "1"})
-    url = args.url or server.url
+    url = args.url if server is None else server.url
     try:
         for early_exit in ("true", "false"):  # warm both paths
             load(url, pngs, 50, 1, {"early_exit": early_exit})
-        rows = {}
+        rows: dict[str, tuple[LoadResult, LoadResult]] = {}
         for early_exit in ("true", "false"):
             params = {"early_exit": early_exit}
             rows[early_exit] = (
@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     (on_single, on_many), (off_single, off_many) = rows["true"], rows["false"]
     generator = "wrk" if wrk_available() else "Python clients"
     print(
-        f"POST /classify, digits test PNGs, {args.seconds:g} s per cell ({generator}), server {url}, batch size 1"
+        f"POST /classify, digits test PNGs, {args.seconds:g} s per cell ({generator}), server {url}, "
+        "batch size 1"
     )
     print(
         f"| mode | 1 client p50 (ms) | 1 client p99 (ms) | {args.clients} clients req/s | "
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(
         f"| all T / early exit | {off_single.p50_ms / on_single.p50_ms:.2f}x | "
-        f"{off_single.p99_ms / on_single.p99_ms:.2f}x | {on_many.throughput / off_many.throughput:.2f}x fewer | "
+        f"{off_single.p99_ms / on_single.p99_ms:.2f}x | "
+        f"{on_many.throughput / off_many.throughput:.2f}x fewer | "
         f"{off_many.p50_ms / on_many.p50_ms:.2f}x | {off_many.p99_ms / on_many.p99_ms:.2f}x |"
     )
     return 0

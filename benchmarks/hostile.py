@@ -35,11 +35,15 @@ import threading
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 
-from benchmarks.common import ROOT, rss_mib, start_service
+from benchmarks.common import ROOT, RunningServer, rss_mib, start_service
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 CLIENT_TIMEOUT_S = 180.0
 IDLE_CPU_SHARE = 0.05
@@ -48,19 +52,30 @@ IDLE_WAIT_S = 240.0
 STREAM_HOLD_BOUND_S = 30.0  # the benchmark lets go of its streams after this long
 
 
-def png(image) -> bytes:
+def png(image: Image.Image) -> bytes:
+    """``image`` as a PNG at the highest compression, so that its file is as small as can be."""
     buffer = io.BytesIO()
     image.save(buffer, "PNG", optimize=False, compress_level=9)
     return buffer.getvalue()
 
 
 def wide_png(width: int, height: int) -> bytes:
+    """A uniform grey PNG of any size, small on the wire however many pixels it has.
+
+    Args:
+        width: Its width in pixels.
+        height: Its height in pixels.
+
+    Returns:
+        The PNG file's bytes.
+    """
     from PIL import Image
 
     return png(Image.new("L", (width, height), 128))
 
 
 def wide16_png(side: int = 4096) -> bytes:
+    """A square 16-bit grey PNG of a horizontal ramp."""
     from PIL import Image
 
     ramp = (np.arange(side, dtype=np.uint32) * 16).astype(np.uint16)
@@ -88,7 +103,15 @@ def ico_around_png(side: int = 6000) -> bytes:
 
 
 def png_with_text_chunks(chunks: int = 64, inflated: int = 1 << 20) -> bytes:
-    """A blank 28 x 28 PNG with ``chunks`` zTXt chunks, each ``inflated`` bytes once inflated."""
+    """A blank 28 x 28 PNG carrying compressed text chunks that inflate to far more than the file.
+
+    Args:
+        chunks: zTXt chunks, inserted after the header.
+        inflated: Bytes of each chunk's text once inflated.
+
+    Returns:
+        The PNG file's bytes.
+    """
     from PIL import Image
 
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -102,6 +125,14 @@ def png_with_text_chunks(chunks: int = 64, inflated: int = 1 << 20) -> bytes:
 
 
 def oip_binary_body(files: list[bytes]) -> tuple[bytes, dict[str, str]]:
+    """One Open Inference Protocol request of image files in its binary extension.
+
+    Args:
+        files: The image files, one BYTES element each.
+
+    Returns:
+        The body (JSON header, then each file after its 4-byte length) and its HTTP headers.
+    """
     raw = b"".join(struct.pack("<I", len(f)) + f for f in files)
     header = json.dumps(
         {
@@ -123,6 +154,15 @@ def oip_binary_body(files: list[bytes]) -> tuple[bytes, dict[str, str]]:
 
 @dataclass
 class Hostile:
+    """One hostile request.
+
+    Args:
+        name: Its name in the report (see the module's docstring).
+        path: The endpoint, with its query.
+        body: The request body.
+        headers: Its HTTP headers (content type, OIP header length).
+    """
+
     name: str
     path: str
     body: bytes
@@ -130,6 +170,14 @@ class Hostile:
 
 
 def hostile_set(model: str) -> list[Hostile]:
+    """Every hostile request of the module's docstring but the streams, for one model.
+
+    Args:
+        model: The image model they go to.
+
+    Returns:
+        The requests, in the docstring's order.
+    """
     image = {"content-type": "image/png"}
     classify = f"/classify?model={model}"
     oip_body, oip_headers = oip_binary_body([wide_png(4096, 4096)] * 64)
@@ -147,7 +195,15 @@ def hostile_set(model: str) -> list[Hostile]:
 
 
 class ProcessWatch:
-    """Samples a process's VmRSS every 10 ms in a thread; kills it above ``limit_mib``."""
+    """Samples a process's VmRSS every 10 ms in a thread; kills it above ``limit_mib``.
+
+    Used as a context manager: sampling runs from ``__enter__`` to ``__exit__``; ``peak_mib``
+    holds the highest sample since the start or the last ``reset``, ``killed`` whether it killed.
+
+    Args:
+        pid: The process to watch.
+        limit_mib: The resident set above which it is killed (SIGKILL).
+    """
 
     def __init__(self, pid: int, limit_mib: float) -> None:
         self.pid, self.limit_mib = pid, limit_mib
@@ -160,11 +216,12 @@ class ProcessWatch:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
 
     def reset(self) -> None:
+        """Start a new peak."""
         self.peak_mib = 0.0
 
     def _run(self) -> None:
@@ -181,14 +238,23 @@ class ProcessWatch:
 
 
 def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) a process has used, from ``/proc/<pid>/stat``."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def seconds_to_idle(pid: int, bound: float = IDLE_WAIT_S) -> float | None:
-    """From now until the process's CPU use over a window falls under the idle share; None if
-    it never does within ``bound`` (or the process is gone)."""
+    """From now until the process's CPU use over a window falls under the idle share.
+
+    Args:
+        pid: The process.
+        bound: The longest wait in seconds.
+
+    Returns:
+        The seconds until the first idle window began; None if there was none within ``bound``
+        (or the process is gone).
+    """
     started = time.monotonic()
     try:
         while time.monotonic() - started < bound:
@@ -203,6 +269,8 @@ def seconds_to_idle(pid: int, bound: float = IDLE_WAIT_S) -> float | None:
 
 @dataclass
 class Round:
+    """What one hostile request, sent ``--concurrency`` times, did to the server."""
+
     name: str
     statuses: dict[str, int] = field(default_factory=dict)
     slowest_answer_s: float = 0.0
@@ -212,6 +280,17 @@ class Round:
 
 
 async def send_concurrently(url: str, hostile: Hostile, count: int) -> tuple[list[str], float]:
+    """``hostile`` sent ``count`` times at once, on as many connections.
+
+    Args:
+        url: The server's base URL.
+        hostile: The request.
+        count: How many at once.
+
+    Returns:
+        Each answer's status code (or the client error's name), and the slowest one's seconds.
+    """
+
     async def one(client: httpx.AsyncClient) -> tuple[str, float]:
         started = time.monotonic()
         try:
@@ -228,13 +307,15 @@ async def send_concurrently(url: str, hostile: Hostile, count: int) -> tuple[lis
 
 
 def tally(outcomes: list[str]) -> dict[str, int]:
+    """How many times each outcome occurs."""
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
 
-def run_round(server, watch: ProcessWatch, hostile: Hostile, count: int) -> Round:
+def run_round(server: RunningServer, watch: ProcessWatch, hostile: Hostile, count: int) -> Round:
+    """``hostile`` sent ``count`` times at once, then the wait until the server is idle."""
     watch.reset()
     outcomes, slowest = asyncio.run(send_concurrently(server.url, hostile, count))
     result = Round(hostile.name, tally(outcomes), round(slowest, 2))
@@ -283,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     only = {name for name in args.only.split(",") if name}
-    report = {"rounds": {}, "streams": None}
+    report: dict[str, Any] = {"rounds": {}, "streams": None}
     for model in args.models.split(","):
         rounds = []
         for hostile in hostile_set(model):
@@ -300,9 +381,10 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.json:
                     idle = "never" if result.seconds_to_idle is None else f"{result.seconds_to_idle:.2f} s"
                     print(
-                        f"{model:>14} {hostile.name:>8} ({len(hostile.body) / 1024:7.0f} KiB): {result.statuses} "
-                        f"slowest {result.slowest_answer_s:6.2f} s, RSS {baseline:6.0f} -> peak "
-                        f"{result.peak_rss_mib:7.0f} MiB{' KILLED' if result.killed else ''}, idle after {idle}",
+                        f"{model:>14} {hostile.name:>8} ({len(hostile.body) / 1024:7.0f} KiB): "
+                        f"{result.statuses} slowest {result.slowest_answer_s:6.2f} s, RSS "
+                        f"{baseline:6.0f} -> peak {result.peak_rss_mib:7.0f} MiB"
+                        f"{' KILLED' if result.killed else ''}, idle after {idle}",
                         flush=True,
                     )
             finally:

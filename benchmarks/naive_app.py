@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from fastapi import Body, FastAPI
@@ -17,16 +18,17 @@ from training.store.load import load_network
 
 
 def create_app() -> FastAPI:
+    """The app, serving the version folder named by ``NAIVE_MODEL_DIR``."""
     network, manifest = load_network(Path(os.environ["NAIVE_MODEL_DIR"]))
     spec = InputSpec.from_manifest(manifest)
     app = FastAPI()
 
     @app.get("/health/ready")
-    def ready() -> dict:
+    def ready() -> dict[str, Any]:
         return {"status": "ready"}
 
     @app.post("/classify")
-    def classify(image: bytes = Body(..., media_type="image/png")) -> dict:
+    def classify(image: bytes = Body(..., media_type="image/png")) -> dict[str, Any]:
         pixels = torch.from_numpy(preprocess(image, spec, ImageLimits())).unsqueeze(0)
         with torch.no_grad():
             output = network(pixels)

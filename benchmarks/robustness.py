@@ -27,6 +27,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,11 +70,14 @@ def extra_forms(dataset: str) -> list[InputForm]:
 
 @dataclass
 class Scored:
+    """Accuracy and mean decision timestep of a set of answers."""
+
     accuracy: float
     mean_decision_timestep: float
 
 
-def score(answers: list[dict], labels: list[int]) -> Scored:
+def score(answers: list[dict[str, Any]], labels: list[int]) -> Scored:
+    """The answers' accuracy against ``labels`` and their mean decision timestep."""
     correct = [answer["class_index"] == label for answer, label in zip(answers, labels)]
     return Scored(
         float(np.mean(correct)), float(np.mean([answer["decision_timestep"] for answer in answers]))
@@ -82,7 +86,8 @@ def score(answers: list[dict], labels: list[int]) -> Scored:
 
 def classify_images(
     url: str, model: str, version: int, files: list[bytes], content_type: str, clients: int
-) -> list[dict]:
+) -> list[dict[str, Any]]:
+    """``files`` POSTed to /classify for one version of ``model``; the answers in order."""
     params = {"model": model, "version": str(version)}
     return post_all(url, "/classify", [(params, body, content_type) for body in files], clients)
 
@@ -95,14 +100,15 @@ def image_forms(
     labels: list[int],
     clients: int,
     dataset: str,
-) -> list[dict]:
-    rows = []
+) -> list[dict[str | int, Any]]:
+    """Per input form, a row of its name (``form``) and the accuracy of each version."""
+    rows: list[dict[str | int, Any]] = []
     standard = standard_forms(pixels.shape[1])
     forms = standard + [form for form in extra_forms(dataset) if form not in standard]
     for form in forms:
         files = [form.encode(image) for image in pixels]
         content_type = "image/jpeg" if form.format == "jpeg" else "image/png"
-        row = {"form": form.name}
+        row: dict[str | int, Any] = {"form": form.name}
         for version in versions:
             row[version] = score(
                 classify_images(url, model, version, files, content_type, clients), labels
@@ -129,7 +135,8 @@ def image_forms(
 
 def image_corruptions(
     url: str, model: str, versions: list[int], pixels: np.ndarray, labels: list[int], clients: int, seed: int
-) -> dict:
+) -> dict[int, dict[str, Any]]:
+    """Per version, the error per corruption and severity 1 to 5, and their mean."""
     errors: dict[int, dict[str, list[float]]] = {version: {} for version in versions}
     for corruption in CORRUPTIONS:
         for severity in range(1, 6):
@@ -158,14 +165,16 @@ def image_corruptions(
 
 def event_splits(
     url: str, model: str, versions: list[int], splits: list[str], limit: int | None, clients: int
-) -> list[dict]:
+) -> list[dict[str, Any]]:
+    """Per split and version of the event model: accuracy, mean decision timestep and the share
+    of streams decided before they end."""
     from training.contract.events.format import encode
     from training.data.digits_dvs import BIN_US, SENSOR, digits_dvs_split
 
     rows = []
     for split in splits:
-        streams, labels = digits_dvs_split(split)
-        streams, labels = streams[:limit], [int(label) for label in labels[:limit]]
+        streams, split_labels = digits_dvs_split(split)
+        streams, labels = streams[:limit], [int(label) for label in split_labels[:limit]]
         bodies = [encode(stream) for stream in streams]
         durations = [int(stream["t"][-1] - stream["t"][0]) for stream in streams]
         for version in versions:
@@ -193,7 +202,8 @@ def event_splits(
     return rows
 
 
-def markdown(results: dict, versions: list[int], event_versions: list[int]) -> str:
+def markdown(results: dict[str, Any], versions: list[int], event_versions: list[int]) -> str:
+    """The tables of ``results`` (input forms, corruptions, event streams) in Markdown."""
     lines = []
     if "forms" in results:
         lines += [
@@ -283,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset, pixels, labels = held_out_pixels(store / args.model)
     pixels, labels = pixels[: args.limit], labels[: args.limit]
     server = start_service(store)
-    results: dict = {}
+    results: dict[str, Any] = {}
     try:
         print(f"{args.model}: input forms", file=sys.stderr)
         results["forms"] = image_forms(

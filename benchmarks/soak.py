@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 from websockets.sync.client import connect
 
 from benchmarks.common import ROOT, digits_pngs, load, rss_mib, start_service
@@ -24,7 +25,9 @@ from training.contract.events.format import encode
 from training.data.digits_dvs import digits_dvs_split
 
 
-def abandon_streams(url: str, streams: list, count: int, errors: list, seed: int = 0) -> None:
+def abandon_streams(
+    url: str, streams: list[np.ndarray], count: int, errors: list[str], seed: int = 0
+) -> None:
     """Open stream sessions, send a few packets and walk away (half without a close)."""
     rng = random.Random(seed)
     for index in range(count):
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         load(server.url, pngs, 500, 8)  # warm up
         before = rss_mib(server.process.pid)
-        stream_errors: list = []
+        stream_errors: list[str] = []
         ws_url = server.url.replace("http://", "ws://") + "/classify/stream"
         streamer = threading.Thread(
             target=abandon_streams, args=(ws_url, streams, args.streams, stream_errors)
@@ -82,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     left = sum(float(line.rsplit(" ", 1)[1]) for line in active)
     print(
-        f"| {result.requests} | 0 | {result.throughput:.0f} req/s | {result.p50_ms:.1f} ms | {result.p99_ms:.1f} ms | "
-        f"{args.streams} | {len(stream_errors)} | {left:.0f} | {before:.0f} MiB | {after:.0f} MiB | "
+        f"| {result.requests} | 0 | {result.throughput:.0f} req/s | {result.p50_ms:.1f} ms | "
+        f"{result.p99_ms:.1f} ms | {args.streams} | {len(stream_errors)} | {left:.0f} | "
+        f"{before:.0f} MiB | {after:.0f} MiB | "
         f"{after - before:+.1f} MiB |"
     )
     return 0

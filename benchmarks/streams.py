@@ -4,9 +4,10 @@
 
 Starts ``firstspike serve`` on 127.0.0.1 with the shipped model store, sends digits-dvs test
 streams as a live sensor would (packets of ``--packet-ms`` of events at their own pace) and
-stops sending when the decision arrives, to each stored version of ``digits-dvs`` in turn. Prints the share of streams decided before they ended,
-the mean share of events the network used, and the time from the packet that completed the
-deciding bin (its first event at or past the bin's end) to the decision message.
+stops sending when the decision arrives, to each stored version of ``digits-dvs`` in turn.
+Prints the share of streams decided before they ended, the mean share of events the network
+used, and the time from the packet that completed the deciding bin (its first event at or past
+the bin's end) to the decision message.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import statistics
 import sys
 import threading
 import time
+from typing import Any
 
 import numpy as np
 from websockets.exceptions import ConnectionClosed
@@ -28,13 +30,16 @@ from training.contract.events.format import encode
 from training.data.digits_dvs import BIN_US, digits_dvs_split
 
 
-def run_stream(url: str, events: np.ndarray, packet_us: int) -> dict:
+def run_stream(url: str, events: np.ndarray, packet_us: int) -> dict[str, Any]:
+    """One stream sent at its own pace until the decision arrives: the decision, its latency
+    from the completing packet, whether it came before the stream ended, the share of events
+    used."""
     t0 = int(events["t"][0])
     edges = np.arange(t0, int(events["t"][-1]) + packet_us + 1, packet_us)
     bounds = np.searchsorted(events["t"], edges)
     sent_at: list[tuple[int, float]] = []  # (index of the packet's last event + 1, wall time sent)
     with connect(url, open_timeout=10) as ws:
-        replies: list = []
+        replies: list[tuple[dict[str, Any], float]] = []
 
         def listen() -> None:
             message = ws.recv(timeout=60)
@@ -100,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     print(f"{args.streams} digits-dvs {args.split} streams, real-time pace, {args.packet_ms:g} ms packets")
     print(
-        "| version | accuracy | mean decision timestep | decided before the stream ended | mean share of events used | "
-        "completing packet -> decision p50 | p99 |"
+        "| version | accuracy | mean decision timestep | decided before the stream ended | "
+        "mean share of events used | completing packet -> decision p50 | p99 |"
     )
     print("|---|---|---|---|---|---|---|")
     for version, results in rows.items():
@@ -111,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| {version} | {correct / len(results):.4f} | "
             f"{statistics.mean(r['decision']['decision_timestep'] for r in results):.2f} | "
             f"{sum(r['before_end'] for r in results) / len(results):.3f} | "
-            f"{statistics.mean(r['share_used'] for r in results):.3f} | {statistics.median(latencies):.2f} ms | "
+            f"{statistics.mean(r['share_used'] for r in results):.3f} | "
+            f"{statistics.median(latencies):.2f} ms | "
             f"{percentile(latencies, 99):.2f} ms |"
         )
     return 0

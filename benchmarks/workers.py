@@ -75,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             for n in WORKERS
         )
         print(
-            f"| {runtime} | {one.throughput:.1f} | {two.throughput:.1f} | {two.throughput / one.throughput:.2f}x | "
-            f"{one.p50_ms:.2f} | {two.p50_ms:.2f} | {one.p99_ms:.2f} | {two.p99_ms:.2f} | {spread} |"
+            f"| {runtime} | {one.throughput:.1f} | {two.throughput:.1f} | "
+            f"{two.throughput / one.throughput:.2f}x | {one.p50_ms:.2f} | {two.p50_ms:.2f} | "
+            f"{one.p99_ms:.2f} | {two.p99_ms:.2f} | {spread} |"
         )
     return 0
 

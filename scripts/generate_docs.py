@@ -20,8 +20,12 @@ import functools
 import json
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing it
@@ -33,22 +37,24 @@ HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def _cell(text: str) -> str:
+    """``text`` as one Markdown table cell."""
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    """A Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
 def _notice(source: str) -> str:
+    """The comment that heads a generated file."""
     return f"<!-- generated from {source} by scripts/generate_docs.py: do not edit by hand -->\n\n"
 
 
 def settings_table() -> str:
-    from pydantic_core import PydanticUndefined
-
+    """The ``FIRSTSPIKE_*`` settings: variable, default, meaning."""
     from service.settings import Settings
 
     rows = []
@@ -57,7 +63,7 @@ def settings_table() -> str:
             raise SystemExit(
                 f"generate_docs: the setting {name!r} has no description (Field(description=...))"
             )
-        default = field.default_factory() if field.default is PydanticUndefined else field.default
+        default = field.get_default(call_default_factory=True)
         if default is None or default == []:
             shown = "unset"
         elif isinstance(default, bool):
@@ -69,7 +75,8 @@ def settings_table() -> str:
 
 
 def metrics_table() -> str:
-    from prometheus_client.metrics import MetricWrapperBase
+    """Every metric the service registers: name, type, labels, meaning."""
+    from prometheus_client.metrics import Histogram, MetricWrapperBase
 
     from service.metrics import Metrics
 
@@ -77,11 +84,11 @@ def metrics_table() -> str:
     for metric in vars(Metrics()).values():
         if not isinstance(metric, MetricWrapperBase):
             continue
-        family = metric.describe()[0]
+        family = next(iter(metric.describe()))
         name = family.name + ("_total" if family.type == "counter" else "")
         # Labels are only readable from the wrapper: a family without samples does not list them.
         labels = ", ".join(f"`{label}`" for label in metric._labelnames)
-        if family.type == "histogram":
+        if isinstance(metric, Histogram):
             bounds = [bound for bound in metric._upper_bounds if bound != float("inf")]
             kind = f"histogram ({len(bounds)} buckets, {bounds[0]:g} to {bounds[-1]:g})"
         else:
@@ -91,14 +98,16 @@ def metrics_table() -> str:
 
 
 def _type_name(annotation: object) -> str:
+    """A field's type as the table shows it."""
     text = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
     return text or str(annotation).replace("typing.", "")
 
 
-def _fields(model: type, prefix: str = "") -> list[tuple[str, ...]]:
+def _fields(model: type[BaseModel], prefix: str = "") -> list[tuple[str, ...]]:
+    """(name, type, description) of each field of ``model``, nested models' fields after theirs."""
     from pydantic import BaseModel
 
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for name, field in model.model_fields.items():
         nested = (
             field.annotation
@@ -122,6 +131,7 @@ def _fields(model: type, prefix: str = "") -> list[tuple[str, ...]]:
 
 
 def answer_table() -> str:
+    """The fields of an answer, of a stream's decision and of an error."""
     from service.http.schemas import Classification, ErrorBody, StreamClassification
 
     extra = [
@@ -137,7 +147,8 @@ def answer_table() -> str:
 
 
 @functools.cache
-def _schema() -> dict:
+def _schema() -> dict[str, Any]:
+    """The app's OpenAPI schema."""
     from service.app import create_app
     from service.settings import Settings
 
@@ -146,10 +157,12 @@ def _schema() -> dict:
 
 
 def openapi_json() -> str:
+    """The OpenAPI schema as the JSON file the docs link to."""
     return json.dumps(_schema(), indent=2) + "\n"
 
 
 def endpoints_table() -> str:
+    """Every endpoint of the schema: method and path, summary, documented statuses."""
     rows = []
     for path, operations in _schema()["paths"].items():
         for method, operation in operations.items():
@@ -160,6 +173,7 @@ def endpoints_table() -> str:
 
 
 def dashboard_table() -> str:
+    """The Grafana dashboard's panels: title, description, queries."""
     dashboard = json.loads(DASHBOARD.read_text())
     rows = []
     for panel in dashboard["panels"]:
@@ -176,6 +190,7 @@ def dashboard_table() -> str:
 
 
 def alerts_table() -> str:
+    """The Prometheus alert rules: name, severity, for, expression, summary."""
     import yaml
 
     rows = []

@@ -29,6 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -46,7 +47,8 @@ class ImageError(RuntimeError):
     """A step failed; the message says which and why."""
 
 
-def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """``command`` with its output captured as text; ImageError with its last lines if it fails."""
     completed = subprocess.run(command, capture_output=True, text=True, **kwargs)
     if completed.returncode != 0:
         tail = (completed.stderr or completed.stdout).strip().splitlines()[-15:]
@@ -55,6 +57,7 @@ def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 def docker_engine_answers() -> bool:
+    """Whether a Docker engine answers ``docker info``."""
     return (
         shutil.which("docker") is not None
         and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
@@ -65,6 +68,7 @@ def docker_engine_answers() -> bool:
 
 
 def image_exists(name: str) -> bool:
+    """Whether buildah's storage holds the image ``name``."""
     return (
         subprocess.run(["buildah", "inspect", "--type", "image", name], capture_output=True).returncode == 0
     )
@@ -94,6 +98,7 @@ def ensure_base() -> float:
                 if entry.is_file():
                     entry.unlink()
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        assert tar.stdout is not None  # stdout=PIPE
         try:
             run(["podman", "import", "--change", 'CMD ["/bin/bash"]', "-", BASE_IMAGE], stdin=tar.stdout)
         finally:
@@ -177,11 +182,13 @@ def build(tag: str, use_docker: bool) -> float:
 
 
 def _clear_wheels() -> None:
+    """Empty the wheel folder of the build context."""
     for wheel in WHEELS.glob("*.whl"):
         wheel.unlink()
 
 
 def image_size_mb(tag: str, use_docker: bool) -> float:
+    """The size of firstspike:<tag> in MB, as the engine reports it."""
     if use_docker:
         size = run(["docker", "image", "inspect", "--format", "{{.Size}}", f"firstspike:{tag}"]).stdout
     else:
@@ -194,6 +201,8 @@ def image_size_mb(tag: str, use_docker: bool) -> float:
 
 @dataclass
 class ImageConfig:
+    """What an image's configuration says about running it."""
+
     command: list[str]
     user: str
     healthcheck: list[str]
@@ -201,6 +210,7 @@ class ImageConfig:
 
     @classmethod
     def read(cls, image: str) -> ImageConfig:
+        """The configuration of ``image`` in buildah's storage; ImageError without a HEALTHCHECK."""
         config = json.loads(run(["buildah", "inspect", "--type", "image", image]).stdout)["Docker"]["config"]
         test = (config.get("Healthcheck") or {}).get("Test") or []
         if not test or test[0] not in ("CMD", "CMD-SHELL"):
@@ -233,7 +243,8 @@ class RunningImage:
             start_new_session=True,
         )
 
-    def exec(self, *command: str) -> subprocess.CompletedProcess:
+    def exec(self, *command: str) -> subprocess.CompletedProcess[str]:
+        """``command`` in the container (next to the server), its output captured as text."""
         return subprocess.run(
             [
                 "buildah",
@@ -252,6 +263,8 @@ class RunningImage:
         )
 
     def wait_healthy(self, timeout: float = 180.0) -> float:
+        """Seconds until the HEALTHCHECK command passes; ImageError if the server exits or it
+        does not pass within ``timeout``."""
         started = time.perf_counter()
         while time.perf_counter() - started < timeout:
             if self.process.poll() is not None:
@@ -265,7 +278,7 @@ class RunningImage:
 
     def server_uids(self) -> set[int]:
         """Real user ids of the server's processes, as this machine's kernel sees them."""
-        uids = set()
+        uids: set[int] = set()
         for status in Path("/proc").glob("[0-9]*/status"):
             try:
                 cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -283,10 +296,12 @@ class RunningImage:
         return uids
 
     def output(self) -> str:
+        """What the server has written so far."""
         self.log.seek(0)
         return self.log.read()
 
     def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 30 s) and remove the container."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -310,13 +325,16 @@ def classify_digits(url: str) -> list[tuple[int, int]]:
 
 
 def largest_packages(running: RunningImage, count: int = 6) -> list[str]:
+    """The ``count`` largest installed Python packages of the image, with their sizes."""
     listing = running.exec(
         "sh", "-c", f"du -sm /opt/firstspike/lib/python3*/site-packages/* | sort -rn | head -n {count}"
     ).stdout
     return [f"{line.split()[1].rsplit('/', 1)[-1]} {line.split()[0]} MB" for line in listing.splitlines()]
 
 
-def check_image(tag: str, reference: list[tuple[int, int]]) -> dict:
+def check_image(tag: str, reference: list[tuple[int, int]]) -> dict[str, Any]:
+    """Run firstspike:<tag> as its configuration says and check it against ``reference``, the
+    answers of a server run from this checkout; ImageError names every failed check."""
     import httpx
 
     from benchmarks.common import free_port
@@ -332,7 +350,7 @@ def check_image(tag: str, reference: list[tuple[int, int]]) -> dict:
         }
         torch_imports = running.exec("python", "-c", "import torch").returncode == 0
         uids = running.server_uids()
-        result = {
+        result: dict[str, Any] = {
             "image": f"firstspike:{tag}",
             "runtime": running.config.env.get("FIRSTSPIKE_RUNTIME"),
             "runtimes_served": sorted(served),
@@ -398,6 +416,7 @@ def check_compose(config: ImageConfig) -> None:
 
 
 def host_answers(runtime: str) -> list[tuple[int, int]]:
+    """``classify_digits`` against a server run from this checkout with ``runtime``."""
     from benchmarks.common import start_service
 
     server = start_service(ROOT / "model_store", env={"FIRSTSPIKE_RUNTIME": runtime})
@@ -410,7 +429,8 @@ def host_answers(runtime: str) -> list[tuple[int, int]]:
 # -- commands ----------------------------------------------------------------------------------
 
 
-def build_all(use_docker: bool) -> dict:
+def build_all(use_docker: bool) -> dict[str, float]:
+    """Build the base (without Docker) and both images; seconds and sizes."""
     timings = {"base_s": 0.0 if use_docker else round(ensure_base(), 1)}
     for tag in VARIANTS:
         timings[f"{tag}_build_s"] = round(build(tag, use_docker), 1)

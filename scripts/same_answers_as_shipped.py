@@ -1,13 +1,12 @@
-"""A stored version's answers with this release's ONNX graphs against its own shipped graphs.
+"""A stored version's answers with this checkout's ONNX graphs against its own shipped graphs.
 
     python scripts/same_answers_as_shipped.py model_store/fashion-mnist/2
 
-Exports the version's weights again into a temporary store (this release's exporter: state
-before reset, HardSigmoid spikes, every spike map counted in one pooled pass, steps that
-compute the features from the input, decision-only first graph), then classifies every test
-input of the version's data set on the onnx runtime with both, with the decision-only start off
-and forced on. Prints one JSON line per start: how many answers are identical (class, decision
-timestep, exit reason, output and per-layer spike counts) and the largest score difference.
+Exports the version's weights again into a temporary store with this checkout's exporter, then
+classifies every test input of the version's data set on the onnx runtime with both, with the
+decision-only start off and forced on. Prints one JSON line per start: how many answers are
+identical (class, decision timestep, exit reason, output and per-layer spike counts) and the
+largest score difference.
 """
 
 from __future__ import annotations
@@ -16,12 +15,15 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Sized
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
-from service.inference.early_exit import Widths, classify
+from service.inference.early_exit import Outcome, Widths, classify
 from service.inference.runtimes.onnx_runtime import OnnxRuntime
 from training.contract.manifest import read_manifest, resolve_version_dir
 from training.data import dataset_info, load_dataset
@@ -30,7 +32,8 @@ from training.store.export import export_version
 from training.store.load import load_network
 
 
-def _key(outcome) -> tuple:
+def _key(outcome: Outcome) -> tuple[int, int, str, list[int], list[float]]:
+    """What two answers must share to count as identical."""
     return (
         outcome.class_index,
         outcome.decision_timestep,
@@ -55,17 +58,15 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"same_answers_as_shipped: {source} takes event streams; this compares image models")
     dataset = manifest.evaluation.dataset
     test = load_dataset(dataset, "test", timesteps=network.timesteps)
-    images = torch.stack([test[i][0] for i in range(len(test))]).numpy()
+    size = len(cast(Sized, test))  # torch's Dataset type declares no __len__
+    images = torch.stack([test[i][0] for i in range(size)]).numpy()
     widths = Widths.from_manifest(manifest)
     with tempfile.TemporaryDirectory() as scratch:
-        sample = [test[i] for i in range(min(len(test), 8))]
+        sample = [test[i] for i in range(min(size, 8))]
+        # evaluate batches any sequence of (input, label) through a DataLoader; it annotates Dataset.
+        evaluation = evaluate(network, cast("Dataset[tuple[torch.Tensor, int]]", sample))
         again = export_version(
-            network,
-            scratch,
-            manifest.name,
-            dataset_info(dataset, network.timesteps),
-            evaluate(network, sample),
-            onnx=True,
+            network, scratch, manifest.name, dataset_info(dataset, network.timesteps), evaluation, onnx=True
         )
         shipped, current = OnnxRuntime(source, manifest), OnnxRuntime(again, read_manifest(again))
         for decision_first in (False, True):

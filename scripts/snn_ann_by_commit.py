@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).parents[1]
 
@@ -30,8 +31,12 @@ import io, itertools, json, statistics, sys, tempfile
 from pathlib import Path
 import torch
 from PIL import Image
-from benchmarks.comparison import MODELS, _runtime, build_store, model_inputs
+from benchmarks.comparison import MODELS, build_store, model_inputs
 from benchmarks.profile import interleaved_ratio
+try:
+    from benchmarks.comparison import load_served
+except ImportError:  # commits older than the public name call it _runtime
+    from benchmarks.comparison import _runtime as load_served
 from service.inference.early_exit import classify
 from service.inference.runtimes.onnx_runtime import OnnxRuntime
 from training.contract.images.model_input import to_model_input
@@ -53,22 +58,28 @@ with tempfile.TemporaryDirectory() as tmp:
     store = build_store(Path(tmp))
     inputs = model_inputs(store, 256)
     for model in MODELS:
-        snns = [_runtime(store, model, OnnxRuntime) for _ in range(LOADS)]
-        anns = [_runtime(store, f"{model}-ann", OnnxRuntime) for _ in range(LOADS)]
+        snns = [load_served(store, model, OnnxRuntime) for _ in range(LOADS)]
+        anns = [load_served(store, f"{model}-ann", OnnxRuntime) for _ in range(LOADS)]
         (snn, widths, spec, decoding), (_, ann_widths, _, ann_decoding) = snns[0], anns[0]
         images = [to_model_input(Image.open(io.BytesIO(body)), spec)[None] for body in inputs[model][:64]]
         first = [image for image in images if classify(snn, image, widths)[0].decision_timestep == 1]
-        snn_calls, ann_calls = turns([s.runtime for s in snns], first), turns([a.runtime for a in anns], first)
-        ratio, rounds = interleaved_ratio(lambda: classify(*next(snn_calls), widths, decoding=decoding),
-                                          lambda: classify(*next(ann_calls), ann_widths, decoding=ann_decoding),
-                                          seconds, ROUND)
+        snn_calls = turns([s.runtime for s in snns], first)
+        ann_calls = turns([a.runtime for a in anns], first)
+        ratio, rounds = interleaved_ratio(
+            lambda: classify(*next(snn_calls), widths, decoding=decoding),
+            lambda: classify(*next(ann_calls), ann_widths, decoding=ann_decoding),
+            seconds,
+            ROUND,
+        )
         quartiles = statistics.quantiles(rounds, n=4)
         result[model] = [round(ratio, 3), round(quartiles[0], 3), round(quartiles[2], 3)]
 print(json.dumps(result))
 """
 
 
-def measure(commit: str, seconds: float, scratch: Path) -> dict:
+def measure(commit: str, seconds: float, scratch: Path) -> dict[str, Any]:
+    """Run ``MEASURE`` in a worktree of ``commit``: per model, [median ratio, lower and upper
+    quartile of the rounds' ratios]."""
     worktree = scratch / commit
     subprocess.run(
         ["git", "worktree", "add", "--detach", "--quiet", str(worktree), commit], cwd=ROOT, check=True
@@ -86,7 +97,8 @@ def measure(commit: str, seconds: float, scratch: Path) -> dict:
             raise SystemExit(
                 f"snn_ann_by_commit: {commit} failed: {completed.stderr.strip().splitlines()[-1]}"
             )
-        return json.loads(completed.stdout.strip().splitlines()[-1])
+        result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+        return result
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False)
 

@@ -19,30 +19,41 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sized
 from pathlib import Path
+from typing import cast
 
-import torch
-from torch.utils.data import Subset
+# A script of the source tree: benchmarks/ is importable from the checkout's root only.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.train_speed import trainer_loop
-from training.config import load_config
-from training.distributed import DistributedContext
-from training.evaluate import evaluate
-from training.network.network import SpikingNetwork
-from training.trainer import CHECKPOINT, load_checkpoint_payload, load_training_data, train
+import torch  # noqa: E402
+from torch.utils.data import Dataset, Subset  # noqa: E402
+
+from benchmarks.train_speed import trainer_loop  # noqa: E402
+from training.config import TrainConfig, load_config  # noqa: E402
+from training.distributed import DistributedContext  # noqa: E402
+from training.evaluate import evaluate  # noqa: E402
+from training.network.network import SpikingNetwork  # noqa: E402
+from training.trainer import CHECKPOINT, load_checkpoint_payload, load_training_data, train  # noqa: E402
 
 PROBE_BATCHES = 40
 WARM_UP_BATCHES = 5
 
 
-def seconds_per_batch(config, train_set, device: torch.device) -> float:
+def seconds_per_batch(
+    config: TrainConfig, train_set: Dataset[tuple[torch.Tensor, int]], device: torch.device
+) -> float:
     """Wall time of one training batch through the trainer's loop with the config's loader."""
-    probe_batches = max(1, min(PROBE_BATCHES, len(train_set) // config.batch_size - WARM_UP_BATCHES))
+    size = len(cast(Sized, train_set))  # torch's Dataset type declares no __len__
+    probe_batches = max(1, min(PROBE_BATCHES, size // config.batch_size - WARM_UP_BATCHES))
     subset = Subset(train_set, range((WARM_UP_BATCHES + probe_batches) * config.batch_size))
     return trainer_loop(config, subset, device, WARM_UP_BATCHES) / probe_batches
 
 
-def seconds_per_evaluation(config, test_set, device: torch.device) -> float:
+def seconds_per_evaluation(
+    config: TrainConfig, test_set: Dataset[tuple[torch.Tensor, int]], device: torch.device
+) -> float:
+    """Wall time of one test evaluation of a fresh network of the config."""
     network = SpikingNetwork(config.network_spec()).to(device)
     started = time.perf_counter()
     evaluate(network, test_set, device=str(device))
@@ -50,8 +61,8 @@ def seconds_per_evaluation(config, test_set, device: torch.device) -> float:
 
 
 def write_weights_only(run_dir: Path) -> Path:
-    """The checkpoint without optimizer, scheduler and random states: a third of the size, enough
-    to calibrate, evaluate and export."""
+    """The checkpoint without optimizer, scheduler and random states: smaller, and enough to
+    calibrate, evaluate and export."""
     payload = load_checkpoint_payload(run_dir / CHECKPOINT)
     kept = {
         key: payload[key] for key in ("config", "spec", "model", "epoch", "history", "run") if key in payload
@@ -78,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     batch_seconds = seconds_per_batch(config, train_set, device)
     evaluation_seconds = seconds_per_evaluation(config, test_set, device)
-    batches = len(train_set) // config.batch_size
+    batches = len(cast(Sized, train_set)) // config.batch_size
     epoch_seconds = batches * batch_seconds + evaluation_seconds / config.eval_every
     epochs = max(1, min(args.max_epochs, math.floor(args.budget_seconds / epoch_seconds)))
     plan = {

@@ -165,7 +165,9 @@ def test_reloads_that_retire_a_version_under_load_never_fail_a_request(server, s
     try:
         with server.client() as client:
             for round_ in range(8):
-                _rewrite_manifest(store / "digits" / "1", lambda m: m.__setitem__("notes", f"round {round_}"))
+                _rewrite_manifest(
+                    store / "digits" / "1", lambda m, round_=round_: m.__setitem__("notes", f"round {round_}")
+                )
                 result = client.post("/models/digits/reload", headers=ADMIN)
                 assert result.status_code == 200 and result.json()["loaded"] == [1], result.text
                 time.sleep(0.1)

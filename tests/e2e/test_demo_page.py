@@ -243,8 +243,8 @@ def test_api_errors_show_the_api_message(page, server, tmp_path):
 
 def test_every_control_is_labelled_and_reachable_by_keyboard(page):
     unlabelled = page.execute_script("""return [...document.querySelectorAll("input, select, button, canvas")]
-        .filter(e => !(e.labels && e.labels.length) && !e.textContent.trim() && !e.getAttribute("aria-labelledby")
-                     && !e.getAttribute("aria-label"))
+        .filter(e => !(e.labels && e.labels.length) && !e.textContent.trim()
+                     && !e.getAttribute("aria-labelledby") && !e.getAttribute("aria-label"))
         .map(e => e.id);""")
     assert unlabelled == []
     # Tab from the top reaches the file input, the toggle and the replay button
@@ -269,7 +269,8 @@ def test_every_control_is_labelled_and_reachable_by_keyboard(page):
 OVERFLOWING = """const width = document.documentElement.clientWidth, out = [];
 for (const e of document.querySelectorAll("body *")) {
   const box = e.getBoundingClientRect();
-  if (box.width && box.right > width + 1) out.push(`${e.tagName}#${e.id}.${e.className} ${Math.round(box.right)} > ${width}`);
+  if (box.width && box.right > width + 1)
+    out.push(`${e.tagName}#${e.id}.${e.className} ${Math.round(box.right)} > ${width}`);
 }
 return out;"""
 

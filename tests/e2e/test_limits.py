@@ -479,8 +479,8 @@ def test_fifty_slow_connections_neither_stay_nor_stop_normal_requests(limits_ser
     answered_408 = sum(answer.startswith(b"HTTP/1.1 408") for answer in slow.answers)
     print(
         f"\nslow connections: {len(heads)} (30 body, 20 header), closed by the server: {len(closed)}, "
-        f"with a 408: {answered_408}; closed after (s) min {closed[0]:.2f} median {statistics.median(closed):.2f} "
-        f"max {closed[-1]:.2f} (timeout {TIMEOUT:g} s)"
+        f"with a 408: {answered_408}; closed after (s) min {closed[0]:.2f} "
+        f"median {statistics.median(closed):.2f} max {closed[-1]:.2f} (timeout {TIMEOUT:g} s)"
     )
     print(
         f"normal requests meanwhile: {len(statuses)}, all 200: {set(statuses) == {200}}, "

@@ -34,9 +34,9 @@ def test_overload_sheds_with_503_and_retry_after_never_a_hang(tmp_path, digits_t
         assert any(r.status_code == 200 for r in responses)
         metrics = httpx.get(server.url + "/metrics").text
         line = next(
-            l
-            for l in metrics.splitlines()
-            if l.startswith("firstspike_rejections_total{") and "overloaded" in l
+            row
+            for row in metrics.splitlines()
+            if row.startswith("firstspike_rejections_total{") and "overloaded" in row
         )
         assert float(line.rsplit(" ", 1)[1]) == len(shed)
         assert httpx.get(server.url + "/health/ready").status_code == 200

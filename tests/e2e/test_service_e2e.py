@@ -127,9 +127,10 @@ def test_metrics_after_n_requests(server, digits_test_pngs):
         after = _scrape(client)
     version = str(answers[0]["model"]["version"])  # the highest version answers by default
     labels = {"model": "digits", "version": version, "endpoint": "/classify"}
-    delta = lambda name, **extra: (
-        _value(after, name, **labels, **extra) - _value(before, name, **labels, **extra)
-    )  # noqa: E731
+
+    def delta(name, **extra):
+        return _value(after, name, **labels, **extra) - _value(before, name, **labels, **extra)
+
     assert delta("firstspike_decision_timestep_count") == n
     assert delta("firstspike_decision_timestep_sum") == sum(a["decision_timestep"] for a in answers)
     assert delta("firstspike_decision_timestep_bucket", le="1.0") == sum(

@@ -97,13 +97,13 @@ def reference_families() -> dict:
     from service.metrics import Metrics
 
     metrics = Metrics()
-    for name, metric in vars(metrics).items():
+    for metric in vars(metrics).values():
         if hasattr(metric, "_labelnames"):
             child = metric.labels(*["x"] * len(metric._labelnames))
             {
-                "counter": lambda: child.inc(),
-                "gauge": lambda: child.set(1),
-                "histogram": lambda: child.observe(1),
+                "counter": lambda child=child: child.inc(),
+                "gauge": lambda child=child: child.set(1),
+                "histogram": lambda child=child: child.observe(1),
             }[metric._type]()
     text = generate_latest(metrics.registry).decode()
     # Creation times ("_created", read back as families of their own) exist in one process only.

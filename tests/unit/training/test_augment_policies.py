@@ -57,7 +57,8 @@ def test_autoaugment_and_randaugment_point_operations_by_hand():
     rgb = np.array([[[200, 100, 0], [0, 0, 255]]], dtype=np.uint8)
     assert (pixels(image_ops.color(Image.fromarray(rgb, "RGB"), -1.0)) == [[[118] * 3, [29] * 3]]).all()
     # equalize, by the cumulative histogram: 512 pixels of 10, 256 of 20, 256 of 30; step =
-    # (1024 - 256) // 255 = 3; 10 -> (3 // 2) // 3 = 0, 20 -> (1 + 512) // 3 = 171, 30 -> 769 // 3, capped at 255
+    # (1024 - 256) // 255 = 3; 10 -> (3 // 2) // 3 = 0, 20 -> (1 + 512) // 3 = 171,
+    # 30 -> 769 // 3, capped at 255
     dull = np.repeat(np.array([10, 10, 20, 30], dtype=np.uint8), 256).reshape(32, 32)
     assert (
         pixels(image_ops.equalize(grey(dull))) == np.select([dull == 10, dull == 20], [0, 171], 255)

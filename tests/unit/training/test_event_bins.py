@@ -79,6 +79,6 @@ def test_event_bins_that_do_not_fit_t_end_the_cli_with_one_line():
     completed = firstspike("train", "--config", "digits_dvs", "--set", "bins=6", "--set", "epochs=1")
     assert completed.returncode == 2
     assert completed.stderr.strip().splitlines() == [
-        "firstspike train: error: bins=6 does not fit network.timesteps=4: the frames encoder feeds one frame per "
-        "timestep (leave bins out to follow T)"
+        "firstspike train: error: bins=6 does not fit network.timesteps=4: the frames encoder feeds "
+        "one frame per timestep (leave bins out to follow T)"
     ]
