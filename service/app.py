@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -41,6 +43,15 @@ def _log_to_stderr() -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """One app with its own state: models (loaded in the background once it starts), metrics,
+    limits and work pool.
+
+    Args:
+        settings: the service's settings; by default from the ``FIRSTSPIKE_*`` variables.
+
+    Returns:
+        The app.
+    """
     settings = settings or Settings()
     _log_to_stderr()
     configure_pillow(settings.max_image_pixels)
@@ -53,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service.loader = asyncio.create_task(asyncio.to_thread(_load, service))
         try:
             yield
@@ -71,7 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
-    app.openapi = lambda: _openapi(app)
+    # FastAPI's documented way to change the schema is to replace this method, which mypy refuses
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     for router in (
         classify.router,
@@ -98,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _load(service: ServiceState) -> None:
+    """Load the default models (on a thread) and log what is served once ready."""
     service.registry.load_all()
     if service.registry.ready:
         log.info("ready: %s", {name: sorted(v) for name, v in service.registry.models.items()})
@@ -106,7 +119,7 @@ def _load(service: ServiceState) -> None:
 app = create_app()
 
 
-def _openapi(app: FastAPI) -> dict:
+def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI documents request validation failures as 422 HTTPValidationError; this service
     answers them with 400 and its one error body, so the schema says that instead."""
     if app.openapi_schema is None:

@@ -91,6 +91,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """``firstspike-serve``'s parser: ``--version`` and the serving options."""
     parser = argparse.ArgumentParser(prog="firstspike-serve", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"firstspike {__version__}")
     add_serve_arguments(parser)

@@ -10,8 +10,10 @@ summed over the workers, gauges are merged as their ``multiprocess_mode`` says."
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -24,7 +26,14 @@ MODEL = ("model", "version")
 
 
 class Metrics:
+    """The service's metrics, and the registry that ``/metrics`` exposes."""
+
     def __init__(self, max_timesteps: int = 16) -> None:
+        """Make every metric, in this app's own registry (or, in multiprocess mode, in none).
+
+        Args:
+            max_timesteps: the largest bucket of ``firstspike_decision_timestep``.
+        """
         # ``registry`` is what /metrics exposes. In one process it holds the metrics themselves; in
         # multiprocess mode it reads every worker's files instead, and the metrics are registered
         # nowhere (their values go to this process's files whichever Metrics object records them).
@@ -32,7 +41,7 @@ class Metrics:
         self.multiprocess = bool(directory)
         self.registry = CollectorRegistry()
         r = None if self.multiprocess else self.registry
-        if self.multiprocess:
+        if directory:
             self.registry.register(_Aggregated(directory))
         self.requests = Counter(
             "firstspike_requests_total",
@@ -133,7 +142,12 @@ class Metrics:
     def announce_model(self, labels: tuple[str, ...], serving: bool) -> None:
         """``firstspike_model_info`` = 1 for a version being served; gone when it no longer is.
         prometheus_client cannot remove a series in multiprocess mode, so there the worker sets it
-        to 0 and the exposition leaves out versions that no live worker serves."""
+        to 0 and the exposition leaves out versions that no live worker serves.
+
+        Args:
+            labels: (model, version, runtime, timesteps).
+            serving: whether the version is served from now on.
+        """
         if serving:
             self.model_info.labels(*labels).set(1)
         elif self.multiprocess:
@@ -147,10 +161,13 @@ class _Aggregated:
     ``firstspike_model_info`` series at 0 (versions unloaded everywhere, see ``announce_model``)."""
 
     def __init__(self, directory: str) -> None:
-        self.collector = MultiProcessCollector(None, directory)
+        # prometheus_client leaves MultiProcessCollector unannotated
+        self.collector = MultiProcessCollector(None, directory)  # type: ignore[no-untyped-call]
 
-    def collect(self):
-        for metric in self.collector.collect():
+    def collect(self) -> Iterator[Metric]:
+        """Every worker's metrics, as prometheus_client's ``Collector`` protocol asks."""
+        metrics: Iterable[Metric] = self.collector.collect()  # type: ignore[no-untyped-call]
+        for metric in metrics:
             if metric.name == "firstspike_model_info":
                 metric.samples = [sample for sample in metric.samples if sample.value != 0]
             yield metric

@@ -19,8 +19,12 @@ import contextlib
 import glob
 import os
 import shutil
+import socket
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import TYPE_CHECKING, TypedDict
 
 import uvicorn
 import uvicorn.supervisors.multiprocess as supervision
@@ -28,6 +32,9 @@ from fastapi import FastAPI
 
 from service.http.timeouts import protocol_for
 from service.settings import Settings
+
+if TYPE_CHECKING:  # at run time it would import prometheus_client too early (see serve)
+    from service.inference.state import ServiceState
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's variable (service.metrics)
 METRICS_DIR_PREFIX = "firstspike-metrics-"
@@ -39,11 +46,18 @@ class DrainingServer(uvicorn.Server):
     """uvicorn's server with the drain above. ``service`` is the app's state; a worker, whose app
     is built by the factory after the process starts, finds it in the loaded app."""
 
-    def __init__(self, config: uvicorn.Config, service=None) -> None:
+    def __init__(self, config: uvicorn.Config, service: ServiceState | None = None) -> None:
+        """A server for ``config``.
+
+        Args:
+            config: uvicorn's configuration.
+            service: the app's state, where the app is already built.
+        """
         super().__init__(config)
         self.service = service
 
-    def _find_service(self):
+    def _find_service(self) -> ServiceState | None:
+        """The app's state, once there is an app."""
         if self.service is None and self.config.loaded:
             app = self.config.loaded_app
             while app is not None and not isinstance(app, FastAPI):
@@ -51,7 +65,14 @@ class DrainingServer(uvicorn.Server):
             self.service = None if app is None else app.state.service
         return self.service
 
-    def handle_exit(self, sig, frame) -> None:
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Start draining on SIGTERM or SIGINT, and stop after ``drain_delay_s``; a second
+        signal stops at once.
+
+        Args:
+            sig: the signal.
+            frame: the interrupted frame.
+        """
         service = self._find_service()
         if service is None:  # not started yet: nothing to drain
             super().handle_exit(sig, frame)
@@ -84,38 +105,59 @@ class WorkerSupervisor(supervision.Multiprocess):
     model info) stop counting. Counters and histograms of a gone worker stay in the totals, so
     they never go down."""
 
-    def __init__(self, config: uvicorn.Config, sockets: list, metrics_dir: str) -> None:
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], metrics_dir: str) -> None:
+        """A supervisor of ``config.workers`` workers.
+
+        Args:
+            config: uvicorn's configuration, with the app as an import string.
+            sockets: the listening sockets the workers share.
+            metrics_dir: the multiprocess metrics directory.
+        """
         super().__init__(config, sockets)
         self.metrics_dir = metrics_dir
 
     def run(self) -> None:
+        """uvicorn's supervisor loop, its workers ``_DrainingWorker``."""
         # uvicorn builds its workers from its module's Process class, with no hook to choose
         # another: swap ours in while this supervisor runs (the parent process does nothing else).
-        original, supervision.Process = supervision.Process, _DrainingWorker
+        # mypy refuses assignments to a class name, hence the ignores.
+        original, supervision.Process = supervision.Process, _DrainingWorker  # type: ignore[misc]
         try:
             super().run()
         finally:
-            supervision.Process = original
+            supervision.Process = original  # type: ignore[misc]
 
     def keep_subprocess_alive(self) -> None:
+        """uvicorn's restart of dead workers, then their live gauges dropped."""
         self._forget_gone_workers(super().keep_subprocess_alive)
 
     def restart_all(self) -> None:
+        """uvicorn's replacement of every worker (SIGHUP), then the old ones' live gauges dropped."""
         self._forget_gone_workers(super().restart_all)
 
     def handle_ttou(self) -> None:
+        """uvicorn's removal of one worker (SIGTTOU), then its live gauges dropped."""
         self._forget_gone_workers(super().handle_ttou)
 
-    def _forget_gone_workers(self, step) -> None:
+    def _forget_gone_workers(self, step: Callable[[], None]) -> None:
+        """Run uvicorn's ``step``, then mark every worker it ended as dead for prometheus_client."""
         from prometheus_client.multiprocess import mark_process_dead
 
         before = {process.pid for process in self.processes}
         step()
         for pid in before - {process.pid for process in self.processes}:
-            mark_process_dead(pid, self.metrics_dir)
+            mark_process_dead(pid, self.metrics_dir)  # type: ignore[no-untyped-call]  # prometheus_client: untyped
 
 
 def serve(settings: Settings, host: str, port: int, log_level: str = "info") -> None:
+    """Serve until stopped: one process, or ``settings.workers`` worker processes.
+
+    Args:
+        settings: the service's settings.
+        host: the address to listen on.
+        port: the port.
+        log_level: uvicorn's log level.
+    """
     if settings.workers > 1:
         _serve_workers(settings, host, port, log_level)
         return
@@ -134,19 +176,35 @@ def serve(settings: Settings, host: str, port: int, log_level: str = "info") -> 
         log_level=log_level,
         access_log=False,
         http=protocol,
-        timeout_graceful_shutdown=settings.shutdown_grace_s,
+        # uvicorn annotates an int, but any number of seconds works (asyncio.timeout takes it)
+        timeout_graceful_shutdown=settings.shutdown_grace_s,  # type: ignore[arg-type]
         **websocket_limits(settings),
     )
     DrainingServer(config, app.state.service).run()
 
 
-def websocket_limits(settings: Settings) -> dict:
+class WebSocketLimits(TypedDict):
+    """uvicorn.Config's WebSocket options."""
+
+    ws_max_size: int
+    ws_max_queue: int
+
+
+def websocket_limits(settings: Settings) -> WebSocketLimits:
     """uvicorn's WebSocket limits, which apply before the app sees a message (its defaults: 16 MiB
-    messages, 32 queued): one message no larger than a stream packet may be, and few buffered."""
+    messages, 32 queued): one message no larger than a stream packet may be, and few buffered.
+
+    Args:
+        settings: the service's settings (``stream_max_message_bytes``).
+
+    Returns:
+        The keyword arguments for ``uvicorn.Config``.
+    """
     return {"ws_max_size": settings.stream_max_message_bytes, "ws_max_queue": WS_MAX_QUEUE}
 
 
 def _serve_workers(settings: Settings, host: str, port: int, log_level: str) -> None:
+    """Serve with ``settings.workers`` spawned workers, their metrics in a fresh directory."""
     # A protocol class made at run time does not pickle into a spawned worker: each worker
     # imports its own by name, built from the settings it inherits (service.http.worker).
     config = uvicorn.Config(
@@ -158,7 +216,7 @@ def _serve_workers(settings: Settings, host: str, port: int, log_level: str) -> 
         log_level=log_level,
         access_log=False,
         http="service.http.worker:Protocol",
-        timeout_graceful_shutdown=settings.shutdown_grace_s,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,  # type: ignore[arg-type]  # as above
         **websocket_limits(settings),
     )
     sock = config.bind_socket()  # by the parent, shared by the workers
@@ -199,6 +257,7 @@ def _owner() -> str:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (in this PID namespace)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -209,7 +268,8 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str | None]):
+def _environment(values: dict[str, str | None]) -> Iterator[None]:
+    """``values`` in ``os.environ`` for the block (None: unset), then the variables as they were."""
     saved = {name: os.environ.get(name) for name in values}
     _set_environment(values)
     try:
@@ -219,6 +279,7 @@ def _environment(values: dict[str, str | None]):
 
 
 def _set_environment(values: dict[str, str | None]) -> None:
+    """Set each variable, or unset it where the value is None."""
     for name, value in values.items():
         if value is None:
             os.environ.pop(name, None)

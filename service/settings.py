@@ -16,6 +16,8 @@ MAX_DEFAULT_WORK_THREADS = 4
 
 
 class Settings(BaseSettings):
+    """The service's settings, each from its ``FIRSTSPIKE_<NAME>`` variable or its default."""
+
     model_config = SettingsConfigDict(env_prefix="FIRSTSPIKE_", protected_namespaces=())
 
     model_store: Path = Field(default=Path("model_store"), description="model store root")
@@ -29,8 +31,9 @@ class Settings(BaseSettings):
     runtime: Literal["auto", "torch", "onnx"] = Field(
         default="auto",
         description="`auto`: per version, `onnx` where the version has its ONNX graphs and "
-        "onnxruntime imports, else `torch`; or `torch` (needs firstspike[torch]) or `onnx` (numpy and onnxruntime "
-        "only; needs the ONNX graphs) for every version. GET /models says which runs each version",
+        "onnxruntime imports, else `torch`; or `torch` (needs firstspike[torch]) or `onnx` "
+        "(numpy and onnxruntime only; needs the ONNX graphs) for every version. GET /models says "
+        "which runs each version",
     )
     # `firstspike serve` runs this many server processes on one port, each with its own models,
     # batchers and limits; /metrics sums them (prometheus_client multiprocess mode).
@@ -179,6 +182,7 @@ class Settings(BaseSettings):
 
     @property
     def image_limits(self) -> ImageLimits:
+        """The image limits (``max_image_pixels``, ``max_image_side``, ``max_image_aspect_ratio``)."""
         return ImageLimits(self.max_image_pixels, self.max_image_side, self.max_image_aspect_ratio)
 
     @property

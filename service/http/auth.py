@@ -12,7 +12,15 @@ from service.http.errors import ApiError
 
 
 async def require_admin(request: Request, service: ServiceDep) -> None:
-    """Refuse the request unless it carries the admin key (403 while no key is set, else 401)."""
+    """Refuse the request unless it carries the admin key.
+
+    Args:
+        request: the request, with its ``Authorization`` header.
+        service: the app's state (``settings.api_key``).
+
+    Raises:
+        ApiError: 403 while no key is set, 401 without the right key.
+    """
     key = service.settings.api_key
     if not key:
         raise ApiError(

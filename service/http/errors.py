@@ -55,6 +55,14 @@ class ApiError(Exception):
     protocol itself)."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        """A refusal with its status.
+
+        Args:
+            status: the HTTP status.
+            code: the slug for programs.
+            message: what is wrong, for people.
+            headers: headers to send with the error body.
+        """
         super().__init__(message)
         self.status = status
         self.code = code
@@ -121,7 +129,18 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def error_response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    """The error body as a response, its code recorded for the request's log line."""
+    """The error body as a response, its code recorded for the request's log line.
+
+    Args:
+        request: the request answered.
+        status: the HTTP status.
+        code: the slug for programs.
+        message: what is wrong, for people.
+        headers: headers to send with it.
+
+    Returns:
+        The response.
+    """
     request_id = getattr(request.state, "request_id", "")
     request.state.error_code = code
     return JSONResponse(
@@ -142,7 +161,11 @@ _STATUS_CODES = {
 
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error with the one error body: domain errors by ``STATUS``, FastAPI's own
-    validation failures as 400, anything unexpected as a logged 500."""
+    validation failures as 400, anything unexpected as a logged 500.
+
+    Args:
+        app: the app to install the handlers on.
+    """
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:

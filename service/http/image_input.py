@@ -43,12 +43,30 @@ OPENAPI_REQUEST_BODY = {
 async def read_body(request: Request) -> bytes:
     """The whole body, which the request does not keep (``Request.body`` would): once a request
     has what it needs of its body (an image decoded from base64, OIP rows), the body is freed
-    while the request waits for a thread."""
+    while the request waits for a thread.
+
+    Args:
+        request: the request.
+
+    Returns:
+        The body.
+    """
     return b"".join([chunk async for chunk in request.stream()])
 
 
 async def read_image_bytes(request: Request, max_body_bytes: int) -> bytes:
-    """The image file's bytes, from a body of at most ``max_body_bytes`` (the middleware's cap)."""
+    """The image file's bytes, from whichever of the three forms the request sent.
+
+    Args:
+        request: the request.
+        max_body_bytes: the middleware's cap on the body, which bounds a multipart file too.
+
+    Returns:
+        The image file's bytes.
+
+    Raises:
+        ApiError: 415 for another content type, 400 for a malformed body.
+    """
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type == "multipart/form-data":
@@ -62,6 +80,7 @@ async def read_image_bytes(request: Request, max_body_bytes: int) -> bytes:
 
 
 async def _from_multipart(request: Request, max_body_bytes: int) -> bytes:
+    """The ``image`` file field of a multipart body."""
     parser = MultiPartParser(request.headers, request.stream(), max_files=1, max_fields=8)
     # The file stays in memory, where the body cap and the concurrency cap bound it: Starlette
     # would spool parts over 1 MiB to /tmp, where nothing bounds the sum over uploads.
@@ -80,6 +99,7 @@ async def _from_multipart(request: Request, max_body_bytes: int) -> bytes:
 
 
 async def _from_json(request: Request) -> bytes:
+    """The image of a JSON ``{"image_base64": ...}`` body."""
     body = await read_body(request)
     try:
         payload = json.loads(body)
@@ -93,7 +113,17 @@ async def _from_json(request: Request) -> bytes:
 
 
 def decode_base64_image(text: object) -> bytes:
-    """The bytes of a base64 string, with or without a ``data:image/...;base64,`` prefix."""
+    """The bytes of a base64 string, with or without a ``data:image/...;base64,`` prefix.
+
+    Args:
+        text: the ``image_base64`` value.
+
+    Returns:
+        The image file's bytes.
+
+    Raises:
+        ApiError: 400 unless ``text`` is a non-empty base64 string.
+    """
     if not isinstance(text, str) or not text:
         raise bad_request("image_base64 must be a non-empty base64 string", "invalid_base64")
     if text.startswith("data:"):

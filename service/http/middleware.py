@@ -10,6 +10,8 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Collection
+from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
@@ -29,8 +31,7 @@ def _endpoint(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """``stream_paths`` are exempt from the body limits: streams are bounded by their own event,
-    duration and per-packet idle limits instead (a live upload is long by nature)."""
+    """Request id, body limits, request metrics and the log line, for every HTTP request."""
 
     def __init__(
         self,
@@ -39,8 +40,21 @@ class RequestContextMiddleware:
         max_body_bytes: int,
         body_timeout_s: float | None = None,
         log_requests: bool = True,
-        stream_paths: set[str] = frozenset(),
+        stream_paths: Collection[str] = frozenset(),
     ) -> None:
+        """Wrap ``app``.
+
+        Args:
+            app: the ASGI app.
+            metrics: the app's metrics (requests, durations, body timeouts).
+            max_body_bytes: larger bodies get 413.
+            body_timeout_s: the whole body must arrive within this of the end of the headers;
+                then 408. None for no limit.
+            log_requests: one JSON line per request on the ``firstspike.access`` logger.
+            stream_paths: paths exempt from the body limits: streams are bounded by their own
+                event, duration and per-packet idle limits instead (a live upload is long by
+                nature).
+        """
         self.app = app
         self.stream_paths = stream_paths
         self.metrics = metrics
@@ -122,10 +136,12 @@ class RequestContextMiddleware:
         finally:
             self._record(scope, state, status["code"], time.perf_counter() - started, request_id)
 
-    def _record(self, scope: Scope, state: dict, status: int, seconds: float, request_id: str) -> None:
-        endpoint = state.get("endpoint") or _endpoint(
-            scope
-        )  # a route may name its own (several paths, one label)
+    def _record(
+        self, scope: Scope, state: dict[str, Any], status: int, seconds: float, request_id: str
+    ) -> None:
+        """Count the request and write its log line."""
+        # a route may name its own endpoint label (several paths, one label)
+        endpoint = state.get("endpoint") or _endpoint(scope)
         model, version = state.get("model", ""), str(state.get("version", ""))
         self.metrics.requests.labels(endpoint, str(status), model, version).inc()
         self.metrics.request_duration.labels(endpoint, model, version).observe(seconds)

@@ -20,8 +20,8 @@ headers are complete. The body of a request being served is the app's business
 
 This subclasses uvicorn's protocol classes and so relies on their hooks (``on_message_begin``,
 ``on_headers_complete``, ``on_message_complete``, ``on_response_complete``, ``handle_events``),
-which have been stable across uvicorn 0.30 to 0.5x; the tests check the behaviour on the
-installed version. Plain ``uvicorn service.app:app`` runs without these two timeouts.
+which are not uvicorn's public API: the tests check the behaviour on the installed version.
+Plain ``uvicorn service.app:app`` runs without these two timeouts.
 """
 
 from __future__ import annotations
@@ -31,8 +31,47 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
 
 import h11
+
+if TYPE_CHECKING:
+    # Annotations only: importing prometheus_client here would happen before ``service.server``
+    # sets up its multiprocess mode.
+    from prometheus_client import Counter
+    from uvicorn.server import ServerState
+
+    from service.settings import Settings
+
+    class _Cycle(Protocol):
+        """What the timers read of uvicorn's RequestResponseCycle (httptools' or h11's)."""
+
+        scope: Mapping[str, Any]
+        response_complete: bool
+        more_body: bool
+
+    class _UvicornHttp(asyncio.Protocol):
+        """What the timers use of uvicorn's HTTP protocol classes, httptools' or h11's, whose
+        internals uvicorn does not annotate as one type."""
+
+        loop: asyncio.AbstractEventLoop
+        transport: asyncio.Transport
+        server_state: ServerState
+        cycle: _Cycle | None
+        conn: h11.Connection  # h11's only
+
+        def on_response_complete(self) -> None: ...
+
+        # httptools' only
+        def on_message_begin(self) -> None: ...
+        def on_headers_complete(self) -> None: ...
+        def on_message_complete(self) -> None: ...
+
+        # h11's only
+        def handle_events(self) -> None: ...
+
+else:
+    _UvicornHttp = object
 
 
 def timed_protocol(
@@ -42,10 +81,23 @@ def timed_protocol(
     discard_timeouts: Mapping[str, float] | None = None,
     on_header_timeout: Callable[[], None] | None = None,
 ) -> type[asyncio.Protocol]:
-    """``base`` (uvicorn's httptools or h11 protocol class, or a subclass) with the two timeouts,
-    as a new class to pass as ``uvicorn.Config(http=...)``: each server gets its own, nothing is
-    shared between servers. ``discard_timeouts`` overrides ``discard_timeout_s`` by path; None
-    for both leaves unread bodies to uvicorn."""
+    """``base`` with the two timeouts, as a new class to pass as ``uvicorn.Config(http=...)``:
+    each server gets its own, nothing is shared between servers.
+
+    Args:
+        base: uvicorn's httptools or h11 protocol class, or a subclass.
+        header_timeout_s: the header timeout.
+        discard_timeout_s: the discard timeout; None (with no ``discard_timeouts`` entry)
+            leaves unread bodies to uvicorn.
+        discard_timeouts: path -> its own discard timeout, instead of ``discard_timeout_s``.
+        on_header_timeout: called for each 408 sent on a header timeout (a count).
+
+    Returns:
+        The protocol class.
+
+    Raises:
+        TypeError: ``base`` is neither of uvicorn's HTTP protocols.
+    """
     hooks = _hooks_for(base)
     attributes = {
         "header_timeout_s": header_timeout_s,
@@ -56,9 +108,16 @@ def timed_protocol(
     return type(f"Timed{base.__name__}", (hooks, base), attributes)
 
 
-def protocol_for(settings, rejections) -> type[asyncio.Protocol]:
-    """The server's protocol with the timeouts its ``settings`` give, header timeouts counted in
-    ``rejections`` (``firstspike_rejections_total``)."""
+def protocol_for(settings: Settings, rejections: Counter) -> type[asyncio.Protocol]:
+    """The server's protocol with the timeouts its ``settings`` give.
+
+    Args:
+        settings: the service's settings (header, body and stream timeouts).
+        rejections: ``firstspike_rejections_total``, where header timeouts are counted.
+
+    Returns:
+        The protocol class for ``uvicorn.Config(http=...)``.
+    """
     # After an early answer, the rest of a body is dropped for at most body_timeout_s; a stream
     # upload answers at its decision by design, and a live sensor may go on sending for as long
     # as a stream may last: its wall-clock cap, or its event-time span (which runs at wall-clock
@@ -83,17 +142,25 @@ def default_base() -> type[asyncio.Protocol]:
 
 
 def _none() -> None:
+    """No callback."""
     return None
 
 
-def _hooks_for(base: type) -> type:
+def _httptools_protocol() -> type[asyncio.Protocol] | None:
+    """uvicorn's httptools protocol class, None where httptools is not installed."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # httptools not installed
-        HttpToolsProtocol = None
+        return None
+    return HttpToolsProtocol
+
+
+def _hooks_for(base: type) -> type[_Timeouts]:
+    """The hooks that fit ``base``'s implementation (``TypeError`` for neither of uvicorn's)."""
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    if HttpToolsProtocol is not None and issubclass(base, HttpToolsProtocol):
+    httptools = _httptools_protocol()
+    if httptools is not None and issubclass(base, httptools):
         return _HttpToolsHooks
     if issubclass(base, H11Protocol):
         return _H11Hooks
@@ -101,7 +168,15 @@ def _hooks_for(base: type) -> type:
 
 
 def timeout_response(default_headers: list[tuple[bytes, bytes]], seconds: float) -> bytes:
-    """A whole 408 response with the API's error body, closing the connection."""
+    """A whole 408 response with the API's error body, closing the connection.
+
+    Args:
+        default_headers: the server's default headers (``server``, ``date``).
+        seconds: the header timeout, for the message.
+
+    Returns:
+        The response's bytes.
+    """
     request_id = uuid.uuid4().hex
     body = json.dumps(
         {
@@ -121,7 +196,7 @@ def timeout_response(default_headers: list[tuple[bytes, bytes]], seconds: float)
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-class _Timeouts:
+class _Timeouts(_UvicornHttp):
     """The timers; the subclasses below say when a request's head and body start and end."""
 
     header_timeout_s: float
@@ -131,16 +206,17 @@ class _Timeouts:
     _header_timer: asyncio.TimerHandle | None = None
     _discard_timer: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._arm_header()
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header()
         self._disarm_discard()
         super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
+        """uvicorn's, then the discard timer armed if the request's body is still coming."""
         super().on_response_complete()
         cycle = self.cycle  # by now possibly a pipelined request that has only just started
         if (
@@ -152,7 +228,7 @@ class _Timeouts:
             or self._discard_timer is not None
         ):
             return
-        seconds = self.discard_timeouts.get(cycle.scope.get("path"), self.discard_timeout_s)
+        seconds = self.discard_timeouts.get(cycle.scope["path"], self.discard_timeout_s)
         if seconds is not None:
             self._discard_timer = self.loop.call_later(seconds, self._discard_expired)
 

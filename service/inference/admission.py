@@ -136,5 +136,12 @@ async def within_deadline(
 
 
 def count_rejection(service: ServiceState, loaded: LoadedModel, endpoint: str, reason: str) -> None:
-    """Count one refused request in ``firstspike_rejections_total``."""
+    """Count one refused request in ``firstspike_rejections_total``.
+
+    Args:
+        service: the app's state.
+        loaded: the model version the request was for.
+        endpoint: the endpoint label.
+        reason: why it was refused (``overloaded``, ``timeout``, ...).
+    """
     service.metrics.rejections.labels(loaded.name, str(loaded.version), endpoint, reason).inc()

@@ -22,6 +22,9 @@ from service.inference.early_exit import Batch, Outcome, Widths, advance, join, 
 from service.inference.errors import Draining, Overloaded
 from service.inference.runtimes.base import Runtime
 
+# One queued request: (ticket, preprocessed image [C, H, W], whether it may exit early).
+Arrival = tuple[int, np.ndarray, bool]
+
 
 class QueueFull(Overloaded):
     """The batcher's queue is at its bound: the caller sheds the request."""
@@ -32,6 +35,8 @@ class BatcherClosed(Draining):
 
 
 class Batcher:
+    """The dynamic batcher of one model version: a queue, and one thread stepping the batch."""
+
     def __init__(
         self,
         runtime: Runtime,
@@ -43,6 +48,18 @@ class Batcher:
         name: str = "model",
         max_queue: int = 256,
     ) -> None:
+        """A batcher that starts its task and thread with the first request.
+
+        Args:
+            runtime: the version's runtime.
+            widths: the model's record sizes.
+            decoding: ``first_spike``, or ``time_mean`` for rate-coded models and ANNs.
+            max_batch_size: the most rows stepped together.
+            max_delay_seconds: when idle, how long the first request waits for company.
+            on_step: called with the rows of each runtime timestep.
+            name: names the thread (``batcher-<name>``) and the version in messages.
+            max_queue: the most requests waiting; more are refused with ``QueueFull``.
+        """
         self.runtime = runtime
         self.widths = widths
         self.decoding = decoding
@@ -51,11 +68,11 @@ class Batcher:
         self.on_step = on_step
         self.max_queue = max_queue
         self.name = name
-        self._queue: asyncio.Queue | None = None
-        self._futures: dict[int, asyncio.Future] = {}
+        self._queue: asyncio.Queue[Arrival] | None = None
+        self._futures: dict[int, asyncio.Future[Outcome]] = {}
         self._tickets = itertools.count()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batcher-{name}")
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.closed = False
 
     @property
@@ -64,19 +81,31 @@ class Batcher:
         return len(self._futures)
 
     async def submit(self, image: np.ndarray, early_exit: bool = True) -> Outcome:
-        """Classify one preprocessed image [C, H, W]. Raises ``QueueFull`` when ``max_queue``
-        requests are already waiting, ``BatcherClosed`` once the batcher has stopped."""
+        """Classify one preprocessed image with the rows stepping now.
+
+        Args:
+            image: float32 [C, H, W].
+            early_exit: stop at the decision; False runs all T timesteps.
+
+        Returns:
+            The image's outcome, the same as it would get alone.
+
+        Raises:
+            QueueFull: ``max_queue`` requests are already waiting.
+            BatcherClosed: the batcher has stopped.
+        """
         if self.closed:
             raise BatcherClosed(f"the batcher of {self.name} has stopped")
-        if self._queue is not None and self._queue.qsize() >= self.max_queue:
-            raise QueueFull(f"{self._queue.qsize()} requests already waiting")
-        if self._task is None:
-            self._queue = asyncio.Queue()
-            self._task = asyncio.create_task(self._run())
+        queue = self._queue
+        if queue is not None and queue.qsize() >= self.max_queue:
+            raise QueueFull(f"{queue.qsize()} requests already waiting")
+        if queue is None:  # the first request: the queue and the task start together
+            queue = self._queue = asyncio.Queue()
+            self._task = asyncio.create_task(self._run(queue))
         ticket = next(self._tickets)
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._futures[ticket] = future
-        self._queue.put_nowait((ticket, image, early_exit))
+        queue.put_nowait((ticket, image, early_exit))
         try:
             return await future
         finally:
@@ -95,20 +124,22 @@ class Batcher:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def close(self) -> None:
+        """``stop``, then wait for the task to end."""
         self.stop()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def _run(self) -> None:
+    async def _run(self, queue: asyncio.Queue[Arrival]) -> None:
+        """Step the batch for as long as the batcher runs, taking in arrivals between timesteps."""
         loop = asyncio.get_running_loop()
         batch: Batch | None = None
         while True:
             # A request that gave up (its timeout) while queued is not started.
             arrivals = [
-                a for a in await self._arrivals(0 if batch is None else len(batch)) if a[0] in self._futures
+                a
+                for a in await self._arrivals(queue, 0 if batch is None else len(batch))
+                if a[0] in self._futures
             ]
-            if batch is None and not arrivals:
-                continue
             try:
                 if arrivals:
                     tickets = np.array([a[0] for a in arrivals])
@@ -127,6 +158,8 @@ class Batcher:
                         batch is None,
                     )
                     batch = join(self.runtime, batch, newcomer)
+                if batch is None:  # nothing running and nothing arrived
+                    continue
                 if self.on_step is not None:
                     self.on_step(len(batch))
                 batch, done = await loop.run_in_executor(
@@ -145,20 +178,20 @@ class Batcher:
                 if future is not None and not future.done():
                     future.set_result(outcome)
 
-    async def _arrivals(self, running: int) -> list[tuple[int, np.ndarray, bool]]:
+    async def _arrivals(self, queue: asyncio.Queue[Arrival], running: int) -> list[Arrival]:
         """Requests to add now: whatever is queued, up to capacity. When idle, wait for the first
         one, then up to the batch delay for company."""
         room = self.max_batch_size - running
-        arrivals = []
+        arrivals: list[Arrival] = []
         if running == 0:
-            arrivals.append(await self._queue.get())
+            arrivals.append(await queue.get())
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.max_delay_seconds
             while len(arrivals) < room and (remaining := deadline - loop.time()) > 0:
                 try:
-                    arrivals.append(await asyncio.wait_for(self._queue.get(), remaining))
+                    arrivals.append(await asyncio.wait_for(queue.get(), remaining))
                 except asyncio.TimeoutError:
                     break
-        while len(arrivals) < room and not self._queue.empty():
-            arrivals.append(self._queue.get_nowait())
+        while len(arrivals) < room and not queue.empty():
+            arrivals.append(queue.get_nowait())
         return arrivals

@@ -29,14 +29,28 @@ from training.contract.manifest import Manifest
 
 
 class Widths(NamedTuple):
-    """Sizes of a model's per-row records, from its manifest."""
+    """Sizes of a model's per-row records, from its manifest.
+
+    Attributes:
+        classes: K, the output neurons.
+        layers: L, the spiking layers.
+        synapses: S, the synaptic layers driven per timestep.
+    """
 
     classes: int
-    layers: int  # spiking layers
-    synapses: int  # synaptic layers driven per timestep
+    layers: int
+    synapses: int
 
     @classmethod
     def from_manifest(cls, manifest: Manifest) -> Widths:
+        """The widths of a version.
+
+        Args:
+            manifest: the version's manifest.
+
+        Returns:
+            Its classes, spiking layers and non-static synaptic layers.
+        """
         layers = manifest.layers
         return cls(
             len(manifest.labels), len(layers.spiking), sum(1 for layer in layers.synaptic if not layer.static)
@@ -45,37 +59,77 @@ class Widths(NamedTuple):
 
 @dataclass(frozen=True)
 class Outcome:
+    """One row's decision and what it took.
+
+    Attributes:
+        class_index: the decided class.
+        decision_timestep: the 1-based timestep of the decision.
+        exit_reason: ``first_spike``, ``no_spike`` or ``time_mean``.
+        timesteps_run: ``decision_timestep`` with early exit, T without.
+        scores: output membrane potentials at the decision timestep.
+        output_spikes: per output neuron, over the timesteps run.
+        layer_spikes: per spiking layer, over the timesteps run.
+        synaptic_inputs: per synaptic layer, over the timesteps run.
+        output_raster: per timestep run (1 to ``timesteps_run``), the output neurons that fired.
+    """
+
     class_index: int
-    decision_timestep: int  # 1-based
+    decision_timestep: int
     exit_reason: str
-    timesteps_run: int  # == decision_timestep with early exit, T without
-    scores: list[float]  # output membrane potentials at the decision timestep
-    output_spikes: list[int]  # per output neuron, over the timesteps run
-    layer_spikes: list[float]  # per spiking layer, over the timesteps run
-    synaptic_inputs: list[float]  # per synaptic layer, over the timesteps run
-    # per timestep run (1 to timesteps_run), the output neurons that fired at that timestep
+    timesteps_run: int
+    scores: list[float]
+    output_spikes: list[int]
+    layer_spikes: list[float]
+    synaptic_inputs: list[float]
     output_raster: list[list[int]] = field(default_factory=list)
 
 
 @dataclass
 class RowRecords:
-    """Per-row bookkeeping, one entry per row of the runtime's batch, in the same order."""
+    """Per-row bookkeeping, one entry per row of the runtime's batch, in the same order.
 
-    ticket: np.ndarray  # caller's id for the row
-    early_exit: np.ndarray  # bool
-    elapsed: np.ndarray  # timesteps run so far
-    decided_at: np.ndarray  # 0 while undecided
+    Attributes:
+        ticket: [B] the caller's id for each row.
+        early_exit: [B] bool, whether the row may stop at its decision.
+        elapsed: [B] timesteps run so far.
+        decided_at: [B] the decision timestep, 0 while undecided.
+        class_index: [B] the decided class.
+        scores: [B, K] output membrane potentials at the decision timestep.
+        current_sum: [B, K] output current, summed only for time-mean decoding.
+        layer_spikes: [B, L] spikes per spiking layer so far.
+        synaptic_inputs: [B, S] input activity per synaptic layer so far.
+        raster: [B, T, K] bool: output spikes per timestep (their counts sum it up).
+    """
+
+    ticket: np.ndarray
+    early_exit: np.ndarray
+    elapsed: np.ndarray
+    decided_at: np.ndarray
     class_index: np.ndarray
-    scores: np.ndarray  # [B, K]
-    current_sum: np.ndarray  # [B, K], summed only for time-mean decoding
-    layer_spikes: np.ndarray  # [B, L]
-    synaptic_inputs: np.ndarray  # [B, S]
-    raster: np.ndarray  # [B, T, K] bool: output spikes per timestep (their counts sum it up)
+    scores: np.ndarray
+    current_sum: np.ndarray
+    layer_spikes: np.ndarray
+    synaptic_inputs: np.ndarray
+    raster: np.ndarray
 
     @classmethod
     def fresh(cls, tickets: np.ndarray, early_exit: np.ndarray, widths: Widths, timesteps: int) -> RowRecords:
+        """Records of new rows, nothing run yet.
+
+        Args:
+            tickets: [B] the caller's ids of the rows.
+            early_exit: [B] bool, whether each row may stop at its decision.
+            widths: the model's record sizes.
+            timesteps: T.
+
+        Returns:
+            The rows' records.
+        """
         n = len(tickets)
-        zeros = lambda width: np.zeros((n, width), dtype=np.float64)  # noqa: E731
+
+        def zeros(width: int) -> np.ndarray:
+            return np.zeros((n, width), dtype=np.float64)
+
         return cls(
             tickets,
             early_exit,
@@ -90,22 +144,48 @@ class RowRecords:
         )
 
     def take(self, rows: np.ndarray) -> RowRecords:
+        """Only ``rows``, in that order.
+
+        Args:
+            rows: indices of the rows to keep.
+
+        Returns:
+            Their records.
+        """
         return RowRecords(*(getattr(self, f.name)[rows] for f in fields(self)))
 
     @staticmethod
     def concat(parts: list[RowRecords]) -> RowRecords:
+        """Records stacked row-wise.
+
+        Args:
+            parts: the records, in order.
+
+        Returns:
+            One set of records with every row.
+        """
         return RowRecords(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(RowRecords)))
 
 
 @dataclass
 class Batch:
-    encoded: Any  # None (with ``state``) while only ``first_decision`` has run
+    """Rows stepping together.
+
+    Attributes:
+        encoded: the rows as the runtime encoded them; None (with ``state``) while only
+            ``first_decision`` has run.
+        state: the rows' state, opaque to the loop.
+        rows: the per-row records.
+        pending: timestep 1 of new rows, already run by ``start`` (the runtime's fused first
+            step); the next ``advance`` takes it instead of stepping.
+        images: the inputs, kept after a decision-only first step: rows that go on run it again
+            from them.
+    """
+
+    encoded: Any
     state: Any
     rows: RowRecords
-    # Timestep 1 of new rows, already run by ``start`` (the runtime's fused first step); the
-    # next ``advance`` takes it instead of stepping.
     pending: StepResult | None = None
-    # The inputs, kept after a decision-only first step: rows that go on run it again from them.
     images: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -123,7 +203,19 @@ def start(
     """New inputs, encoded once each. With ``first_step`` their timestep 1 runs now, in the same
     runtime call (the next ``advance`` takes its result); without, they are put at rest, ready
     to step together with a running batch they join. Where the runtime ``decides_first`` and
-    every row may exit early, that call writes no state (``Runtime.first_decision``)."""
+    every row may exit early, that call writes no state (``Runtime.first_decision``).
+
+    Args:
+        runtime: the model version's runtime.
+        images: float32 [B, C, H, W].
+        tickets: [B] the caller's ids of the rows.
+        early_exit: [B] bool, whether each row may stop at its decision.
+        widths: the model's record sizes.
+        first_step: run timestep 1 now.
+
+    Returns:
+        The new rows as a batch.
+    """
     rows = RowRecords.fresh(tickets, early_exit, widths, runtime.timesteps)
     if first_step and runtime.decides_first and early_exit.all():
         return Batch(None, None, rows, pending=runtime.first_decision(images), images=images)
@@ -134,6 +226,19 @@ def start(
 
 
 def join(runtime: Runtime, batch: Batch | None, newcomer: Batch) -> Batch:
+    """Add rows at rest to a running batch, at a timestep boundary.
+
+    Args:
+        runtime: the model version's runtime.
+        batch: the running batch, or None.
+        newcomer: the new rows, made by ``start`` without ``first_step``.
+
+    Returns:
+        One batch with the running rows, then the new ones.
+
+    Raises:
+        ValueError: either batch holds a timestep 1 not yet taken by ``advance``.
+    """
     if batch is None:
         return newcomer
     if batch.pending is not None or newcomer.pending is not None:
@@ -145,8 +250,16 @@ def join(runtime: Runtime, batch: Batch | None, newcomer: Batch) -> Batch:
 def advance(
     runtime: Runtime, batch: Batch, decoding: str = FIRST_SPIKE
 ) -> tuple[Batch | None, list[tuple[int, Outcome]]]:
-    """One timestep for every row; returns the remaining batch (None if empty) and the finished
-    rows' (ticket, outcome)."""
+    """One timestep for every row, eqs (10)-(11): a row decides at its first output spike, or at T.
+
+    Args:
+        runtime: the model version's runtime.
+        batch: the rows; their records are updated in place.
+        decoding: ``first_spike``, or ``time_mean`` for rate-coded models and ANNs.
+
+    Returns:
+        The remaining batch (None if empty) and the finished rows' (ticket, outcome).
+    """
     rows = batch.rows
     timesteps = runtime.timesteps
     rows.elapsed += 1
@@ -183,7 +296,8 @@ def advance(
     return Batch(encoded, state, rows.take(keep) if len(done) else rows), done
 
 
-def _outcome(rows: RowRecords, i: int, decoding: str) -> Outcome:
+def _outcome(rows: RowRecords, i: int | np.intp, decoding: str) -> Outcome:
+    """Row ``i``'s outcome, from its records."""
     raster = [np.flatnonzero(step).tolist() for step in rows.raster[i, : rows.elapsed[i]]]
     if decoding == TIME_MEAN:
         reason = TIME_MEAN
@@ -210,14 +324,26 @@ def classify(
     decoding: str = FIRST_SPIKE,
     on_step: Callable[[int], None] | None = None,
 ) -> list[Outcome]:
-    """Run ``images`` [B, C, H, W] until every row has finished; outcomes in input order."""
+    """Run ``images`` until every row has finished.
+
+    Args:
+        runtime: the model version's runtime.
+        images: float32 [B, C, H, W].
+        widths: the model's record sizes.
+        early_exit: stop each row at its decision; False runs all T timesteps.
+        decoding: ``first_spike``, or ``time_mean`` for rate-coded models and ANNs.
+        on_step: called with the rows of each runtime timestep.
+
+    Returns:
+        The outcomes, in input order.
+    """
     count = len(images)
     batch: Batch | None = start(runtime, images, np.arange(count), np.full(count, early_exit), widths)
-    outcomes: list[Outcome | None] = [None] * count
+    outcomes: dict[int, Outcome] = {}
     while batch is not None:
         if on_step is not None:
             on_step(len(batch))
         batch, done = advance(runtime, batch, decoding)
         for ticket, outcome in done:
             outcomes[ticket] = outcome
-    return outcomes
+    return [outcomes[ticket] for ticket in range(count)]

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from service.http.schemas import Energy
+from dataclasses import dataclass
+
 from service.inference.early_exit import Outcome
 from training.contract.energy import operation_counts
 from training.contract.manifest import Manifest
+
+
+@dataclass(frozen=True)
+class Energy:
+    """One request's operations and their energy, eq (16).
+
+    Attributes:
+        synaptic_ops: accumulate operations driven by spikes.
+        macs: multiply-accumulates of the analog first layer.
+        joules: E_MAC * macs + E_AC * synaptic_ops.
+    """
+
+    synaptic_ops: float
+    macs: float
+    joules: float
 
 
 def request_energy(manifest: Manifest, outcome: Outcome) -> Energy:

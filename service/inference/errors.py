@@ -13,6 +13,12 @@ class InferenceError(Exception):
     code = "bad_request"
 
     def __init__(self, message: str, code: str | None = None) -> None:
+        """A refusal.
+
+        Args:
+            message: what is wrong, for people.
+            code: the slug for programs, if not the class's own.
+        """
         super().__init__(message)
         self.message = message
         if code is not None:

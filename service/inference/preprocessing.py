@@ -30,8 +30,22 @@ __all__ = [
 def preprocess(
     data: bytes, spec: InputSpec, limits: ImageLimits, deadline: Deadline | None = None
 ) -> np.ndarray:
-    """float32 [C, H, W]; the deadline is checked between decoding and resizing, the two steps
-    whose cost grows with the image."""
+    """An image file as the model's input.
+
+    Args:
+        data: the image file's bytes.
+        spec: what the model takes (channels, size, resize policy, normalisation).
+        limits: the service's image limits, checked on the header before decoding.
+        deadline: checked between decoding and resizing, the two steps whose cost grows with
+            the image.
+
+    Returns:
+        float32 [C, H, W].
+
+    Raises:
+        ImageRejected: the image cannot be decoded, or breaks the limits.
+        DeadlineExceeded: the request's time is up.
+    """
     image = decode_image(data, limits)
     if deadline is not None:
         deadline.check()
@@ -39,6 +53,13 @@ def preprocess(
 
 
 def preprocess_pixels(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """uint8 [B, C, H, W] already at the model's size -> float32 [B, C, H, W], normalised as an
-    image file of those pixels would be."""
+    """Raw pixels as the model's input, normalised as an image file of those pixels would be.
+
+    Args:
+        pixels: uint8 [B, C, H, W], already at the model's size.
+        spec: what the model takes.
+
+    Returns:
+        float32 [B, C, H, W].
+    """
     return normalize_pixels(np.moveaxis(pixels, 1, -1), spec)

@@ -37,27 +37,61 @@ log = logging.getLogger("firstspike.service")
 
 @dataclass
 class LoadedModel:
+    """One model version, loaded and warmed up, as requests use it.
+
+    Attributes:
+        name: the model's name in the store.
+        version: the version number.
+        manifest: the version's manifest.
+        runtime: its runtime.
+        input_spec: what an image must become for the model; None for event models.
+        widths: the model's record sizes.
+        decoding: ``first_spike`` for latency-coded models, ``time_mean`` for rate-coded ones
+            and ANNs.
+        on_step: records the rows of each runtime timestep.
+        batcher: None when batching is off.
+        manifest_sha256: tells a changed version apart on reload.
+        users: requests and streams working with this version now (event loop only).
+        retired: replaced by a reload: its batcher stops once the last user is done.
+    """
+
     name: str
     version: int
     manifest: Manifest
     runtime: Runtime
-    input_spec: InputSpec | None  # None for event models
+    input_spec: InputSpec | None
     widths: Widths
-    decoding: str  # first_spike for latency-coded models, time_mean for rate-coded ones and ANNs
-    on_step: Callable[[int], None] | None = None  # records the rows of each runtime timestep
-    batcher: Batcher | None = None  # None when batching is off
-    manifest_sha256: str = ""  # tells a changed version apart on reload
-    users: int = 0  # requests and streams working with this version now (event loop only)
-    retired: bool = False  # replaced by a reload: its batcher stops once the last user is done
+    decoding: str
+    on_step: Callable[[int], None] | None = None
+    batcher: Batcher | None = None
+    manifest_sha256: str = ""
+    users: int = 0
+    retired: bool = False
 
     @property
     def kind(self) -> str:
+        """``image`` or ``events``, as the manifest says."""
         return self.manifest.kind
+
+    @property
+    def image_spec(self) -> InputSpec:
+        """The input spec of an image model, for the routes that take images.
+
+        Raises:
+            WrongModelKind: the version is an event model (``resolve`` refuses those first).
+        """
+        if self.input_spec is None:
+            raise WrongModelKind(f"model {self.name!r} takes {self.kind} input, not image")
+        return self.input_spec
 
     @contextmanager
     def in_use(self) -> Iterator[LoadedModel]:
         """Marks a request or stream working with this version, so that a reload retiring it
-        keeps its batcher running until the work is done."""
+        keeps its batcher running until the work is done.
+
+        Yields:
+            This version.
+        """
         self.users += 1
         try:
             yield self
@@ -78,7 +112,15 @@ class LoadedModel:
             self.batcher.stop()
 
     def classify_alone(self, image: np.ndarray, early_exit: bool = True) -> Outcome:
-        """One preprocessed image [C, H, W] through the runtime by itself, without the batcher."""
+        """One preprocessed image through the runtime by itself, without the batcher.
+
+        Args:
+            image: float32 [C, H, W].
+            early_exit: stop at the decision; False runs all T timesteps.
+
+        Returns:
+            The image's outcome.
+        """
         return classify(
             self.runtime,
             image[None],
@@ -91,7 +133,15 @@ class LoadedModel:
 
 def resolve_runtime(setting: str, manifest: Manifest) -> str:
     """The runtime that serves a version: ``auto`` is onnx where the version has its ONNX graphs
-    and onnxruntime imports, else torch; ``torch`` and ``onnx`` are themselves."""
+    and onnxruntime imports, else torch; ``torch`` and ``onnx`` are themselves.
+
+    Args:
+        setting: ``FIRSTSPIKE_RUNTIME``: ``auto``, ``torch`` or ``onnx``.
+        manifest: the version's manifest.
+
+    Returns:
+        ``torch`` or ``onnx``.
+    """
     if setting != "auto":
         return setting
     return "onnx" if manifest.onnx is not None and _onnxruntime_imports() else "torch"
@@ -106,8 +156,20 @@ def _onnxruntime_imports() -> bool:
 
 
 def make_runtime(settings: Settings, version_dir: Path, manifest: Manifest) -> Runtime:
-    """The version's runtime (``resolve_runtime``); a missing optional dependency is refused in
-    one line that names the extra bringing it."""
+    """The version's runtime (``resolve_runtime``).
+
+    Args:
+        settings: the service's settings (``runtime``, ``intra_op_threads``).
+        version_dir: the verified version's directory.
+        manifest: its manifest.
+
+    Returns:
+        The loaded runtime.
+
+    Raises:
+        ModelStoreError: a missing optional dependency, in one line that names the extra
+            bringing it.
+    """
     name = resolve_runtime(settings.runtime, manifest)
     try:
         # Imported on demand: the onnx runtime must work where torch is not installed.
@@ -133,7 +195,12 @@ def make_runtime(settings: Settings, version_dir: Path, manifest: Manifest) -> R
 
 
 def warm_up(model: LoadedModel, rounds: int) -> None:
-    """Full T-step passes on a blank input, so the first real request pays no one-off costs."""
+    """Full T-step passes on a blank input, so the first real request pays no one-off costs.
+
+    Args:
+        model: the version to warm up.
+        rounds: how many passes; 0 for none.
+    """
     if rounds == 0:
         return
     if model.input_spec is None:  # events: one empty frame
@@ -161,8 +228,17 @@ def _unchanged(version_dir: Path, loaded: LoadedModel) -> bool:
 
 @dataclass(frozen=True)
 class Reloaded:
-    """What a reload changed. ``retired`` are the versions no longer served: the caller retires
-    each on the event loop (``LoadedModel.retire``) once the switch is made."""
+    """What a reload changed.
+
+    Attributes:
+        model: the model's name.
+        versions: the versions served after the reload.
+        default_version: the highest of them; None when none is left.
+        loaded: versions loaded anew (new or changed in the store).
+        unloaded: versions no longer served.
+        retired: the ``LoadedModel`` of each version replaced or removed: the caller retires
+            each on the event loop (``LoadedModel.retire``) once the switch is made.
+    """
 
     model: str
     versions: list[int]
@@ -174,11 +250,23 @@ class Reloaded:
 
 @dataclass
 class ModelRegistry:
+    """The model versions an app serves, loaded from the model store.
+
+    Attributes:
+        settings: the service's settings.
+        metrics: the app's metrics (model info, batch sizes).
+        models: name -> version -> the loaded version.
+        errors: ``name/version`` (or a name, or ``store``) -> why it was refused.
+        wanted: the default models.
+        ready: every default model has a loaded version.
+        loading: ``load_all`` is running.
+    """
+
     settings: Settings
     metrics: Metrics
     models: dict[str, dict[int, LoadedModel]] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)  # "name/version" -> why it was refused
-    wanted: list[str] = field(default_factory=list)  # the default models
+    errors: dict[str, str] = field(default_factory=dict)
+    wanted: list[str] = field(default_factory=list)
     ready: bool = False
     loading: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -225,7 +313,19 @@ class ModelRegistry:
         self.metrics.announce_model(labels, serving)
 
     def build(self, version_dir: Path, name: str, version: int) -> LoadedModel:
-        """Verify, load and warm up one version; ``ModelStoreError`` says why it cannot serve."""
+        """Verify, load and warm up one version.
+
+        Args:
+            version_dir: the version's directory in the store.
+            name: the model's name.
+            version: the version number.
+
+        Returns:
+            The loaded version.
+
+        Raises:
+            ModelStoreError: why the version cannot serve.
+        """
         try:
             manifest = read_manifest(version_dir)
             runtime = make_runtime(self.settings, version_dir, manifest)
@@ -266,7 +366,18 @@ class ModelRegistry:
         """Bring ``name`` in line with the model store: load new and changed versions (verified
         and warmed up first), drop removed ones, then switch in one assignment. All or nothing:
         if any version is refused, nothing changes. Requests and streams in flight keep the
-        ``LoadedModel`` they resolved and finish on it."""
+        ``LoadedModel`` they resolved and finish on it.
+
+        Args:
+            name: the model's name.
+
+        Returns:
+            What changed.
+
+        Raises:
+            VersionRefused: a version cannot serve (or the store cannot be read).
+            ModelNotFound: the model is neither loaded nor in the store.
+        """
         with self._reload_lock:  # one reload at a time; serving goes on meanwhile
             return self._reload(name)
 
@@ -324,13 +435,21 @@ class ModelRegistry:
         self.ready = bool(self.wanted) and all(self.models.get(name) for name in self.wanted)
 
     async def close(self) -> None:
+        """Stop every batcher and wait for it."""
         for versions in self.models.values():
             for model in versions.values():
                 if model.batcher is not None:
                     await model.batcher.close()
 
     def default_model(self, kind: str) -> str | None:
-        """The first loaded model of ``kind`` in the configured (or alphabetical) order."""
+        """The first loaded model of ``kind`` in the configured (or alphabetical) order.
+
+        Args:
+            kind: ``image`` or ``events``.
+
+        Returns:
+            Its name, or None if no model of that kind is loaded.
+        """
         names = self.settings.default_models or sorted(self.models)
         for name in names:
             versions = self.models.get(name)
@@ -342,10 +461,35 @@ class ModelRegistry:
         self, name: str | None, version: int | None, kind: str = "image"
     ) -> AbstractContextManager[LoadedModel]:
         """``resolve``, and the version marked in use for the block (``LoadedModel.in_use``): a
-        reload meanwhile does not stop what the block works with."""
+        reload meanwhile does not stop what the block works with.
+
+        Args:
+            name: the model, or None for the default model of ``kind``.
+            version: the version, or None for the highest.
+            kind: the input the request brings, ``image`` or ``events``.
+
+        Returns:
+            A context manager that gives the version.
+        """
         return self.resolve(name, version, kind).in_use()
 
     def resolve(self, name: str | None, version: int | None, kind: str = "image") -> LoadedModel:
+        """The loaded version a request names.
+
+        Args:
+            name: the model, or None for the default model of ``kind``.
+            version: the version, or None for the highest.
+            kind: the input the request brings, ``image`` or ``events``.
+
+        Returns:
+            The version.
+
+        Raises:
+            NotReady: the default models are still loading.
+            ModelNotFound: no such model or version is loaded.
+            InvalidInput: the name is not a valid model name.
+            WrongModelKind: the model takes the other kind of input.
+        """
         if not self.ready:
             raise NotReady("models are still loading")
         if name is None:

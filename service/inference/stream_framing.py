@@ -30,6 +30,9 @@ def message_events(text: str | None, data: bytes | None) -> np.ndarray | None:
 
     Returns:
         The events, or None for ``{"type": "end"}``.
+
+    Raises:
+        InvalidInput: text that is not JSON, or not a packet.
     """
     if data is not None:
         return parse_binary_packet(data)
@@ -50,6 +53,9 @@ async def binary_packets(chunks: AsyncIterator[bytes]) -> AsyncIterator[np.ndarr
 
     Yields:
         The events of the records completed by each chunk.
+
+    Raises:
+        InvalidInput: the body ends inside a record.
     """
     pending = b""
     async for chunk in chunks:
@@ -74,6 +80,10 @@ async def ndjson_packets(
 
     Yields:
         The header, then each line's events.
+
+    Raises:
+        InputTooLarge: a line longer than ``max_line_bytes``.
+        InvalidInput: a line that is not a JSON packet, or a body that ends inside a line.
     """
     pending = b""
     first = True
@@ -114,6 +124,9 @@ async def each_within(packets: AsyncIterator[T], idle_timeout_s: float, deadline
 
     Yields:
         The packets.
+
+    Raises:
+        StreamTimedOut: a packet late, or the session past its deadline.
     """
     while True:
         try:
@@ -124,7 +137,15 @@ async def each_within(packets: AsyncIterator[T], idle_timeout_s: float, deadline
 
 
 async def prepend(items: Iterable[T], rest: AsyncIterator[T]) -> AsyncIterator[T]:
-    """``items``, then what ``rest`` yields."""
+    """``items``, then what ``rest`` yields.
+
+    Args:
+        items: what comes first.
+        rest: what comes after.
+
+    Yields:
+        Each item in turn.
+    """
     for item in items:
         yield item
     async for item in rest:

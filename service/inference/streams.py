@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,15 +35,32 @@ PACKET_OVERHEAD_BYTES = 256
 
 @dataclass(frozen=True)
 class StreamLimits:
+    """What one stream session may take.
+
+    Attributes:
+        max_events: events in the whole stream.
+        max_duration_us: event time, first to last event.
+        idle_timeout_s: the longest wait for the next whole packet.
+        max_message_bytes: one WebSocket message or NDJSON line.
+        max_seconds: wall-clock time, from admission.
+    """
+
     max_events: int
-    max_duration_us: int  # event time, first to last event
-    idle_timeout_s: float  # longest wait for the next whole packet
+    max_duration_us: int
+    idle_timeout_s: float
     max_message_bytes: int
-    max_seconds: float  # wall clock, from admission
+    max_seconds: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StreamLimits:
-        """The limits that ``settings`` give every stream."""
+        """The limits that ``settings`` give every stream.
+
+        Args:
+            settings: the service's settings (``stream_*``).
+
+        Returns:
+            The limits.
+        """
         return cls(
             settings.stream_max_events,
             int(settings.stream_max_duration_s * 1e6),
@@ -57,10 +74,16 @@ class StreamLimits:
 async def wall_clock(limits: StreamLimits) -> AsyncIterator[float]:
     """The session's whole life within ``max_seconds``, however its packets trickle in.
 
+    Args:
+        limits: the session's limits.
+
     Yields:
         The deadline on the event loop's clock, for waits to cut short themselves
         (``next_within``): Python 3.11's ``wait_for`` can swallow the cancellation that
         ``asyncio.timeout`` sends when its wait ends at the same moment.
+
+    Raises:
+        StreamTimedOut: the session outlived ``max_seconds``.
     """
     loop = asyncio.get_running_loop()
     try:
@@ -96,12 +119,25 @@ async def next_within(awaitable: Awaitable[T], idle_timeout_s: float, deadline: 
 
 @dataclass
 class ByteBudget:
-    """The bytes one stream session may send on the wire, PACKET_OVERHEAD_BYTES per packet included."""
+    """The bytes one stream session may send on the wire, PACKET_OVERHEAD_BYTES per packet included.
+
+    Attributes:
+        limit: the most bytes.
+        used: the bytes charged so far.
+    """
 
     limit: int
     used: int = 0
 
     def charge(self, size: int) -> None:
+        """Charge one packet.
+
+        Args:
+            size: the packet's bytes on the wire.
+
+        Raises:
+            InputTooLarge: the session has sent more than ``limit``.
+        """
         self.used += size + PACKET_OVERHEAD_BYTES
         if self.used > self.limit:
             raise InputTooLarge(
@@ -111,8 +147,18 @@ class ByteBudget:
             )
 
 
-def parse_header(message: str | bytes | dict) -> tuple[int, int]:
-    """The sensor (width, height) of a ``{"format": "dvs-events/1", "width", "height"}`` header."""
+def parse_header(message: str | bytes | dict[str, Any]) -> tuple[int, int]:
+    """The sensor size of a ``{"format": "dvs-events/1", "width", "height"}`` header.
+
+    Args:
+        message: the header as JSON text, or already parsed.
+
+    Returns:
+        The sensor's (width, height).
+
+    Raises:
+        InvalidInput: not such a header, or a size out of range.
+    """
     try:
         header = message if isinstance(message, dict) else json.loads(message)
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, RecursionError):
@@ -126,14 +172,40 @@ def parse_header(message: str | bytes | dict) -> tuple[int, int]:
 
 
 def sensor_size(width: object, height: object) -> tuple[int, int]:
-    for name, value in (("width", width), ("height", height)):
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SENSOR_SIDE:
-            raise InvalidInput(f"sensor {name} must be an integer from 1 to {MAX_SENSOR_SIDE}", "bad_header")
-    return width, height
+    """A sensor size as given, checked.
+
+    Args:
+        width: the width, from a header or a query.
+        height: the height.
+
+    Returns:
+        (width, height).
+
+    Raises:
+        InvalidInput: either is not an integer from 1 to MAX_SENSOR_SIDE.
+    """
+    return _sensor_side("width", width), _sensor_side("height", height)
+
+
+def _sensor_side(name: str, value: object) -> int:
+    """``value`` if it is an integer from 1 to MAX_SENSOR_SIDE (``InvalidInput`` if not)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SENSOR_SIDE:
+        raise InvalidInput(f"sensor {name} must be an integer from 1 to {MAX_SENSOR_SIDE}", "bad_header")
+    return value
 
 
 def parse_json_packet(packet: object) -> np.ndarray:
-    """Records from a debugging packet ``{"t": [...], "x": [...], "y": [...], "p": [...]}``."""
+    """Records from a debugging packet ``{"t": [...], "x": [...], "y": [...], "p": [...]}``.
+
+    Args:
+        packet: the parsed JSON.
+
+    Returns:
+        The events, as ``dvs-events/1`` records.
+
+    Raises:
+        InvalidInput: not such a packet, or values out of range.
+    """
     if not isinstance(packet, dict) or not all(key in packet for key in "txyp"):
         raise InvalidInput('a JSON packet needs "t", "x", "y" and "p" lists', "bad_packet")
     try:
@@ -153,6 +225,17 @@ def parse_json_packet(packet: object) -> np.ndarray:
 
 
 def parse_binary_packet(data: bytes) -> np.ndarray:
+    """Records from 16-byte ``dvs-events/1`` records.
+
+    Args:
+        data: whole records.
+
+    Returns:
+        The events.
+
+    Raises:
+        InvalidInput: the data does not hold whole, valid records.
+    """
     try:
         return decode(data)
     except ValueError as error:
@@ -160,7 +243,17 @@ def parse_binary_packet(data: bytes) -> np.ndarray:
 
 
 class StreamSession:
+    """One stream's events, binned and run one timestep per completed bin until the decision."""
+
     def __init__(self, model: LoadedModel, width: int, height: int, limits: StreamLimits) -> None:
+        """A session at rest, nothing received yet.
+
+        Args:
+            model: the event model version that classifies the stream.
+            width: the client's sensor width; events are scaled to the model's sensor.
+            height: the client's sensor height.
+            limits: the session's limits.
+        """
         sensor = model.manifest.event_input
         self.model = model
         self.width, self.height = width, height
@@ -178,7 +271,18 @@ class StreamSession:
         self.decided_at: float | None = None  # perf_counter when decided
 
     def feed(self, events: np.ndarray) -> Outcome | None:
-        """Add a packet; returns the outcome if it completed the deciding bin."""
+        """Add a packet, and run the bins it completes.
+
+        Args:
+            events: the packet's events, in time order.
+
+        Returns:
+            The outcome if the stream has decided, else None.
+
+        Raises:
+            InvalidInput: events out of order, off the sensor or malformed.
+            InputTooLarge: more events, or a longer stream, than the limits allow.
+        """
         if self.outcome is not None or len(events) == 0:
             return self.outcome
         self._validate(events)
@@ -188,10 +292,15 @@ class StreamSession:
         return self._run(self.binner.push(self._to_model_sensor(events)))
 
     def end(self) -> Outcome:
-        """The stream ended: the partial bin runs, then empty bins up to T if still undecided."""
-        if self.outcome is None:
-            self._run(self.binner.finish())
-        return self.outcome
+        """The stream ended: the partial bin runs, then empty bins up to T if still undecided.
+
+        Returns:
+            The outcome.
+        """
+        outcome = self.outcome if self.outcome is not None else self._run(self.binner.finish())
+        if outcome is None:  # the bins up to T always end in a decision
+            raise RuntimeError("the stream ran to T without a decision")
+        return outcome
 
     def _validate(self, events: np.ndarray) -> None:
         t = events["t"]
@@ -218,12 +327,13 @@ class StreamSession:
         return scaled
 
     def _run(self, frames: list[np.ndarray]) -> Outcome | None:
+        """Step the network once per frame until it decides."""
         runtime = self.model.runtime
         for frame in frames:
             self.events_used += int(frame.sum())
             batch = Batch(runtime.encode(frame[None]), self.state, self.rows)
             remaining, done = advance(runtime, batch, self.model.decoding)
-            if done:
+            if remaining is None:  # its one row finished
                 self.outcome = done[0][1]
                 self.decided_at = time.perf_counter()
                 return self.outcome
@@ -237,27 +347,60 @@ class LiveStream:
     started at the header; packets run through the work pool."""
 
     def __init__(self, service: ServiceState, loaded: LoadedModel, limits: StreamLimits) -> None:
+        """A stream whose header has not come yet.
+
+        Args:
+            service: the app's state.
+            loaded: the event model version the stream is for.
+            limits: the session's limits.
+        """
         self.service, self.loaded, self.limits = service, loaded, limits
         self.session: StreamSession | None = None
         self.budget = ByteBudget(service.settings.stream_max_bytes)
         self.events = service.metrics.stream_events.labels(loaded.name, str(loaded.version))
 
     def start(self, width: int, height: int) -> StreamSession:
-        """Begin the stream of a ``width`` x ``height`` sensor."""
+        """Begin the stream once its header has come.
+
+        Args:
+            width: the client's sensor width.
+            height: the client's sensor height.
+
+        Returns:
+            The session.
+        """
         self.session = StreamSession(self.loaded, width, height, self.limits)
         return self.session
 
     def charge(self, size: int) -> None:
-        """Count ``size`` bytes received against the session's budget."""
+        """Count bytes received against the session's budget.
+
+        Args:
+            size: the bytes of a message or body chunk.
+
+        Raises:
+            InputTooLarge: the session has sent more than ``stream_max_bytes``.
+        """
         self.budget.charge(size)
 
     async def feed(self, events: np.ndarray) -> Outcome | None:
-        """Run a packet; the outcome if it decided."""
+        """Run a packet on a pool thread.
+
+        Args:
+            events: the packet's events.
+
+        Returns:
+            The outcome if the stream has decided, else None.
+        """
         self.events.inc(len(events))
         return await self.service.pool.run(self._started().feed, events)
 
     async def end(self) -> Outcome:
-        """The stream ended: run it to its decision."""
+        """The stream ended: run it to its decision on a pool thread.
+
+        Returns:
+            The outcome.
+        """
         return await self.service.pool.run(self._started().end)
 
     def _started(self) -> StreamSession:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-DTYPES = {
+DTYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype("?"),
     "UINT8": np.dtype("u1"),
     "UINT16": np.dtype("<u2"),
@@ -42,15 +44,36 @@ class TensorError(ValueError):
 
 @dataclass(frozen=True)
 class Tensor:
+    """One input tensor of a request.
+
+    Attributes:
+        name: the tensor's name.
+        datatype: its OIP datatype (``FP32``, ``BYTES``, ...).
+        shape: its shape.
+        data: the values, of ``shape``; for BYTES an object array of ``bytes``.
+        binary: it came as binary data rather than JSON ``data``.
+    """
+
     name: str
     datatype: str
     shape: tuple[int, ...]
-    data: np.ndarray  # of ``shape``; for BYTES an object array of ``bytes``
-    binary: bool = False  # came as binary data rather than JSON ``data``
+    data: np.ndarray
+    binary: bool = False
 
 
-def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
-    """The JSON header (an object) and the binary section after it."""
+def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], bytes]:
+    """The JSON header and the binary section after it.
+
+    Args:
+        body: the request body.
+        header_length: the ``Inference-Header-Content-Length`` header, if sent.
+
+    Returns:
+        The header (a JSON object) and the bytes after it.
+
+    Raises:
+        TensorError: a bad header length, or a header that is not a JSON object.
+    """
     if header_length is None:
         size = len(body)
     else:
@@ -71,15 +94,38 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
     return header, body[size:]
 
 
-def parameters(obj: dict, where: str) -> dict:
+def parameters(obj: dict[str, Any], where: str) -> dict[str, Any]:
+    """The ``parameters`` object of a request, input or output.
+
+    Args:
+        obj: the JSON object that may hold them.
+        where: names ``obj`` in the error message.
+
+    Returns:
+        The parameters, empty if there are none.
+
+    Raises:
+        TensorError: ``parameters`` is not an object.
+    """
     value = obj.get("parameters", {})
     if not isinstance(value, dict):
         raise TensorError(f"{where}: parameters must be an object")
     return value
 
 
-def read_inputs(header: dict, binary: bytes) -> list[Tensor]:
-    """Every tensor of ``header["inputs"]``, its data from JSON ``data`` or from ``binary``."""
+def read_inputs(header: dict[str, Any], binary: bytes) -> list[Tensor]:
+    """Every tensor of ``header["inputs"]``, its data from JSON ``data`` or from ``binary``.
+
+    Args:
+        header: the request's JSON header.
+        binary: the binary section after it.
+
+    Returns:
+        The tensors, in order.
+
+    Raises:
+        TensorError: an input that breaks the protocol, or binary data left over.
+    """
     inputs = header.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise TensorError("the request needs a non-empty 'inputs' list")
@@ -94,7 +140,8 @@ def read_inputs(header: dict, binary: bytes) -> list[Tensor]:
     return tensors
 
 
-def _read_input(spec: dict, where: str, binary: bytes, offset: int) -> tuple[Tensor, int]:
+def _read_input(spec: dict[str, Any], where: str, binary: bytes, offset: int) -> tuple[Tensor, int]:
+    """One input, and the offset in ``binary`` after its data."""
     name, datatype, shape = spec.get("name"), spec.get("datatype"), spec.get("shape")
     if not isinstance(name, str) or not name:
         raise TensorError(f"{where}: 'name' must be a non-empty string")
@@ -129,6 +176,20 @@ def _read_input(spec: dict, where: str, binary: bytes, offset: int) -> tuple[Ten
 
 
 def tensor_from_binary(datatype: str, shape: list[int], raw: bytes, where: str = "tensor") -> np.ndarray:
+    """A tensor from its binary data.
+
+    Args:
+        datatype: the OIP datatype.
+        shape: the tensor's shape.
+        raw: its bytes: little-endian, row-major; BYTES as length-prefixed elements.
+        where: names the tensor in error messages.
+
+    Returns:
+        The tensor (for BYTES an object array of ``bytes``).
+
+    Raises:
+        TensorError: the bytes do not make that shape.
+    """
     count = math.prod(shape)
     if datatype == BYTES:
         elements = decode_bytes_elements(raw, where)
@@ -147,7 +208,20 @@ def tensor_from_binary(datatype: str, shape: list[int], raw: bytes, where: str =
 
 
 def tensor_from_json(datatype: str, shape: list[int], data: object, where: str = "tensor") -> np.ndarray:
-    """``data`` may be flat or nested (row-major); only its element count must match ``shape``."""
+    """A tensor from JSON ``data``.
+
+    Args:
+        datatype: the OIP datatype.
+        shape: the tensor's shape.
+        data: flat or nested (row-major); only its element count must match ``shape``.
+        where: names the tensor in error messages.
+
+    Returns:
+        The tensor (for BYTES an object array of ``bytes``).
+
+    Raises:
+        TensorError: values that are not of ``datatype``, or not as many as ``shape`` holds.
+    """
     values = flatten(data)
     count = math.prod(shape)
     if len(values) != count:
@@ -155,9 +229,9 @@ def tensor_from_json(datatype: str, shape: list[int], data: object, where: str =
     if datatype == BYTES:
         if not all(isinstance(v, str) for v in values):
             raise TensorError(f"{where}: BYTES data must be strings")
-        array = np.empty(count, dtype=object)
-        array[:] = [v.encode() for v in values]
-        return _reshape(array, shape, where)
+        strings = np.empty(count, dtype=object)
+        strings[:] = [v.encode() for v in values]
+        return _reshape(strings, shape, where)
     dtype = DTYPES[datatype]
     if dtype.kind == "b":
         valid = all(type(v) is bool for v in values)
@@ -166,6 +240,7 @@ def tensor_from_json(datatype: str, shape: list[int], data: object, where: str =
         valid = all(type(v) is int and info.min <= v <= info.max for v in values)
     else:
         valid = all(type(v) in (int, float) for v in values)
+    array: np.ndarray | None
     try:
         array = np.array(values, dtype=dtype) if valid else None
     except OverflowError:  # an integer beyond any float
@@ -176,16 +251,25 @@ def tensor_from_json(datatype: str, shape: list[int], data: object, where: str =
 
 
 def _reshape(array: np.ndarray, shape: list[int], where: str) -> np.ndarray:
+    """``array`` in ``shape`` (``TensorError`` where numpy cannot make it)."""
     try:  # numpy's own limits (rank, size), e.g. for shape [0, 10**30]
         return array.reshape(shape)
     except ValueError as error:
         raise TensorError(f"{where}: shape {list(shape)} is not possible ({error})") from None
 
 
-def flatten(data: object) -> list:
+def flatten(data: object) -> list[Any]:
     """Nested JSON lists in row-major order; a scalar is one element. Iterative, so no nesting
-    depth can exhaust the stack."""
-    values, stack = [], [iter([data])]
+    depth can exhaust the stack.
+
+    Args:
+        data: parsed JSON.
+
+    Returns:
+        Its scalars, in order.
+    """
+    values: list[Any] = []
+    stack: list[Iterator[Any]] = [iter([data])]
     while stack:
         for item in stack[-1]:
             if isinstance(item, list):
@@ -198,7 +282,20 @@ def flatten(data: object) -> list:
 
 
 def decode_bytes_elements(raw: bytes, where: str = "tensor") -> list[bytes]:
-    elements, offset = [], 0
+    """BYTES elements from binary data: each a 4-byte little-endian length, then its bytes.
+
+    Args:
+        raw: the tensor's binary data.
+        where: names the tensor in error messages.
+
+    Returns:
+        The elements.
+
+    Raises:
+        TensorError: the data ends inside an element.
+    """
+    elements: list[bytes] = []
+    offset = 0
     while offset < len(raw):
         if offset + LENGTH.size > len(raw):
             raise TensorError(f"{where}: BYTES data ends inside an element's 4-byte length")
@@ -213,13 +310,33 @@ def decode_bytes_elements(raw: bytes, where: str = "tensor") -> list[bytes]:
     return elements
 
 
-def encode_bytes_elements(elements) -> bytes:
+def encode_bytes_elements(elements: Iterable[bytes]) -> bytes:
+    """BYTES elements as binary data, each a 4-byte little-endian length, then its bytes.
+
+    Args:
+        elements: the elements.
+
+    Returns:
+        The binary data.
+    """
     return b"".join(LENGTH.pack(len(e)) + e for e in elements)
 
 
-def output_tensor(name: str, datatype: str, array: np.ndarray, binary: bool) -> tuple[dict, bytes | None]:
-    """The response's JSON for one output, and its raw bytes when sent as binary."""
-    meta = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+def output_tensor(
+    name: str, datatype: str, array: np.ndarray, binary: bool
+) -> tuple[dict[str, Any], bytes | None]:
+    """The response's JSON for one output, and its raw bytes when sent as binary.
+
+    Args:
+        name: the output's name.
+        datatype: its OIP datatype.
+        array: its values.
+        binary: send it as binary data rather than JSON ``data``.
+
+    Returns:
+        The output's JSON, and its bytes (None for JSON ``data``).
+    """
+    meta: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
     if datatype == BYTES:
         elements = [bytes(e) for e in array.reshape(-1)]
         if binary:
@@ -236,8 +353,16 @@ def output_tensor(name: str, datatype: str, array: np.ndarray, binary: bool) -> 
     return meta, raw
 
 
-def response_body(header: dict, raws: list[bytes]) -> tuple[bytes, int | None]:
-    """The body, and the JSON header's length when binary data follows it."""
+def response_body(header: dict[str, Any], raws: list[bytes]) -> tuple[bytes, int | None]:
+    """A response body: the JSON header, then any binary data.
+
+    Args:
+        header: the response's JSON header.
+        raws: the outputs' binary data, in the order of ``header["outputs"]``.
+
+    Returns:
+        The body, and the JSON header's length when binary data follows it.
+    """
     text = json.dumps(header, separators=(",", ":")).encode()
     if not raws:
         return text, None

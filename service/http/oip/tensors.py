@@ -11,13 +11,14 @@ import base64
 import binascii
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from service.http.errors import ApiError, bad_request
 from service.http.oip.codec import BYTES, Tensor, TensorError, parameters
-from service.http.schemas import Classification
+from service.http.schemas import Classification, OipTensorMetadata
 from service.inference.preprocessing import ImageLimits, InputSpec, preprocess, preprocess_pixels
 from service.inference.work import Deadline
 from training.contract.images.decode import ImageRejected, ImageTooLarge, read_header
@@ -37,32 +38,65 @@ OUTPUTS = {
 }
 
 
-def input_metadata(spec: InputSpec) -> list[dict]:
+def input_metadata(spec: InputSpec) -> list[OipTensorMetadata]:
+    """The inputs an image model takes, of which a request sends one.
+
+    Args:
+        spec: the model's input spec.
+
+    Returns:
+        ``image`` BYTES [-1] and ``pixels`` UINT8 [-1, C, H, W].
+    """
     return [
-        {"name": IMAGE, "datatype": BYTES, "shape": [-1]},
-        {"name": PIXELS, "datatype": "UINT8", "shape": [-1, spec.channels, spec.height, spec.width]},
+        OipTensorMetadata(name=IMAGE, datatype=BYTES, shape=[-1]),
+        OipTensorMetadata(name=PIXELS, datatype="UINT8", shape=[-1, spec.channels, spec.height, spec.width]),
     ]
 
 
-def output_metadata(classes: int) -> list[dict]:
+def output_metadata(classes: int) -> list[OipTensorMetadata]:
+    """The outputs, one row per input row.
+
+    Args:
+        classes: the model's classes, the width of the per-class outputs.
+
+    Returns:
+        Every output of ``OUTPUTS``.
+    """
     return [
-        {"name": name, "datatype": datatype, "shape": [-1, classes] if per_class else [-1]}
+        OipTensorMetadata(name=name, datatype=datatype, shape=[-1, classes] if per_class else [-1])
         for name, (datatype, per_class) in OUTPUTS.items()
     ]
 
 
 @dataclass(frozen=True)
 class InferRows:
-    """A request's rows, checked but not decoded: image files or raw pixels."""
+    """A request's rows, checked but not decoded: image files or raw pixels.
 
-    files: list[bytes] | None = None
-    pixels: np.ndarray | None = None  # uint8 [B, C, H, W]
+    Attributes:
+        files: the image files, where the request sent ``image``.
+        pixels: uint8 [B, C, H, W], where the request sent ``pixels``; None otherwise.
+    """
+
+    files: list[bytes] = field(default_factory=list)
+    pixels: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.files) if self.files is not None else len(self.pixels)
+        return len(self.pixels) if self.pixels is not None else len(self.files)
 
 
 def read_rows(tensors: list[Tensor], spec: InputSpec) -> InferRows:
+    """The rows of a request's one input, checked against the model.
+
+    Args:
+        tensors: the request's inputs.
+        spec: the model's input spec.
+
+    Returns:
+        The rows.
+
+    Raises:
+        TensorError: not exactly one known input, or one of the wrong type or shape, or no rows.
+    """
     names = [t.name for t in tensors]
     unknown = sorted(set(names) - {IMAGE, PIXELS})
     if unknown:
@@ -80,6 +114,7 @@ def read_rows(tensors: list[Tensor], spec: InputSpec) -> InferRows:
 
 
 def _image_files(tensor: Tensor) -> list[bytes]:
+    """The image files of an ``image`` input (base64-decoded where they came as JSON)."""
     if tensor.datatype != BYTES or len(tensor.shape) != 1:
         raise TensorError(f"input 'image' must be BYTES [B], not {tensor.datatype} {list(tensor.shape)}")
     files = list(tensor.data)
@@ -92,6 +127,7 @@ def _image_files(tensor: Tensor) -> list[bytes]:
 
 
 def _pixels(tensor: Tensor, spec: InputSpec) -> np.ndarray:
+    """The pixels of a ``pixels`` input, checked to be at the model's size."""
     expected = [-1, spec.channels, spec.height, spec.width]
     shape = list(tensor.shape)
     if tensor.datatype != "UINT8" or len(shape) != 4 or shape[1:] != expected[1:]:
@@ -106,9 +142,24 @@ def model_input(
     max_request_pixels: int,
     deadline: Deadline | None = None,
 ) -> np.ndarray:
-    """float32 [B, C, H, W] by the service's own preprocessing (as /classify). Every header is
-    read first: the images' pixels together must be within ``max_request_pixels`` before any is
-    decoded. The deadline is checked between rows."""
+    """The rows as the model's input, by the service's own preprocessing (as /classify). Every
+    header is read first: the images' pixels together must be within ``max_request_pixels``
+    before any is decoded.
+
+    Args:
+        rows: the request's rows.
+        spec: the model's input spec.
+        limits: the service's per-image limits.
+        max_request_pixels: the most pixels of all the images together.
+        deadline: checked between rows.
+
+    Returns:
+        float32 [B, C, H, W].
+
+    Raises:
+        ImageRejected: an image refused (its message names the row), or too many pixels.
+        DeadlineExceeded: the request's time is up.
+    """
     if rows.pixels is not None:
         return preprocess_pixels(rows.pixels, spec)
     total = 0
@@ -139,9 +190,19 @@ def _naming_row(index: int) -> Iterator[None]:
         raise error.prefixed(f"image[{index}]: ") from None
 
 
-def requested_outputs(header: dict) -> list[tuple[str, bool]]:
-    """(name, as binary) for each output to return, in order: those the request lists, else all.
-    An output's ``binary_data`` parameter wins over the request's ``binary_data_output``."""
+def requested_outputs(header: dict[str, Any]) -> list[tuple[str, bool]]:
+    """The outputs to return, in order: those the request lists, else all. An output's
+    ``binary_data`` parameter wins over the request's ``binary_data_output``.
+
+    Args:
+        header: the request's JSON header.
+
+    Returns:
+        (name, as binary) for each output.
+
+    Raises:
+        TensorError: an unknown or repeated output, or a bad parameter.
+    """
     default = parameters(header, "request").get("binary_data_output", False)
     if type(default) is not bool:
         raise TensorError("parameters.binary_data_output must be true or false")
@@ -170,7 +231,14 @@ def requested_outputs(header: dict) -> list[tuple[str, bool]]:
 
 
 def output_arrays(answers: list[Classification]) -> dict[str, np.ndarray]:
-    """Every output, one row per answer."""
+    """Every output, one row per answer.
+
+    Args:
+        answers: the rows' answers, in order.
+
+    Returns:
+        Output name -> its array.
+    """
     return {
         "class_index": np.array([a.class_index for a in answers], dtype=np.int64),
         "decision_timestep": np.array([a.decision_timestep for a in answers], dtype=np.int64),
@@ -184,4 +252,12 @@ def output_arrays(answers: list[Classification]) -> dict[str, np.ndarray]:
 
 
 def bad_tensor(error: TensorError) -> ApiError:
+    """The 400 ``invalid_tensor`` answer for a protocol error.
+
+    Args:
+        error: what broke the protocol.
+
+    Returns:
+        The error, for the caller to raise.
+    """
     return bad_request(str(error), "invalid_tensor")

@@ -74,9 +74,10 @@ async def classify_image(
 async def _infer(
     service: ServiceState, loaded: LoadedModel, data: bytes, early_exit: bool, deadline: Deadline
 ) -> Outcome:
+    """Decode on the pool and classify with the batcher, or both in one pool hop without one."""
     limits = service.settings.image_limits
     if loaded.batcher is not None:
-        image = await service.pool.run(preprocess, data, loaded.input_spec, limits, deadline)
+        image = await service.pool.run(preprocess, data, loaded.image_spec, limits, deadline)
         return await loaded.batcher.submit(image, early_exit)
     # one hop to the pool for decoding and inference together
     return await service.pool.run(_run_alone, loaded, data, limits, early_exit, deadline)
@@ -85,6 +86,7 @@ async def _infer(
 def _run_alone(
     loaded: LoadedModel, data: bytes, limits: ImageLimits, early_exit: bool, deadline: Deadline
 ) -> Outcome:
-    image = preprocess(data, loaded.input_spec, limits, deadline)
+    """Decode and classify one image by itself, on a pool thread."""
+    image = preprocess(data, loaded.image_spec, limits, deadline)
     deadline.check()
     return loaded.classify_alone(image, early_exit)

@@ -33,10 +33,12 @@ ModelName = Annotated[str, Path(pattern=NAME_REGEX)]
 
 
 def _index(model: str) -> dict[str, Any]:
+    """The model's ``index.json`` of example streams (404 if it has none)."""
     path = EXAMPLES / model / "index.json"
     if not path.is_file():
         raise ApiError(404, "no_examples", f"no example streams for model {model!r}")
-    return json.loads(path.read_text())
+    index: dict[str, Any] = json.loads(path.read_text())
+    return index
 
 
 @router.get("/examples/{model}", summary="Example event streams of a model", responses=error_responses(404))
@@ -62,7 +64,9 @@ async def list_examples(model: ModelName) -> dict[str, Any]:
     responses={200: {"content": {DVS_EVENTS: {}}}, **error_responses(404)},
 )
 async def get_example(model: ModelName, number: Annotated[int, Path(ge=0)]) -> Response:
-    """One example stream: 16-byte little-endian records (int64 t, uint16 x, uint16 y, uint8 p, 3 zero bytes)."""
+    # The docstring is the OpenAPI description: one line, continued with a backslash to fit
+    """One example stream: 16-byte little-endian records (int64 t, uint16 x, uint16 y, uint8 p, \
+3 zero bytes)."""
     streams = _index(model)["streams"]
     if number >= len(streams):
         raise ApiError(404, "no_examples", f"model {model!r} has {len(streams)} example streams")

@@ -12,8 +12,11 @@ import asyncio
 import re
 import time
 import zlib
+from collections.abc import Coroutine
 from contextlib import AbstractContextManager
+from typing import Any, TypeVar
 
+import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -47,6 +50,7 @@ HEADER_LENGTH = "Inference-Header-Content-Length"
 EXTENSIONS = ("binary_tensor_data",)
 VERSION = re.compile(r"[1-9][0-9]{0,17}")
 INLINE_PARSE_BYTES = 64 * 1024  # larger bodies are parsed in the thread pool
+T = TypeVar("T")
 
 
 INFER_BODY = {
@@ -113,6 +117,7 @@ async def server_metadata(request: Request) -> OipServerMetadata:
 
 
 def _resolve(service: ServiceState, name: str, version: str | None) -> LoadedModel:
+    """The image model version an OIP path names (event models are refused)."""
     number = None
     if version is not None:
         if not VERSION.fullmatch(version):
@@ -133,13 +138,14 @@ def _lease(service: ServiceState, name: str, version: str | None) -> AbstractCon
 
 
 def _metadata(service: ServiceState, name: str, version: str | None) -> OipModelMetadata:
+    """The version's OIP metadata."""
     loaded = _resolve(service, name, version)
     versions = service.registry.models.get(loaded.name) or {loaded.version: loaded}
     return OipModelMetadata(
         name=loaded.name,
         versions=[str(v) for v in sorted(versions)],
         platform=f"firstspike_{loaded.runtime.name}",
-        inputs=input_metadata(loaded.input_spec),
+        inputs=input_metadata(loaded.image_spec),
         outputs=output_metadata(loaded.widths.classes),
     )
 
@@ -166,6 +172,7 @@ async def model_version_metadata(name: str, version: str, service: ServiceDep) -
 
 
 def _ready(service: ServiceState, name: str, version: str | None) -> OipModelReady:
+    """Ready if the version is loaded and the server is not draining."""
     loaded = _resolve(service, name, version)
     if service.draining:  # a probe, not a refused request: not counted as a rejection
         raise Draining("the server is shutting down")
@@ -218,6 +225,7 @@ async def infer_version(request: Request, name: str, version: str, service: Serv
 
 
 async def _infer_request(request: Request, service: ServiceState, name: str, version: str | None) -> Response:
+    """An infer request, from admission to the response."""
     request.state.endpoint = ENDPOINT
     with _lease(service, name, version) as loaded:
         request.state.model, request.state.version = loaded.name, loaded.version
@@ -240,7 +248,7 @@ async def _infer_request(request: Request, service: ServiceState, name: str, ver
 
 async def _read_and_infer(
     request: Request, service: ServiceState, loaded: LoadedModel
-) -> tuple[list[tuple[Outcome, float]], str | None, list]:
+) -> tuple[list[tuple[Outcome, float]], str | None, list[tuple[str, bool]]]:
     """The body read and parsed, its rows decided: (outcome, seconds) per row, the request's
     ``id`` and the outputs it asks for."""
     settings = service.settings
@@ -261,7 +269,9 @@ async def _read_and_infer(
     return decided, inference_id, outputs
 
 
-def _parse(body: bytes, header_length: str | None, loaded: LoadedModel) -> tuple[str | None, InferRows, list]:
+def _parse(
+    body: bytes, header_length: str | None, loaded: LoadedModel
+) -> tuple[str | None, InferRows, list[tuple[str, bool]]]:
     """The request's ``id``, its rows and the outputs it asks for; 400 for anything off."""
     try:
         header, binary = split_body(body, header_length)
@@ -270,7 +280,7 @@ def _parse(body: bytes, header_length: str | None, loaded: LoadedModel) -> tuple
             raise TensorError("'id' must be a string")
         return (
             inference_id,
-            read_rows(read_inputs(header, binary), loaded.input_spec),
+            read_rows(read_inputs(header, binary), loaded.image_spec),
             requested_outputs(header),
         )
     except TensorError as error:
@@ -278,15 +288,21 @@ def _parse(body: bytes, header_length: str | None, loaded: LoadedModel) -> tuple
 
 
 def _response(
-    loaded: LoadedModel, inference_id: str | None, outputs: list[tuple[str, bool]], arrays: dict
+    loaded: LoadedModel,
+    inference_id: str | None,
+    outputs: list[tuple[str, bool]],
+    arrays: dict[str, np.ndarray],
 ) -> Response:
-    header = {"model_name": loaded.name, "model_version": str(loaded.version)}
+    """The infer response: JSON, or a JSON header followed by the binary outputs."""
+    header: dict[str, Any] = {"model_name": loaded.name, "model_version": str(loaded.version)}
     if inference_id is not None:
         header["id"] = inference_id
-    header["outputs"], raws = [], []
+    metas: list[dict[str, Any]] = []
+    raws: list[bytes] = []
+    header["outputs"] = metas
     for name, binary in outputs:
         meta, raw = output_tensor(name, OUTPUTS[name][0], arrays[name], binary)
-        header["outputs"].append(meta)
+        metas.append(meta)
         if raw is not None:
             raws.append(raw)
     body, header_length = response_body(header, raws)
@@ -307,9 +323,8 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
             "unsupported_content_encoding",
             f"content encoding {encoding!r} is not accepted; send gzip, deflate or none",
         )
-    inflater = zlib.decompressobj(
-        31 if encoding == "gzip" else 15
-    )  # deflate: the zlib format, as HTTP means it
+    # wbits 31: gzip; 15: deflate, which HTTP means as the zlib format
+    inflater = zlib.decompressobj(31 if encoding == "gzip" else 15)
     try:
         inflated = inflater.decompress(body, limit + 1)
     except zlib.error as error:
@@ -329,12 +344,13 @@ async def _infer(
     """(outcome, seconds from ``received`` to its decision) per row, in order."""
     settings = service.settings
     images = await service.pool.run(
-        model_input, rows, loaded.input_spec, settings.image_limits, settings.max_request_pixels, deadline
+        model_input, rows, loaded.image_spec, settings.image_limits, settings.max_request_pixels, deadline
     )
-    if loaded.batcher is not None:
+    batcher = loaded.batcher
+    if batcher is not None:
 
-        async def one(image):
-            outcome = await loaded.batcher.submit(image)
+        async def one(image: np.ndarray) -> tuple[Outcome, float]:
+            outcome = await batcher.submit(image)
             return outcome, time.perf_counter() - received
 
         return await _all([one(image) for image in images])
@@ -345,7 +361,7 @@ async def _infer(
     return decided
 
 
-async def _all(coroutines: list) -> list:
+async def _all(coroutines: list[Coroutine[Any, Any, T]]) -> list[T]:
     """``asyncio.gather``, except that one failure (a full queue) cancels the other rows."""
     tasks = [asyncio.ensure_future(c) for c in coroutines]
     try:

@@ -5,7 +5,7 @@ own arena; torch tensors become arrays likewise). A first step that writes out h
 membranes of hundreds of kB each is, for glibc's allocator, a series of large blocks: by
 default it maps them fresh from the kernel and unmaps them on free, or trims the heap back
 when they are freed, so every request pays the page faults of touching new pages again
-(0.1 ms of a 3 ms fashion-mnist first step, measured by ``benchmarks.comparison``).
+(``benchmarks.comparison`` measures what that costs).
 Raising the mmap and trim thresholds makes those blocks come from, and return to, the heap.
 The process then keeps what it freed, up to the trim threshold, as a server keeps a pool.
 

@@ -27,13 +27,27 @@ class TorchRuntime:
     decides_first = False
 
     def __init__(self, network: InferenceNetwork) -> None:
+        """Serve ``network``.
+
+        Args:
+            network: the version's network, in inference mode.
+        """
         keep_freed_memory()
         self.network = network
         self.timesteps = network.timesteps
 
     @classmethod
     def load(cls, version_dir: Path, manifest: Manifest, threads: int = 1) -> TorchRuntime:
-        """The runtime of a verified version, with ``threads`` intra-op threads."""
+        """The runtime of a verified version.
+
+        Args:
+            version_dir: the version's directory in the model store.
+            manifest: its manifest.
+            threads: intra-op threads.
+
+        Returns:
+            The runtime.
+        """
         return cls(InferenceNetwork.from_store(version_dir, manifest, threads))
 
     def encode(self, images: np.ndarray) -> Any:
