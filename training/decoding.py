@@ -19,16 +19,34 @@ from training.contract.decisions import FIRST_SPIKE, NO_SPIKE
 
 
 class Decision(NamedTuple):
-    class_index: torch.Tensor  # [B] int64
-    decision_timestep: torch.Tensor  # [B] int64, 1-based
-    fired: torch.Tensor  # [B] bool: an output spike happened by the decision timestep
+    """The decisions of a batch.
+
+    Attributes:
+        class_index: [B] int64, the class of (11).
+        decision_timestep: [B] int64, 1-based: the timestep of (10), or T.
+        fired: [B] bool, whether an output spike happened by the decision timestep.
+    """
+
+    class_index: torch.Tensor
+    decision_timestep: torch.Tensor
+    fired: torch.Tensor
 
     def exit_reasons(self) -> list[str]:
+        """Each sample's exit reason: ``first_spike`` where an output fired, else ``no_spike``."""
         return [FIRST_SPIKE if fired else NO_SPIKE for fired in self.fired.tolist()]
 
 
 def first_spike_decision(spikes: torch.Tensor, membrane: torch.Tensor) -> Decision:
-    """Decide from a whole run: ``spikes`` and ``membrane`` are [T, B, K]."""
+    """Decide by (10)-(11) from a whole run.
+
+    Args:
+        spikes: the output spikes S [T, B, K].
+        membrane: the output membranes before reset U [T, B, K].
+
+    Returns:
+        Per sample, the class at the first timestep with an output spike, or at T where none
+        fired.
+    """
     timesteps = spikes.shape[0]
     any_spike = spikes.detach().sum(dim=2) > 0  # [T, B]
     fired = any_spike.any(dim=0)
@@ -41,7 +59,14 @@ def first_spike_decision(spikes: torch.Tensor, membrane: torch.Tensor) -> Decisi
 
 
 def time_mean_decision(current: torch.Tensor) -> Decision:
-    """Rate-coded (and ANN) decoding: argmax of the time-mean output, always after all T steps."""
+    """Rate-coded (and ANN) decoding: argmax of the time-mean output, always after all T steps.
+
+    Args:
+        current: the output layer's pre-synaptic currents O [T, B, K].
+
+    Returns:
+        Per sample, the class; the decision timestep is T and nothing counts as fired.
+    """
     timesteps, batch = current.shape[:2]
     return Decision(
         current.detach().mean(dim=0).argmax(dim=1),

@@ -25,11 +25,26 @@ NEUROMORPHIC_COEFFICIENTS = {"truenorth": (0.6, 0.4), "spinnaker": (0.36, 0.64)}
 
 @dataclass(frozen=True)
 class OperationCounts:
+    """The operations of one sample's inference.
+
+    Attributes:
+        macs: multiply-accumulates (the analog first layer, and every layer of an ANN).
+        synaptic_ops: synaptic operations (accumulates driven by spikes), SOPs of (16).
+    """
+
     macs: float
     synaptic_ops: float
 
     def joules(self, e_mac: float = E_MAC_JOULES, e_ac: float = E_AC_JOULES) -> float:
-        """(16); with no synaptic ops it is (15)."""
+        """Energy in joules by (16); with no synaptic ops it is (15).
+
+        Args:
+            e_mac: joules per multiply-accumulate.
+            e_ac: joules per accumulate.
+
+        Returns:
+            ``e_mac * macs + e_ac * synaptic_ops``.
+        """
         return e_mac * self.macs + e_ac * self.synaptic_ops
 
 
@@ -46,6 +61,9 @@ def operation_counts(
 
     Returns:
         The sample's MACs and synaptic operations.
+
+    Raises:
+        ValueError: ``synaptic_inputs`` does not have one value per non-static layer.
     """
     dynamic = [layer for layer in synaptic_layers if not layer.static]
     if len(dynamic) != len(synaptic_inputs):
@@ -61,10 +79,27 @@ def operation_counts(
 
 
 def ann_operation_counts(synaptic_layers: Sequence[SynapticLayer]) -> OperationCounts:
-    """Every layer of the same-architecture ANN as MACs, one pass: the input of (15)."""
+    """Every layer of the same-architecture ANN as MACs, one pass: the input of (15).
+
+    Args:
+        synaptic_layers: the manifest's table (``Manifest.layers.synaptic``).
+
+    Returns:
+        The ANN's MACs, and no synaptic operations.
+    """
     return OperationCounts(sum(layer.flops for layer in synaptic_layers), 0.0)
 
 
 def neuromorphic_energy(timesteps: float, spikes: float, static: float, dynamic: float) -> float:
-    """(17) on already normalised timesteps and spike counts."""
+    """Neuromorphic-hardware energy by (17), in normalised units.
+
+    Args:
+        timesteps: the timesteps run, already normalised.
+        spikes: the spikes fired, already normalised.
+        static: the hardware's static coefficient (``NEUROMORPHIC_COEFFICIENTS``).
+        dynamic: the hardware's dynamic coefficient.
+
+    Returns:
+        ``static * timesteps + dynamic * spikes``.
+    """
     return static * timesteps + dynamic * spikes

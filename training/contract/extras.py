@@ -21,8 +21,15 @@ INCLUDES = {"torch": {"torch"}, "train": {"train", "torch"}}
 
 
 def missing_package(error: ImportError) -> str | None:
-    """The optional top-level module whose absence raised ``error``; None for any other
-    ImportError (a broken install or a bug, which should not be dressed up as a missing extra)."""
+    """The optional top-level module whose absence raised ``error``.
+
+    Args:
+        error: an import error that was caught.
+
+    Returns:
+        The module's top-level name (a key of ``PACKAGES``); None for any other ImportError (a
+        broken install or a bug, which should not be dressed up as a missing extra).
+    """
     if not isinstance(error, ModuleNotFoundError) or not error.name:
         return None
     module = error.name.split(".")[0]
@@ -30,9 +37,16 @@ def missing_package(error: ImportError) -> str | None:
 
 
 def install_hint(module: str, extra: str | None = None) -> str:
-    """``PyTorch: pip install 'firstspike[train]'``: what ``module`` is and how to get it, through
-    ``extra`` when that extra brings it (a command names the extra it needs as a whole), else
-    through the module's own extra."""
+    """What ``module`` is and how to install it: ``PyTorch: pip install 'firstspike[train]'``.
+
+    Args:
+        module: a key of ``PACKAGES``.
+        extra: the extra a command needs as a whole; named when it brings ``module``, else
+            the module's own extra is.
+
+    Returns:
+        The one-line hint.
+    """
     title, own = PACKAGES[module]
     chosen = extra if extra is not None and own in INCLUDES.get(extra, ()) else own
     target = "firstspike" if chosen is None else f"'firstspike[{chosen}]'"
@@ -40,7 +54,16 @@ def install_hint(module: str, extra: str | None = None) -> str:
 
 
 def needs(what: str, error: ImportError, extra: str | None = None) -> str | None:
-    """``<what> needs PyTorch: pip install 'firstspike[torch]'`` when ``error`` is a missing
-    optional dependency, else None."""
+    """The message for an optional dependency that is missing.
+
+    Args:
+        what: what needs it (a command, a runtime).
+        error: an import error that was caught.
+        extra: the extra ``what`` needs as a whole (see ``install_hint``).
+
+    Returns:
+        ``<what> needs PyTorch: pip install 'firstspike[torch]'`` when ``error`` is a missing
+        optional dependency, else None.
+    """
     module = missing_package(error)
     return None if module is None else f"{what} needs {install_hint(module, extra)}"

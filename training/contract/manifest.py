@@ -2,9 +2,9 @@
 
 ``read_manifest`` parses ``manifest.json`` once into a frozen ``Manifest`` and refuses a
 malformed one with a one-line ``ModelStoreError`` that names the file and the first problem.
-Sections the format can grow keep keys this release does not know (``extra="allow"``), so
-versions written before and after it still parse; ``Manifest.as_stored`` is the JSON object as
-it was written. Standard library and pydantic only: no torch, no numpy.
+Sections the format can grow keep keys this release does not know (``extra="allow"``), so a
+version written by an older or a newer release parses too; ``Manifest.as_stored`` is the JSON
+object as it was written. Standard library and pydantic only: no torch, no numpy.
 """
 
 from __future__ import annotations
@@ -50,8 +50,15 @@ class ModelStoreError(Exception):
 
 
 def is_valid_name(name: str) -> bool:
-    """Model names are single path components: no separators, never ``.`` or ``..`` (the first
-    character is a letter or digit)."""
+    """Whether ``name`` may name a model: a single path component, never ``.`` or ``..``.
+
+    Args:
+        name: the candidate; letters, digits, ``_``, ``-`` and ``.``, up to 64, the first a
+            letter or digit.
+
+    Returns:
+        True if it matches ``NAME_REGEX``.
+    """
     return bool(NAME_PATTERN.match(name))
 
 
@@ -62,16 +69,22 @@ class _Open(BaseModel):
 
 
 class FileEntry(_Open):
+    """A stored file's sha256 and size in bytes (an entry of ``files``)."""
+
     sha256: Annotated[str, Field(pattern=SHA256_REGEX)]
     bytes: Count
 
 
 class Architecture(_Open):
+    """The architecture's name and its builder's keyword arguments."""
+
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
 
 
 class NeuronParameters(_Open):
+    """The LIF parameters of the hidden layers: leak tau of (2), threshold V_th of (3)-(4)."""
+
     leak: float
     threshold: float
 
@@ -85,12 +98,14 @@ class Normalization(_Open):
 
 
 class ImageInput(_Open):
+    """The input of an image model: its size, normalisation and resize policy."""
+
     channels: Positive
     height: Positive
     width: Positive
     normalization: Normalization
     # The resize policy's fields (``training.contract.images.resize.ResizePolicy`` checks them);
-    # None in versions written before the policy existed.
+    # None: no policy recorded, the image is served with ``LEGACY_RESIZE``.
     resize: dict[str, Any] | None = None
 
 
@@ -120,6 +135,8 @@ ModelInput = Annotated[
 
 
 class SpikingLayer(_Open):
+    """A spiking layer and its neurons (for the firing rate)."""
+
     name: str
     neurons: Count
 
@@ -135,6 +152,8 @@ class SynapticLayer(_Open):
 
 
 class Layers(_Open):
+    """The layers as the firing rate, the energy estimate and the runtimes need them."""
+
     spiking: tuple[SpikingLayer, ...]
     output_neurons: Positive
     synaptic: tuple[SynapticLayer, ...]
@@ -142,11 +161,15 @@ class Layers(_Open):
 
 
 class NeuromorphicCoefficients(_Open):
+    """The static and dynamic coefficients of (17) for one neuromorphic chip."""
+
     static: float
     dynamic: float
 
 
 class EnergyConstants(_Open):
+    """The energy per operation of (15)-(16), in joules, and the coefficients of (17) by chip."""
+
     e_mac_joules: float
     e_ac_joules: float
     neuromorphic: dict[str, NeuromorphicCoefficients] = Field(default_factory=dict)
@@ -166,6 +189,8 @@ class Evaluation(_Open):
 
 
 class OnnxGraph(_Open):
+    """One exported graph: its file and the names of its inputs and outputs."""
+
     file: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
@@ -302,8 +327,15 @@ def parse_manifest(stored: object, source: str | Path) -> Manifest:
 
 
 def first_problem(error: ValidationError) -> str:
-    """One line for a validation error: every missing top-level key, or the first problem
-    where it lies (``files['step.onnx'].sha256: ...``)."""
+    """One line for a manifest's validation error.
+
+    Args:
+        error: pydantic's error for the manifest.
+
+    Returns:
+        Every missing top-level key, or else the first problem where it lies
+        (``files['step.onnx'].sha256: ...``).
+    """
     problems = error.errors(include_url=False)
     missing = [
         str(problem["loc"][0])
@@ -331,6 +363,17 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 
 def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read in blocks.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The hex digest.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -339,7 +382,17 @@ def sha256_file(path: Path) -> str:
 
 
 def list_versions(model_dir: Path) -> list[int]:
-    """Positive integer version folders, ascending."""
+    """The versions of a model folder.
+
+    Args:
+        model_dir: the model's folder (``store/digits``).
+
+    Returns:
+        Its positive integer version folders, ascending; none if it is not a folder.
+
+    Raises:
+        ModelStoreError: the folder cannot be listed.
+    """
     try:
         if not model_dir.is_dir():
             return []
@@ -351,11 +404,21 @@ def list_versions(model_dir: Path) -> list[int]:
 
 
 def discover(store_root: Path) -> dict[str, list[int]]:
-    """Every model name in the store with its versions."""
+    """Every model in the store with its versions.
+
+    Args:
+        store_root: the model store's root folder.
+
+    Returns:
+        Each valid model name that has a version, with its versions ascending.
+
+    Raises:
+        ModelStoreError: the root is not a folder or cannot be listed.
+    """
     store_root = Path(store_root)
     if not store_root.is_dir():
         raise ModelStoreError(f"model store {store_root} is not a directory")
-    found = {}
+    found: dict[str, list[int]] = {}
     try:
         folders = sorted(store_root.iterdir())
     except OSError as error:
@@ -371,8 +434,17 @@ def discover(store_root: Path) -> dict[str, list[int]]:
 
 
 def resolve_version_dir(path: Path) -> Path:
-    """Accept a version folder (``store/digits/1``) or a model folder (``store/digits``: its
-    highest version)."""
+    """The version folder that ``path`` names.
+
+    Args:
+        path: a version folder (``store/digits/1``) or a model folder (``store/digits``).
+
+    Returns:
+        ``path`` itself if it holds a manifest, else the model folder's highest version.
+
+    Raises:
+        ModelStoreError: ``path`` is neither.
+    """
     path = Path(path)
     if (path / MANIFEST).exists():
         return path
@@ -415,7 +487,13 @@ def read_manifest(version_dir: Path, verify: bool = True) -> Manifest:
 
 
 def verify_files(version_dir: Path, manifest: Manifest) -> None:
-    """Every file the manifest lists lies in ``version_dir`` and matches its size and sha256.
+    """Check the files a manifest lists against the version folder.
+
+    Each must lie in ``version_dir`` and match its size and sha256.
+
+    Args:
+        version_dir: the version folder.
+        manifest: its manifest.
 
     Raises:
         ModelStoreError: naming the first file that does not.

@@ -12,6 +12,15 @@ from torch import nn
 
 
 class FeatureStem(nn.Module):
+    """Phi of (5), conv + batchnorm, shared by the encoders that read an analog image.
+
+    Args:
+        in_channels: the image's channels.
+        out_channels: the feature maps Phi makes.
+        kernel_size: the convolution's square kernel, padded to keep the image's size.
+        stride: the convolution's stride.
+    """
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False)
@@ -19,4 +28,13 @@ class FeatureStem(nn.Module):
         self.out_channels = out_channels
 
     def phi(self, image: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.conv(image))
+        """Phi(I) of (5).
+
+        Args:
+            image: the normalised images [B, C, H, W].
+
+        Returns:
+            [B, out_channels, H', W'].
+        """
+        features: torch.Tensor = self.norm(self.conv(image))
+        return features

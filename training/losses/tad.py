@@ -18,7 +18,15 @@ import torch.nn.functional as F
 
 
 def tad_weights(current: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
-    """Lambda [T, B] of (13) from the output currents O [T, B, K]."""
+    """Lambda of (13): each timestep's weight, from its confidence (12).
+
+    Args:
+        current: the output layer's pre-synaptic currents O [T, B, K].
+        temperature: tau of (13); lower concentrates the weight on the most confident timestep.
+
+    Returns:
+        Lambda [T, B], summing to 1 over T for each sample.
+    """
     num_classes = current.shape[-1]
     log_probs = F.log_softmax(current, dim=-1)
     entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
@@ -29,8 +37,18 @@ def tad_weights(current: torch.Tensor, temperature: float = 2.0) -> torch.Tensor
 def tad_loss(
     current: torch.Tensor, target: torch.Tensor, temperature: float = 2.0, detach_weights: bool = False
 ) -> torch.Tensor:
-    """L_TAD of (14). The paper leaves the weights in the graph; ``detach_weights`` treats
-    them as constants instead (an option for experiments, off by default)."""
+    """L_TAD of (14), averaged over the batch.
+
+    Args:
+        current: the output layer's pre-synaptic currents O [T, B, K].
+        target: the class indices y [B].
+        temperature: tau of (13).
+        detach_weights: treat the weights Lambda as constants; the paper leaves them in the
+            graph (an option for experiments, off by default).
+
+    Returns:
+        The scalar loss.
+    """
     timesteps, batch, num_classes = current.shape
     weights = tad_weights(current, temperature)
     if detach_weights:

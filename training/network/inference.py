@@ -7,8 +7,9 @@ to the caller.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -20,18 +21,31 @@ from training.store.load import network_from_manifest
 
 
 class StepArrays(NamedTuple):
-    """One timestep's outputs as numpy, with the state for the next."""
+    """One timestep's outputs as numpy, with the state for the next.
 
-    current: np.ndarray  # [B, K] pre-synaptic current of the output layer
-    membrane: np.ndarray  # [B, K] output membrane before reset
-    spikes: np.ndarray  # [B, K]
-    layer_spikes: np.ndarray  # [B, L]
-    synaptic_inputs: np.ndarray  # [B, S]
+    Attributes:
+        current: [B, K] the output layer's pre-synaptic current.
+        membrane: [B, K] the output membrane before reset.
+        spikes: [B, K] the output spikes.
+        layer_spikes: [B, L] spikes per spiking layer.
+        synaptic_inputs: [B, S] summed input activity per synaptic layer.
+        state: the state for the next timestep.
+    """
+
+    current: np.ndarray
+    membrane: np.ndarray
+    spikes: np.ndarray
+    layer_spikes: np.ndarray
+    synaptic_inputs: np.ndarray
     state: NetworkState
 
 
 class InferenceNetwork:
-    """A ``SpikingNetwork`` in inference mode, stepped one timestep at a time on numpy inputs."""
+    """A ``SpikingNetwork`` in inference mode, stepped one timestep at a time on numpy inputs.
+
+    Args:
+        network: the network, put in eval mode.
+    """
 
     def __init__(self, network: SpikingNetwork) -> None:
         self.network = network.eval()
@@ -56,16 +70,37 @@ class InferenceNetwork:
 
     @torch.inference_mode()
     def encode(self, images: np.ndarray) -> torch.Tensor:
-        """The once-per-input features of ``images`` [B, C, H, W] (F of eq (5) for the LE module)."""
+        """The once-per-input features (F of eq (5) for the LE module).
+
+        Args:
+            images: float32 [B, C, H, W], normalised.
+
+        Returns:
+            The features that ``step`` reads.
+        """
         return self.network.features(torch.from_numpy(images))
 
     def initial_state(self, batch_size: int) -> NetworkState:
-        """Every neuron at rest, for ``batch_size`` rows."""
+        """Every neuron at rest.
+
+        Args:
+            batch_size: the rows.
+
+        Returns:
+            The state that timestep 1 starts from.
+        """
         return self.network.initial_state(batch_size)
 
     @torch.inference_mode()
     def first_step(self, images: np.ndarray) -> tuple[torch.Tensor, StepArrays]:
-        """The features of ``images`` and timestep 1 from rest, in one pass."""
+        """The features of ``images`` and timestep 1 from rest, in one pass.
+
+        Args:
+            images: float32 [B, C, H, W], normalised.
+
+        Returns:
+            The features and timestep 1's outputs.
+        """
         features, out = self.network.first_step(torch.from_numpy(images))
         return features, _arrays(out)
 
@@ -86,13 +121,29 @@ class InferenceNetwork:
     def select(
         self, features: torch.Tensor, state: NetworkState, rows: np.ndarray
     ) -> tuple[torch.Tensor, NetworkState]:
-        """Only ``rows`` of a batch, in that order."""
+        """Only some rows of a batch.
+
+        Args:
+            features: the batch's features.
+            state: the batch's state.
+            rows: the indices of the rows to keep, in the order wanted.
+
+        Returns:
+            The features and state of those rows.
+        """
         index = torch.from_numpy(rows)
         hidden = tuple(LIFState(layer.membrane[index]) for layer in state.hidden)
         return features[index], NetworkState(hidden, LIFState(state.output.membrane[index]))
 
-    def merge(self, parts: list[tuple[Any, Any]]) -> tuple[torch.Tensor, NetworkState]:
-        """Batches stacked row-wise: (features, state) of each, in order."""
+    def merge(self, parts: Sequence[tuple[torch.Tensor, NetworkState]]) -> tuple[torch.Tensor, NetworkState]:
+        """Batches stacked row-wise.
+
+        Args:
+            parts: (features, state) of each batch, in order.
+
+        Returns:
+            The features and state of all their rows.
+        """
         states: list[NetworkState] = [state for _, state in parts]
         hidden = tuple(
             LIFState(torch.cat([state.hidden[layer].membrane for state in states]))

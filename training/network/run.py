@@ -22,6 +22,21 @@ from training.neurons.lif import LIFParameters, LIFState
 
 @dataclass
 class Run:
+    """The context of one pass: its shape, the states in and out, and what the layers count.
+
+    Attributes:
+        timesteps: k, the consecutive timesteps of the pass.
+        batch_size: B.
+        neuron: the hidden layers' LIF parameters.
+        stepping: a pass of one serving step: per-sample results come without a time axis.
+        states_in: one state per spiking layer to start from; None: at rest.
+        states_out: each spiking layer's state after the pass, by index.
+        layer_spikes: each spiking layer's spikes per timestep and sample, by index.
+        synaptic_inputs: each synaptic layer's summed input per timestep and sample, by index.
+        probe: the shapes each layer sees, by kind and index, on a probe pass only.
+        record: whole spike maps by spiking layer, only when asked for.
+    """
+
     timesteps: int
     batch_size: int
     neuron: LIFParameters
@@ -39,25 +54,60 @@ class Run:
     record: dict[int, torch.Tensor] | None = None
 
     def unfold(self, x: torch.Tensor) -> torch.Tensor:
-        """[timesteps * batch, ...] -> [timesteps, batch, ...]"""
+        """[timesteps * batch, ...] -> [timesteps, batch, ...].
+
+        Args:
+            x: a folded tensor of this pass.
+
+        Returns:
+            The same values with the time axis first.
+        """
         return x.reshape(self.timesteps, self.batch_size, *x.shape[1:])
 
     @staticmethod
     def fold(x: torch.Tensor) -> torch.Tensor:
-        """[timesteps, batch, ...] -> [timesteps * batch, ...]"""
+        """[timesteps, batch, ...] -> [timesteps * batch, ...].
+
+        Args:
+            x: a tensor with a time axis first.
+
+        Returns:
+            The same values, the timesteps folded into the batch.
+        """
         return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
     def per_sample_sum(self, x: torch.Tensor) -> torch.Tensor:
-        """Sum of a folded activity tensor per timestep and sample: [timesteps, batch] ([batch,
-        1] when stepping, ready to be joined with ``per_sample_table``)."""
+        """Sum of a folded activity tensor per timestep and sample.
+
+        Args:
+            x: a folded tensor of this pass.
+
+        Returns:
+            [timesteps, batch] ([batch, 1] when stepping, ready to be joined with
+            ``per_sample_table``).
+        """
         if self.stepping:
             return x.flatten(1).sum(dim=1, keepdim=True)
         return self.unfold(x).flatten(2).sum(dim=2)
 
     def per_sample_table(self, sums: list[torch.Tensor]) -> torch.Tensor:
-        """``per_sample_sum`` results side by side: [timesteps, batch, n] ([batch, n] when stepping)."""
+        """``per_sample_sum`` results side by side.
+
+        Args:
+            sums: n results of ``per_sample_sum``.
+
+        Returns:
+            [timesteps, batch, n] ([batch, n] when stepping).
+        """
         return torch.cat(sums, dim=-1) if self.stepping else torch.stack(sums, dim=-1)
 
     def state_for(self, index: int) -> LIFState | None:
-        """The state spiking layer ``index`` starts from; None: at rest."""
+        """The state a spiking layer starts from.
+
+        Args:
+            index: the spiking layer's index in the network.
+
+        Returns:
+            Its state; None: at rest.
+        """
         return None if self.states_in is None else self.states_in[index]

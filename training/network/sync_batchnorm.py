@@ -17,9 +17,25 @@ from torch import nn
 
 
 class GlobalBatchNorm2d(nn.BatchNorm2d):
-    """``nn.BatchNorm2d`` whose training statistics are those of every process's batch together."""
+    """``nn.BatchNorm2d`` whose training statistics are those of every process's batch together.
+
+    Args:
+        num_features: the channels.
+        eps: added to the variance.
+        momentum: of the running statistics; None: their cumulative average.
+        affine: learn a per-channel scale and shift.
+        track_running_stats: keep running statistics for evaluation.
+    """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Normalise ``input`` by the global batch's statistics while training in a process group.
+
+        Args:
+            input: [B, C, H, W].
+
+        Returns:
+            The normalised input; as ``nn.BatchNorm2d`` outside training or a process group.
+        """
         if not (
             self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
         ):
@@ -28,20 +44,26 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         values = input.float()  # statistics in float32 under bf16 autocast too
         count = torch.full((1,), float(values.numel() // values.shape[1]), device=values.device)
         local = torch.cat([values.sum(dims), (values**2).sum(dims), count])
-        total = distributed_functional.all_reduce(local)
+        # torch leaves ``torch.distributed.nn.functional.all_reduce`` unannotated.
+        total: torch.Tensor = distributed_functional.all_reduce(local)  # type: ignore[no-untyped-call]
         channels = input.shape[1]
         n = total[-1]
         mean = total[:channels] / n
         variance = total[channels : 2 * channels] / n - mean**2  # biased, as batch norm normalises
-        if self.track_running_stats:
+        # The buffers are None only where running statistics are not tracked.
+        tracked, running_mean, running_var = self.num_batches_tracked, self.running_mean, self.running_var
+        if (
+            self.track_running_stats
+            and tracked is not None
+            and running_mean is not None
+            and running_var is not None
+        ):
             with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                momentum = (
-                    self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                )
-                self.running_mean.mul_(1 - momentum).add_(mean.detach(), alpha=momentum)
+                tracked.add_(1)
+                momentum = self.momentum if self.momentum is not None else 1.0 / float(tracked)
+                running_mean.mul_(1 - momentum).add_(mean.detach(), alpha=momentum)
                 unbiased = variance.detach() * n / (n - 1).clamp(min=1)
-                self.running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
+                running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
         shape = (1, channels, 1, 1)
         normalised = (input - mean.view(shape).to(input.dtype)) * torch.rsqrt(variance + self.eps).view(
             shape
@@ -52,10 +74,21 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
 
 
 def synchronise_batchnorm(module: nn.Module) -> nn.Module:
-    """``module`` with every ``BatchNorm2d`` computing global statistics: PyTorch's
-    ``SyncBatchNorm`` on GPUs, ``GlobalBatchNorm2d`` elsewhere; parameters and buffers kept."""
+    """``module`` with every ``BatchNorm2d`` computing global statistics.
+
+    PyTorch's ``SyncBatchNorm`` on GPUs, ``GlobalBatchNorm2d`` elsewhere; parameters and
+    buffers are kept.
+
+    Args:
+        module: the model, before it is wrapped for data-parallel training.
+
+    Returns:
+        The converted model: a new one on GPUs, ``module`` itself, changed in place, elsewhere.
+    """
     if any(parameter.is_cuda for parameter in module.parameters()):
-        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        # torch leaves ``SyncBatchNorm.convert_sync_batchnorm`` unannotated.
+        converted: nn.Module = nn.SyncBatchNorm.convert_sync_batchnorm(module)  # type: ignore[no-untyped-call]
+        return converted
     _swap_batchnorm(module)
     return module
 

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from safetensors.torch import save_file
 
@@ -25,7 +26,7 @@ from training.evaluate import EvaluationResult
 from training.network.network import SpikingNetwork
 
 
-def _input_spec(info: DatasetInfo, input_shape: tuple[int, int, int]) -> dict:
+def _input_spec(info: DatasetInfo, input_shape: tuple[int, int, int]) -> dict[str, Any]:
     channels, height, width = input_shape
     if info.kind == "events":
         # dvs-events/1 streams: the sensor the model was trained on and the duration of a timestep
@@ -48,8 +49,22 @@ def build_manifest(
     info: DatasetInfo,
     evaluation: EvaluationResult,
     split: str,
-    training: dict,
-) -> dict:
+    training: dict[str, Any],
+) -> dict[str, Any]:
+    """The manifest of a new version, without its ``files`` (and ``onnx``) yet.
+
+    Args:
+        network: the trained network.
+        name: the model's name.
+        version: the version's number.
+        info: the data set it was trained on.
+        evaluation: its evaluation on ``split``.
+        split: the split evaluated.
+        training: how it was trained (the manifest's free-form ``training`` record).
+
+    Returns:
+        The manifest as a JSON object.
+    """
     spec = network.spec
     return {
         "format": MANIFEST_FORMAT,
@@ -91,14 +106,31 @@ def export_version(
     info: DatasetInfo,
     evaluation: EvaluationResult,
     split: str = "test",
-    training: dict | None = None,
+    training: dict[str, Any] | None = None,
     version: int | None = None,
     onnx: bool = False,
 ) -> Path:
-    """Write ``<store_root>/<name>/<version>/`` atomically and return its path.
+    """Write ``<store_root>/<name>/<version>/`` atomically.
 
-    The version defaults to one past the highest existing one; an existing version is never
-    overwritten. With ``onnx`` the single-timestep graphs are written beside the weights.
+    An existing version is never overwritten.
+
+    Args:
+        network: the trained network.
+        store_root: the model store's root folder.
+        name: the model's name.
+        info: the data set it was trained on.
+        evaluation: its evaluation on ``split``.
+        split: the split evaluated.
+        training: how it was trained (the manifest's ``training`` record).
+        version: the version's number; None: one past the highest existing one.
+        onnx: also write the single-timestep ONNX graphs beside the weights.
+
+    Returns:
+        The version's folder.
+
+    Raises:
+        ValueError: an invalid model name or version number.
+        FileExistsError: the version exists already.
     """
     if not is_valid_name(name):
         raise ValueError(f"invalid model name {name!r}: use letters, digits, '_', '-', '.'")

@@ -12,14 +12,36 @@ from training.network.spec import NetworkSpec
 
 
 def load_network(path: str | Path) -> tuple[SpikingNetwork, Manifest]:
-    """The network (eval mode) and manifest of a version folder or a model folder's latest."""
+    """The network and manifest of a stored version, verified.
+
+    Args:
+        path: a version folder, or a model folder (its highest version).
+
+    Returns:
+        The network, in eval mode, and its manifest.
+
+    Raises:
+        ModelStoreError: no version there, or one that does not verify or rebuild.
+    """
     version_dir = resolve_version_dir(Path(path))
     manifest = read_manifest(version_dir)
     return network_from_manifest(version_dir, manifest), manifest
 
 
 def network_from_manifest(version_dir: Path, manifest: Manifest) -> SpikingNetwork:
-    """The network of an already verified version."""
+    """The network of an already verified version.
+
+    Args:
+        version_dir: the version folder.
+        manifest: its manifest, already read and verified.
+
+    Returns:
+        The network, in eval mode, with the stored weights.
+
+    Raises:
+        ModelStoreError: no ``network`` in the manifest, or weights that cannot be read or do
+            not fit it.
+    """
     if manifest.network is None:
         raise ModelStoreError(f"{version_dir}: the manifest has no 'network' to rebuild the network from")
     try:

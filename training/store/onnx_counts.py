@@ -4,9 +4,9 @@ A step counts each layer's spikes per sample (``Run.per_sample_sum``), which the
 as ``ReduceSum(Reshape(spikes, [-1, C*H*W]), axes=[1])`` and concatenates into its
 ``layer_spikes`` and ``synaptic_inputs`` outputs. onnxruntime's reductions do not read its
 blocked (NCHWc) layout, so each counted map is first copied out of it, and every count is three
-operations of its own: on a network as small as digits', the SNN's counts of its two hidden
-layers were most of what its decision cost over its ANN twin. ``GlobalAveragePool`` runs in the
-blocked layout, and for a map of 0s and 1s its channel averages give the same count:
+operations of its own, which weigh most on a small network, whose layers are cheap.
+``GlobalAveragePool`` runs in the blocked layout, and for a map of 0s and 1s its channel
+averages give the same count:
 
     count = Round(H*W * sum over c of GlobalAveragePool(spikes)[:, c])
 
@@ -30,6 +30,8 @@ or flatten of one. Any other count (an event frame's, an ANN's activations) stay
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -43,12 +45,32 @@ _KEEPS_BINARY = {"MaxPool", "Reshape", "Flatten", "Identity"}
 
 
 def count_is_exact(channels: int, height: int, width: int) -> bool:
-    """Whether the pooled count of a [channels, height, width] map of 0s and 1s is exact."""
+    """Whether the pooled count of a map of 0s and 1s is exact: the bound above.
+
+    Args:
+        channels: the map's channels C.
+        height: its height H.
+        width: its width W.
+
+    Returns:
+        True where C*H*W*(C + 3) <= 2^23.
+    """
     return channels * height * width * (channels + 3) <= EXACT_LIMIT
 
 
 def counts_by_pooling(model: onnx.ModelProto) -> int:
-    """Rewrite the per-sample counts of binary maps in place, all in one pass; returns how many."""
+    """Rewrite the per-sample counts of binary maps in place, all in one pass.
+
+    Args:
+        model: an exported graph (``heaviside_as_hardsigmoid`` already applied, so that its
+            spikes are recognised).
+
+    Returns:
+        How many counts were rewritten.
+
+    Raises:
+        ValueError: the rewritten graph cannot be ordered (a bug, never a valid graph).
+    """
     graph = model.graph
     counted = _countable(model)  # count -> (map, channels, area)
     if not counted:
@@ -118,7 +140,7 @@ def _countable(model: onnx.ModelProto) -> dict[str, tuple[str, int, int]]:
             )
         return node.op_type in _KEEPS_BINARY and name == node.output[0] and binary(node.input[0])
 
-    counted = {}
+    counted: dict[str, tuple[str, int, int]] = {}
     for reduce in graph.node:
         flatten = (
             producer.get(reduce.input[0])
@@ -132,9 +154,10 @@ def _countable(model: onnx.ModelProto) -> dict[str, tuple[str, int, int]]:
             continue
         spikes = flatten.input[0]
         shape = shapes.get(spikes)
-        if shape is None or len(shape) != 4 or any(not isinstance(d, int) for d in shape[1:]):
+        dims = [] if shape is None else [d for d in shape[1:] if isinstance(d, int)]
+        if shape is None or len(shape) != 4 or len(dims) != 3:
             continue
-        channels, height, width = shape[1:]
+        channels, height, width = dims
         target = constants.get(flatten.input[1])
         if target is None or target.reshape(-1).tolist() not in ([-1, channels * height * width], [0, -1]):
             continue  # not a per-sample flatten
@@ -145,7 +168,7 @@ def _countable(model: onnx.ModelProto) -> dict[str, tuple[str, int, int]]:
 
 def _pooled_counts(
     maps: list[str], areas: np.ndarray, pieces: list[tuple[str, list[str]]]
-) -> tuple[list, list]:
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """The nodes and constants that pool ``maps`` and give each piece's output [B, len(counts)]."""
     averages = [f"{PREFIX}_average_{index}" for index in range(len(maps))]
     nodes = [
@@ -205,10 +228,11 @@ def _is_step(node: onnx.NodeProto) -> bool:
     return alpha > 0 and hardsigmoid_constants((1.0 - beta) / alpha) == (alpha, beta)
 
 
-def _static_shapes(model: onnx.ModelProto) -> dict[str, list]:
+def _static_shapes(model: onnx.ModelProto) -> dict[str, list[int | str | None]]:
+    """Each value's inferred shape: a dimension's size, its symbolic name, or None if unknown."""
     inferred = onnx.shape_inference.infer_shapes(model)
     graph = inferred.graph
-    shapes = {}
+    shapes: dict[str, list[int | str | None]] = {}
     for info in [*graph.input, *graph.value_info, *graph.output]:
         dims = info.type.tensor_type.shape.dim
         shapes[info.name] = [d.dim_value if d.HasField("dim_value") else d.dim_param or None for d in dims]
@@ -232,7 +256,8 @@ def _drop_unread(graph: onnx.GraphProto) -> None:
     drop_unread_constants(graph)
 
 
-def _attribute(node: onnx.NodeProto, name: str, default=None):
+def _attribute(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
+    """The value of a node's attribute (of any type the attribute has), else ``default``."""
     for attribute in node.attribute:
         if attribute.name == name:
             return helper.get_attribute_value(attribute)

@@ -24,6 +24,7 @@ import io
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import onnx
 import torch
@@ -55,7 +56,9 @@ class _StepGraph(nn.Module):
         super().__init__()
         self.network = network
 
-    def forward(self, images: torch.Tensor, timestep: torch.Tensor, *membranes: torch.Tensor):
+    def forward(
+        self, images: torch.Tensor, timestep: torch.Tensor, *membranes: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
         state = NetworkState(tuple(LIFState(m) for m in membranes[:-1]), LIFState(membranes[-1]))
         return _flat(self.network.step(self.network.features(images), timestep, state))
 
@@ -68,7 +71,7 @@ class _FirstStepGraph(nn.Module):
         super().__init__()
         self.network, self.decision_only = network, decision_only
 
-    def forward(self, images: torch.Tensor):
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         _, out = self.network.first_step(images)
         return tuple(out[:5]) if self.decision_only else _flat(out)
 
@@ -78,8 +81,17 @@ def _flat(out: StepOutput) -> tuple[torch.Tensor, ...]:
     return (*out[:5], *(s.membrane for s in out.state.hidden), out.state.output.membrane)
 
 
-def export_onnx(network: SpikingNetwork, directory: Path, opset: int = 18) -> dict:
-    """Write the graphs into ``directory``; returns the manifest's ``onnx`` section."""
+def export_onnx(network: SpikingNetwork, directory: Path, opset: int = 18) -> dict[str, Any]:
+    """Write the four single-timestep graphs of ``network`` into ``directory``.
+
+    Args:
+        network: the network, put in eval mode.
+        directory: the version's staging folder.
+        opset: the ONNX opset.
+
+    Returns:
+        The manifest's ``onnx`` section: the opset, and each graph's file, inputs and outputs.
+    """
     network = network.eval()
     batch = 2
     images = torch.zeros((batch, *network.spec.input_shape))
@@ -140,11 +152,11 @@ def export_onnx(network: SpikingNetwork, directory: Path, opset: int = 18) -> di
 
 def _export(
     module: nn.Module,
-    args: tuple,
+    args: tuple[torch.Tensor, ...],
     path: Path,
     inputs: list[str],
     outputs: list[str],
-    dynamic_shapes: dict,
+    dynamic_shapes: dict[str, Any],
     opset: int,
 ) -> None:
     # The exporter reports progress on stdout and warns about optional torchvision ops; an
@@ -166,6 +178,7 @@ def _export(
                 dynamo=True,
                 verbose=False,
             )
+        assert program is not None  # the dynamo exporter always returns its program
         graph = program.model_proto
         heaviside_as_hardsigmoid(graph)
         counts_by_pooling(graph)

@@ -24,8 +24,15 @@ from onnx import TensorProto, helper, numpy_helper
 
 
 def hardsigmoid_constants(threshold: float) -> tuple[float, float] | None:
-    """(alpha, beta) that make HardSigmoid(x) = [x >= threshold] for every float32 x, or None
-    where no such pair is exact (a threshold that is not a positive normal float32)."""
+    """HardSigmoid's constants for an exact step at ``threshold``.
+
+    Args:
+        threshold: c, the step's position.
+
+    Returns:
+        (alpha, beta) that make HardSigmoid(x) = [x >= threshold] for every float32 x, or None
+        where no such pair is exact (a threshold that is not a positive normal float32).
+    """
     c = np.float32(threshold)
     if not (np.isfinite(c) and c >= np.finfo(np.float32).tiny) or float(c) != threshold:
         return None
@@ -38,8 +45,14 @@ def hardsigmoid_constants(threshold: float) -> tuple[float, float] | None:
 
 
 def heaviside_as_hardsigmoid(model: onnx.ModelProto) -> int:
-    """Rewrite ``Cast<float>(GreaterOrEqual(x, c))`` with a constant scalar c in place; returns
-    how many were rewritten."""
+    """Rewrite ``Cast<float>(GreaterOrEqual(x, c))`` with a constant scalar c, in place.
+
+    Args:
+        model: an exported graph.
+
+    Returns:
+        How many were rewritten as ``HardSigmoid``.
+    """
     graph = model.graph
     constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
     for node in graph.node:
@@ -90,8 +103,12 @@ def heaviside_as_hardsigmoid(model: onnx.ModelProto) -> int:
 
 
 def drop_unread_constants(graph: onnx.GraphProto) -> None:
-    """Constants nothing reads any more, such as a rewritten comparison's threshold
-    (onnxruntime would warn about each on load)."""
+    """Remove the constants nothing reads any more, such as a rewritten comparison's threshold
+    (onnxruntime would warn about each on load).
+
+    Args:
+        graph: the graph, changed in place.
+    """
     read = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
     kept = [tensor for tensor in graph.initializer if tensor.name in read]
     del graph.initializer[:]

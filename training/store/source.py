@@ -19,11 +19,21 @@ from training.trainer import CHECKPOINT, checkpoint_path, load_checkpoint_payloa
 
 @dataclass(frozen=True)
 class TrainedSource:
-    network: SpikingNetwork  # eval mode
-    name: str  # the run config's name, or the stored model's
-    dataset: str  # the data set it was trained (or evaluated at export) on
-    data_root: str | None  # where an on-disk data set was read from in training
-    training: dict[str, Any]  # the manifest's ``training`` record of an export from this source
+    """A trained network and what an export or a calibration needs to know about it.
+
+    Attributes:
+        network: the network, in eval mode.
+        name: the run config's name, or the stored model's.
+        dataset: the data set it was trained (or evaluated at export) on.
+        data_root: where an on-disk data set was read from in training.
+        training: the manifest's ``training`` record of an export from this source.
+    """
+
+    network: SpikingNetwork
+    name: str
+    dataset: str
+    data_root: str | None
+    training: dict[str, Any]
 
 
 def load_trained(path: str | Path) -> TrainedSource:

@@ -10,9 +10,22 @@ once or packet by packet.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 
 class EventBinner:
+    """Bins one event stream into frames, fed all at once or packet by packet.
+
+    Args:
+        width: the sensor's width in pixels.
+        height: the sensor's height in pixels.
+        bin_us: the duration of one timestep, in microseconds.
+        max_bins: how many frames the model runs; later events are ignored.
+
+    Raises:
+        ValueError: ``bin_us`` or ``max_bins`` is not positive.
+    """
+
     def __init__(self, width: int, height: int, bin_us: int, max_bins: int) -> None:
         if bin_us <= 0 or max_bins <= 0:
             raise ValueError("bin_us and max_bins must be positive")
@@ -24,7 +37,7 @@ class EventBinner:
         self.events_seen = 0
         self.last_t: int | None = None
 
-    def _blank(self) -> np.ndarray:
+    def _blank(self) -> npt.NDArray[np.float32]:
         return np.zeros((2, self.height, self.width), dtype=np.float32)
 
     @property
@@ -32,9 +45,16 @@ class EventBinner:
         """Every bin the model will run has been handed out."""
         return self.emitted >= self.max_bins
 
-    def push(self, events: np.ndarray) -> list[np.ndarray]:
-        """Add events (records with t, x, y, p; t non-decreasing, also across calls, and
-        coordinates already inside the sensor); returns the frames they complete."""
+    def push(self, events: np.ndarray) -> list[npt.NDArray[np.float32]]:
+        """Add events and hand out the frames they complete.
+
+        Args:
+            events: records with t, x, y, p; t never decreasing, also across calls, and the
+                coordinates already inside the sensor.
+
+        Returns:
+            The completed frames [2, H, W], in order; none once ``done``.
+        """
         if len(events) == 0 or self.done:
             return []
         t = events["t"].astype(np.int64)
@@ -55,9 +75,13 @@ class EventBinner:
             start = end
         return completed
 
-    def finish(self) -> list[np.ndarray]:
-        """The stream ended: the partial bin completes, and the bins up to ``max_bins`` follow
-        empty (the network may still decide on them)."""
+    def finish(self) -> list[npt.NDArray[np.float32]]:
+        """End the stream: the partial bin completes, and the bins up to ``max_bins`` follow
+        empty (the network may still decide on them).
+
+        Returns:
+            The remaining frames [2, H, W], in order.
+        """
         frames = []
         while not self.done:
             frames.append(self._close())
@@ -65,7 +89,8 @@ class EventBinner:
 
     def _add(self, events: np.ndarray) -> None:
         if len(events):
-            # One bincount over flat (polarity, row, column) cells: far faster than np.add.at.
+            # One bincount over flat (polarity, row, column) cells: a single vectorised pass,
+            # where np.add.at updates one element at a time.
             cells = (
                 events["p"].astype(np.intp) * self.height + events["y"].astype(np.intp)
             ) * self.width + events["x"].astype(np.intp)
@@ -73,15 +98,28 @@ class EventBinner:
                 np.bincount(cells, minlength=self.frame.size).reshape(self.frame.shape).astype(np.float32)
             )
 
-    def _close(self) -> np.ndarray:
+    def _close(self) -> npt.NDArray[np.float32]:
         frame, self.frame = self.frame, self._blank()
         self.current += 1
         self.emitted += 1
         return frame
 
 
-def bin_events(events: np.ndarray, width: int, height: int, bin_us: int, bins: int) -> np.ndarray:
-    """All ``bins`` frames [bins, 2, H, W] of a whole recording."""
+def bin_events(
+    events: np.ndarray, width: int, height: int, bin_us: int, bins: int
+) -> npt.NDArray[np.float32]:
+    """All the frames of a whole recording.
+
+    Args:
+        events: the recording's records, t never decreasing.
+        width: the sensor's width in pixels.
+        height: the sensor's height in pixels.
+        bin_us: the duration of one timestep, in microseconds.
+        bins: how many frames to make.
+
+    Returns:
+        float32 [bins, 2, H, W]: event counts per timestep, polarity and pixel.
+    """
     binner = EventBinner(width, height, bin_us, bins)
     frames = binner.push(events) + binner.finish()
     return np.stack(frames)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 FORMAT = "dvs-events/1"
 RECORD = np.dtype([("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "u1"), ("pad", "V3")])
@@ -13,11 +14,25 @@ assert RECORD_BYTES == 16
 
 
 def empty_events() -> np.ndarray:
+    """No records: an empty array of the record dtype."""
     return np.zeros(0, dtype=RECORD)
 
 
-def make_events(t, x, y, p) -> np.ndarray:
-    """Records from four equally long sequences."""
+def make_events(t: npt.ArrayLike, x: npt.ArrayLike, y: npt.ArrayLike, p: npt.ArrayLike) -> np.ndarray:
+    """Records from four equally long sequences.
+
+    Args:
+        t: timestamps in microseconds, never decreasing.
+        x: columns.
+        y: rows.
+        p: polarities (1 = ON, 0 = OFF).
+
+    Returns:
+        The records, in the order given.
+
+    Raises:
+        ValueError: the sequences differ in length.
+    """
     t, x, y, p = (np.asarray(v) for v in (t, x, y, p))
     if not (len(t) == len(x) == len(y) == len(p)):
         raise ValueError(f"t, x, y and p must be equally long, got {len(t)}, {len(x)}, {len(y)}, {len(p)}")
@@ -27,11 +42,29 @@ def make_events(t, x, y, p) -> np.ndarray:
 
 
 def encode(events: np.ndarray) -> bytes:
+    """The wire bytes of ``events``.
+
+    Args:
+        events: records (any array convertible to the record dtype).
+
+    Returns:
+        16 bytes per record, little-endian.
+    """
     return np.ascontiguousarray(events, dtype=RECORD).tobytes()
 
 
 def decode(data: bytes) -> np.ndarray:
-    """Records from bytes; the length must be a whole number of records."""
+    """Records from wire bytes.
+
+    Args:
+        data: a whole number of 16-byte records.
+
+    Returns:
+        The records, a writable copy.
+
+    Raises:
+        ValueError: ``data`` is not a whole number of records.
+    """
     if len(data) % RECORD_BYTES:
         raise ValueError(f"{len(data)} bytes is not a whole number of {RECORD_BYTES}-byte records")
     return np.frombuffer(data, dtype=RECORD).copy()

@@ -30,21 +30,37 @@ PNG_TEXT_TOTAL_BYTES = 4 << 20
 
 class ImageRejected(ValueError):
     """An image file that is refused: empty, not an image, a format not accepted, damaged, or of
-    an unreasonable shape. ``code`` is a stable slug for clients."""
+    an unreasonable shape.
+
+    Args:
+        message: what is wrong, for the client.
+        code: a stable slug for clients (``undecodable_image`` unless more is known).
+    """
 
     def __init__(self, message: str, code: str = "undecodable_image") -> None:
         super().__init__(message)
         self.code = code
 
     def prefixed(self, prefix: str) -> ImageRejected:
-        """The same refusal, its message led by ``prefix`` (which image of several)."""
+        """The same refusal, its message led by ``prefix``.
+
+        Args:
+            prefix: which image of several (``"image[2]: "``).
+
+        Returns:
+            A copy with the longer message and the same code.
+        """
         error = copy.copy(self)
         error.args = (f"{prefix}{self}",)
         return error
 
 
 class ImageTooLarge(ImageRejected):
-    """More pixels, or a longer side, than the limits allow."""
+    """More pixels, or a longer side, than the limits allow.
+
+    Args:
+        message: what is wrong, for the client.
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(message, "image_too_large")
@@ -52,11 +68,29 @@ class ImageTooLarge(ImageRejected):
 
 @dataclass(frozen=True)
 class ImageLimits:
+    """The largest image that is decoded.
+
+    Attributes:
+        max_pixels: width times height.
+        max_side: the longer side, in pixels.
+        max_aspect_ratio: the longer side over the shorter.
+    """
+
     max_pixels: int = 4096 * 4096
     max_side: int = 8192
     max_aspect_ratio: float = 32.0
 
     def check(self, width: int, height: int) -> None:
+        """Refuse an image of this size unless it is within the limits.
+
+        Args:
+            width: the image's width in pixels.
+            height: the image's height in pixels.
+
+        Raises:
+            ImageTooLarge: too many pixels, or a side too long.
+            ImageRejected: sides too unequal (code ``image_aspect_ratio``).
+        """
         if width * height > self.max_pixels:
             raise ImageTooLarge(
                 f"image is {width}x{height} pixels; at most {self.max_pixels} pixels are accepted"
@@ -77,7 +111,11 @@ def configure_pillow(max_pixels: int) -> None:
 
     Its decompression-bomb check becomes the service's pixel cap, a backstop behind
     ``ImageLimits.check``; the warning it gives between one and two times the cap is silenced,
-    since that check refuses those images right after ``open`` anyway."""
+    since that check refuses those images right after ``open`` anyway.
+
+    Args:
+        max_pixels: the most pixels an image may have.
+    """
     Image.MAX_IMAGE_PIXELS = max_pixels
     PngImagePlugin.MAX_TEXT_CHUNK = PNG_TEXT_CHUNK_BYTES
     PngImagePlugin.MAX_TEXT_MEMORY = PNG_TEXT_TOTAL_BYTES
@@ -85,7 +123,19 @@ def configure_pillow(max_pixels: int) -> None:
 
 
 def read_header(data: bytes, limits: ImageLimits) -> Image.Image:
-    """The opened, not yet decoded, image of ``data``, refused unless within ``limits``."""
+    """Open ``data`` without decoding its pixels, and refuse it unless within ``limits``.
+
+    Args:
+        data: the image file's bytes.
+        limits: the largest image accepted.
+
+    Returns:
+        The opened, not yet decoded, image.
+
+    Raises:
+        ImageRejected: empty, not an image in an accepted format, damaged, or outside
+            ``limits`` (``ImageTooLarge`` where it is too large).
+    """
     if not data:
         raise ImageRejected("the image is empty", "empty_image")
     try:
@@ -103,7 +153,18 @@ def read_header(data: bytes, limits: ImageLimits) -> Image.Image:
 
 
 def decode_image(data: bytes, limits: ImageLimits) -> Image.Image:
-    """Decode the first frame of ``data``, once its header is within ``limits``."""
+    """Decode the first frame of ``data``, once its header is within ``limits``.
+
+    Args:
+        data: the image file's bytes.
+        limits: the largest image accepted.
+
+    Returns:
+        The decoded image, in the file's own mode.
+
+    Raises:
+        ImageRejected: as ``read_header``, or the pixel data is damaged.
+    """
     image = read_header(data, limits)
     try:
         image.seek(0)

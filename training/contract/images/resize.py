@@ -17,15 +17,16 @@ background (black ink on white paper for a model trained on white on black), and
 (by at least a fifth of the strongest, and a tenth of full scale) before letterboxing, as the
 digits (and Fashion-MNIST's products) were cropped to their content and scaled to fill the box.
 
-Manifests written before the policy existed carry no ``resize`` field and keep the behaviour
-they were served with: ``LEGACY_RESIZE``, a bilinear stretch.
+A manifest without a ``resize`` field is served with ``LEGACY_RESIZE``, a bilinear stretch.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageOps
 
 from training.contract.known_fields import refuse_unknown
@@ -50,6 +51,20 @@ BAND_ROWS = 256  # area averaging reads the input this many rows at a time
 
 @dataclass(frozen=True)
 class ResizePolicy:
+    """How an image of any size becomes the model's input size.
+
+    Attributes:
+        downscale: the filter for an axis that shrinks (a key of ``FILTERS``).
+        upscale: the filter for an axis that grows (a key of ``FILTERS``).
+        aspect: ``letterbox`` (keep the aspect ratio, pad) or ``stretch``.
+        background: the 8-bit value of the letterbox bands, in every channel.
+        fit: ``frame`` (the whole image) or ``content`` (crop to what stands out first).
+        polarity: ``as-is`` or ``auto`` (invert images whose border is far from the background).
+
+    Raises:
+        ValueError: a value outside those listed.
+    """
+
     downscale: str = "area"  # filter for an axis that shrinks
     upscale: str = "bicubic"  # filter for an axis that grows
     aspect: str = "letterbox"  # or "stretch"
@@ -72,12 +87,23 @@ class ResizePolicy:
         if not 0 <= self.background <= 255:
             raise ValueError(f"resize background must be an 8-bit value, not {self.background}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The policy as the manifest records it."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict | None) -> ResizePolicy:
-        """The policy of a manifest's input spec; ``None`` (an old manifest) is the legacy one."""
+    def from_dict(cls, values: dict[str, Any] | None) -> ResizePolicy:
+        """The policy of a manifest's input spec.
+
+        Args:
+            values: the ``resize`` field; None where the manifest has none.
+
+        Returns:
+            The policy; ``LEGACY_RESIZE`` for None.
+
+        Raises:
+            ValueError: not a mapping, an unknown key or an invalid value.
+        """
         if values is None:
             return LEGACY_RESIZE
         if not isinstance(values, dict):
@@ -90,13 +116,23 @@ DEFAULT_RESIZE = ResizePolicy()
 LEGACY_RESIZE = ResizePolicy(downscale="bilinear", upscale="bilinear", aspect="stretch")
 
 
-def area_weights(old: int, new: int) -> np.ndarray:
-    """[new, old]: the share of output pixel o's span, [o, o + 1) * old / new, that input pixel i covers."""
+def area_weights(old: int, new: int) -> npt.NDArray[np.float64]:
+    """The weights of area averaging along one axis.
+
+    Args:
+        old: the input's length in pixels.
+        new: the output's length in pixels.
+
+    Returns:
+        [new, old]: the share of output pixel o's span, [o, o + 1) * old / new, that input
+        pixel i covers.
+    """
     edges = np.arange(new + 1) * (old / new)
     starts, ends = edges[:-1, None], edges[1:, None]
     pixels = np.arange(old)[None, :]
     overlap = np.clip(np.minimum(ends, pixels + 1) - np.maximum(starts, pixels), 0.0, None)
-    return overlap / (old / new)
+    weights: npt.NDArray[np.float64] = overlap / (old / new)
+    return weights
 
 
 def area_resize(image: Image.Image, width: int, height: int) -> Image.Image:
@@ -107,7 +143,16 @@ def area_resize(image: Image.Image, width: int, height: int) -> Image.Image:
     input's width (the service caps each side) and the output, not with the input's area. The
     band height is part of the result: in floats, an exact tie between two grey levels is
     rounded by the order of summation, so other bands would move a few pixels by one level, and
-    some answers with them."""
+    some answers with them.
+
+    Args:
+        image: an image of mode L or RGB.
+        width: the output's width, at most the input's.
+        height: the output's height, at most the input's.
+
+    Returns:
+        The averaged image, in the input's mode.
+    """
     old_width, old_height = image.size
     channels = len(image.getbands())
     rows = area_weights(old_height, height)
@@ -143,8 +188,16 @@ def _scale_axes(image: Image.Image, width: int, height: int, policy: ResizePolic
 
 
 def match_polarity(image: Image.Image, background: int) -> Image.Image:
-    """The negative of ``image`` if the median of its outermost pixels is nearer the opposite
-    extreme than the background, else ``image``."""
+    """Invert ``image`` where its border lies on the far side of mid-grey from the background.
+
+    Args:
+        image: an image of mode L or RGB.
+        background: the 8-bit background value the model was trained on.
+
+    Returns:
+        The negative of ``image`` if the median of its outermost pixels is nearer the opposite
+        extreme than the background, else ``image``.
+    """
     width, height = image.size
     edges = [
         image.crop(box)
@@ -168,9 +221,19 @@ def crop_to_content(image: Image.Image, background: int) -> Image.Image:
     """The bounding box of the pixels that stand out from the background; the whole image when
     nothing does. In Pillow's C code, with one image-sized mask: the largest difference from the
     background comes from each band's extremes, and a pixel stands out when any of its bands
-    does, which is what ``getbbox`` finds of the thresholded bands."""
+    does, which is what ``getbbox`` finds of the thresholded bands.
+
+    Args:
+        image: an image of mode L or RGB.
+        background: the 8-bit background value the model was trained on.
+
+    Returns:
+        The cropped image, or ``image`` itself.
+    """
     extremes = image.getextrema()
-    bands = [extremes] if isinstance(extremes[0], int) else list(extremes)
+    # One band gives one (min, max) pair, several bands one pair each; Pillow's annotation
+    # cannot tie the result to the mode.
+    bands = cast(list[tuple[int, int]], [extremes] if isinstance(extremes[0], int) else list(extremes))
     peak = max(abs(value - background) for band in bands for value in band)
     threshold = max(CONTENT_MIN_DIFFERENCE, CONTENT_SHARE_OF_PEAK * peak)
     stands_out = [255 if abs(value - background) > threshold else 0 for value in range(256)]
@@ -181,7 +244,17 @@ def crop_to_content(image: Image.Image, background: int) -> Image.Image:
 def resize_image(
     image: Image.Image, width: int, height: int, policy: ResizePolicy = DEFAULT_RESIZE
 ) -> Image.Image:
-    """``image`` (mode L or RGB) as ``width`` x ``height`` by ``policy``."""
+    """``image`` at the model's input size, by a resize policy.
+
+    Args:
+        image: an image of mode L or RGB, of any size.
+        width: the model's input width.
+        height: the model's input height.
+        policy: how to scale, frame and pad.
+
+    Returns:
+        The image at ``width`` x ``height``; ``image`` itself when it already is.
+    """
     if image.size == (width, height):
         return image
     if policy.polarity == "auto":

@@ -16,6 +16,15 @@ from training.network.run import Run
 
 
 class SEWBasicBlock(Layer):
+    """Two conv-BN-SN layers with an ADD connection: SN(BN(conv(SN(BN(conv(x)))))) + shortcut(x).
+
+    Args:
+        in_channels: the input's channels.
+        out_channels: the block's channels.
+        stride: the first convolution's stride (and the shortcut's).
+        activation: makes each activation (LIF for SNNs, ReLU for the ANN).
+    """
+
     def __init__(
         self, in_channels: int, out_channels: int, stride: int, activation: ActivationFactory
     ) -> None:
@@ -38,6 +47,18 @@ class SEWBasicBlock(Layer):
 def sew_resnet18(
     in_channels: int, activation: ActivationFactory, stem: bool = True, width: float = 1.0
 ) -> Chain:
+    """The SEW-ResNet-18 body: four stages of two blocks, then global average pooling.
+
+    Args:
+        in_channels: the channels the encoder hands over.
+        activation: makes each activation (LIF for SNNs, ReLU for the ANN).
+        stem: whether the encoder's Phi is the stem; without it the stem convolution is the
+            body's first spiking layer.
+        width: scales every stage's channels.
+
+    Returns:
+        The body.
+    """
     stages = [(int(64 * width), 1), (int(128 * width), 2), (int(256 * width), 2), (int(512 * width), 2)]
     blocks: list[Layer] = []
     if not stem:  # event frames or raw intensities: the stem convolution is part of the body

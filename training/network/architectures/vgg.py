@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from torch import nn
 
-from training.network.layers import ActivationFactory, Chain, Stateless, conv_bn_act
+from training.network.layers import ActivationFactory, Chain, Layer, Stateless, conv_bn_act
 
 VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
 VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
-def _vgg(config: tuple, in_channels: int, activation: ActivationFactory, width: float, stem: bool) -> Chain:
-    layers = []
+def _vgg(
+    config: tuple[int | str, ...], in_channels: int, activation: ActivationFactory, width: float, stem: bool
+) -> Chain:
+    layers: list[Layer] = []
     for entry in config[1:] if stem else config:
-        if entry == "M":
+        if isinstance(entry, str):  # "M"
             layers.append(Stateless(nn.MaxPool2d(2)))
         else:
             out_channels = max(1, int(entry * width))
@@ -30,12 +32,45 @@ def _vgg(config: tuple, in_channels: int, activation: ActivationFactory, width: 
 
 
 def vgg11(in_channels: int, activation: ActivationFactory, stem: bool = True, width: float = 1.0) -> Chain:
+    """The VGG-11 body.
+
+    Args:
+        in_channels: the channels the encoder hands over.
+        activation: makes each activation (LIF for SNNs, ReLU for the ANN).
+        stem: whether the encoder's Phi is the first convolution.
+        width: scales every convolution's channels.
+
+    Returns:
+        The body.
+    """
     return _vgg(VGG11, in_channels, activation, width, stem)
 
 
 def vgg16(in_channels: int, activation: ActivationFactory, stem: bool = True, width: float = 1.0) -> Chain:
+    """The VGG-16 body.
+
+    Args:
+        in_channels: the channels the encoder hands over.
+        activation: makes each activation (LIF for SNNs, ReLU for the ANN).
+        stem: whether the encoder's Phi is the first convolution.
+        width: scales every convolution's channels.
+
+    Returns:
+        The body.
+    """
     return _vgg(VGG16, in_channels, activation, width, stem)
 
 
 def vgg_stem_channels(name: str, width: float = 1.0) -> int:
-    return max(1, int({"vgg11": VGG11, "vgg16": VGG16}[name][0] * width))
+    """The channels of a VGG's first convolution, the encoder's Phi.
+
+    Args:
+        name: ``vgg11`` or ``vgg16``.
+        width: the width scale.
+
+    Returns:
+        The first entry of the configuration, scaled, at least 1.
+    """
+    first = {"vgg11": VGG11, "vgg16": VGG16}[name][0]
+    assert isinstance(first, int)  # every configuration starts with a convolution
+    return max(1, int(first * width))
