@@ -38,13 +38,13 @@ def latency_spikes_at(features: torch.Tensor, timestep: int | torch.Tensor, time
     """X[t] of (7) for one 1-based timestep, without building the whole train.
 
     Args:
-        features: F of (5) [B, ...], in [0, 1].
-        timestep: the 1-based timestep t: one for the batch, or a tensor [B] holding each
+        features: F of (5), shape ``[B, ...]``, in [0, 1].
+        timestep: the 1-based timestep t: one for the batch, or a tensor ``[B]`` holding each
             sample's own, so that samples that started at different times can share a batch.
         timesteps: T.
 
     Returns:
-        X[t] [B, ...] of 0s and 1s, in the features' dtype.
+        ``X[t]``, shape ``[B, ...]``, of 0s and 1s, in the features' dtype.
     """
     if isinstance(timestep, int) and timestep == 1 and timesteps > 1:
         return _first_timestep_spikes(features, timesteps).to(features.dtype)
