@@ -10,11 +10,14 @@ forward pass, however many candidates it tries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence, Sized
 from dataclasses import asdict, dataclass, replace
+from typing import cast
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from training.data.samples import Sample
 from training.decoding import first_spike_decision
 from training.network.network import SpikingNetwork
 from training.neurons.lif import LIFParameters, lif_sequence
@@ -25,26 +28,47 @@ DEFAULT_LEAKS = (0.5, 1.0)
 
 @dataclass(frozen=True)
 class OutputRule:
-    """One candidate output neuron and what it gives on the calibration sample."""
+    """One candidate output neuron and what it gives on the calibration sample.
+
+    Attributes:
+        leak: The output neurons' leak (2).
+        threshold: Their threshold (3).
+        accuracy: Share of the sample decided right.
+        mean_decision_timestep: Mean timestep of the first output spike (T where none came).
+        no_spike_share: Share of samples whose output never fired: decided at T by the membrane.
+    """
 
     leak: float
     threshold: float
     accuracy: float
     mean_decision_timestep: float
-    no_spike_share: float  # samples whose output never fired: decided at T by the membrane
+    no_spike_share: float
 
 
 @torch.no_grad()
 def output_currents(
     network: SpikingNetwork,
-    dataset: Dataset,
+    dataset: Dataset[Sample],
     samples: int | None = None,
     seed: int = 0,
     batch_size: int = 256,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """O[t] for a seeded sample of ``dataset``: ([T, N, K] float32, labels [N])."""
-    if samples is not None and samples < len(dataset):
-        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    """O[t] for a seeded sample of ``dataset``: ([T, N, K] float32, labels [N]).
+
+    Args:
+        network: A trained latency-coded network, put in eval mode.
+        dataset: (input, label) samples.
+        samples: How many to draw (without replacement); None or more than there are: all.
+        seed: Seeds the draw.
+        batch_size: Samples per forward pass.
+
+    Returns:
+        The output currents [T, N, K] and the labels [N].
+    """
+    # torch types Dataset without __len__ (iterable data sets have none); every data set here has one.
+    sized = cast(Sized, dataset)
+    if samples is not None and samples < len(sized):
+        order = torch.randperm(len(sized), generator=torch.Generator().manual_seed(seed))
         dataset = Subset(dataset, order[:samples].tolist())
     network.eval()
     currents, labels = [], []
@@ -55,7 +79,16 @@ def output_currents(
 
 
 def replay(currents: torch.Tensor, labels: torch.Tensor, neuron: LIFParameters) -> OutputRule:
-    """First-spike decisions of ``neuron`` driven by recorded currents [T, N, K]."""
+    """First-spike decisions of ``neuron`` driven by recorded currents [T, N, K].
+
+    Args:
+        currents: Output currents O[t] [T, N, K].
+        labels: The samples' labels [N].
+        neuron: The output neurons' LIF parameters (2)-(4).
+
+    Returns:
+        What that output neuron gives on the sample.
+    """
     spikes, membrane, _ = lif_sequence(currents, neuron)
     decision = first_spike_decision(spikes, membrane)
     return OutputRule(
@@ -71,9 +104,21 @@ def scan(
     currents: torch.Tensor,
     labels: torch.Tensor,
     neuron: LIFParameters,
-    leaks=DEFAULT_LEAKS,
-    thresholds=DEFAULT_THRESHOLDS,
+    leaks: Sequence[float] = DEFAULT_LEAKS,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
 ) -> list[OutputRule]:
+    """``replay`` every (leak, threshold) pair on the same currents.
+
+    Args:
+        currents: Output currents O[t] [T, N, K].
+        labels: The samples' labels [N].
+        neuron: The trained output neuron; the candidates change only its leak and threshold.
+        leaks: The leaks to try.
+        thresholds: The thresholds to try.
+
+    Returns:
+        One rule per pair, leak by leak.
+    """
     return [
         replay(currents, labels, replace(neuron, leak=leak, threshold=threshold))
         for leak in leaks
@@ -82,7 +127,18 @@ def scan(
 
 
 def choose(rules: list[OutputRule], max_mean_timestep: float) -> OutputRule:
-    """The most accurate rule whose mean decision timestep fits the budget (ties: the faster)."""
+    """The most accurate rule whose mean decision timestep fits the budget (ties: the faster).
+
+    Args:
+        rules: The candidates (``scan``).
+        max_mean_timestep: The latency budget.
+
+    Returns:
+        The chosen rule.
+
+    Raises:
+        ValueError: No rule fits the budget.
+    """
     fitting = [rule for rule in rules if rule.mean_decision_timestep <= max_mean_timestep]
     if not fitting:
         fastest = min(rule.mean_decision_timestep for rule in rules)
@@ -93,5 +149,13 @@ def choose(rules: list[OutputRule], max_mean_timestep: float) -> OutputRule:
     return max(fitting, key=lambda rule: (rule.accuracy, -rule.mean_decision_timestep))
 
 
-def as_rows(rules: list[OutputRule]) -> list[dict]:
+def as_rows(rules: list[OutputRule]) -> list[dict[str, float]]:
+    """The rules as JSON-ready rows.
+
+    Args:
+        rules: The rules.
+
+    Returns:
+        One mapping of fields per rule.
+    """
     return [asdict(rule) for rule in rules]

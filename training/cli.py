@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
 from service import cli as serve_cli
 from training import __version__
@@ -61,10 +62,11 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
+        firing_rate = result.firing_rate if result.firing_rate is None else round(result.firing_rate, 4)
         print(
             f"{manifest.name_and_version} on {dataset_name} {args.split}: "
             f"accuracy {result.accuracy:.4f}, mean decision timestep {result.mean_decision_timestep:.3f} "
-            f"of {result.timesteps}, firing rate {result.firing_rate if result.firing_rate is None else round(result.firing_rate, 4)}, "
+            f"of {result.timesteps}, firing rate {firing_rate}, "
             f"energy {result.energy_joules_per_sample * 1e9:.3f} nJ/sample, {result.samples} samples"
         )
     return 0
@@ -134,10 +136,12 @@ def _calibrate(args: argparse.Namespace) -> int:
         args.samples,
         args.seed,
     )
+    output_neuron = network.spec.output_neuron
+    assert output_neuron is not None  # NetworkSpec fills it in from ``neuron``
     rules = calibration.scan(
         currents,
         labels,
-        network.spec.output_neuron,
+        output_neuron,
         args.leaks or calibration.DEFAULT_LEAKS,
         args.thresholds or calibration.DEFAULT_THRESHOLDS,
     )
@@ -216,6 +220,11 @@ def _experiment(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``firstspike`` command line: one subcommand per task.
+
+    Returns:
+        The parser; each subcommand sets ``handler``, the function that runs it.
+    """
     parser = argparse.ArgumentParser(
         prog="firstspike", description="Train and serve latency-coded spiking networks."
     )
@@ -290,9 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = commands.add_parser(
         "calibrate",
         help="choose the output neurons' leak and threshold for a latency budget",
-        description="Replay the output neurons of a trained latency-coded network for several (leak, threshold) "
-        "pairs on one forward pass over a sample of a split; print each pair's accuracy and mean "
-        "decision timestep and the most accurate pair within --max-mean-timestep, as export flags.",
+        description="Replay the output neurons of a trained latency-coded network for several "
+        "(leak, threshold) pairs on one forward pass over a sample of a split; print each pair's "
+        "accuracy and mean decision timestep and the most accurate pair within --max-mean-timestep, "
+        "as export flags.",
     )
     calibrate.add_argument("source", help="a run folder (or checkpoint.pt) or a model-store version")
     calibrate.add_argument("--dataset", help="data set (default: the run's or the manifest's)")
@@ -386,9 +396,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``firstspike`` command.
+
+    Args:
+        argv: The arguments after the program name; None reads ``sys.argv``.
+
+    Returns:
+        The exit status: 0 on success, 2 for a usage or input error (one line on stderr), 130
+        when interrupted.
+    """
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
     except KeyboardInterrupt:
         print("firstspike: interrupted", file=sys.stderr)
         return 130

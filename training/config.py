@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -19,39 +20,72 @@ PRECISIONS = ("fp32", "bf16")
 
 @dataclass
 class TrainConfig:
+    """One training run's settings, as a config file holds them.
+
+    Attributes:
+        name: The model's name (the model store's folder).
+        dataset: A registry name (``training.data.DATASETS``).
+        network: The ``NetworkSpec`` fields; ``neuron`` and ``output_neuron`` as mappings, the
+            latter as changes to ``neuron``. Input shape and classes default to the data set's.
+        loss: ``name`` of a loss in ``training.losses.LOSSES`` and its keyword arguments.
+        epochs: Epochs of the cosine schedule.
+        batch_size: The global batch: under torchrun each of N processes takes batch_size / N
+            of it, so the optimisation (and the learning rate that suits it) is the
+            single-process run's.
+        lr: AdamW's peak learning rate.
+        weight_decay: AdamW's weight decay.
+        seed: Seeds the global random generators (initialisation) and the shuffling.
+        augment: Augment the training split.
+        augmentation: Settings of the data set's training augmentation (digits:
+            training/data/image_augment.py; digits-dvs: the camera randomisation); empty for its
+            defaults.
+        data_root: The folder of an on-disk data set.
+        workers: Data loader worker processes.
+        train_images: Train on the first N training images only (ablations on a subset).
+        precision: ``"bf16"`` runs convolutions and linear layers in bfloat16 under autocast
+            (for CPUs with bfloat16 units, and GPUs), neuron state stays float32; ``"fp32"`` is
+            exact. The weights and the exported model are float32 either way.
+        channels_last: NHWC convolutions (suits oneDNN on CPUs).
+        eval_every: Evaluate on the test split every this many epochs (and after the last).
+        bins: Event data sets: frames per recording. They follow network.timesteps (one frame
+            per timestep, each covering 4/T of the default frames' span); given, it must equal T.
+        sync_batchnorm: With several processes: BatchNorm statistics over the global batch (as
+            on the paper's one GPU) instead of each process's share. Ignored by a single process.
+    """
+
     name: str
     dataset: str
-    network: dict
-    loss: dict = field(default_factory=lambda: {"name": "tad", "temperature": 2.0})
+    network: dict[str, Any]
+    loss: dict[str, Any] = field(default_factory=lambda: {"name": "tad", "temperature": 2.0})
     epochs: int = 200
-    # The global batch: under torchrun each of N processes takes batch_size / N of it, so the
-    # optimisation (and the learning rate that suits it) is the single-process run's.
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-2
     seed: int = 0
     augment: bool = True
-    # Settings of the data set's training augmentation (digits: training/data/image_augment.py;
-    # digits-dvs: the camera randomisation); empty = its defaults.
-    augmentation: dict = field(default_factory=dict)
+    augmentation: dict[str, Any] = field(default_factory=dict)
     data_root: str | None = None
     workers: int = 0
-    train_images: int | None = None  # train on the first N training images only (ablations on a subset)
-    # Speed on CPUs with bfloat16 units (and GPUs): "bf16" runs convolutions and linear layers in
-    # bfloat16 under autocast, neuron state stays float32; "fp32" is exact. The weights and the
-    # exported model are float32 either way.
+    train_images: int | None = None
     precision: str = "fp32"
-    channels_last: bool = False  # NHWC convolutions, faster with oneDNN on CPUs
+    channels_last: bool = False
     eval_every: int = 1
-    # Event data sets: frames per recording. They follow network.timesteps (one frame per timestep,
-    # each covering 4/T of the default frames' span); given, it must equal T.
     bins: int | None = None
-    # With several processes: BatchNorm statistics over the global batch (as on the paper's one
-    # GPU) instead of each process's share. Ignored by a single process.
     sync_batchnorm: bool = False
 
     @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """A config from its mapping, checked.
+
+        Args:
+            values: The config's keys; ``name``, ``dataset`` and ``network`` are required.
+
+        Returns:
+            The config.
+
+        Raises:
+            ValueError: Unknown or missing keys, or a value out of range.
+        """
         refuse_unknown(values, cls, "config keys")
         missing = {"name", "dataset", "network"} - set(values)
         if missing:
@@ -68,6 +102,17 @@ class TrainConfig:
         return config
 
     def per_process_batch_size(self, world_size: int) -> int:
+        """Each process's share of the global batch.
+
+        Args:
+            world_size: The number of processes.
+
+        Returns:
+            ``batch_size / world_size``.
+
+        Raises:
+            ValueError: The batch does not split evenly.
+        """
         if self.batch_size % world_size:
             raise ValueError(
                 f"batch_size {self.batch_size} (the global batch) does not split evenly over "
@@ -76,6 +121,7 @@ class TrainConfig:
         return self.batch_size // world_size
 
     def _check_bins(self) -> None:
+        """Refuse ``bins`` on image data or when it differs from the network's T."""
         if dataset_info(self.dataset).kind != "events":
             raise ValueError(f"bins applies to event data sets; {self.dataset} holds images")
         timesteps = self.network_spec().timesteps
@@ -85,10 +131,20 @@ class TrainConfig:
                 "feeds one frame per timestep (leave bins out to follow T)"
             )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a mapping ``from_dict`` reads back.
+
+        Returns:
+            Every field, by name.
+        """
         return asdict(self)
 
     def network_spec(self) -> NetworkSpec:
+        """The network this config trains, its input and classes filled in from the data set.
+
+        Returns:
+            The network's spec.
+        """
         info = dataset_info(self.dataset)
         values = dict(self.network)
         values["neuron"] = LIFParameters.from_dict(values.get("neuron", {}))
@@ -108,7 +164,19 @@ class TrainConfig:
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Read a config file (a path, or a name of a shipped config such as ``digits``)."""
+    """Read a config file (a path, or a name of a shipped config such as ``digits``).
+
+    Args:
+        path: A YAML or JSON file, or the name of a shipped config.
+        overrides: ``key.sub=value`` pairs applied on top, in order.
+
+    Returns:
+        The config, checked.
+
+    Raises:
+        FileNotFoundError: No such file or shipped config.
+        ValueError: The file is not a mapping, or an override or value is wrong.
+    """
     path = Path(path)
     if not path.exists() and (CONFIG_DIR / f"{path}.yaml").exists():
         path = CONFIG_DIR / f"{path}.yaml"
@@ -123,8 +191,16 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return TrainConfig.from_dict(values)
 
 
-def apply_override(values: dict, override: str) -> None:
-    """Set ``a.b.c=value`` in a nested dict; the value is parsed as YAML (numbers, lists, ...)."""
+def apply_override(values: dict[str, Any], override: str) -> None:
+    """Set ``a.b.c=value`` in a nested dict; the value is parsed as YAML (numbers, lists, ...).
+
+    Args:
+        values: The config mapping, changed in place (missing parents are created).
+        override: ``key.sub=value``.
+
+    Raises:
+        ValueError: Not of that form, or a parent that is not a mapping.
+    """
     key, sep, raw = override.partition("=")
     if not sep or not key:
         raise ValueError(f"override {override!r} is not of the form key.sub=value")
@@ -138,4 +214,5 @@ def apply_override(values: dict, override: str) -> None:
 
 
 def shipped_configs() -> list[str]:
+    """The names of the configs under ``training/configs``, sorted."""
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))

@@ -4,6 +4,7 @@ each counted only over the timesteps a sample actually runs before its decision.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -11,11 +12,21 @@ from torch.utils.data import DataLoader, Dataset
 from training.contract.decisions import TIME_MEAN
 from training.contract.energy import operation_counts
 from training.contract.manifest import SynapticLayer
+from training.data.samples import Sample
 from training.decoding import Decision, first_spike_decision, time_mean_decision
 from training.network.network import NetworkOutput, SpikingNetwork
 
 
 def decide(network: SpikingNetwork, output: NetworkOutput) -> Decision:
+    """The network's decisions on a batch: first spike (latency coding) or time-mean output.
+
+    Args:
+        network: The network that produced ``output``.
+        output: Its output over all T timesteps.
+
+    Returns:
+        Class and decision timestep per sample.
+    """
     if network.spec.coding == "latency":
         return first_spike_decision(output.spikes, output.membrane)
     return time_mean_decision(output.current)
@@ -23,11 +34,33 @@ def decide(network: SpikingNetwork, output: NetworkOutput) -> Decision:
 
 @dataclass
 class EvaluationResult:
+    """A network's results on a data set.
+
+    Attributes:
+        samples: Samples evaluated.
+        accuracy: Share decided right.
+        mean_decision_timestep: Mean timestep of the decision (1..T).
+        mean_timesteps_run: Mean timesteps run: the above with early exit, T without.
+        firing_rate: Spikes per neuron per timestep run (the paper's "sparsity"); None for an ANN.
+        firing_rate_per_layer: The same per spiking layer.
+        spikes_per_sample: Spikes per sample over the timesteps run.
+        synaptic_ops_per_sample: Synaptic operations per sample (accumulates driven by spikes,
+            the SOPs of (16)).
+        macs_per_sample: Multiply-accumulates per sample (the analog first layer, and every
+            layer of an ANN).
+        energy_joules_per_sample: Energy per inference by (15)-(16).
+        exits: Samples by exit reason.
+        decision_timestep_counts: Samples by decision timestep.
+        timesteps: The network's T.
+        per_sample: Columns by name (label, class_index, decision_timestep, exit_reason, spikes,
+            joules), one entry per sample.
+    """
+
     samples: int
     accuracy: float
     mean_decision_timestep: float
-    mean_timesteps_run: float  # equal to the above with early exit, T without
-    firing_rate: float | None  # spikes per neuron per timestep run (the paper's "sparsity")
+    mean_timesteps_run: float
+    firing_rate: float | None
     firing_rate_per_layer: dict[str, float]
     spikes_per_sample: float
     synaptic_ops_per_sample: float
@@ -36,9 +69,14 @@ class EvaluationResult:
     exits: dict[str, int]
     decision_timestep_counts: dict[int, int]
     timesteps: int
-    per_sample: dict[str, list] = field(default_factory=dict, repr=False)
+    per_sample: dict[str, list[Any]] = field(default_factory=dict, repr=False)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
+        """Every figure but the per-sample columns, as JSON-ready values.
+
+        Returns:
+            The fields by name, ``per_sample`` left out.
+        """
         values = asdict(self)
         values.pop("per_sample")
         return values
@@ -53,7 +91,7 @@ class _Totals:
         self.spikes = self.synaptic_ops = self.macs = self.joules = 0.0
         self.exits: dict[str, int] = {}
         self.timestep_counts = {t: 0 for t in range(1, timesteps + 1)}
-        self.per_sample = {
+        self.per_sample: dict[str, list[Any]] = {
             "label": [],
             "class_index": [],
             "decision_timestep": [],
@@ -66,12 +104,25 @@ class _Totals:
 @torch.no_grad()
 def evaluate(
     network: SpikingNetwork,
-    dataset: Dataset,
+    dataset: Dataset[Sample],
     batch_size: int = 256,
     device: str = "cpu",
     early_exit: bool = True,
 ) -> EvaluationResult:
-    """``early_exit=False`` counts activity over all T timesteps (the decision is the same)."""
+    """Accuracy, decision time, activity and energy of ``network`` on ``dataset``.
+
+    Activity (spikes, operations, energy) is counted over the timesteps each sample runs.
+
+    Args:
+        network: The network, put in eval mode.
+        dataset: (input, label) samples.
+        batch_size: Samples per forward pass.
+        device: Where the network and the batches are.
+        early_exit: False counts activity over all T timesteps (the decision is the same).
+
+    Returns:
+        The results.
+    """
     network.eval()
     layout = network.layout
     spiking_layers = layout["spiking_layers"]
@@ -114,6 +165,7 @@ def _accumulate(
     labels: torch.Tensor,
     early_exit: bool = True,
 ) -> None:
+    """Add one batch's decisions and activity to ``totals``."""
     timesteps = output.current.shape[0]
     steps = torch.arange(1, timesteps + 1, device=labels.device).view(-1, 1)
     last = (

@@ -13,11 +13,16 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
 
 from training.analysis import plots
 from training.config import load_config
 from training.data import dataset_info, load_dataset
+from training.data.samples import Sample
 from training.evaluate import evaluate
 from training.report import build_report
 from training.store.export import export_version
@@ -45,17 +50,37 @@ TIME_SCAN = ("latency-t2", "latency-le-tad", "latency-t6", "latency-t8")
 SKIPPABLE = ("latency-t2", "latency-t6", "latency-t8")  # the rest make the report's tables
 
 
-def time_scan(variants: dict[str, dict]) -> list[dict]:
-    """The T scan's rows that were trained, by T."""
+def time_scan(variants: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The T scan's rows that were trained, by T.
+
+    Args:
+        variants: Each trained variant's row, by key (``train_variants``).
+
+    Returns:
+        The rows of the T scan's variants, T rising.
+    """
     return sorted((variants[key] for key in TIME_SCAN if key in variants), key=lambda row: row["timesteps"])
 
 
 def train_variants(
     store: Path, config_name: str, overrides: list[str], epochs: int, seed: int, skip: tuple[str, ...] = ()
-) -> dict[str, dict]:
+) -> dict[str, dict[str, Any]]:
+    """Train (or reuse) and evaluate each variant of ``VARIANTS``, exporting it into ``store``.
+
+    Args:
+        store: The model store for the variants; a version already there is reused.
+        config_name: The config every variant starts from.
+        overrides: ``key=value`` changes for every variant.
+        epochs: Epochs per variant.
+        seed: The seed of every variant.
+        skip: Variants to leave out (points of the T scan).
+
+    Returns:
+        Per variant: title, overrides, accuracy, mean decision timestep, firing rate, energy and T.
+    """
     results = {}
     base = load_config(config_name, overrides)
-    tests: dict[int, object] = {}  # test split per T (event data: frames of each variant's T)
+    tests: dict[int, Dataset[Sample]] = {}  # test split per T (event data: frames of each variant's T)
     for key, (title, variant) in VARIANTS.items():
         if key in skip:
             continue
@@ -107,8 +132,27 @@ def run_experiment(
     skip: tuple[str, ...] = (),
 ) -> Path:
     """Train the variants of ``config`` into ``work``, report on them, write ``out/page``.
-    ``events_model`` adds an event model's row and figures (digits: the shipped digits-dvs);
-    ``skip`` leaves out points of the T scan (a budget that fits the machine)."""
+
+    Args:
+        out: The folder for the page and, under ``results/``, its figures.
+        work: The scratch folder for the trained models.
+        epochs: Epochs per variant.
+        seed: The seed of every variant and of the reports.
+        robustness: Run Table IV.
+        config: The config every variant starts from.
+        overrides: ``key=value`` changes for every variant.
+        page: The page's file name under ``out``.
+        events_model: An event model whose row and figures join the page (digits: the shipped
+            digits-dvs).
+        robustness_samples: Run Table IV on a seeded subset of this many test images.
+        skip: Points of the T scan to leave out (a budget that fits the machine).
+
+    Returns:
+        The page's path.
+
+    Raises:
+        ValueError: ``skip`` names a variant that cannot be skipped.
+    """
     if set(skip) - set(SKIPPABLE):
         raise ValueError(f"--skip takes {', '.join(SKIPPABLE)}; got {', '.join(skip)}")
     out, work, overrides = Path(out), Path(work), list(overrides)
@@ -162,25 +206,41 @@ def run_experiment(
     return out / page
 
 
-def _pct(value) -> str:
+def _pct(value: float | None) -> str:
+    """A fraction as a percentage, or n/a."""
     return "n/a" if value is None else f"{100 * value:.2f}%"
 
 
-def _num(value, digits: int = 3) -> str:
+def _num(value: float | None, digits: int = 3) -> str:
+    """A number to ``digits`` decimals, or n/a."""
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def results_page(record: dict, main: dict, events: dict | None = None, others: list[str] = ()) -> str:
-    """The page for one experiment: ``record`` as written to experiment.json, ``main`` the report on
-    its latency model, ``events`` an optional report on an event model, ``others`` the file names
-    of the results pages of other data sets beside it."""
+def results_page(
+    record: dict[str, Any],
+    main: dict[str, Any],
+    events: dict[str, Any] | None = None,
+    others: Sequence[str] = (),
+) -> str:
+    """The page for one experiment, in Markdown.
+
+    Args:
+        record: The experiment, as written to experiment.json.
+        main: The report on its latency model (``build_report``).
+        events: An optional report on an event model.
+        others: The file names of the results pages of other data sets beside it.
+
+    Returns:
+        The page's text.
+    """
     v, name = record["variants"], record["dataset"]
     lines = [
         f"# Results on {name}",
         "",
-        f"Everything on this page comes from real runs on one 2-core CPU machine, made by `{record['command']}`",
-        f"({record['epochs']} epochs per model, seed {record['seed']}; {name} test split, {record['test_samples']:,} "
-        "samples). Re-running it rewrites the page.",
+        "Everything on this page comes from real runs on one 2-core CPU machine, made by "
+        f"`{record['command']}`",
+        f"({record['epochs']} epochs per model, seed {record['seed']}; {name} test split, "
+        f"{record['test_samples']:,} samples). Re-running it rewrites the page.",
         "The paper's numbers are on CIFAR, Tiny-ImageNet and CIFAR10-DVS; the configs for those runs are in",
         "`training/configs/` (`firstspike train --config cifar10_vgg11 --set data_root=/path/to/data`).",
         *([f"Other data sets: {', '.join(f'[{other}]({other})' for other in others)}."] if others else []),
@@ -192,14 +252,17 @@ def results_page(record: dict, main: dict, events: dict | None = None, others: l
     ]
     for row in main["table_1"]:
         lines.append(
-            f"| {name} | {row['model']} | {_pct(row['accuracy'])} | {row['inference_time']:.2f} | {_num(row['sparsity'])} |"
+            f"| {name} | {row['model']} | {_pct(row['accuracy'])} | {row['inference_time']:.2f} | "
+            f"{_num(row['sparsity'])} |"
         )
     ann = v["ann"]
     lines.append(f"| {name} | ANN (same architecture) | {_pct(ann['accuracy'])} | 1 pass | n/a |")
-    for row in (events or {}).get("table_1", []):
-        lines.append(
-            f"| {events['dataset']} | {row['model']} | {_pct(row['accuracy'])} | {row['inference_time']:.2f} | {_num(row['sparsity'])} |"
-        )
+    if events is not None:
+        for row in events.get("table_1", []):
+            lines.append(
+                f"| {events['dataset']} | {row['model']} | {_pct(row['accuracy'])} | "
+                f"{row['inference_time']:.2f} | {_num(row['sparsity'])} |"
+            )
     lines += [
         "",
         "## Table II: energy per inference, eqs (15)-(16)",
@@ -210,11 +273,13 @@ def results_page(record: dict, main: dict, events: dict | None = None, others: l
     for row in main["table_2"]:
         delta = "n/a" if row["delta_accuracy"] is None else f"{100 * row['delta_accuracy']:+.2f}"
         lines.append(
-            f"| {row['model']} | {row['energy_joules'] * 1e9:.1f} | {100 * row['ratio_to_ann']:.1f}% | {delta} |"
+            f"| {row['model']} | {row['energy_joules'] * 1e9:.1f} | {100 * row['ratio_to_ann']:.1f}% | "
+            f"{delta} |"
         )
     lines += [
         "",
-        f"## Table III: normalised energy, eq. (17) (timesteps and spikes relative to {main['table_3_baseline']})",
+        "## Table III: normalised energy, eq. (17) (timesteps and spikes relative to "
+        f"{main['table_3_baseline']})",
         "",
         "| model | timesteps | spikes / sample | accuracy | TrueNorth [0.6, 0.4] | SpiNNaker [0.36, 0.64] |",
         "|---|---|---|---|---|---|",
@@ -308,7 +373,8 @@ def results_page(record: dict, main: dict, events: dict | None = None, others: l
     return "\n".join(lines)
 
 
-def _right_vs_wrong(report: dict) -> list[str]:
+def _right_vs_wrong(report: dict[str, Any]) -> list[str]:
+    """The page's lines on decision time of right and wrong answers (none without the split)."""
     split = report.get("decision_time_by_correctness")
     if not split:
         return []
@@ -320,8 +386,16 @@ def _right_vs_wrong(report: dict) -> list[str]:
     return ["", "Right vs wrong (latency model): " + "; ".join(cells) + "."]
 
 
-def findings(v: dict, main_report: dict) -> list[str]:
-    """Factual sentences comparing these runs with the paper's claims."""
+def findings(v: dict[str, dict[str, Any]], main_report: dict[str, Any]) -> list[str]:
+    """Factual sentences comparing these runs with the paper's claims.
+
+    Args:
+        v: Each variant's row, by key (``train_variants``).
+        main_report: The report on the latency model (``build_report``).
+
+    Returns:
+        One Markdown list item per finding.
+    """
     main, le_off, tad_off, rate, ann = (
         v[k] for k in ("latency-le-tad", "latency-intensity-tad", "latency-le-meance", "rate-tet", "ann")
     )
@@ -340,13 +414,13 @@ def findings(v: dict, main_report: dict) -> list[str]:
     share = main["energy_joules"] / ann["energy_joules"]
     out.append(
         f"- Energy (Table II): the latency-coded SNN needs {100 * share:.1f}% of the ANN's energy and "
-        f"{main['energy_joules'] / rate['energy_joules']:.2f}x the rate-coded SNN's; the paper reports 4.1% and "
-        f"about 0.29x on CIFAR-10."
+        f"{main['energy_joules'] / rate['energy_joules']:.2f}x the rate-coded SNN's; the paper reports "
+        f"4.1% and about 0.29x on CIFAR-10."
     )
     out.append(
-        f"- Accuracy vs rate coding and ANN: {100 * (main['accuracy'] - rate['accuracy']):+.2f} points vs the "
-        f"rate-coded SNN and {100 * (main['accuracy'] - ann['accuracy']):+.2f} vs the ANN (paper, CIFAR-10: "
-        f"-1.0 and -1.37)."
+        f"- Accuracy vs rate coding and ANN: {100 * (main['accuracy'] - rate['accuracy']):+.2f} points vs "
+        f"the rate-coded SNN and {100 * (main['accuracy'] - ann['accuracy']):+.2f} vs the ANN (paper, "
+        f"CIFAR-10: -1.0 and -1.37)."
     )
     table_4 = main_report.get("table_4")
     if isinstance(table_4, dict) and "rate" in table_4:

@@ -15,12 +15,13 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict, cast, overload
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from training.analysis import plots
 from training.analysis.similarity import TemporalSimilarity
@@ -30,6 +31,7 @@ from training.contract.images.model_input import InputSpec, to_model_input
 from training.contract.manifest import Manifest, SynapticLayer
 from training.data import dataset_info, load_dataset
 from training.data.info import DatasetInfo
+from training.data.samples import Sample
 from training.evaluate import EvaluationResult, decide, evaluate
 from training.network.network import SpikingNetwork
 from training.network.spec import NetworkSpec
@@ -38,12 +40,43 @@ from training.store.load import load_network
 
 @dataclass
 class LoadedModel:
+    """A model-store version, loaded.
+
+    Attributes:
+        name: ``name/version``.
+        network: The network, in eval mode.
+        manifest: Its manifest.
+    """
+
     name: str
     network: SpikingNetwork
     manifest: Manifest
 
 
+class SampleAnalysis(TypedDict):
+    """What ``per_sample_analysis`` finds, per sample of the test split."""
+
+    difficulty: np.ndarray
+    correct: np.ndarray
+    timesteps: np.ndarray
+    similarity: dict[str, np.ndarray]
+
+
+class RobustnessRow(TypedDict):
+    """One model's errors on the corrupted images (fractions)."""
+
+    per_corruption: dict[str, float]
+    per_severity: list[float]
+    mce: float
+    raw: dict[str, list[float]]
+
+
+@overload
+def _load(path: str | Path) -> LoadedModel: ...
+@overload
+def _load(path: str | Path | None) -> LoadedModel | None: ...
 def _load(path: str | Path | None) -> LoadedModel | None:
+    """The version at ``path``; None for None."""
     if path is None:
         return None
     network, manifest = load_network(path)
@@ -51,6 +84,15 @@ def _load(path: str | Path | None) -> LoadedModel | None:
 
 
 def summary(name: str, result: EvaluationResult) -> ModelSummary:
+    """A model's row of the tables from its evaluation.
+
+    Args:
+        name: The row's label.
+        result: The model's evaluation on the test split.
+
+    Returns:
+        The summary.
+    """
     return ModelSummary(
         name,
         result.accuracy,
@@ -61,9 +103,18 @@ def summary(name: str, result: EvaluationResult) -> ModelSummary:
     )
 
 
-def ann_summary(model: LoadedModel, ann: LoadedModel | None, dataset) -> ModelSummary:
+def ann_summary(model: LoadedModel, ann: LoadedModel | None, dataset: Dataset[Sample]) -> ModelSummary:
     """The same-architecture ANN: its energy (15) from the architecture alone; its accuracy when
-    a trained ANN is given."""
+    a trained ANN is given.
+
+    Args:
+        model: The spiking model whose architecture the ANN shares.
+        ann: A trained ANN of that architecture, or None.
+        dataset: The test split, to evaluate ``ann`` on.
+
+    Returns:
+        The ANN's row; accuracy None without a trained ANN.
+    """
     if ann is not None:
         result = evaluate(ann.network, dataset)
         return ModelSummary(f"ANN {ann.name}", result.accuracy, 1.0, 0.0, result.energy_joules_per_sample)
@@ -79,9 +130,19 @@ def ann_summary(model: LoadedModel, ann: LoadedModel | None, dataset) -> ModelSu
 
 
 @torch.no_grad()
-def per_sample_analysis(network: SpikingNetwork, dataset, layers: int = 2) -> dict:
+def per_sample_analysis(network: SpikingNetwork, dataset: Dataset[Sample], layers: int = 2) -> SampleAnalysis:
     """Difficulty (CE of the time-mean output) per sample and temporal similarity (18) of the
-    first ``layers`` spiking layers."""
+    first ``layers`` spiking layers.
+
+    Args:
+        network: The network to analyse.
+        dataset: (input, label) samples.
+        layers: How many spiking layers get a similarity matrix.
+
+    Returns:
+        Difficulty, correctness and decision timestep per sample, and the similarity matrices
+        by panel title.
+    """
     names = [layer["name"] for layer in network.layout["spiking_layers"]][:layers]
     similarity = {name: TemporalSimilarity(network.timesteps) for name in names}
     titles = {
@@ -105,9 +166,19 @@ def per_sample_analysis(network: SpikingNetwork, dataset, layers: int = 2) -> di
     }
 
 
-def decision_time_by_correctness(timesteps: np.ndarray, correct: np.ndarray) -> dict:
+def decision_time_by_correctness(
+    timesteps: np.ndarray, correct: np.ndarray
+) -> dict[str, dict[str, int | float | None]]:
     """Samples and mean decision timestep of right and of wrong answers: decisions are adaptive
-    (paper, Fig. 5) when wrong answers, the harder inputs, take longer."""
+    (paper, Fig. 5) when wrong answers, the harder inputs, take longer.
+
+    Args:
+        timesteps: Per sample, the decision timestep.
+        correct: Per sample, whether the decision was right.
+
+    Returns:
+        For ``right`` and ``wrong``: samples, and their mean decision timestep (None without any).
+    """
     timesteps, correct = np.asarray(timesteps, dtype=np.float64), np.asarray(correct, dtype=bool)
     return {
         kind: {
@@ -118,8 +189,16 @@ def decision_time_by_correctness(timesteps: np.ndarray, correct: np.ndarray) -> 
     }
 
 
-def to_uint8_images(dataset, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
-    """The data set's images as 8-bit [N, H, W, C], undoing its normalisation."""
+def to_uint8_images(dataset: Dataset[Sample], info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
+    """The data set's images as 8-bit [N, H, W, C], undoing its normalisation.
+
+    Args:
+        dataset: Normalised images [C, H, W] and labels.
+        info: The data set's description (its mean and std).
+
+    Returns:
+        The images uint8 [N, H, W, C] and the labels [N].
+    """
     images, labels = [], []
     for image, label in DataLoader(dataset, batch_size=512):
         mean = torch.tensor(info.mean).view(1, -1, 1, 1)
@@ -131,7 +210,15 @@ def to_uint8_images(dataset, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]
 
 
 def from_uint8_images(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
-    """8-bit images [N, H, W, C] -> the model's input, through the service's own preprocessing."""
+    """8-bit images [N, H, W, C] -> the model's input, through the service's own preprocessing.
+
+    Args:
+        images: uint8 [N, H, W, C].
+        spec: The model's input, from its manifest.
+
+    Returns:
+        float32 [N, C', H', W'] as the model reads it.
+    """
     return torch.from_numpy(
         np.stack(
             [
@@ -145,22 +232,35 @@ def from_uint8_images(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
 @torch.no_grad()
 def robustness(
     models: dict[str, SpikingNetwork], images: np.ndarray, labels: np.ndarray, spec: InputSpec, seed: int = 0
-) -> dict:
-    """Error per (corruption, severity) for every model, on the same corrupted images."""
+) -> dict[str, RobustnessRow]:
+    """Error per (corruption, severity) for every model, on the same corrupted images.
+
+    Args:
+        models: The networks by name.
+        images: uint8 [N, H, W, C].
+        labels: [N].
+        spec: The input of the models, from the manifest: the corrupted images go through it.
+        seed: Seeds the corruptions (image i with ``seed + i``).
+
+    Returns:
+        Per model: the mean error per corruption and per severity, the mCE, and every
+        (corruption, severity) error as ``raw``.
+    """
     from training.robustness import CORRUPTIONS, corrupt
 
-    errors = {name: {} for name in models}
+    errors: dict[str, dict[str, list[float]]] = {name: {} for name in models}
     for corruption in CORRUPTIONS:
         for severity in range(1, 6):
             corrupted = np.stack(
                 [corrupt(image, corruption, severity, seed + index) for index, image in enumerate(images)]
             )
             batch = from_uint8_images(corrupted.reshape(images.shape), spec)
-            dataset = list(zip(batch, labels.tolist()))
+            # A list of samples serves DataLoader as a data set; torch types only Dataset.
+            dataset = cast(Dataset[Sample], list(zip(batch, labels.tolist())))
             for name, network in models.items():
                 result = evaluate(network, dataset)
                 errors[name].setdefault(corruption, []).append(1.0 - result.accuracy)
-    table = {}
+    table: dict[str, RobustnessRow] = {}
     for name, per_corruption in errors.items():
         table[name] = {
             "per_corruption": {c: float(np.mean(e)) for c, e in per_corruption.items()},
@@ -181,10 +281,25 @@ def build_report(
     with_robustness: bool = True,
     seed: int = 0,
     robustness_samples: int | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Tables I-IV and the figures for one latency model (with its rate-coded and ANN twins when
-    given). ``robustness_samples`` runs Table IV on a seeded subset of the test split: the
-    corruptions go through the service's preprocessing image by image, all 75 of them."""
+    given), written to ``out_dir`` as report.json and PNGs.
+
+    Args:
+        model_dir: The latency model's model-store version (or its name's folder: the latest).
+        dataset_name: The data set to test on; None for the manifest's.
+        out_dir: The folder for report.json and the figures.
+        rate_model: A rate-coded model of the same architecture, for Tables II-IV.
+        ann_model: A trained same-architecture ANN, for the accuracies of Table II.
+        data_root: The folder of an on-disk data set.
+        with_robustness: Run Table IV (image data sets).
+        seed: Seeds the corruptions and the robustness subset.
+        robustness_samples: Run Table IV on a seeded subset of this many test images: the
+            corruptions go through the service's preprocessing image by image, all 75 of them.
+
+    Returns:
+        The report, as written to report.json.
+    """
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -202,7 +317,7 @@ def build_report(
     baseline = (
         summaries[1] if rate is not None else summary(f"latency {model.name}, all T (no early exit)", full)
     )
-    report = {
+    report: dict[str, Any] = {
         "model": model.name,
         "dataset": dataset_name,
         "samples": main.samples,
@@ -251,7 +366,8 @@ def build_report(
         models = {"latency": model.network} | ({"rate": rate.network} if rate is not None else {})
         spec = InputSpec.from_manifest(model.manifest)
         table = robustness(models, images, labels, spec, seed)
-        clean = list(zip(from_uint8_images(images, spec), labels.tolist()))
+        # A list of samples serves DataLoader as a data set; torch types only Dataset.
+        clean = cast(Dataset[Sample], list(zip(from_uint8_images(images, spec), labels.tolist())))
         report["table_4_samples"] = len(labels)
         report["table_4"] = {
             name: {

@@ -7,17 +7,21 @@ import json
 import random
 import resource
 import time
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
 from training.config import TrainConfig
 from training.data import load_dataset
+from training.data.samples import Sample
 from training.distributed import DistributedContext, all_reduce_sum, init_distributed, shutdown_distributed
 from training.evaluate import decide, evaluate
 from training.losses import LOSSES
@@ -26,15 +30,34 @@ from training.network.sync_batchnorm import synchronise_batchnorm
 
 CHECKPOINT = "checkpoint.pt"
 
+# One epoch's figures (loss, accuracies, timings, ...), as history.json lists them.
+EpochStats = dict[str, float | None]
+# How a run was trained (processes, batches, learning rate, ...), as the checkpoint records it.
+RunRecord = dict[str, str | float | None]
+LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
 
 @dataclass
 class TrainResult:
+    """What ``train`` returns.
+
+    Attributes:
+        network: The trained network, in eval mode.
+        history: One entry per epoch trained.
+        run_dir: The run folder holding the checkpoint, if any.
+    """
+
     network: SpikingNetwork
-    history: list[dict]
+    history: list[EpochStats]
     run_dir: Path | None
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global random generators.
+
+    Args:
+        seed: The seed.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -43,20 +66,29 @@ def seed_everything(seed: int) -> None:
 def _reseed_worker(worker_id: int) -> None:
     """Give each loader worker its own augmentation stream: workers start as copies of the
     dataset, generator included, and torch seeds each worker differently every epoch."""
-    generator = _augmentation_generator(torch.utils.data.get_worker_info().dataset)
+    worker = torch.utils.data.get_worker_info()
+    assert worker is not None  # called by the loader inside each worker
+    generator = _augmentation_generator(worker.dataset)
     if generator is not None:
         generator.manual_seed(torch.initial_seed() % 2**63)
 
 
-def _augmentation_generator(dataset) -> torch.Generator | None:
+def _augmentation_generator(dataset: object) -> torch.Generator | None:
     """The data set's augmentation generator, through a ``Subset`` (``train_images``) too."""
     generator = getattr(getattr(dataset, "dataset", dataset), "generator", None)
     return generator if isinstance(generator, torch.Generator) else None
 
 
-def load_training_data(config: TrainConfig) -> tuple[Dataset, Dataset]:
+def load_training_data(config: TrainConfig) -> tuple[Dataset[Sample], Dataset[Sample]]:
     """The config's training split (augmented as it says, cut to ``train_images``) and test split,
-    event data in frames of the network's T."""
+    event data in frames of the network's T.
+
+    Args:
+        config: The run's config.
+
+    Returns:
+        The training and the test split.
+    """
     timesteps = config.network_spec().timesteps
     train_set = load_dataset(
         config.dataset,
@@ -67,11 +99,23 @@ def load_training_data(config: TrainConfig) -> tuple[Dataset, Dataset]:
         timesteps=timesteps,
     )
     if config.train_images is not None:
-        train_set = Subset(train_set, range(min(config.train_images, len(train_set))))
+        # torch types Dataset without __len__ (iterable data sets have none); ours all have one.
+        train_set = Subset(train_set, range(min(config.train_images, len(cast(Sized, train_set)))))
     return train_set, load_dataset(config.dataset, "test", config.data_root, timesteps=timesteps)
 
 
-def build_loss(config: TrainConfig):
+def build_loss(config: TrainConfig) -> LossFunction:
+    """The config's loss, its arguments bound.
+
+    Args:
+        config: The run's config; ``loss`` names the loss and holds its arguments.
+
+    Returns:
+        loss(output currents [T, B, K], labels [B]) -> scalar.
+
+    Raises:
+        ValueError: An unknown loss.
+    """
     args = dict(config.loss)
     name = args.pop("name")
     if name not in LOSSES:
@@ -90,8 +134,18 @@ def train(
 ) -> TrainResult:
     """Train ``config``; with ``run_dir`` the checkpoint is written there after every epoch.
 
-    ``until_epoch`` stops after that epoch, leaving a checkpoint to ``resume`` from later (for
-    jobs with a wall-time limit); the schedule stays the one of ``config.epochs``.
+    Args:
+        config: The run's config.
+        run_dir: The run folder for checkpoint.pt and history.json; None keeps nothing.
+        resume: Continue from the checkpoint in ``run_dir``, when there is one.
+        progress: Show a progress bar and print each epoch's figures.
+        context: The data-parallel context; None joins torchrun's process group (when started
+            by torchrun) and leaves it at the end.
+        until_epoch: Stop after that epoch, leaving a checkpoint to ``resume`` from later (for
+            jobs with a wall-time limit); the schedule stays the one of ``config.epochs``.
+
+    Returns:
+        The trained network and the history of the epochs.
     """
     owns_context = context is None
     context = context or init_distributed()
@@ -122,7 +176,7 @@ def _train(
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
     train_set, test_set = load_training_data(config)
-    sampler = (
+    sampler: DistributedSampler[Sample] | None = (
         DistributedSampler(train_set, context.world_size, context.rank, shuffle=True, seed=config.seed)
         if context.enabled
         else None
@@ -133,19 +187,21 @@ def _train(
         shuffle=sampler is None,
         sampler=sampler,
         num_workers=config.workers,
-        drop_last=len(train_set) > config.batch_size,
+        drop_last=len(cast(Sized, train_set)) > config.batch_size,
         generator=torch.Generator().manual_seed(config.seed),
         worker_init_fn=_reseed_worker,
         pin_memory=device.type == "cuda",
     )
     network = SpikingNetwork(config.network_spec()).to(device)
     if config.channels_last:
-        network = network.to(memory_format=torch.channels_last)
+        # Module.to takes memory_format at run time; torch's overloads leave it out.
+        network = network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     synchronised = context.enabled and config.sync_batchnorm
     if synchronised:
-        network = synchronise_batchnorm(network)
-    model = DistributedDataParallel(network) if context.enabled else network
-    run_record = {
+        # Only the BatchNorm layers inside are replaced: the network keeps its class.
+        network = cast(SpikingNetwork, synchronise_batchnorm(network))
+    model: nn.Module = DistributedDataParallel(network) if context.enabled else network
+    run_record: RunRecord = {
         "world_size": context.world_size,
         "global_batch_size": config.batch_size,
         "per_process_batch_size": loader.batch_size,
@@ -158,7 +214,7 @@ def _train(
         optimizer, T_max=config.epochs * len(loader), eta_min=0.0
     )
     loss_fn = build_loss(config)
-    history: list[dict] = []
+    history: list[EpochStats] = []
     start_epoch = 0
     if resume and run_dir and (run_dir / CHECKPOINT).exists():
         start_epoch, history = _load_checkpoint(run_dir / CHECKPOINT, network, optimizer, scheduler, loader)
@@ -201,18 +257,19 @@ def _train(
 
 
 def _train_epoch(
-    model,
+    model: nn.Module,
     network: SpikingNetwork,
-    loader,
-    optimizer,
-    scheduler,
-    loss_fn,
-    device,
-    context,
-    progress,
-    description,
+    loader: DataLoader[Sample],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    loss_fn: LossFunction,
+    device: torch.device,
+    context: DistributedContext,
+    progress: bool,
+    description: str,
     config: TrainConfig,
-) -> dict:
+) -> EpochStats:
+    """One pass over ``loader``; returns the epoch's loss and training figures."""
     model.train()
     # Summed on the device: reading them every step would make a GPU wait for each batch.
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss * n, correct, decision timesteps, n
@@ -226,7 +283,7 @@ def _train_epoch(
             output = model(images)
         loss = loss_fn(output.current.float(), labels)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         optimizer.step()
         scheduler.step()
         decision = decide(network, output)
@@ -251,11 +308,12 @@ def _train_epoch(
         "loss": float(sums[0] / sums[3]),
         "train_accuracy": float(sums[1] / sums[3]),
         "train_mean_decision_timestep": float(sums[2] / sums[3]),
-        "lr": scheduler.get_last_lr()[0],
+        # A float: torch's type allows tensor learning rates, config.lr is a number.
+        "lr": cast(float, scheduler.get_last_lr()[0]),
     }
 
 
-def _random_states(loader: DataLoader) -> dict:
+def _random_states(loader: DataLoader[Sample]) -> dict[str, torch.Tensor]:
     """Every random stream training draws from: the global torch RNG (dropout-free nets use it
     only at init), the loader's shuffling generator and the data set's augmentation generator."""
     states = {"torch": torch.get_rng_state(), "shuffle": loader.generator.get_state()}
@@ -265,24 +323,28 @@ def _random_states(loader: DataLoader) -> dict:
     return states
 
 
-def _restore_random_states(states: dict, loader: DataLoader) -> None:
+def _restore_random_states(states: dict[str, torch.Tensor], loader: DataLoader[Sample]) -> None:
+    """Put back the streams ``_random_states`` saved."""
     torch.set_rng_state(states["torch"])
     loader.generator.set_state(states["shuffle"])
     if "augmentation" in states:
-        _augmentation_generator(loader.dataset).set_state(states["augmentation"])
+        augmentation = _augmentation_generator(loader.dataset)
+        assert augmentation is not None  # saved from this data set's generator
+        augmentation.set_state(states["augmentation"])
 
 
 def _save_checkpoint(
     run_dir: Path,
     config: TrainConfig,
-    network,
-    optimizer,
-    scheduler,
-    loader: DataLoader,
+    network: SpikingNetwork,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    loader: DataLoader[Sample],
     epoch: int,
-    history: list[dict],
-    run_record: dict,
+    history: list[EpochStats],
+    run_record: RunRecord,
 ) -> None:
+    """Write checkpoint.pt (atomically) and history.json into ``run_dir``."""
     run_dir.mkdir(parents=True, exist_ok=True)
     payload = {
         "config": config.to_dict(),
@@ -301,11 +363,27 @@ def _save_checkpoint(
     (run_dir / "history.json").write_text(json.dumps(history, indent=2))
 
 
-def load_checkpoint_payload(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+def load_checkpoint_payload(path: Path) -> dict[str, Any]:
+    """A checkpoint's contents, tensors on the CPU.
+
+    Args:
+        path: The checkpoint file.
+
+    Returns:
+        config, spec, model, optimizer, scheduler, epoch, history, rng and run, by name.
+    """
+    payload: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    return payload
 
 
-def _load_checkpoint(path: Path, network, optimizer, scheduler, loader: DataLoader) -> tuple[int, list[dict]]:
+def _load_checkpoint(
+    path: Path,
+    network: SpikingNetwork,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    loader: DataLoader[Sample],
+) -> tuple[int, list[EpochStats]]:
+    """Restore a run's state from ``path``; returns the epochs done and their history."""
     payload = load_checkpoint_payload(path)
     network.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
@@ -315,19 +393,48 @@ def _load_checkpoint(path: Path, network, optimizer, scheduler, loader: DataLoad
 
 
 def checkpoint_path(run_dir: str | Path) -> Path:
+    """The checkpoint of a run.
+
+    Args:
+        run_dir: A run folder, or the checkpoint file itself.
+
+    Returns:
+        The checkpoint file.
+
+    Raises:
+        FileNotFoundError: There is none.
+    """
     path = Path(run_dir) / CHECKPOINT if Path(run_dir).is_dir() else Path(run_dir)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
     return path
 
 
-def network_from_checkpoint(run_dir: str | Path) -> tuple[SpikingNetwork, TrainConfig, list[dict]]:
+def network_from_checkpoint(run_dir: str | Path) -> tuple[SpikingNetwork, TrainConfig, list[EpochStats]]:
+    """The trained network, its config and history from a run's checkpoint.
+
+    Args:
+        run_dir: A run folder, or the checkpoint file itself.
+
+    Returns:
+        The network (in eval mode), its config and its history.
+
+    Raises:
+        FileNotFoundError: There is no checkpoint.
+    """
     return network_from_payload(load_checkpoint_payload(checkpoint_path(run_dir)))
 
 
-def network_from_payload(payload: dict) -> tuple[SpikingNetwork, TrainConfig, list[dict]]:
-    """The trained network, its config and history from a loaded checkpoint (whose ``run``, when
-    there, says how it was trained: world size, batches, learning rate, synchronised BatchNorm)."""
+def network_from_payload(payload: dict[str, Any]) -> tuple[SpikingNetwork, TrainConfig, list[EpochStats]]:
+    """The trained network, its config and history from a loaded checkpoint.
+
+    Args:
+        payload: What ``load_checkpoint_payload`` returned (its ``run``, when there, says how it
+            was trained: world size, batches, learning rate, synchronised BatchNorm).
+
+    Returns:
+        The network (in eval mode), its config and its history.
+    """
     from training.network.spec import NetworkSpec
 
     network = SpikingNetwork(NetworkSpec.from_dict(payload["spec"]))

@@ -14,13 +14,22 @@ import torch
 
 
 class TemporalSimilarity:
-    """Accumulates M over batches of spike maps [T, B, ...]."""
+    """Accumulates M over batches of spike maps [T, B, ...].
+
+    Args:
+        timesteps: T, the side of M.
+    """
 
     def __init__(self, timesteps: int) -> None:
         self.total = np.zeros((timesteps, timesteps))
         self.samples = 0
 
     def add(self, spike_maps: torch.Tensor) -> None:
+        """Add one batch's cosines to the running sum.
+
+        Args:
+            spike_maps: One layer's spikes [T, B, ...].
+        """
         vectors = spike_maps.flatten(2).double()  # [T, B, D]
         norms = vectors.norm(dim=2)  # [T, B]
         dots = torch.einsum("tbd,sbd->tsb", vectors, vectors)
@@ -32,4 +41,9 @@ class TemporalSimilarity:
         self.samples += spike_maps.shape[1]
 
     def matrix(self) -> np.ndarray:
+        """M over every sample added so far (zeros before the first).
+
+        Returns:
+            [T, T], the mean cosine of each pair of timesteps.
+        """
         return self.total / max(self.samples, 1)

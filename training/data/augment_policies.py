@@ -17,10 +17,13 @@ from PIL import Image
 from training.data.image_ops import OPERATIONS, magnitude
 
 Plan = list[tuple[str, float]]
+# One operation of a sub-policy: (operation, probability, level of 10); a level of None marks an
+# operation without magnitude.
+Step = tuple[str, float, int | None]
+SubPolicy = tuple[Step, Step]
 
-# The CIFAR-10 policy: 25 sub-policies of two (operation, probability, level of 10) each; a level
-# of None marks an operation without magnitude.
-CIFAR10_POLICY: tuple[tuple[tuple[str, float, int | None], tuple[str, float, int | None]], ...] = (
+# The CIFAR-10 policy: 25 sub-policies of two steps each.
+CIFAR10_POLICY: tuple[SubPolicy, ...] = (
     (("Invert", 0.1, None), ("Contrast", 0.2, 6)),
     (("Rotate", 0.7, 2), ("TranslateX", 0.3, 9)),
     (("Sharpness", 0.8, 1), ("Sharpness", 0.9, 3)),
@@ -68,6 +71,7 @@ RANDAUGMENT_OPERATIONS = (
 
 
 def _uniform(generator: torch.Generator) -> float:
+    """One uniform draw from [0, 1)."""
     return float(torch.rand((), generator=generator))
 
 
@@ -77,7 +81,15 @@ def _signed(name: str, value: float, generator: torch.Generator) -> float:
 
 
 def apply_plan(image: torch.Tensor, plan: Plan) -> torch.Tensor:
-    """uint8 [C, H, W] (C = 1 or 3) -> uint8 [C, H, W] after each planned operation in turn."""
+    """uint8 [C, H, W] (C = 1 or 3) -> uint8 [C, H, W] after each planned operation in turn.
+
+    Args:
+        image: uint8 [C, H, W] with C = 1 or 3.
+        plan: (operation name, signed magnitude) pairs, applied in order.
+
+    Returns:
+        uint8 [C, H, W]; ``image`` itself when the plan is empty.
+    """
     if not plan:
         return image
     array = image.permute(1, 2, 0).numpy()
@@ -91,11 +103,24 @@ def apply_plan(image: torch.Tensor, plan: Plan) -> torch.Tensor:
 @dataclass(frozen=True)
 class AutoAugment:
     """One of the policy's sub-policies, chosen uniformly; each of its two operations is applied
-    with its own probability."""
+    with its own probability.
 
-    policy: tuple = CIFAR10_POLICY
+    Attributes:
+        policy: The sub-policies to choose from (by default the CIFAR-10 policy).
+    """
+
+    policy: tuple[SubPolicy, ...] = CIFAR10_POLICY
 
     def plan(self, generator: torch.Generator, side: int) -> Plan:
+        """Draw the operations for one image.
+
+        Args:
+            generator: Where every choice is drawn from.
+            side: The image's width in pixels (translations scale with it).
+
+        Returns:
+            The operations to apply, with their signed magnitudes.
+        """
         index = int(torch.randint(len(self.policy), (), generator=generator))
         plan: Plan = []
         for name, probability, level in self.policy[index]:
@@ -105,19 +130,43 @@ class AutoAugment:
         return plan
 
     def __call__(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Augment one image.
+
+        Args:
+            image: uint8 [C, H, W] with C = 1 or 3.
+            generator: Where every choice is drawn from.
+
+        Returns:
+            The augmented uint8 [C, H, W].
+        """
         return apply_plan(image, self.plan(generator, image.shape[-1]))
 
 
 @dataclass(frozen=True)
 class RandAugment:
     """``operations`` operations drawn uniformly (with repetition) from the fourteen, all at
-    ``level`` of ``levels`` bins: the paper's N = 2, M = 9 of 31."""
+    ``level`` of ``levels`` bins: the paper's N = 2, M = 9 of 31.
+
+    Attributes:
+        operations: How many operations each image gets (N).
+        level: The magnitude bin of every operation (M).
+        levels: The number of magnitude bins.
+    """
 
     operations: int = 2
     level: int = 9
     levels: int = 31
 
     def plan(self, generator: torch.Generator, side: int) -> Plan:
+        """Draw the operations for one image.
+
+        Args:
+            generator: Where every choice is drawn from.
+            side: The image's width in pixels (translations scale with it).
+
+        Returns:
+            The operations to apply, with their signed magnitudes.
+        """
         plan: Plan = []
         for _ in range(self.operations):
             name = RANDAUGMENT_OPERATIONS[
@@ -127,4 +176,13 @@ class RandAugment:
         return plan
 
     def __call__(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Augment one image.
+
+        Args:
+            image: uint8 [C, H, W] with C = 1 or 3.
+            generator: Where every choice is drawn from.
+
+        Returns:
+            The augmented uint8 [C, H, W].
+        """
         return apply_plan(image, self.plan(generator, image.shape[-1]))

@@ -17,14 +17,17 @@ The files are pickles: read only copies you trust. Nothing is ever downloaded.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from training.data.info import DatasetInfo
+from training.data.samples import Sample
 from training.data.transforms import normalize, train_transform
 
 CIFAR10_INFO = DatasetInfo(
@@ -150,7 +153,17 @@ PIXELS_PER_IMAGE = 3 * 32 * 32
 
 @dataclass(frozen=True)
 class CifarLayout:
-    """Where one CIFAR variant keeps its files and under which keys."""
+    """Where one CIFAR variant keeps its files and under which keys.
+
+    Attributes:
+        info: The variant's description.
+        folder: The folder its archive extracts to.
+        train_files: The batch files of the training split.
+        test_files: The batch files of the test split.
+        meta_file: The file naming the classes.
+        labels_key: The batches' key of the labels.
+        label_names_key: The meta file's key of the class names.
+    """
 
     info: DatasetInfo
     folder: str
@@ -184,7 +197,18 @@ CIFAR_LAYOUTS = {
 
 
 def find_cifar_folder(root: str | Path, folder: str) -> Path:
-    """The extracted ``folder`` under ``root``, or ``root`` itself when it is that folder."""
+    """The extracted ``folder`` under ``root``, or ``root`` itself when it is that folder.
+
+    Args:
+        root: The data root given by the user.
+        folder: The folder the archive extracts to.
+
+    Returns:
+        The folder holding the batch files.
+
+    Raises:
+        FileNotFoundError: Neither ``root`` nor ``root / folder`` is that folder.
+    """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"data root {root} does not exist or is not a folder")
@@ -198,11 +222,23 @@ def find_cifar_folder(root: str | Path, folder: str) -> Path:
 
 
 def _text(value: bytes | str) -> str:
+    """``value`` as str, decoding bytes as UTF-8."""
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def read_cifar_pickle(path: Path) -> dict[str, object]:
-    """A CIFAR pickle as a dict with str keys, whether it was written with byte or str keys."""
+    """A CIFAR pickle as a dict with str keys, whether it was written with byte or str keys.
+
+    Args:
+        path: The pickle file.
+
+    Returns:
+        Its entries, keys decoded.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ValueError: The file does not unpickle to a dict.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"missing CIFAR file {path}")
     with path.open("rb") as file:
@@ -218,13 +254,26 @@ def read_cifar_pickle(path: Path) -> dict[str, object]:
 
 
 def _field(batch: dict[str, object], key: str, path: Path) -> object:
+    """``batch[key]``, or a ValueError naming the file and the keys it has."""
     if key not in batch:
         raise ValueError(f"{path} has no {key!r} entry (found {sorted(batch)})")
     return batch[key]
 
 
 def read_cifar_batch(path: Path, labels_key: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Images uint8 [N, 3, 32, 32] and labels int64 [N] from one batch file, checked."""
+    """Images uint8 [N, 3, 32, 32] and labels int64 [N] from one batch file, checked.
+
+    Args:
+        path: The batch file.
+        labels_key: The batch's key of the labels.
+        num_classes: Labels must lie in 0 .. num_classes - 1.
+
+    Returns:
+        The images and their labels.
+
+    Raises:
+        ValueError: The batch's data or labels have the wrong type, shape or range.
+    """
     batch = read_cifar_pickle(path)
     data = np.asarray(_field(batch, "data", path))
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != PIXELS_PER_IMAGE:
@@ -246,8 +295,18 @@ def read_cifar_batch(path: Path, labels_key: str, num_classes: int) -> tuple[np.
 
 
 def check_label_names(path: Path, layout: CifarLayout) -> None:
-    """Refuse a meta file whose class names differ from the standard order in ``layout.info``."""
-    names = tuple(_text(name) for name in _field(read_cifar_pickle(path), layout.label_names_key, path))
+    """Refuse a meta file whose class names differ from the standard order in ``layout.info``.
+
+    Args:
+        path: The meta file.
+        layout: The variant it belongs to.
+
+    Raises:
+        ValueError: The names differ (or the file is not a meta file).
+    """
+    # Unpickled data has no static type; the meta file's entry is a list of names.
+    listed = cast(Iterable[bytes | str], _field(read_cifar_pickle(path), layout.label_names_key, path))
+    names = tuple(_text(name) for name in listed)
     if names != layout.info.labels:
         raise ValueError(
             f"{path}: {layout.label_names_key!r} is {list(names)}, "
@@ -255,12 +314,23 @@ def check_label_names(path: Path, layout: CifarLayout) -> None:
         )
 
 
-class CifarDataset(Dataset):
+class CifarDataset(Dataset[Sample]):
     """CIFAR-10 or CIFAR-100 (``name``), one split held in memory as uint8.
 
     Yields (float32 [3, 32, 32] normalised with ``info.mean`` / ``info.std``, int label).
     With ``augment`` the training transform (crop, flip, and AutoAugment's CIFAR-10 policy) is
     applied to the uint8 image first, drawing from a generator seeded by ``seed``.
+
+    Args:
+        name: ``"cifar10"`` or ``"cifar100"``.
+        root: The data root: the extracted folder or its parent.
+        split: ``"train"`` or ``"test"``.
+        augment: Augment every image read (training).
+        seed: Seed of the augmentation's generator.
+
+    Raises:
+        ValueError: An unknown variant or split, or malformed files.
+        FileNotFoundError: The folder or a file is missing.
     """
 
     def __init__(self, name: str, root: str | Path, split: str, augment: bool = False, seed: int = 0) -> None:

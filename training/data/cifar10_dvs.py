@@ -41,6 +41,7 @@ from training.contract.events.binning import bin_events
 from training.contract.events.format import make_events
 from training.data.cifar import CIFAR10_INFO
 from training.data.info import DatasetInfo
+from training.data.samples import Sample
 
 SENSOR_SIZE = 128  # DVS128: 128 x 128 pixels
 DEFAULT_BIN_US = 325_000
@@ -82,6 +83,15 @@ def read_aedat2(path: str | Path) -> np.ndarray:
     Timestamps become int64 microseconds. Where they decrease (the 32-bit counter wrapped, or
     the recording was stitched), the events are sorted stably by timestamp, because the binner
     needs non-decreasing time; events with equal timestamps keep their file order.
+
+    Args:
+        path: The ``.aedat`` file.
+
+    Returns:
+        The events, ``dvs-events/1`` records.
+
+    Raises:
+        ValueError: Not an AEDAT 2.0 file, or a body that is not whole records.
     """
     path = Path(path)
     data = path.read_bytes()
@@ -105,7 +115,17 @@ def read_aedat2(path: str | Path) -> np.ndarray:
 
 
 def find_cifar10_dvs_folder(root: str | Path) -> Path:
-    """The folder holding the class folders: ``<root>/CIFAR10-DVS`` if it exists, else ``root``."""
+    """The folder holding the class folders: ``<root>/CIFAR10-DVS`` if it exists, else ``root``.
+
+    Args:
+        root: The data root given by the user.
+
+    Returns:
+        The folder expected to hold one folder per class.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder.
+    """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"data root {root} does not exist or is not a folder")
@@ -113,19 +133,39 @@ def find_cifar10_dvs_folder(root: str | Path) -> Path:
 
 
 def split_files(files: list[Path], split: str) -> list[Path]:
-    """This split's share of one class's files: the name-sorted first 9/10 or the rest."""
+    """This split's share of one class's files: the name-sorted first 9/10 or the rest.
+
+    Args:
+        files: One class's recordings.
+        split: ``"train"`` for the first 9/10, anything else for the rest.
+
+    Returns:
+        The split's files, sorted by name.
+    """
     ordered = sorted(files, key=lambda file: file.name)
     train_count = len(ordered) * TRAIN_TENTHS // 10
     return ordered[:train_count] if split == "train" else ordered[train_count:]
 
 
-class Cifar10DvsDataset(Dataset):
+class Cifar10DvsDataset(Dataset[Sample]):
     """One split of CIFAR10-DVS, read lazily: only the file list is kept in memory.
 
     Yields (frames, int label): frames are float32 [bins, 2, 128, 128] event counts, each bin
     ``bin_us`` microseconds long, counted from the recording's first event. With ``augment``
     the frames go through ``training.data.event_augment.nda_augment``, drawing from
     ``generator``.
+
+    Args:
+        root: The data root: the folder of the class folders or its parent.
+        split: ``"train"`` or ``"test"``.
+        bins: Frames per recording.
+        bin_us: The duration of one frame in microseconds.
+        augment: Augment every sample read (training).
+        seed: Seed of the augmentation's generator.
+
+    Raises:
+        ValueError: An unknown split, or bins or bin_us not positive.
+        FileNotFoundError: The root, a class folder or its recordings are missing.
     """
 
     def __init__(

@@ -8,6 +8,8 @@ from this data set or as a PNG file over HTTP.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from training.contract.images.resize import ResizePolicy
@@ -27,7 +29,17 @@ DIGITS_INFO = DatasetInfo(
 
 
 def digits_split(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images [N, 8, 8] as raw 0..16 values and labels [N] for ``train`` or ``test``."""
+    """Images [N, 8, 8] as raw 0..16 values and labels [N] for ``train`` or ``test``.
+
+    Args:
+        split: ``"train"`` or ``"test"``.
+
+    Returns:
+        The split's images and labels, in ``load_digits()`` order.
+
+    Raises:
+        ValueError: An unknown split.
+    """
     from sklearn.datasets import load_digits
 
     if split not in ("train", "test"):
@@ -39,17 +51,31 @@ def digits_split(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def digit_to_png_pixels(raw: np.ndarray) -> np.ndarray:
-    """A digit as the 8-bit grayscale image file DESIGN.md fixes: min(255, 16 * v)."""
+    """A digit as the 8-bit grayscale image file DESIGN.md fixes: min(255, 16 * v).
+
+    Args:
+        raw: Digit values 0..16, any shape.
+
+    Returns:
+        uint8 pixels of the same shape.
+    """
     return np.minimum(255, np.round(raw * 16)).astype(np.uint8)
 
 
 class DigitsDataset(PixelImages):
-    """Digits as float32 [1, 8, 8] in [0, 1], optionally with user-input augmentation."""
+    """Digits as float32 [1, 8, 8] in [0, 1], optionally with user-input augmentation.
+
+    Args:
+        split: ``"train"`` or ``"test"``.
+        augment: Augment every image read (training).
+        seed: Seed of the augmentation's generator.
+        augmentation: ``UserInputAugmentation`` settings; None or empty for its defaults.
+    """
 
     info = DIGITS_INFO
 
     def __init__(
-        self, split: str, augment: bool = False, seed: int = 0, augmentation: dict | None = None
+        self, split: str, augment: bool = False, seed: int = 0, augmentation: dict[str, Any] | None = None
     ) -> None:
         images, labels = digits_split(split)
         super().__init__(

@@ -19,10 +19,13 @@ names). Every stream is a pure function of (digit, seed, camera).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from training.contract.events.binning import bin_events
 from training.contract.events.format import make_events
@@ -30,6 +33,7 @@ from training.contract.known_fields import refuse_unknown
 from training.data.digits import digits_split
 from training.data.event_augment import drop_events, nda_augment
 from training.data.info import DatasetInfo
+from training.data.samples import Sample
 
 SENSOR = 34
 DIGIT_SIZE = 24
@@ -45,6 +49,8 @@ SACCADE_PATH = ((0.0, 0.0), (3.0, 3.0), (6.0, 0.0), (0.0, 0.0))
 SPLITS = ("train", "test", "other-cameras")
 
 Corners = tuple[tuple[float, float], ...]
+# A stream's seed: anything ``np.random.default_rng`` takes (here a sample index, or a salted list).
+Seed = int | list[int]
 
 
 def _polygon(points: int, radius: float) -> Corners:
@@ -78,20 +84,38 @@ DIGITS_DVS_INFO = DatasetInfo(
 
 @dataclass(frozen=True)
 class CameraParams:
-    """One simulated sensor and its motion; the defaults are the nominal camera."""
+    """One simulated sensor and its motion; the defaults are the nominal camera.
 
-    path: Corners = SACCADE_PATH  # corners the sensor window moves through (px); legs take equal time
-    rotation_deg: float = 0.0  # the path turned about its start
-    amplitude: float = 1.0  # the path scaled
-    duration_ms: int = 3 * SACCADE_MS  # the whole path
-    contrast: float = CONTRAST  # mean log-intensity threshold
-    contrast_jitter: float = CONTRAST_JITTER  # its standard deviation across pixels
+    Attributes:
+        path: Corners the sensor window moves through (px); the legs take equal time.
+        rotation_deg: The path turned about its start.
+        amplitude: The path scaled.
+        duration_ms: The time the whole path takes.
+        contrast: Mean log-intensity threshold.
+        contrast_jitter: Its standard deviation across pixels.
+        refractory_us: A pixel's silence after an event.
+        noise_hz: Background events per pixel per second, random polarity.
+        hot_pixels: Pixels firing at ``hot_pixel_hz``, random polarity.
+        hot_pixel_hz: Their rate.
+        digit_size: Side of the resampled 8x8 digit, px.
+        offset: Digit shift on the sensor (x, y), px.
+
+    Raises:
+        ValueError: A path without legs, or a parameter out of range.
+    """
+
+    path: Corners = SACCADE_PATH
+    rotation_deg: float = 0.0
+    amplitude: float = 1.0
+    duration_ms: int = 3 * SACCADE_MS
+    contrast: float = CONTRAST
+    contrast_jitter: float = CONTRAST_JITTER
     refractory_us: int = REFRACTORY_US
-    noise_hz: float = 0.0  # background events per pixel per second, random polarity
-    hot_pixels: int = 0  # pixels firing at hot_pixel_hz, random polarity
+    noise_hz: float = 0.0
+    hot_pixels: int = 0
     hot_pixel_hz: float = 0.0
-    digit_size: int = DIGIT_SIZE  # side of the resampled 8x8 digit, px
-    offset: tuple[float, float] = (0.0, 0.0)  # digit shift on the sensor (x, y), px
+    digit_size: int = DIGIT_SIZE
+    offset: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         if len(self.path) < 2 or self.duration_ms < len(self.path) - 1:
@@ -114,7 +138,26 @@ _INTEGER = ("duration_ms", "refractory_us", "hot_pixels", "digit_size")
 @dataclass(frozen=True)
 class CameraRanges:
     """Where ``sample_camera`` draws each ``CameraParams`` field: ``paths`` by name, every number
-    uniformly over a union of intervals (both offset axes from ``offset``)."""
+    uniformly over a union of intervals (both offset axes from ``offset``).
+
+    Attributes:
+        paths: Names of ``PATHS`` the camera's path is drawn from.
+        rotation_deg: Intervals of each ``CameraParams`` field of the same name; whole-number
+            fields draw whole numbers. The other numeric fields follow the same rule.
+        amplitude: See ``rotation_deg``.
+        duration_ms: See ``rotation_deg``.
+        contrast: See ``rotation_deg``.
+        contrast_jitter: See ``rotation_deg``.
+        refractory_us: See ``rotation_deg``.
+        noise_hz: See ``rotation_deg``.
+        hot_pixels: See ``rotation_deg``.
+        hot_pixel_hz: See ``rotation_deg``.
+        digit_size: See ``rotation_deg``.
+        offset: Intervals of both offset axes, drawn apart.
+
+    Raises:
+        ValueError: An unknown path, or a span that is empty or not [low, high] intervals.
+    """
 
     paths: tuple[str, ...]
     rotation_deg: Span
@@ -140,19 +183,38 @@ class CameraRanges:
 
     @staticmethod
     def numeric_fields() -> tuple[str, ...]:
+        """The names of the fields that hold intervals (all but ``paths``)."""
         return tuple(f.name for f in fields(CameraRanges) if f.name != "paths")
 
-    def with_overrides(self, values: dict) -> CameraRanges:
-        """These ranges with some fields replaced, from a config mapping (lists of [low, high])."""
+    def with_overrides(self, values: dict[str, Any]) -> CameraRanges:
+        """These ranges with some fields replaced, from a config mapping (lists of [low, high]).
+
+        Args:
+            values: Fields to replace: ``paths`` a list of names, the others lists of [low, high].
+
+        Returns:
+            The new ranges, checked.
+
+        Raises:
+            ValueError: An unknown field, path or malformed span.
+        """
         refuse_unknown(values, CameraRanges, "camera ranges", show_known=True)
-        changes = {
+        changes: dict[str, Any] = {
             name: tuple(value) if name == "paths" else tuple(tuple(float(v) for v in i) for i in value)
             for name, value in values.items()
         }
         return replace(self, **changes)
 
     def covers(self, name: str, camera: CameraParams) -> bool:
-        """Whether ``camera``'s value of field ``name`` lies inside these ranges."""
+        """Whether ``camera``'s value of field ``name`` lies inside these ranges.
+
+        Args:
+            name: A ``CameraParams`` field.
+            camera: The camera to test.
+
+        Returns:
+            True when the value (both axes, for ``offset``) lies in one of the intervals.
+        """
         if name == "path":
             return camera.path in {PATHS[p] for p in self.paths}
         values = camera.offset if name == "offset" else (getattr(camera, name),)
@@ -166,7 +228,9 @@ def _draw(rng: np.random.Generator, span: Span, integer: bool) -> float:
         widths = [b - a + (1 if integer else 0) for a, b in span]
         total = sum(widths)
         pick = rng.random() * total if total > 0 else 0.0
-        for (lo, hi), width in zip(span, widths):
+        # The interval the pick falls in (the last one, should rounding carry it past the end).
+        for interval, width in zip(span, widths):
+            lo, hi = interval
             if pick < width:
                 break
             pick -= width
@@ -176,8 +240,16 @@ def _draw(rng: np.random.Generator, span: Span, integer: bool) -> float:
 
 
 def sample_camera(rng: np.random.Generator, ranges: CameraRanges) -> CameraParams:
-    """A camera drawn from ``ranges``."""
-    values = {"path": PATHS[ranges.paths[int(rng.integers(len(ranges.paths)))]]}
+    """A camera drawn from ``ranges``.
+
+    Args:
+        rng: Where every value is drawn from.
+        ranges: Where each field is drawn.
+
+    Returns:
+        The camera.
+    """
+    values: dict[str, Any] = {"path": PATHS[ranges.paths[int(rng.integers(len(ranges.paths)))]]}
     for name in CameraRanges.numeric_fields():
         if name == "offset":
             values[name] = (_draw(rng, ranges.offset, False), _draw(rng, ranges.offset, False))
@@ -253,8 +325,8 @@ def _window_positions(camera: CameraParams) -> tuple[np.ndarray, np.ndarray]:
     path = np.asarray(camera.path, dtype=np.float64)
     angle = np.deg2rad(camera.rotation_deg)
     cos, sin = np.cos(angle), np.sin(angle)
-    # With rotation 0, amplitude 1 and offset 0 every operation below is exact, which keeps the
-    # nominal streams bit for bit what they were before cameras became parameters.
+    # With rotation 0, amplitude 1 and offset 0 every operation below is exact, so the nominal
+    # camera follows SACCADE_PATH itself, without rounding.
     cx = (path[:, 0] * cos - path[:, 1] * sin) * camera.amplitude - camera.offset[0]
     cy = (path[:, 0] * sin + path[:, 1] * cos) * camera.amplitude - camera.offset[1]
     legs = len(path) - 1
@@ -284,9 +356,20 @@ def _noise(rng: np.random.Generator, camera: CameraParams) -> tuple[np.ndarray, 
     return t, pixels % SENSOR, pixels // SENSOR, p
 
 
-def generate_streams(digits: list[np.ndarray], seeds: list, cameras: list[CameraParams]) -> list[np.ndarray]:
+def generate_streams(
+    digits: list[np.ndarray], seeds: list[Seed], cameras: list[CameraParams]
+) -> list[np.ndarray]:
     """The ``dvs-events/1`` records of each (digit, seed, camera): ``generate_stream`` of each,
-    simulated side by side so that numpy's per-call cost is shared."""
+    simulated side by side so that numpy's per-call cost is shared.
+
+    Args:
+        digits: Raw 8x8 digits (values 0..16).
+        seeds: One seed per digit.
+        cameras: One camera per digit.
+
+    Returns:
+        One event stream per digit, time non-decreasing.
+    """
     count = len(digits)
     if not count:
         return []
@@ -306,9 +389,9 @@ def generate_streams(digits: list[np.ndarray], seeds: list, cameras: list[Camera
     fx, fy = np.zeros((2, count, durations.max() + 1))
     for b, camera in enumerate(cameras):
         x, y = _window_positions(camera)
-        steps = slice(0, len(x))
-        ix[b, steps], iy[b, steps] = np.floor(x), np.floor(y)
-        fx[b, steps], fy[b, steps] = x - ix[b, steps], y - iy[b, steps]
+        moving = slice(0, len(x))
+        ix[b, moving], iy[b, moving] = np.floor(x), np.floor(y)
+        fx[b, moving], fy[b, moving] = x - ix[b, moving], y - iy[b, moving]
     pad = int(max(np.abs(ix).max(), np.abs(iy).max())) + 2
     canvases = np.stack([_scene(digit, camera.digit_size, pad) for digit, camera in zip(digits, cameras)])
     # Every (SENSOR + 1)-square block of each canvas; one block per stream and step feeds the bilinear view.
@@ -316,14 +399,16 @@ def generate_streams(digits: list[np.ndarray], seeds: list, cameras: list[Camera
     ix, iy, streams_index = ix + pad, iy + pad, np.arange(count)
 
     def log_view(step: int) -> np.ndarray:
-        """Log-intensity on each sensor at window position ``step``, as the original per-stream
-        code computed it (same operations in the same order, so the same bits)."""
+        """Log-intensity on each sensor at window position ``step``, with the operations of a
+        single stream's simulation in the same order, so a stream's bits do not depend on the
+        streams simulated beside it."""
         block = blocks[streams_index, iy[:, step], ix[:, step]]
         wx, wy = fx[:, step, None, None], fy[:, step, None, None]
         view = (1 - wy) * ((1 - wx) * block[:, :-1, :-1] + wx * block[:, :-1, 1:]) + wy * (
             (1 - wx) * block[:, 1:, :-1] + wx * block[:, 1:, 1:]
         )
-        return np.log(0.05 + view)
+        log_intensity: np.ndarray = np.log(0.05 + view)
+        return log_intensity
 
     reference = log_view(0)
     refractory = np.array([c.refractory_us for c in cameras], dtype=np.int64)[:, None, None]
@@ -344,13 +429,13 @@ def generate_streams(digits: list[np.ndarray], seeds: list, cameras: list[Camera
         np.add(reference, threshold, out=reference, where=on)
         np.subtract(reference, threshold, out=reference, where=off)
         np.copyto(silent_until, now + refractory, where=on | off)
-        # ON before OFF within a step, each in row-major order: the order the per-event time draws
-        # below have always been made in.
-        for mask, polarity in ((on, True), (off, False)):
+        # ON before OFF within a step, each in row-major order: the order of the per-event time
+        # draws below, which the streams' reproducibility rests on.
+        for mask, is_on in ((on, True), (off, False)):
             index = np.flatnonzero(mask)
             fired_at.append(index)
             fired_step.append(np.full(len(index), step, dtype=np.int64))
-            fired_on.append(np.full(len(index), polarity))
+            fired_on.append(np.full(len(index), is_on))
     flat = np.concatenate(fired_at)
     per_stream = np.argsort(flat // (SENSOR * SENSOR), kind="stable")
     flat, steps, polarity = (
@@ -375,25 +460,52 @@ def generate_streams(digits: list[np.ndarray], seeds: list, cameras: list[Camera
     return streams
 
 
-def generate_stream(digit: np.ndarray, seed, camera: CameraParams = NOMINAL) -> np.ndarray:
-    """The ``dvs-events/1`` records of one digit seen through ``camera``; ``seed`` is anything
-    ``np.random.default_rng`` takes."""
+def generate_stream(digit: np.ndarray, seed: Seed, camera: CameraParams = NOMINAL) -> np.ndarray:
+    """The ``dvs-events/1`` records of one digit seen through ``camera``.
+
+    Args:
+        digit: A raw 8x8 digit (values 0..16).
+        seed: Anything ``np.random.default_rng`` takes.
+        camera: The simulated sensor and its motion.
+
+    Returns:
+        The event stream, time non-decreasing.
+    """
     return generate_streams([digit], [seed], [camera])[0]
 
 
 @dataclass(frozen=True)
 class TrainSettings:
     """The ``train`` split's settings (the config's ``augmentation`` mapping): which streams each
-    digit gets, and the event drop applied on top of NDA when the config's ``augment`` is on."""
+    digit gets, and the event drop applied on top of NDA when the config's ``augment`` is on.
 
-    nominal: bool = True  # the digit's NOMINAL stream (today's train stream)
-    variants: int = 0  # streams through cameras drawn from ``ranges``
+    Attributes:
+        nominal: Include the digit's NOMINAL stream.
+        variants: Streams through cameras drawn from ``ranges``, per digit.
+        ranges: Where the variants' cameras are drawn.
+        event_drop_p: Share of samples thinned by ``drop_events`` (with ``augment``).
+        event_keep: The range of the keep probability of that thinning.
+    """
+
+    nominal: bool = True
+    variants: int = 0
     ranges: CameraRanges = TRAIN_RANGES
-    event_drop_p: float = 0.0  # share of samples thinned by ``drop_events`` (with ``augment``)
+    event_drop_p: float = 0.0
     event_keep: tuple[float, float] = (0.4, 1.0)
 
     @classmethod
-    def from_dict(cls, values: dict) -> TrainSettings:
+    def from_dict(cls, values: dict[str, Any]) -> TrainSettings:
+        """Settings from a config mapping (``ranges`` as ``CameraRanges.with_overrides`` takes).
+
+        Args:
+            values: Fields to change from their defaults.
+
+        Returns:
+            The settings.
+
+        Raises:
+            ValueError: An unknown field, bad ranges, or a split without streams.
+        """
         refuse_unknown(values, cls, "digits-dvs augmentation settings", show_known=True)
         values = dict(values)
         values["ranges"] = TRAIN_RANGES.with_overrides(values.get("ranges") or {})
@@ -414,14 +526,26 @@ def _split_indices(split: str) -> np.ndarray:
     if split not in SPLITS:
         raise ValueError(f"digits-dvs has splits {', '.join(repr(s) for s in SPLITS)}, not {split!r}")
     indices = np.arange(1797)
-    return indices[indices % 5 != 0] if split == "train" else indices[indices % 5 == 0]
+    chosen: np.ndarray = indices[indices % 5 != 0] if split == "train" else indices[indices % 5 == 0]
+    return chosen
 
 
 def split_plan(
     split: str, settings: TrainSettings = TrainSettings()
-) -> tuple[list[int], list, list[CameraParams]]:
-    """(sample index, stream seed, camera) of each stream of a split, in order."""
-    plan = []
+) -> tuple[list[int], list[Seed], list[CameraParams]]:
+    """(sample index, stream seed, camera) of each stream of a split, in order.
+
+    Args:
+        split: ``"train"``, ``"test"`` or ``"other-cameras"``.
+        settings: Which streams the ``train`` split has; the others ignore it.
+
+    Returns:
+        The sample indices, seeds and cameras, one of each per stream.
+
+    Raises:
+        ValueError: An unknown split.
+    """
+    plan: list[tuple[int, Seed, CameraParams]] = []
     for index in _split_indices(split).tolist():
         if split == "test" or (split == "train" and settings.nominal):
             plan.append((index, index, NOMINAL))
@@ -446,7 +570,9 @@ def _sample_digits(split: str) -> tuple[dict[int, np.ndarray], dict[int, int]]:
     return dict(zip(indices, images)), dict(zip(indices, labels.tolist()))
 
 
-def _iter_split(split: str, settings: TrainSettings, chunk: int = 96):
+def _iter_split(
+    split: str, settings: TrainSettings, chunk: int = 96
+) -> Iterator[tuple[list[np.ndarray], list[int]]]:
     """(streams, labels) of a split, ``chunk`` streams at a time."""
     images, labels = _sample_digits(split)
     samples, seeds, cameras = split_plan(split, settings)
@@ -461,8 +587,17 @@ def _iter_split(split: str, settings: TrainSettings, chunk: int = 96):
 def digits_dvs_split(
     split: str, settings: TrainSettings = TrainSettings()
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """The event streams and labels of ``train``, ``test`` or ``other-cameras``."""
-    streams, labels = [], []
+    """The event streams and labels of ``train``, ``test`` or ``other-cameras``.
+
+    Args:
+        split: ``"train"``, ``"test"`` or ``"other-cameras"``.
+        settings: Which streams the ``train`` split has; the others ignore it.
+
+    Returns:
+        The streams and one label per stream.
+    """
+    streams: list[np.ndarray] = []
+    labels: list[int] = []
     for part_streams, part_labels in _iter_split(split, settings):
         streams += part_streams
         labels += part_labels
@@ -470,14 +605,32 @@ def digits_dvs_split(
 
 
 def stream_frames(events: np.ndarray, bins: int = TIMESTEPS, bin_us: int = BIN_US) -> np.ndarray:
-    """The frames [bins, 2, 34, 34] of a whole stream, binned by the service's own binner."""
+    """The frames [bins, 2, 34, 34] of a whole stream, binned by the service's own binner.
+
+    Args:
+        events: ``dvs-events/1`` records.
+        bins: Frames to make.
+        bin_us: The duration of one frame in microseconds.
+
+    Returns:
+        float32 event counts [bins, 2, 34, 34].
+    """
     return bin_events(events, SENSOR, SENSOR, bin_us, bins)
 
 
-class DigitsDvsDataset:
+class DigitsDvsDataset(Dataset[Sample]):
     """Frames [T, 2, 34, 34] of every stream of a split (generated once, held in memory) and
     labels. ``augment`` applies NDA-style roll / rotate / cutout (and the event drop that
-    ``augmentation``, the config's mapping read as ``TrainSettings``, may ask for)."""
+    ``augmentation``, the config's mapping read as ``TrainSettings``, may ask for).
+
+    Args:
+        split: ``"train"``, ``"test"`` or ``"other-cameras"``.
+        augment: Augment every sample read (training).
+        seed: Seed of the augmentation's generator.
+        bins: Frames per stream.
+        augmentation: ``TrainSettings`` as a config mapping; None or empty for its defaults.
+        bin_us: The duration of one frame in microseconds.
+    """
 
     info = DIGITS_DVS_INFO
 
@@ -487,7 +640,7 @@ class DigitsDvsDataset:
         augment: bool = False,
         seed: int = 0,
         bins: int = TIMESTEPS,
-        augmentation: dict | None = None,
+        augmentation: dict[str, Any] | None = None,
         bin_us: int = BIN_US,
     ) -> None:
         settings = TrainSettings.from_dict(augmentation or {})
@@ -505,7 +658,7 @@ class DigitsDvsDataset:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> Sample:
         frames = self.frames[index]
         if self.augment:
             frames = nda_augment(frames, self.generator)

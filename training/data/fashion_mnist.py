@@ -10,6 +10,7 @@ encoders take intensities.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,19 @@ def _find(root: Path, name: str) -> Path:
 
 
 def fashion_mnist_split(split: str, root: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels uint8 [N, 28, 28] and labels int64 [N] of ``train`` or ``test``, checked."""
+    """Pixels uint8 [N, 28, 28] and labels int64 [N] of ``train`` or ``test``, checked.
+
+    Args:
+        split: ``"train"`` or ``"test"``.
+        root: The folder holding the four IDX files; None for Debian's package folder.
+
+    Returns:
+        The split's pixels and labels, in file order.
+
+    Raises:
+        ValueError: An unknown split, or files of the wrong shape, type or labels.
+        FileNotFoundError: A file is missing.
+    """
     if split not in FILES:
         raise ValueError(f"fashion-mnist has splits 'train' and 'test', not {split!r}")
     root = Path(root) if root is not None else DEFAULT_ROOT
@@ -79,7 +92,15 @@ def fashion_mnist_split(split: str, root: str | Path | None = None) -> tuple[np.
 
 
 class FashionMnistDataset(PixelImages):
-    """Fashion-MNIST as float32 [1, 28, 28] in [0, 1], optionally with user-input augmentation."""
+    """Fashion-MNIST as float32 [1, 28, 28] in [0, 1], optionally with user-input augmentation.
+
+    Args:
+        split: ``"train"`` or ``"test"``.
+        root: The folder holding the four IDX files; None for Debian's package folder.
+        augment: Augment every image read (training).
+        seed: Seed of the augmentation's generator.
+        augmentation: ``UserInputAugmentation`` settings; None or empty for its defaults.
+    """
 
     info = FASHION_MNIST_INFO
 
@@ -89,7 +110,7 @@ class FashionMnistDataset(PixelImages):
         root: str | Path | None = None,
         augment: bool = False,
         seed: int = 0,
-        augmentation: dict | None = None,
+        augmentation: dict[str, Any] | None = None,
     ) -> None:
         pixels, labels = fashion_mnist_split(split, root)
         super().__init__(pixels, labels, augment=augment, seed=seed, augmentation=augmentation)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-IDX_TYPES = {
+IDX_TYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -28,7 +29,18 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 
 def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
-    """The array held by the bytes of an IDX file (already decompressed)."""
+    """The array held by the bytes of an IDX file (already decompressed).
+
+    Args:
+        data: The whole file's bytes, header included.
+        name: What to call the data in error messages (a path, usually).
+
+    Returns:
+        The elements in the header's shape, in native byte order.
+
+    Raises:
+        ValueError: The magic number is wrong, or the length does not match the header.
+    """
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_TYPES:
         raise ValueError(f"{name} is not an IDX file (bad magic number {data[:4].hex() or 'empty'})")
     dtype, ndim = IDX_TYPES[data[2]], data[3]
@@ -46,7 +58,18 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """An IDX file from disk; gzip-compressed files (``.gz`` or not) are recognised by content."""
+    """An IDX file from disk; gzip-compressed files (``.gz`` or not) are recognised by content.
+
+    Args:
+        path: The IDX file, plain or gzip-compressed.
+
+    Returns:
+        The file's array, as ``parse_idx`` reads it.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ValueError: A broken gzip stream or a malformed IDX file.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"missing IDX file {path}")
@@ -60,7 +83,16 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:
-    """Write ``array`` as IDX (gzip when ``compress`` or the name ends in .gz): for tests and tools."""
+    """Write ``array`` as IDX (gzip when ``compress`` or the name ends in .gz): for tests and tools.
+
+    Args:
+        path: Where to write the file.
+        array: The elements; their dtype must be one IDX holds (any byte order).
+        compress: Gzip the file; None compresses when ``path`` ends in ``.gz``.
+
+    Raises:
+        ValueError: IDX has no element type for ``array.dtype``.
+    """
     path = Path(path)
     codes = {dtype.newbyteorder("="): code for code, dtype in IDX_TYPES.items()}
     dtype = np.dtype(array.dtype).newbyteorder("=")

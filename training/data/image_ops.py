@@ -27,27 +27,67 @@ def _affine(image: Image.Image, coefficients: tuple[float, ...]) -> Image.Image:
 
 
 def shear_x(image: Image.Image, factor: float) -> Image.Image:
-    """Row y moves ``factor * y`` pixels left; row 0 stays (PIL maps pixel centres, hence -factor/2)."""
+    """Row y moves ``factor * y`` pixels left; row 0 stays (PIL maps pixel centres, hence -factor/2).
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        factor: The shear factor, signed.
+
+    Returns:
+        The sheared image, uncovered pixels black.
+    """
     return _affine(image, (1.0, factor, -0.5 * factor, 0.0, 1.0, 0.0))
 
 
 def shear_y(image: Image.Image, factor: float) -> Image.Image:
-    """Column x moves ``factor * x`` pixels up; column 0 stays."""
+    """Column x moves ``factor * x`` pixels up; column 0 stays.
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        factor: The shear factor, signed.
+
+    Returns:
+        The sheared image, uncovered pixels black.
+    """
     return _affine(image, (1.0, 0.0, 0.0, factor, 1.0, -0.5 * factor))
 
 
 def translate_x(image: Image.Image, pixels: float) -> Image.Image:
-    """Content moves ``pixels`` to the right (left when negative)."""
+    """Content moves ``pixels`` to the right (left when negative).
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        pixels: The shift, signed.
+
+    Returns:
+        The shifted image, uncovered pixels black.
+    """
     return _affine(image, (1.0, 0.0, -pixels, 0.0, 1.0, 0.0))
 
 
 def translate_y(image: Image.Image, pixels: float) -> Image.Image:
-    """Content moves ``pixels`` down (up when negative)."""
+    """Content moves ``pixels`` down (up when negative).
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        pixels: The shift, signed.
+
+    Returns:
+        The shifted image, uncovered pixels black.
+    """
     return _affine(image, (1.0, 0.0, 0.0, 0.0, 1.0, -pixels))
 
 
 def rotate(image: Image.Image, degrees: float) -> Image.Image:
-    """Counter-clockwise about the centre."""
+    """Counter-clockwise about the centre.
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        degrees: The angle, signed.
+
+    Returns:
+        The rotated image, uncovered pixels black.
+    """
     return image.rotate(
         degrees,
         resample=Image.Resampling.NEAREST,
@@ -56,50 +96,132 @@ def rotate(image: Image.Image, degrees: float) -> Image.Image:
 
 
 def brightness(image: Image.Image, offset: float) -> Image.Image:
-    """Blend with black by the factor 1 + offset (offset 0: unchanged)."""
+    """Blend with black by the factor 1 + offset (offset 0: unchanged).
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        offset: The enhancement offset, signed.
+
+    Returns:
+        The brightened (or darkened) image.
+    """
     return ImageEnhance.Brightness(image).enhance(1.0 + offset)
 
 
 def color(image: Image.Image, offset: float) -> Image.Image:
-    """Blend with the grey image by 1 + offset: saturation."""
+    """Blend with the grey image by 1 + offset: saturation.
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        offset: The enhancement offset, signed.
+
+    Returns:
+        The re-saturated image.
+    """
     return ImageEnhance.Color(image).enhance(1.0 + offset)
 
 
 def contrast(image: Image.Image, offset: float) -> Image.Image:
-    """Blend with the image's mean grey by 1 + offset."""
+    """Blend with the image's mean grey by 1 + offset.
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        offset: The enhancement offset, signed.
+
+    Returns:
+        The image with more (or less) contrast.
+    """
     return ImageEnhance.Contrast(image).enhance(1.0 + offset)
 
 
 def sharpness(image: Image.Image, offset: float) -> Image.Image:
-    """Blend with a smoothed copy by 1 + offset."""
+    """Blend with a smoothed copy by 1 + offset.
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        offset: The enhancement offset, signed.
+
+    Returns:
+        The sharpened (or softened) image.
+    """
     return ImageEnhance.Sharpness(image).enhance(1.0 + offset)
 
 
 def posterize(image: Image.Image, bits: float) -> Image.Image:
-    """Keep the ``bits`` highest bits of every channel."""
+    """Keep the ``bits`` highest bits of every channel.
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        bits: Bits kept, 1..8 (truncated to a whole number).
+
+    Returns:
+        The posterized image.
+    """
     return ImageOps.posterize(image, int(bits))
 
 
 def solarize(image: Image.Image, threshold: float) -> Image.Image:
-    """Invert every pixel value at or above ``threshold``."""
+    """Invert every pixel value at or above ``threshold``.
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        threshold: The lowest value inverted (truncated to a whole number; 256 inverts none).
+
+    Returns:
+        The solarized image.
+    """
     return ImageOps.solarize(image, int(threshold))
 
 
 def auto_contrast(image: Image.Image, _: float = 0.0) -> Image.Image:
-    """Stretch each channel so its darkest value becomes 0 and its brightest 255."""
+    """Stretch each channel so its darkest value becomes 0 and its brightest 255.
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        _: Unused: the operation has no magnitude.
+
+    Returns:
+        The stretched image.
+    """
     return ImageOps.autocontrast(image)
 
 
 def equalize(image: Image.Image, _: float = 0.0) -> Image.Image:
-    """Flatten each channel's histogram."""
+    """Flatten each channel's histogram.
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        _: Unused: the operation has no magnitude.
+
+    Returns:
+        The equalized image.
+    """
     return ImageOps.equalize(image)
 
 
 def invert(image: Image.Image, _: float = 0.0) -> Image.Image:
+    """Replace every value v by 255 - v.
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        _: Unused: the operation has no magnitude.
+
+    Returns:
+        The negative image.
+    """
     return ImageOps.invert(image)
 
 
 def identity(image: Image.Image, _: float = 0.0) -> Image.Image:
+    """Leave the image as it is (RandAugment's no-op).
+
+    Args:
+        image: A grey or RGB 8-bit image.
+        _: Unused: the operation has no magnitude.
+
+    Returns:
+        A copy of the image.
+    """
     return image.copy()
 
 
@@ -129,7 +251,17 @@ def magnitude(name: str, level: int, levels: int, side: int) -> float:
     """The operation's magnitude at ``level`` of ``levels`` bins (0 .. levels - 1), unsigned.
 
     Linear from 0 to the top of the scale, except Posterize (8 bits down to 4, rounded) and
-    Solarize (threshold 256, nothing inverted, down to 0, everything inverted)."""
+    Solarize (threshold 256, nothing inverted, down to 0, everything inverted).
+
+    Args:
+        name: An operation of ``OPERATIONS``.
+        level: The magnitude bin, 0 .. levels - 1.
+        levels: The number of bins.
+        side: The image's side in pixels (translations scale with it).
+
+    Returns:
+        The magnitude in the operation's own unit, before any sign.
+    """
     top = OPERATIONS[name][1](side)
     fraction = level / (levels - 1) if levels > 1 else 0.0
     if name == "Posterize":

@@ -7,6 +7,8 @@ user-input augmentation (``image_augment.py``) works on what a user would have s
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -14,11 +16,22 @@ from torch.utils.data import Dataset
 from training.contract.images.model_input import InputSpec, normalize_pixels
 from training.data.image_augment import UserInputAugmentation
 from training.data.info import DatasetInfo
+from training.data.samples import Sample
 
 
-class PixelImages(Dataset):
-    """(float32 [1, H, W], label) per image. With ``augment``, training images go through
-    ``UserInputAugmentation`` (settings from the config's ``augmentation`` mapping)."""
+class PixelImages(Dataset[Sample]):
+    """(float32 [1, H, W], label) per image.
+
+    With ``augment``, training images go through ``UserInputAugmentation`` (settings from the
+    config's ``augmentation`` mapping). Subclasses set the class attribute ``info``.
+
+    Args:
+        pixels: The image files' pixels, uint8 [N, H, W].
+        labels: The class index of each image [N].
+        augment: Augment every image read (training).
+        seed: Seed of the augmentation's generator.
+        augmentation: ``UserInputAugmentation`` settings; None or empty for its defaults.
+    """
 
     info: DatasetInfo
 
@@ -28,7 +41,7 @@ class PixelImages(Dataset):
         labels: np.ndarray,
         augment: bool = False,
         seed: int = 0,
-        augmentation: dict | None = None,
+        augmentation: dict[str, Any] | None = None,
     ) -> None:
         self.pixels = pixels  # uint8 [N, H, W], the image files' pixels
         self.spec = InputSpec.from_info(self.info)

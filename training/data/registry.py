@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
-from typing import NamedTuple
+from dataclasses import dataclass, replace
+from typing import Any
 
 from torch.utils.data import Dataset
 
@@ -14,23 +14,35 @@ from training.data.digits import DIGITS_INFO, DigitsDataset
 from training.data.digits_dvs import DIGITS_DVS_INFO, DigitsDvsDataset
 from training.data.fashion_mnist import FASHION_MNIST_INFO, FashionMnistDataset
 from training.data.info import DatasetInfo
+from training.data.samples import Sample
 from training.data.tiny_imagenet import TINY_IMAGENET_INFO, TinyImageNetDataset
 
 
-class Frames(NamedTuple):
-    """How an event data set cuts its recordings: ``count`` frames of ``bin_us`` each."""
+@dataclass(frozen=True)
+class Frames:
+    """How an event data set cuts its recordings: ``count`` frames of ``bin_us`` each.
+
+    Attributes:
+        count: Frames per recording.
+        bin_us: The duration of one frame in microseconds.
+    """
 
     count: int
     bin_us: int
 
 
-def _digits(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
+def _digits(
+    split: str, root: str | None, augment: bool, options: dict[str, Any], frames: Frames | None
+) -> Dataset[Sample]:
     return DigitsDataset(split, augment=augment, augmentation=options)
 
 
-def _digits_dvs(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
+def _digits_dvs(
+    split: str, root: str | None, augment: bool, options: dict[str, Any], frames: Frames | None
+) -> Dataset[Sample]:
     # The data set refuses an unknown split itself, naming the three, before generating anything.
     # options (the train split's camera variants) only shape the training streams.
+    assert frames is not None  # load_dataset gives every event data set its frames
     return DigitsDvsDataset(
         split,
         augment=augment,
@@ -41,8 +53,8 @@ def _digits_dvs(split: str, root: str | None, augment: bool, options: dict, fram
 
 
 def _fashion_mnist(
-    split: str, root: str | None, augment: bool, options: dict, frames: Frames | None
-) -> Dataset:
+    split: str, root: str | None, augment: bool, options: dict[str, Any], frames: Frames | None
+) -> Dataset[Sample]:
     # root None: the folder of Debian's dataset-fashion-mnist package.
     return FashionMnistDataset(split, root, augment=augment, augmentation=options)
 
@@ -54,34 +66,42 @@ def _required_root(name: str, root: str | None, expected: str) -> str:
     return root
 
 
-def _cifar10(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
+def _cifar10(
+    split: str, root: str | None, augment: bool, options: dict[str, Any], frames: Frames | None
+) -> Dataset[Sample]:
     root = _required_root("cifar10", root, "cifar-10-batches-py/ (the extracted python version)")
     return CifarDataset("cifar10", root, split, augment=augment)
 
 
-def _cifar100(split: str, root: str | None, augment: bool, options: dict, frames: Frames | None) -> Dataset:
+def _cifar100(
+    split: str, root: str | None, augment: bool, options: dict[str, Any], frames: Frames | None
+) -> Dataset[Sample]:
     root = _required_root("cifar100", root, "cifar-100-python/ (the extracted python version)")
     return CifarDataset("cifar100", root, split, augment=augment)
 
 
 def _tiny_imagenet(
-    split: str, root: str | None, augment: bool, options: dict, frames: Frames | None
-) -> Dataset:
+    split: str, root: str | None, augment: bool, options: dict[str, Any], frames: Frames | None
+) -> Dataset[Sample]:
     root = _required_root("tiny-imagenet", root, "tiny-imagenet-200/ (the extracted zip)")
     return TinyImageNetDataset(root, split, augment=augment)
 
 
 def _cifar10_dvs(
-    split: str, root: str | None, augment: bool, options: dict, frames: Frames | None
-) -> Dataset:
+    split: str, root: str | None, augment: bool, options: dict[str, Any], frames: Frames | None
+) -> Dataset[Sample]:
     root = _required_root("cifar10-dvs", root, "CIFAR10-DVS/<class>/*.aedat (the extracted AEDAT 2.0 files)")
+    assert frames is not None  # load_dataset gives every event data set its frames
     return Cifar10DvsDataset(root, split, bins=frames.count, bin_us=frames.bin_us, augment=augment)
 
 
-# name -> (info, loader(split, root, augment, options, frames)); options is the config's ``augmentation``
-# mapping, read by the data sets that have settings (digits, digits-dvs, fashion-mnist). tiny-imagenet's info has placeholder class names
-# (its real ones come from words.txt); the loaded data set's ``info`` carries the real ones.
-DATASETS: dict[str, tuple[DatasetInfo, Callable[[str, str | None, bool, dict, Frames | None], Dataset]]] = {
+# loader(split, root, augment, options, frames): options is the config's ``augmentation``
+# mapping, read by the data sets that have settings (digits, digits-dvs, fashion-mnist).
+Loader = Callable[[str, str | None, bool, dict[str, Any], Frames | None], Dataset[Sample]]
+
+# name -> (info, loader). tiny-imagenet's info has placeholder class names (its real ones come from
+# words.txt); the loaded data set's ``info`` carries the real ones.
+DATASETS: dict[str, tuple[DatasetInfo, Loader]] = {
     "digits": (DIGITS_INFO, _digits),
     "digits-dvs": (DIGITS_DVS_INFO, _digits_dvs),
     "fashion-mnist": (FASHION_MNIST_INFO, _fashion_mnist),
@@ -97,15 +117,34 @@ DATASETS: dict[str, tuple[DatasetInfo, Callable[[str, str | None, bool, dict, Fr
 EVENT_BINS = 4
 
 
+def _event_bin_us(info: DatasetInfo) -> int:
+    """An event data set's frame length (every event data set's info has one)."""
+    assert info.bin_us is not None, f"event data set {info.name} has no bin_us"
+    return info.bin_us
+
+
 def dataset_info(name: str, timesteps: int | None = None) -> DatasetInfo:
-    """What a model of data set ``name`` needs to know. For event data sets, ``timesteps`` frames
-    cover what ``EVENT_BINS`` frames of ``bin_us`` cover, so one frame lasts ``bin_us * 4 / T``:
-    a network with more timesteps sees the same span of the recording in finer steps."""
+    """What a model of data set ``name`` needs to know.
+
+    For event data sets, ``timesteps`` frames cover what ``EVENT_BINS`` frames of ``bin_us``
+    cover, so one frame lasts ``bin_us * 4 / T``: a network with more timesteps sees the same
+    span of the recording in finer steps.
+
+    Args:
+        name: A registry name (``DATASETS``).
+        timesteps: The network's T (event data sets); None for the default ``EVENT_BINS``.
+
+    Returns:
+        The data set's description.
+
+    Raises:
+        ValueError: An unknown data set.
+    """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
     info = DATASETS[name][0]
     if info.kind == "events" and timesteps is not None and timesteps != EVENT_BINS:
-        info = replace(info, bin_us=round(info.bin_us * EVENT_BINS / timesteps))
+        info = replace(info, bin_us=round(_event_bin_us(info) * EVENT_BINS / timesteps))
     return info
 
 
@@ -114,15 +153,32 @@ def load_dataset(
     split: str,
     root: str | None = None,
     augment: bool = False,
-    augmentation: dict | None = None,
+    augmentation: dict[str, Any] | None = None,
     timesteps: int | None = None,
-) -> Dataset:
-    """``augmentation`` holds the data set's augmentation settings (the config's mapping of the
-    same name); data sets without settings ignore it. Event data sets make one frame per
-    timestep of the network that reads them: ``timesteps`` bins (their default, 4, when None);
-    image data sets ignore it."""
+) -> Dataset[Sample]:
+    """One split of a data set by name, yielding (input, label) samples.
+
+    Args:
+        name: A registry name (``DATASETS``).
+        split: The split, e.g. ``"train"`` or ``"test"``; each data set names its own.
+        root: The folder of an on-disk data set (required by cifar10, cifar100, tiny-imagenet and
+            cifar10-dvs; fashion-mnist defaults to Debian's package folder).
+        augment: Augment the samples (training).
+        augmentation: The data set's augmentation settings (the config's mapping of the same
+            name); data sets without settings ignore it.
+        timesteps: Event data sets make one frame per timestep of the network that reads them:
+            ``timesteps`` bins (their default, 4, when None); image data sets ignore it.
+
+    Returns:
+        The data set.
+
+    Raises:
+        ValueError: An unknown data set or split, bad settings, a missing root, or
+            ``timesteps`` below 1.
+        FileNotFoundError: Files of an on-disk data set are missing.
+    """
     if timesteps is not None and timesteps < 1:
         raise ValueError(f"timesteps must be at least 1, got {timesteps}")
     info = dataset_info(name, timesteps)
-    frames = Frames(timesteps or EVENT_BINS, info.bin_us) if info.kind == "events" else None
+    frames = Frames(timesteps or EVENT_BINS, _event_bin_us(info)) if info.kind == "events" else None
     return DATASETS[name][1](split, root, augment, dict(augmentation or {}), frames)

@@ -29,6 +29,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from training.data.info import DatasetInfo
+from training.data.samples import Sample
 from training.data.transforms import normalize, train_transform
 
 FOLDER = "tiny-imagenet-200"
@@ -50,7 +51,17 @@ TINY_IMAGENET_INFO = DatasetInfo(
 
 
 def find_tiny_imagenet_folder(root: str | Path) -> Path:
-    """``root/tiny-imagenet-200``, or ``root`` itself when it holds wnids.txt."""
+    """``root/tiny-imagenet-200``, or ``root`` itself when it holds wnids.txt.
+
+    Args:
+        root: The data root given by the user.
+
+    Returns:
+        The folder holding wnids.txt, train/ and val/.
+
+    Raises:
+        FileNotFoundError: Neither is there.
+    """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"data root {root} does not exist or is not a folder")
@@ -64,7 +75,18 @@ def find_tiny_imagenet_folder(root: str | Path) -> Path:
 
 
 def read_wnids(folder: Path) -> list[str]:
-    """The class wnids in class-index order: wnids.txt's ids sorted alphabetically."""
+    """The class wnids in class-index order: wnids.txt's ids sorted alphabetically.
+
+    Args:
+        folder: The extracted folder.
+
+    Returns:
+        The sorted wnids.
+
+    Raises:
+        FileNotFoundError: wnids.txt is missing.
+        ValueError: It lists no class, or a class twice.
+    """
     path = folder / "wnids.txt"
     if not path.is_file():
         raise FileNotFoundError(f"missing Tiny-ImageNet class list {path}")
@@ -77,7 +99,15 @@ def read_wnids(folder: Path) -> list[str]:
 
 
 def read_label_names(folder: Path, wnids: list[str]) -> tuple[str, ...]:
-    """words.txt's names for ``wnids``, each falling back to the wnid when not listed."""
+    """words.txt's names for ``wnids``, each falling back to the wnid when not listed.
+
+    Args:
+        folder: The extracted folder.
+        wnids: The classes, in class-index order.
+
+    Returns:
+        One name per class.
+    """
     path = folder / "words.txt"
     names: dict[str, str] = {}
     if path.is_file():
@@ -89,12 +119,20 @@ def read_label_names(folder: Path, wnids: list[str]) -> tuple[str, ...]:
 
 
 def tiny_imagenet_info(root: str | Path) -> DatasetInfo:
-    """The DatasetInfo of the copy under ``root``, with its real class names."""
+    """The DatasetInfo of the copy under ``root``, with its real class names.
+
+    Args:
+        root: The data root given by the user.
+
+    Returns:
+        The description, with words.txt's names.
+    """
     folder = find_tiny_imagenet_folder(root)
     return _info_with_names(folder, read_wnids(folder))
 
 
 def _info_with_names(folder: Path, wnids: list[str]) -> DatasetInfo:
+    """``TINY_IMAGENET_INFO`` with the class names of ``folder``."""
     return DatasetInfo(
         name=TINY_IMAGENET_INFO.name,
         input_shape=TINY_IMAGENET_INFO.input_shape,
@@ -105,12 +143,24 @@ def _info_with_names(folder: Path, wnids: list[str]) -> DatasetInfo:
 
 
 def _image_files(folder: Path) -> list[Path]:
+    """The JPEG files in ``folder``, sorted."""
     return sorted(path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def train_samples(folder: Path, wnids: list[str]) -> list[tuple[Path, int]]:
-    """(image path, class index) for every training image, class by class."""
-    samples = []
+    """(image path, class index) for every training image, class by class.
+
+    Args:
+        folder: The extracted folder.
+        wnids: The classes, in class-index order.
+
+    Returns:
+        The samples, files sorted by name within a class.
+
+    Raises:
+        FileNotFoundError: A class's image folder is missing.
+    """
+    samples: list[tuple[Path, int]] = []
     for label, wnid in enumerate(wnids):
         images = folder / "train" / wnid / "images"
         if not images.is_dir():
@@ -120,12 +170,24 @@ def train_samples(folder: Path, wnids: list[str]) -> list[tuple[Path, int]]:
 
 
 def val_samples(folder: Path, wnids: list[str]) -> list[tuple[Path, int]]:
-    """(image path, class index) for every line of val/val_annotations.txt, in file order."""
+    """(image path, class index) for every line of val/val_annotations.txt, in file order.
+
+    Args:
+        folder: The extracted folder.
+        wnids: The classes, in class-index order.
+
+    Returns:
+        The samples.
+
+    Raises:
+        FileNotFoundError: The annotations or an image they name are missing.
+        ValueError: A line without a known wnid.
+    """
     annotations = folder / "val" / "val_annotations.txt"
     if not annotations.is_file():
         raise FileNotFoundError(f"missing Tiny-ImageNet validation labels {annotations}")
     label_of = {wnid: label for label, wnid in enumerate(wnids)}
-    samples = []
+    samples: list[tuple[Path, int]] = []
     for line_number, line in enumerate(annotations.read_text().splitlines(), start=1):
         if not line.strip():
             continue
@@ -142,7 +204,17 @@ def val_samples(folder: Path, wnids: list[str]) -> list[tuple[Path, int]]:
 
 
 def read_image(path: Path) -> torch.Tensor:
-    """A 64x64 image file as uint8 RGB [3, 64, 64]."""
+    """A 64x64 image file as uint8 RGB [3, 64, 64].
+
+    Args:
+        path: The image file.
+
+    Returns:
+        uint8 [3, 64, 64].
+
+    Raises:
+        ValueError: The image is not 64x64.
+    """
     with Image.open(path) as image:
         # np.array, not asarray: PIL's buffer is read-only and torch wants memory it may write.
         pixels = np.array(image.convert("RGB"), dtype=np.uint8)
@@ -153,11 +225,22 @@ def read_image(path: Path) -> torch.Tensor:
     return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
 
 
-class TinyImageNetDataset(Dataset):
+class TinyImageNetDataset(Dataset[Sample]):
     """One split of Tiny-ImageNet-200 (``train``, or ``val`` alias ``test``).
 
     Yields (float32 [3, 64, 64] normalised with ``info.mean`` / ``info.std``, int label).
-    With ``augment`` the training transform (crop, flip, and RandAugment) is applied to the uint8 image first, drawing from a generator seeded by ``seed``.
+    With ``augment`` the training transform (crop, flip, and RandAugment) is applied to the
+    uint8 image first, drawing from a generator seeded by ``seed``.
+
+    Args:
+        root: The data root: the extracted folder or its parent.
+        split: ``"train"``, ``"val"`` or ``"test"`` (the same as ``"val"``).
+        augment: Augment every image read (training).
+        seed: Seed of the augmentation's generator.
+
+    Raises:
+        ValueError: An unknown split, or malformed class lists or annotations.
+        FileNotFoundError: The folder or a file is missing.
     """
 
     def __init__(self, root: str | Path, split: str, augment: bool = False, seed: int = 0) -> None:

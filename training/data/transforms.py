@@ -24,7 +24,16 @@ RANDAUGMENT_DATASETS = ("tiny-imagenet",)
 
 
 def normalize(image: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """uint8 [C, H, W] -> float32 (pixel / 255 - mean) / std per channel."""
+    """uint8 [C, H, W] -> float32 (pixel / 255 - mean) / std per channel.
+
+    Args:
+        image: uint8 [C, H, W].
+        mean: One mean per channel, on the [0, 1] scale.
+        std: One standard deviation per channel, on the [0, 1] scale.
+
+    Returns:
+        float32 [C, H, W].
+    """
     scaled = image.to(torch.float32) / 255.0
     mean_column = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
     std_column = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
@@ -32,7 +41,16 @@ def normalize(image: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ..
 
 
 def random_crop(image: torch.Tensor, generator: torch.Generator, padding: int) -> torch.Tensor:
-    """Pad every side with ``padding`` zeros, then cut a window of the original size at random."""
+    """Pad every side with ``padding`` zeros, then cut a window of the original size at random.
+
+    Args:
+        image: [..., H, W].
+        generator: Where the window's position is drawn from.
+        padding: Zeros added on each side.
+
+    Returns:
+        [..., H, W], shifted by up to ``padding`` pixels each way.
+    """
     height, width = image.shape[-2:]
     padded = F.pad(image, (padding, padding, padding, padding))
     top, left = torch.randint(0, 2 * padding + 1, (2,), generator=generator).tolist()
@@ -40,14 +58,32 @@ def random_crop(image: torch.Tensor, generator: torch.Generator, padding: int) -
 
 
 def random_horizontal_flip(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Mirror left-right with probability 1/2."""
+    """Mirror left-right with probability 1/2.
+
+    Args:
+        image: [..., H, W].
+        generator: Where the coin is drawn from.
+
+    Returns:
+        The image, mirrored or as it was.
+    """
     if torch.rand((), generator=generator).item() < 0.5:
         return image.flip(-1)
     return image
 
 
 def paper_policy(dataset_name: str) -> AutoAugment | RandAugment:
-    """The paper's augmentation policy for ``dataset_name``."""
+    """The paper's augmentation policy for ``dataset_name``.
+
+    Args:
+        dataset_name: A registry name: AutoAugment for CIFAR-10/100, RandAugment for Tiny-ImageNet.
+
+    Returns:
+        The policy, callable as ``policy(image, generator)``.
+
+    Raises:
+        ValueError: The data set has no policy.
+    """
     if dataset_name in AUTOAUGMENT_DATASETS:
         return AutoAugment()
     if dataset_name in RANDAUGMENT_DATASETS:
@@ -60,6 +96,13 @@ def train_transform(dataset_name: str, generator: torch.Generator) -> ImageTrans
 
     The crop pads by an eighth of the side: 4 pixels at 32x32 as in the usual CIFAR recipe,
     8 at 64x64 for Tiny-ImageNet. The returned callable advances ``generator`` on every call.
+
+    Args:
+        dataset_name: A data set with a policy (``paper_policy``).
+        generator: Where every random choice is drawn from.
+
+    Returns:
+        The augmentation, uint8 [C, H, W] -> uint8 [C, H, W].
     """
     policy = paper_policy(dataset_name)
 

@@ -43,9 +43,18 @@ def _find_folder(root: Path, corruption: str) -> Path:
 def load_cifar_c(root: str | Path, corruption: str, severity: int) -> tuple[np.ndarray, np.ndarray]:
     """Images uint8 [N, 32, 32, 3] and labels int64 [N] of one corruption at one severity (1..5).
 
-    Raises FileNotFoundError (naming the paths) when a file is missing, ValueError for an unknown
-    corruption, a severity outside 1..5, or files that do not fit the layout (not uint8
-    [M, H, W, 3], M not a multiple of 5, labels not of length M).
+    Args:
+        root: The folder holding the ``.npy`` files, or its parent.
+        corruption: One of ``CIFAR_C_CORRUPTIONS``.
+        severity: 1..5.
+
+    Returns:
+        The severity's images and labels, copied into memory.
+
+    Raises:
+        FileNotFoundError: A file is missing (the message names the paths tried).
+        ValueError: An unknown corruption, a severity outside 1..5, or files that do not fit the
+            layout (not uint8 [M, H, W, 3], M not a multiple of 5, labels not of length M).
     """
     if corruption not in CIFAR_C_CORRUPTIONS:
         raise ValueError(
@@ -68,7 +77,8 @@ def load_cifar_c(root: str | Path, corruption: str, severity: int) -> tuple[np.n
     labels = np.load(labels_path, mmap_mode="r", allow_pickle=False)
     if labels.ndim != 1 or labels.shape[0] != total:
         raise ValueError(
-            f"{labels_path}: expected {total} labels to match {images_path.name}, got shape {list(labels.shape)}"
+            f"{labels_path}: expected {total} labels to match {images_path.name}, "
+            f"got shape {list(labels.shape)}"
         )
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"{labels_path}: labels must be integers, got {labels.dtype}")

@@ -43,6 +43,7 @@ import io
 import math
 from collections.abc import Callable
 from numbers import Integral
+from typing import Literal, cast
 
 import numpy as np
 from PIL import Image
@@ -63,6 +64,9 @@ SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 # The resolution CIFAR-C's pixel-sized parameters were chosen for.
 _REFERENCE_SIZE = 32
 
+# The ``np.pad`` modes the convolutions use.
+PadMode = Literal["edge", "reflect", "symmetric", "constant"]
+
 
 # ----------------------------------------------------------------------------------------------
 # Helpers: convolution, Gaussian blur, bilinear sampling, motion blur, fractals
@@ -71,10 +75,11 @@ _REFERENCE_SIZE = 32
 
 def _pixel_scale(x: np.ndarray) -> float:
     """Factor for pixel-sized parameters: 1 up to 32 pixels, min(H, W) / 32 above."""
-    return max(1.0, min(x.shape[:2]) / _REFERENCE_SIZE)
+    scale: float = max(1.0, min(x.shape[:2]) / _REFERENCE_SIZE)
+    return scale
 
 
-def _convolve(x: np.ndarray, kernel: np.ndarray, pad_mode: str) -> np.ndarray:
+def _convolve(x: np.ndarray, kernel: np.ndarray, pad_mode: PadMode) -> np.ndarray:
     """Correlate each channel of x [H, W, C] with an odd-sized 2-D kernel, "same" output size.
 
     Kernels here are small next to the image, so a sum of shifted copies is simple and fast
@@ -97,10 +102,13 @@ def _gaussian_kernel_1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
     """Normalised 1-D Gaussian taps out to ``truncate`` sigmas (scipy/scikit-image convention)."""
     radius = int(truncate * sigma + 0.5)
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    return taps / taps.sum()
+    normalised: np.ndarray = taps / taps.sum()
+    return normalised
 
 
-def _gaussian_blur(x: np.ndarray, sigma: float, pad_mode: str = "edge", truncate: float = 4.0) -> np.ndarray:
+def _gaussian_blur(
+    x: np.ndarray, sigma: float, pad_mode: PadMode = "edge", truncate: float = 4.0
+) -> np.ndarray:
     """Separable Gaussian blur of x [H, W, C]; sigma <= 0 leaves x unchanged."""
     if sigma <= 0:
         return x.astype(np.float64)
@@ -115,7 +123,8 @@ def _fold(coords: np.ndarray, n: int, mode: str) -> np.ndarray:
     ...), which is scipy.ndimage's "reflect" mode.
     """
     if mode == "edge" or n == 1:
-        return np.clip(coords, 0, n - 1)
+        clamped: np.ndarray = np.clip(coords, 0, n - 1)
+        return clamped
     period = 2 * n
     folded = np.mod(coords + 0.5, period) - 0.5
     folded = np.where(folded > n - 0.5, period - 1 - folded, folded)
@@ -133,7 +142,8 @@ def _sample_bilinear(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, mode: st
     fr, fc = (rows - r0)[..., None], (cols - c0)[..., None]
     top = x[r0, c0] * (1 - fc) + x[r0, c1] * fc
     bottom = x[r1, c0] * (1 - fc) + x[r1, c1] * fc
-    return top * (1 - fr) + bottom * fr
+    sampled: np.ndarray = top * (1 - fr) + bottom * fr
+    return sampled
 
 
 def _centre_zoom(x: np.ndarray, factor: float) -> np.ndarray:
@@ -190,7 +200,8 @@ def _plasma_fractal(size: int, decay: float, rng: np.random.Generator) -> np.nda
         step = half
         amplitude /= decay**2
     grid -= grid.min()
-    return grid / grid.max()
+    scaled: np.ndarray = grid / grid.max()
+    return scaled
 
 
 def _fractal_size(h: int, w: int) -> int:
@@ -202,7 +213,8 @@ def _grey(x: np.ndarray) -> np.ndarray:
     """Luma [H, W, 1] (ITU-R 601 weights, as OpenCV's RGB2GRAY); grey images are their own."""
     if x.shape[2] == 1:
         return x
-    return (x @ np.array([0.299, 0.587, 0.114]))[..., None]
+    luma: np.ndarray = (x @ np.array([0.299, 0.587, 0.114]))[..., None]
+    return luma
 
 
 def _to_pil(x: np.ndarray) -> Image.Image:
@@ -228,7 +240,16 @@ GAUSSIAN_NOISE_STD = (0.04, 0.06, 0.08, 0.09, 0.10)  # additive noise std on the
 
 
 def gaussian_noise(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    """Additive white Gaussian noise, independent per pixel and channel."""
+    """Additive white Gaussian noise, independent per pixel and channel.
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: The source of all randomness.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
+    """
     return x + GAUSSIAN_NOISE_STD[severity - 1] * rng.standard_normal(x.shape)
 
 
@@ -237,7 +258,16 @@ SHOT_NOISE_PHOTONS = (500, 250, 100, 75, 50)  # photons at full intensity: fewer
 
 def shot_noise(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Poisson (photon-counting) noise: each value is a photon count at the given full-scale
-    rate, so dark pixels get less absolute noise than bright ones."""
+    rate, so dark pixels get less absolute noise than bright ones.
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: The source of all randomness.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
+    """
     photons = SHOT_NOISE_PHOTONS[severity - 1]
     return rng.poisson(x * photons) / photons
 
@@ -253,6 +283,14 @@ def impulse_noise(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.
     the one below hits, and more. n is the fraction of all values rounded up, and at least one
     more than the severity below: an 8x8 image (64 values, 0.64 expected hits at severity 1)
     still gets five different levels.
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: The source of all randomness.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
     """
     count = 0
     for level in range(severity):
@@ -280,11 +318,21 @@ def _disk_kernel(radius: float, alias_sigma: float) -> np.ndarray:
     taps = np.exp(-0.5 * (np.arange(-1, 2) / alias_sigma) ** 2)
     taps /= taps.sum()
     kernel = _convolve(disk[..., None], np.outer(taps, taps), "constant")[..., 0]
-    return kernel / kernel.sum()
+    normalised: np.ndarray = kernel / kernel.sum()
+    return normalised
 
 
 def defocus_blur(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    """Out-of-focus blur: convolution with an (anti-aliased) disk."""
+    """Out-of-focus blur: convolution with an (anti-aliased) disk.
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: Unused: this corruption is deterministic.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
+    """
     radius, alias_sigma = DEFOCUS_BLUR[severity - 1]
     scale = _pixel_scale(x)
     return _convolve(x, _disk_kernel(radius * scale, alias_sigma * scale), "reflect")
@@ -300,7 +348,16 @@ GLASS_BLUR = ((0.05, 1, 1), (0.25, 1, 2), (0.4, 1, 3), (0.4, 1, 4), (0.4, 1, 5))
 
 def glass_blur(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Frosted glass: Gaussian blur, passes of local pixel swaps (each pixel with a neighbour
-    up to ``max shift`` away), then the same Gaussian blur again. In whole pixels at any size."""
+    up to ``max shift`` away), then the same Gaussian blur again. In whole pixels at any size.
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: The source of all randomness.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
+    """
     sigma, max_shift, passes = GLASS_BLUR[severity - 1]
     h, w = x.shape[:2]
     # The original stored the first blur as uint8 before shuffling.
@@ -333,7 +390,16 @@ MOTION_BLUR = ((6, 1.0), (6, 1.5), (6, 2.0), (8, 2.25), (9, 2.5))  # (radius, si
 
 def motion_blur(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Camera shake: a one-sided Gaussian streak in a random direction within 45 degrees of
-    horizontal."""
+    horizontal.
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: The source of all randomness.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
+    """
     radius, sigma = MOTION_BLUR[severity - 1]
     scale = _pixel_scale(x)
     return _motion_blur(x, radius * scale, sigma * scale, rng.uniform(-45, 45))
@@ -344,7 +410,16 @@ ZOOM_BLUR_STEPS = (6, 11, 16, 21, 26)  # zoom factors 1.00, 1.01, ... (steps of 
 
 def zoom_blur(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Moving toward the object during exposure: the mean of the image and its magnifications
-    about the centre by 1.00, 1.01, ..., up to 1.05 (severity 1) or 1.25 (severity 5)."""
+    about the centre by 1.00, 1.01, ..., up to 1.05 (severity 1) or 1.25 (severity 5).
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: Unused: this corruption is deterministic.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
+    """
     factors = 1 + 0.01 * np.arange(ZOOM_BLUR_STEPS[severity - 1])
     total = x.astype(np.float64).copy()
     for factor in factors:
@@ -368,7 +443,16 @@ SNOW = (
 
 def snow(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Falling snow: thresholded Gaussian noise, magnified into flakes and streaked by a motion
-    blur, added twice (once rotated by 180 degrees) over an image whitened toward its luma."""
+    blur, added twice (once rotated by 180 degrees) over an image whitened toward its luma.
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: The source of all randomness.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
+    """
     mean, std, zoom, threshold, radius, sigma, image_weight = SNOW[severity - 1]
     scale = _pixel_scale(x)
     h, w = x.shape[:2]
@@ -398,14 +482,24 @@ def _frost_texture(h: int, w: int, channels: int, rng: np.random.Generator) -> n
     size = _fractal_size(h, w)
     haze = _plasma_fractal(size, 1.6, rng)[:h, :w]
     crests = (1 - np.abs(2 * _plasma_fractal(size, 1.4, rng)[:h, :w] - 1)) ** 6
-    ice = np.clip(0.45 * haze + 0.8 * crests, 0, 1)[..., None]
+    ice: np.ndarray = np.clip(0.45 * haze + 0.8 * crests, 0, 1)[..., None]
     if channels == 1:
         return ice
-    return ice * np.array([0.85, 0.93, 1.0])
+    tinted: np.ndarray = ice * np.array([0.85, 0.93, 1.0])
+    return tinted
 
 
 def frost(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    """Frost on the lens or window: the image, dimmed, plus a frost texture."""
+    """Frost on the lens or window: the image, dimmed, plus a frost texture.
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: The source of all randomness.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
+    """
     image_weight, frost_weight = FROST[severity - 1]
     texture = _frost_texture(x.shape[0], x.shape[1], x.shape[2], rng)
     return image_weight * x + frost_weight * texture
@@ -416,12 +510,22 @@ FOG = ((0.2, 3.0), (0.5, 3.0), (0.75, 2.5), (1.0, 2.0), (1.5, 1.75))  # (fog str
 
 def fog(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Fog: a plasma fractal added to the image, renormalised so the brightest value stays
-    where it was (the contrast of the scene fades under the fog)."""
+    where it was (the contrast of the scene fades under the fog).
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: The source of all randomness.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
+    """
     strength, decay = FOG[severity - 1]
     h, w = x.shape[:2]
     brightest = x.max()
     cloud = _plasma_fractal(_fractal_size(h, w), decay, rng)[:h, :w, None]
-    return (x + strength * cloud) * brightest / (brightest + strength)
+    fogged: np.ndarray = (x + strength * cloud) * brightest / (brightest + strength)
+    return fogged
 
 
 BRIGHTNESS = (0.05, 0.1, 0.15, 0.2, 0.3)  # added to the HSV value channel
@@ -432,11 +536,20 @@ def brightness(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.nda
 
     With hue and saturation fixed, RGB is proportional to the value, so scaling the pixel by
     new value / old value is the HSV round trip; black pixels (no hue) become grey.
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: Unused: this corruption is deterministic.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
     """
     value = x.max(axis=2, keepdims=True)
     raised = np.minimum(value + BRIGHTNESS[severity - 1], 1.0)
     ratio = np.divide(raised, value, out=np.zeros_like(value), where=value > 0)
-    return np.where(value > 0, x * ratio, raised)
+    brighter: np.ndarray = np.where(value > 0, x * ratio, raised)
+    return brighter
 
 
 # Digital -------------------------------------------------------------------------------------
@@ -445,9 +558,19 @@ CONTRAST = (0.75, 0.5, 0.4, 0.3, 0.15)  # factor applied to the deviation from t
 
 
 def contrast(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    """Lower contrast: pull every value toward its channel's mean."""
+    """Lower contrast: pull every value toward its channel's mean.
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: Unused: this corruption is deterministic.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
+    """
     means = x.mean(axis=(0, 1), keepdims=True)
-    return (x - means) * CONTRAST[severity - 1] + means
+    flatter: np.ndarray = (x - means) * CONTRAST[severity - 1] + means
+    return flatter
 
 
 # Fractions of the image size: (displacement amplitude, displacement smoothing sigma, affine
@@ -467,7 +590,16 @@ ELASTIC_TRANSFORM = (
 def elastic_transform(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Elastic deformation (Simard et al. 2003): a random affine warp (three control points
     jittered), then a smooth random displacement field, each resampled bilinearly with mirrored
-    borders."""
+    borders.
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: The source of all randomness.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
+    """
     amplitude, smoothing, jitter = ELASTIC_TRANSFORM[severity - 1]
     h, w = x.shape[:2]
     size = min(h, w)
@@ -508,7 +640,16 @@ def _pixelated_size(side: int, severity: int) -> int:
 
 
 def pixelate(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    """Low resolution: box-downsample to a coarser grid, box-upsample back (Pillow)."""
+    """Low resolution: box-downsample to a coarser grid, box-upsample back (Pillow).
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: Unused: this corruption is deterministic.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
+    """
     h, w = x.shape[:2]
     small = (_pixelated_size(w, severity), _pixelated_size(h, severity))
     image = _to_pil(x).resize(small, Image.Resampling.BOX).resize((w, h), Image.Resampling.BOX)
@@ -520,7 +661,16 @@ JPEG_QUALITY = (80, 65, 58, 50, 40)  # Pillow JPEG quality
 
 def jpeg_compression(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Lossy JPEG encoding and decoding with Pillow at the given quality (Pillow's defaults
-    otherwise, as in the original: 4:2:0 chroma subsampling for colour)."""
+    otherwise, as in the original: 4:2:0 chroma subsampling for colour).
+
+    Args:
+        x: float64 [H, W, C] in [0, 1].
+        severity: 1..5.
+        rng: Unused: this corruption is deterministic.
+
+    Returns:
+        float [H, W, C], before ``corrupt`` clips and rounds it.
+    """
     buffer = io.BytesIO()
     _to_pil(x).save(buffer, format="JPEG", quality=JPEG_QUALITY[severity - 1])
     buffer.seek(0)
@@ -554,17 +704,38 @@ assert tuple(_FUNCTIONS) == CORRUPTIONS
 
 
 def check_severity(severity: object) -> int:
-    """Return severity as an int, or raise ValueError unless it is an integer 1..5."""
-    if isinstance(severity, bool) or not isinstance(severity, Integral) or not 1 <= severity <= 5:
+    """Return severity as an int, or raise ValueError unless it is an integer 1..5.
+
+    Args:
+        severity: The value to check; bools are refused.
+
+    Returns:
+        The severity as an int.
+
+    Raises:
+        ValueError: Not an integer from 1 to 5.
+    """
+    # typeshed's numbers.Integral declares no comparison with int, though every Integral has one.
+    if isinstance(severity, bool) or not isinstance(severity, Integral) or not 1 <= cast(int, severity) <= 5:
         raise ValueError(f"severity must be an integer from 1 to 5, got {severity!r}")
     return int(severity)
 
 
 def check_corruption(name: object) -> str:
-    """Return name, or raise ValueError unless it is one of CORRUPTIONS."""
+    """Return name, or raise ValueError unless it is one of CORRUPTIONS.
+
+    Args:
+        name: The value to check.
+
+    Returns:
+        The name.
+
+    Raises:
+        ValueError: Not a corruption's name.
+    """
     if not isinstance(name, str) or name not in _FUNCTIONS:
         raise ValueError(f"unknown corruption {name!r}; expected one of: {', '.join(CORRUPTIONS)}")
-    return name  # type: ignore[return-value]
+    return name
 
 
 def corrupt(image: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray:
@@ -572,8 +743,20 @@ def corrupt(image: np.ndarray, name: str, severity: int, seed: int) -> np.ndarra
 
     ``image`` is uint8 [H, W], [H, W, 1] or [H, W, 3]; the result has the same shape and dtype.
     The result depends only on (image, name, severity, seed): all randomness comes from
-    ``np.random.default_rng(seed)``. Raises ValueError for an unknown name, a severity outside
-    1..5 or an unsupported shape, TypeError for a non-uint8 image.
+    ``np.random.default_rng(seed)``.
+
+    Args:
+        image: uint8 [H, W], [H, W, 1] or [H, W, 3].
+        name: One of ``CORRUPTIONS``.
+        severity: 1..5.
+        seed: Seeds the generator all randomness comes from.
+
+    Returns:
+        The corrupted uint8 image, shaped as ``image``.
+
+    Raises:
+        ValueError: An unknown name, a severity outside 1..5 or an unsupported shape.
+        TypeError: A non-uint8 image.
     """
     function = _FUNCTIONS[check_corruption(name)]
     severity = check_severity(severity)
@@ -586,4 +769,5 @@ def corrupt(image: np.ndarray, name: str, severity: int, seed: int) -> np.ndarra
     x = image.astype(np.float64)[..., None] if image.ndim == 2 else image.astype(np.float64)
     out = function(x / 255.0, severity, np.random.default_rng(seed))
     out = np.rint(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return out.reshape(image.shape)
+    result: np.ndarray = out.reshape(image.shape)
+    return result

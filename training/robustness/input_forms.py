@@ -25,22 +25,41 @@ UPSCALE_FILTERS = {"smooth": Image.Resampling.BICUBIC, "nearest": Image.Resampli
 
 @dataclass(frozen=True)
 class InputForm:
-    size: int  # side in pixels of the square file
-    colour: str = "grey"  # "grey" or "rgb"
-    format: str = "png"  # "png" or "jpeg"
-    quality: int | None = None  # JPEG quality
-    upscale: str = "smooth"  # how the file was made from the small image: "smooth" or "nearest"
-    background: str = "dark"  # "dark" as in the data set, or "white": the image inverted
+    """One way a user's image file can look.
+
+    Attributes:
+        size: Side in pixels of the square file.
+        colour: ``"grey"`` or ``"rgb"``.
+        format: ``"png"`` or ``"jpeg"``.
+        quality: JPEG quality.
+        upscale: How the file was made from the small image: ``"smooth"`` or ``"nearest"``.
+        background: ``"dark"`` as in the data set, or ``"white"``: the image inverted.
+    """
+
+    size: int
+    colour: str = "grey"
+    format: str = "png"
+    quality: int | None = None
+    upscale: str = "smooth"
+    background: str = "dark"
 
     @property
     def name(self) -> str:
+        """A short readable label, e.g. ``64 px rgb jpeg q90``."""
         encoding = f"jpeg q{self.quality}" if self.format == "jpeg" else "png"
         method = "" if self.upscale == "smooth" else f", {self.upscale}"
         background = "" if self.background == "dark" else f", {self.background} background"
         return f"{self.size} px {self.colour} {encoding}{method}{background}"
 
     def encode(self, pixels: np.ndarray) -> bytes:
-        """uint8 [H, W] (grey, light on dark) -> the bytes of this form's file."""
+        """uint8 [H, W] (grey, light on dark) -> the bytes of this form's file.
+
+        Args:
+            pixels: uint8 [H, W], light on dark.
+
+        Returns:
+            The file's bytes.
+        """
         image = Image.fromarray(255 - pixels if self.background == "white" else pixels, "L")
         if image.size != (self.size, self.size):
             image = image.resize((self.size, self.size), UPSCALE_FILTERS[self.upscale])
@@ -55,7 +74,14 @@ class InputForm:
 
 
 def standard_forms(native: int = 8) -> list[InputForm]:
-    """Sizes 8, 16, 28, 64, 200 (and the model's own); grey and RGB; PNG and JPEG q50 / q90."""
+    """Sizes 8, 16, 28, 64, 200 (and the model's own); grey and RGB; PNG and JPEG q50 / q90.
+
+    Args:
+        native: The model's own input side.
+
+    Returns:
+        Every combination, by size.
+    """
     forms = []
     for size in sorted({native, 8, 16, 28, 64, 200}):
         for colour in ("grey", "rgb"):
@@ -65,7 +91,8 @@ def standard_forms(native: int = 8) -> list[InputForm]:
     return forms
 
 
-# The issue's acceptance forms for the digits model (smooth upscaling unless said).
+# The forms the digits model is held to (tests/e2e/test_shipped_robustness.py); smooth upscaling
+# unless said.
 ACCEPTANCE_FORMS = (
     InputForm(28, "grey", "png"),
     InputForm(64, "rgb", "png"),
@@ -82,7 +109,15 @@ PRODUCT_PHOTO_FORMS = (
 
 
 def decode_to_model_input(data: bytes, spec: InputSpec) -> np.ndarray:
-    """An image file -> float32 [C, H, W], as the service preprocesses it (at its default limits)."""
+    """An image file -> float32 [C, H, W], as the service preprocesses it (at its default limits).
+
+    Args:
+        data: The file's bytes.
+        spec: The model's input, from its manifest.
+
+    Returns:
+        float32 [C, H, W].
+    """
     return to_model_input(decode_image(data, ImageLimits()), spec)
 
 
@@ -91,7 +126,16 @@ def typed_digits(
 ) -> tuple[list[bytes], list[int]]:
     """Digits 0-9 typed in Pillow's built-in font, white on black (or black on white), 2 glyph
     sizes x 3 stroke widths each, with margins, as ``size`` px JPEGs: digits from outside the
-    handwriting the model learned."""
+    handwriting the model learned.
+
+    Args:
+        size: Side of the square files in pixels.
+        quality: JPEG quality.
+        black_on_white: Black digits on white instead of white on black.
+
+    Returns:
+        The files' bytes and their labels, six per digit.
+    """
     from PIL import ImageDraw, ImageFont
 
     files, labels = [], []
