@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from training import __version__
 from training.contract.extras import needs
@@ -108,20 +109,43 @@ def main(argv: list[str] | None = None) -> int:
         The exit status.
     """
     args = build_parser().parse_args(argv)
-    prog = "firstspike-serve"
+    return run_reporting_errors(lambda: serve(args), prog="firstspike-serve", what="serve")
+
+
+def run_reporting_errors(
+    command: Callable[[], int],
+    prog: str,
+    what: str,
+    extra: str | None = None,
+    input_prefix: str | None = None,
+) -> int:
+    """Run a command; what the user got wrong is one line on stderr, never a traceback.
+
+    Args:
+        command: the command, its arguments bound.
+        prog: the program's name, at the start of each message.
+        what: what runs, for the message that names a missing optional dependency.
+        extra: the extra that ``what`` needs as a whole (see ``needs``).
+        input_prefix: the start of the message about a wrong input (default: ``prog``).
+
+    Returns:
+        The command's exit status; 2 for a missing extra or a wrong input (a model store, a
+        path, a value), 130 when interrupted.
+    """
     try:
-        return serve(args)
+        return command()
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except ImportError as error:
-        message = needs("serve", error)
+        message = needs(what, error, extra)
         if message is None:  # not a missing optional dependency: a bug or a broken install
             raise
         print(f"{prog}: error: {message}", file=sys.stderr)
         return 2
     except (ModelStoreError, ValueError, OSError) as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        # What a user gave (config, paths, model folders) was wrong: one line, no traceback.
+        print(f"{input_prefix or prog}: error: {error}", file=sys.stderr)
         return 2
 
 

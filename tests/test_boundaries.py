@@ -77,41 +77,27 @@ def test_the_product_never_imports_the_benchmarks():
     assert offending == []
 
 
+# Modules that serve no request: training itself, its data, and the benchmarks.
+TRAINING_ONLY = (
+    "training.data",
+    "training.trainer",
+    "training.losses",
+    "training.config",
+    "training.evaluate",
+    "training.distributed",
+    "sklearn",
+    "torchvision",
+    "benchmarks",
+)
+
+
 @pytest.mark.parametrize(
     "extra_modules, banned",
     [
         # Serving with onnx: no torch, and nothing of training beyond the contract.
-        (
-            (),
-            (
-                "torch",
-                "training.data",
-                "training.trainer",
-                "training.losses",
-                "training.config",
-                "training.evaluate",
-                "training.distributed",
-                "training.network",
-                "training.store",
-                "sklearn",
-                "benchmarks",
-            ),
-        ),
-        # The torch runtime adds training.network, still nothing training-only.
-        (
-            ("service.inference.runtimes.torch_runtime",),
-            (
-                "training.data",
-                "training.trainer",
-                "training.losses",
-                "training.config",
-                "training.evaluate",
-                "training.distributed",
-                "sklearn",
-                "torchvision",
-                "benchmarks",
-            ),
-        ),
+        ((), ("torch", "training.network", "training.store", *TRAINING_ONLY)),
+        # The torch runtime adds training.network (and torch), still nothing training-only.
+        (("service.inference.runtimes.torch_runtime",), TRAINING_ONLY),
     ],
 )
 def test_importing_the_service_loads_only_what_serving_needs(extra_modules, banned):

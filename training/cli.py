@@ -9,8 +9,6 @@ from collections.abc import Callable
 
 from service import cli as serve_cli
 from training import __version__
-from training.contract.extras import needs
-from training.contract.manifest import ModelStoreError
 
 # The extra each command needs beyond the core install (serve: none), named when a module it
 # imports is missing.
@@ -406,22 +404,14 @@ def main(argv: list[str] | None = None) -> int:
         when interrupted.
     """
     args = build_parser().parse_args(argv)
-    try:
-        handler: Callable[[argparse.Namespace], int] = args.handler
-        return handler(args)
-    except KeyboardInterrupt:
-        print("firstspike: interrupted", file=sys.stderr)
-        return 130
-    except ImportError as error:
-        message = needs(args.command, error, COMMAND_EXTRAS.get(args.command))
-        if message is None:  # not a missing optional dependency: a bug or a broken install
-            raise
-        print(f"firstspike: error: {message}", file=sys.stderr)
-        return 2
-    except (ModelStoreError, ValueError, OSError) as error:
-        # What a user gave (config, paths, model folders) was wrong: one line, no traceback.
-        print(f"firstspike {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return serve_cli.run_reporting_errors(
+        lambda: handler(args),
+        prog="firstspike",
+        what=args.command,
+        extra=COMMAND_EXTRAS.get(args.command),
+        input_prefix=f"firstspike {args.command}",
+    )
 
 
 if __name__ == "__main__":
