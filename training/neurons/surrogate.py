@@ -45,8 +45,29 @@ class _SurrogateSpike(torch.autograd.Function):
         return grad_output * ctx.derivative(x), None
 
 
+class Surrogate:
+    """A spike function: forward, the Heaviside step H(x) of (3); backward, ``derivative``."""
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        """The surrogate gradient at ``x`` = U - V_th."""
+        raise NotImplementedError
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Spikes H(x) of (3), with this surrogate's gradient.
+
+        Args:
+            x: U - V_th.
+
+        Returns:
+            0 or 1 per element.
+        """
+        # torch leaves ``Function.apply`` unannotated.
+        spikes: torch.Tensor = _SurrogateSpike.apply(x, self.derivative)  # type: ignore[no-untyped-call]
+        return spikes
+
+
 @dataclass(frozen=True)
-class SigmoidSurrogate:
+class SigmoidSurrogate(Surrogate):
     """Backward: derivative of sigmoid(alpha x), peak alpha/4 at the threshold.
 
     Attributes:
@@ -67,22 +88,9 @@ class SigmoidSurrogate:
         sig = torch.sigmoid(self.alpha * x)
         return self.alpha * sig * (1 - sig)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Spikes H(x) of (3), with this surrogate's gradient.
-
-        Args:
-            x: U - V_th.
-
-        Returns:
-            0 or 1 per element.
-        """
-        # torch leaves ``Function.apply`` unannotated.
-        spikes: torch.Tensor = _SurrogateSpike.apply(x, self.derivative)  # type: ignore[no-untyped-call]
-        return spikes
-
 
 @dataclass(frozen=True)
-class ArctanSurrogate:
+class ArctanSurrogate(Surrogate):
     """Backward: derivative of arctan(pi/2 alpha x)/pi, peak alpha/2 at the threshold.
 
     Attributes:
@@ -102,19 +110,6 @@ class ArctanSurrogate:
         """
         scaled = (math.pi / 2) * self.alpha * x
         return (self.alpha / 2) / (1 + scaled * scaled)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Spikes H(x) of (3), with this surrogate's gradient.
-
-        Args:
-            x: U - V_th.
-
-        Returns:
-            0 or 1 per element.
-        """
-        # torch leaves ``Function.apply`` unannotated.
-        spikes: torch.Tensor = _SurrogateSpike.apply(x, self.derivative)  # type: ignore[no-untyped-call]
-        return spikes
 
 
 SURROGATES = {"sigmoid": SigmoidSurrogate, "arctan": ArctanSurrogate}
