@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from service import cli as serve_cli
+from service import client
 from training import __version__
 
 # The extra each command needs beyond the core install (serve: none), named when a module it
@@ -20,6 +21,7 @@ COMMAND_EXTRAS = {
     "report": "train",
     "experiment": "train",
     "serve": None,
+    "classify": None,
 }
 
 
@@ -390,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help=serve_cli.HELP, description=serve_cli.DESCRIPTION)
     serve_cli.add_serve_arguments(serve)
     serve.set_defaults(handler=serve_cli.serve)
+    classify = commands.add_parser("classify", help=client.HELP, description=client.DESCRIPTION)
+    client.add_classify_arguments(classify)
+    classify.set_defaults(handler=client.classify)
     return parser
 
 
