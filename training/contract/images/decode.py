@@ -18,7 +18,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 # Decoded in-process by Pillow alone. Others (EPS through Ghostscript, for one) are not worth
 # the attack surface for a classifier's input.
@@ -26,6 +26,9 @@ IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "TGA")
 # PNG text chunks are never read here; Pillow's defaults let one file inflate 64 MiB of them.
 PNG_TEXT_CHUNK_BYTES = 1 << 20
 PNG_TEXT_TOTAL_BYTES = 4 << 20
+
+# EXIF orientations other than 1 (as stored): each needs a turn or a mirror.
+UPRIGHT_TURNS = frozenset(range(2, 9))
 
 
 class ImageRejected(ValueError):
@@ -153,14 +156,15 @@ def read_header(data: bytes, limits: ImageLimits) -> Image.Image:
 
 
 def decode_image(data: bytes, limits: ImageLimits) -> Image.Image:
-    """Decode the first frame of ``data``, once its header is within ``limits``.
+    """Decode the first frame of ``data``, once its header is within ``limits``, upright by its
+    EXIF orientation.
 
     Args:
         data: the image file's bytes.
         limits: the largest image accepted.
 
     Returns:
-        The decoded image, in the file's own mode.
+        The decoded image, in the file's own mode, turned or mirrored as its EXIF says.
 
     Raises:
         ImageRejected: as ``read_header``, or the pixel data is damaged.
@@ -173,4 +177,15 @@ def decode_image(data: bytes, limits: ImageLimits) -> Image.Image:
         raise ImageTooLarge(f"image has more than {limits.max_pixels} pixels") from None
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ImageRejected(f"the image could not be decoded ({error})") from None
+    return _upright(image)
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says, so that a phone photo stored on its side is
+    classified (and learnt) the way people see it. Training and serving both decode here."""
+    try:
+        if image.getexif().get(ExifTags.Base.Orientation, 1) in UPRIGHT_TURNS:
+            ImageOps.exif_transpose(image, in_place=True)
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError):
+        pass  # a damaged EXIF block: the pixels are fine, read as stored
     return image
