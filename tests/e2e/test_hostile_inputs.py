@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import socket
 import threading
@@ -133,26 +134,50 @@ def test_the_hostile_set_is_answered_quickly_within_a_memory_bound(hostile_serve
     _assert_still_serving(hostile_server)
 
 
+# Enough work to outlast the timeout several times over on a fast machine too: a CI runner
+# decoded 64 of these 2048 x 2048 images within 1 s, so the count is sized by a probe.
+TIMEOUT_WORK_S = 8.0
+TIMEOUT_MAX_ROWS = 1024
+
+
+def _rows_for_seconds(server, seconds: float) -> int:
+    """How many 2048 x 2048 images keep one work thread busy for ``seconds``, from the time four
+    of them take (a probe under the timeout, or a 504 that says each takes over a quarter of it)."""
+    body, headers = oip_binary_body([wide_png(2048, 2048)] * 4)
+    started = time.monotonic()
+    response = httpx.post(server.url + "/v2/models/digits/infer", content=body, headers=headers, timeout=60)
+    per_image = (time.monotonic() - started) / 4
+    if response.status_code == 504:
+        return 64
+    assert response.status_code == 200, response.text
+    return min(TIMEOUT_MAX_ROWS, max(64, math.ceil(seconds / per_image)))
+
+
 def test_a_timeout_stops_the_work_not_only_the_answer(tmp_path):
-    """64 images of 2048 x 2048, allowed by a large pixel budget, take one thread several seconds:
+    """Images of 2048 x 2048, allowed by large budgets, enough to take one thread several seconds:
     the 504 comes at the timeout, and the CPU is idle right after it."""
     server = start_server(
         tmp_path,
         env={
             "FIRSTSPIKE_WORK_THREADS": "1",
             "FIRSTSPIKE_REQUEST_TIMEOUT_S": "1",
-            "FIRSTSPIKE_MAX_REQUEST_PIXELS": str(2**31),
+            "FIRSTSPIKE_MAX_REQUEST_PIXELS": str(2048 * 2048 * TIMEOUT_MAX_ROWS),
+            "FIRSTSPIKE_MAX_REQUEST_ROWS": str(TIMEOUT_MAX_ROWS),
+            "FIRSTSPIKE_MAX_QUEUE": str(TIMEOUT_MAX_ROWS),
+            "FIRSTSPIKE_MAX_BODY_BYTES": str(64 * 1024 * 1024),
         },
     )
     try:
-        body, headers = oip_binary_body([wide_png(2048, 2048)] * 64)
+        rows = _rows_for_seconds(server, TIMEOUT_WORK_S)
+        seconds_to_idle(server.process.pid, bound=30)
+        body, headers = oip_binary_body([wide_png(2048, 2048)] * rows)
         started = time.monotonic()
         response = httpx.post(
             server.url + "/v2/models/digits/infer", content=body, headers=headers, timeout=60
         )
         answered = time.monotonic() - started
         idle_after = seconds_to_idle(server.process.pid, bound=30)
-        assert response.status_code == 504 and response.json()["code"] == "timeout"
+        assert response.status_code == 504 and response.json()["code"] == "timeout", (rows, response.text)
         assert answered < 3, answered
         assert idle_after is not None and idle_after < 1.0, idle_after
         metrics = httpx.get(server.url + "/metrics").text
