@@ -35,6 +35,7 @@ INFER = "/v2/models/digits/infer"
 LATEST = str(list_versions(MODEL_STORE / "digits")[-1])  # what a request naming no version gets
 OUTPUT_NAMES = [
     "class_index",
+    "label",
     "decision_timestep",
     "exit_reason",
     "scores",
@@ -315,6 +316,7 @@ def _rows(result) -> list[dict]:
     return [
         {
             "class_index": int(arrays["class_index"][i]),
+            "label": _text(arrays["label"][i]),
             "decision_timestep": int(arrays["decision_timestep"][i]),
             "exit_reason": _text(arrays["exit_reason"][i]),
             "scores": arrays["scores"][i].tolist(),
@@ -336,6 +338,7 @@ def _as_rows(answers: list[dict]) -> list[dict]:
     return [
         {
             "class_index": a["class_index"],
+            "label": a["label"],
             "decision_timestep": a["decision_timestep"],
             "exit_reason": a["exit_reason"],
             "scores": a["scores"],
@@ -350,7 +353,14 @@ def _as_rows(answers: list[dict]) -> list[dict]:
 
 def _assert_same(rows: list[dict], expected: list[dict]) -> None:
     def exact(row):
-        return row["class_index"], row["decision_timestep"], row["exit_reason"], row["output"], row["total"]
+        return (
+            row["class_index"],
+            row["label"],
+            row["decision_timestep"],
+            row["exit_reason"],
+            row["output"],
+            row["total"],
+        )
 
     assert [exact(r) for r in rows] == [exact(r) for r in expected]
     # batched convolutions may sum in another order: float32 rounding
@@ -382,6 +392,7 @@ def test_server_and_model_metadata_and_readiness(client, server):
     ]
     assert [(o["name"], o["datatype"], o["shape"]) for o in metadata["outputs"]] == [
         ("class_index", "INT64", [-1]),
+        ("label", "BYTES", [-1]),
         ("decision_timestep", "INT64", [-1]),
         ("exit_reason", "BYTES", [-1]),
         ("scores", "FP32", [-1, 10]),
@@ -604,7 +615,7 @@ def _malformed_cases(png: bytes):
         (
             "unknown output",
             INFER,
-            *binary({**one, "outputs": [{"name": "label"}]}, pixels),
+            *binary({**one, "outputs": [{"name": "probabilities"}]}, pixels),
             400,
             "invalid_tensor",
         ),

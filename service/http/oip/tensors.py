@@ -28,6 +28,7 @@ IMAGE, PIXELS = "image", "pixels"
 # name -> (datatype, one value per class)
 OUTPUTS = {
     "class_index": ("INT64", False),
+    "label": (BYTES, False),
     "decision_timestep": ("INT64", False),
     "exit_reason": (BYTES, False),
     "scores": ("FP32", True),
@@ -241,6 +242,7 @@ def output_arrays(answers: list[Classification]) -> dict[str, np.ndarray]:
     """
     return {
         "class_index": np.array([a.class_index for a in answers], dtype=np.int64),
+        "label": np.array([a.label.encode() for a in answers], dtype=object),
         "decision_timestep": np.array([a.decision_timestep for a in answers], dtype=np.int64),
         "exit_reason": np.array([a.exit_reason.encode() for a in answers], dtype=object),
         "scores": np.array([a.scores for a in answers], dtype=np.float32),
