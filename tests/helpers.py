@@ -26,11 +26,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def firstspike(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """The ``firstspike`` command as users run it (the console script, else ``python -m training.cli``)."""
+def firstspike(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """The ``firstspike`` command as users run it (the console script, else ``python -m training.cli``);
+    ``env``: variables over this process's."""
     script = Path(sys.executable).with_name("firstspike")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "training.cli"]
-    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [*command, *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 class CountingRuntime:

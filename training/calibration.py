@@ -24,6 +24,9 @@ from training.neurons.lif import LIFParameters, lif_sequence
 
 DEFAULT_THRESHOLDS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0)
 DEFAULT_LEAKS = (0.5, 1.0)
+# After training on a user's folder the budget must be met if anything can meet it: thresholds
+# below the trained 1.0 make the first output spike come sooner.
+WIDE_THRESHOLDS = (0.25, 0.5, 0.75, *DEFAULT_THRESHOLDS)
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,64 @@ def choose(rules: list[OutputRule], max_mean_timestep: float) -> OutputRule:
             f"(the fastest takes {fastest:.3f})"
         )
     return max(fitting, key=lambda rule: (rule.accuracy, -rule.mean_decision_timestep))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A calibration's outcome: every candidate tried and the one chosen.
+
+    Attributes:
+        rules: The candidates, as ``scan`` gives them.
+        chosen: The one ``choose`` picks for the budget (not ``strict``, where none fits: the
+            fastest).
+        samples: How many samples the currents came from.
+        met_budget: Whether ``chosen`` fits the budget.
+    """
+
+    rules: list[OutputRule]
+    chosen: OutputRule
+    samples: int
+    met_budget: bool = True
+
+
+def calibrate(
+    network: SpikingNetwork,
+    dataset: Dataset[Sample],
+    max_mean_timestep: float,
+    samples: int | None = None,
+    seed: int = 0,
+    leaks: Sequence[float] = DEFAULT_LEAKS,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    strict: bool = True,
+) -> Calibration:
+    """Record the output currents over (a sample of) ``dataset`` and choose a rule for the budget.
+
+    The network is left as it is: ``SpikingNetwork.set_output_neuron`` applies the choice.
+
+    Args:
+        network: A trained latency-coded network.
+        dataset: The split to calibrate on (never the test split).
+        max_mean_timestep: The latency budget.
+        samples: A seeded sample of that many; None for all.
+        seed: Seeds the sample.
+        leaks: The leaks to try.
+        thresholds: The thresholds to try.
+        strict: Refuse when no rule fits the budget; False chooses the fastest then (the most
+            accurate of equally fast ones), so that a long training run is not lost to it.
+
+    Returns:
+        The rules tried and the chosen one.
+
+    Raises:
+        ValueError: ``strict`` and no rule fits the budget.
+    """
+    currents, labels = output_currents(network, dataset, samples, seed)
+    output_neuron = network.spec.output_parameters
+    rules = scan(currents, labels, output_neuron, leaks, thresholds)
+    if strict or any(rule.mean_decision_timestep <= max_mean_timestep for rule in rules):
+        return Calibration(rules, choose(rules, max_mean_timestep), len(labels))
+    fastest = min(rules, key=lambda rule: (rule.mean_decision_timestep, -rule.accuracy))
+    return Calibration(rules, fastest, len(labels), met_budget=False)
 
 
 def as_rows(rules: list[OutputRule]) -> list[dict[str, float]]:

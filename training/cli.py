@@ -6,10 +6,15 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from service import cli as serve_cli
 from service import client
 from training import __version__
+
+if TYPE_CHECKING:  # the command itself must import without torch (firstspike serve)
+    from training.config import TrainConfig
 
 # The extra each command needs beyond the core install (serve: none), named when a module it
 # imports is missing.
@@ -26,27 +31,84 @@ COMMAND_EXTRAS = {
 
 
 def _train(args: argparse.Namespace) -> int:
+    import yaml
+
     from training.config import load_config
     from training.trainer import train
 
-    config = load_config(args.config, args.set or [])
+    if args.data is None and args.config is None:
+        raise ValueError(
+            "give --config (a config file or shipped name) or --data (a folder of class folders)"
+        )
     if (args.resume or args.until_epoch) and not args.out:
         raise ValueError("--resume and --until-epoch need --out (the run folder holding the checkpoint)")
+    config = _folder_config(args) if args.data is not None else load_config(args.config, args.set or [])
+    if args.out:
+        # The whole recipe, as chosen: `firstspike train --config RUN/config.yaml` repeats the run.
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     result = train(
         config, run_dir=args.out, resume=args.resume, progress=not args.quiet, until_epoch=args.until_epoch
     )
     if result.history:
         last = result.history[-1]
-        print(json.dumps({k: v for k, v in last.items() if k.startswith("test_") or k in ("epoch", "loss")}))
+        shown = {k: v for k, v in last.items() if k.startswith(("test_", "val_")) or k in ("epoch", "loss")}
+        print(json.dumps(shown))
     return 0
+
+
+def _folder_config(args: argparse.Namespace) -> TrainConfig:
+    """The config for a folder of class folders: its default recipe, a config file's values over
+    it (``--config``), then ``--set``; the folder's scan is printed first."""
+    from training.config import TrainConfig, apply_override, read_config_values
+    from training.data.image_folder import default_recipe, scan_folder
+    from training.data.image_folder_cache import ImageCache
+
+    cache = ImageCache()
+    scan = scan_folder(args.data, args.strict, cache=cache)
+    if not args.quiet:
+        print(scan.table(), file=sys.stderr)
+        known, looked_up = cache.stats.hits, cache.stats.hits + cache.stats.misses
+        print(f"cache {cache.directory}: {known} of {looked_up} files known from before", file=sys.stderr)
+    values = default_recipe(scan, input_size=args.input_size)
+    if args.max_mean_timestep is not None:
+        values["max_mean_timestep"] = args.max_mean_timestep
+    if args.config is not None:
+        values = _merged(values, read_config_values(args.config))
+    for override in args.set or []:
+        apply_override(values, override)
+    return TrainConfig.from_dict(values)
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override``'s values over it, mappings merged key by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _eval(args: argparse.Namespace) -> int:
     from training.data import load_dataset
     from training.evaluate import evaluate
+    from training.folder_eval import evaluate_folder
     from training.store.load import load_network
 
     network, manifest = load_network(args.model_dir)
+    if args.data is not None:
+        if args.dataset or args.data_root:
+            raise ValueError(
+                "--data evaluates a folder of class folders: leave out --dataset and --data-root"
+            )
+        report = evaluate_folder(
+            network, manifest, args.data, args.split, strict=args.strict, batch_size=args.batch_size
+        )
+        print(json.dumps(report.to_dict()) if args.json else report.text())
+        return 0
+    args.split = args.split or "test"
     dataset_name = args.dataset or manifest.evaluation.dataset
     result = evaluate(
         network,
@@ -73,7 +135,6 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from training.data import dataset_info, load_dataset
     from training.evaluate import evaluate
     from training.store.export import export_version
     from training.store.source import load_trained
@@ -88,17 +149,17 @@ def _export(args: argparse.Namespace) -> int:
                 if value is not None
             }
         )
-    timesteps = network.timesteps
-    result = evaluate(network, load_dataset(source.dataset, "test", source.data_root, timesteps=timesteps))
+    # Reported on the test split; an image folder without one: on validation, as chosen there.
+    evaluation_set, info, split = source.load_split()
+    result = evaluate(network, evaluation_set)
     training = {**source.training, "command": " ".join(["firstspike", *sys.argv[1:]])}
-    info = dataset_info(source.dataset, timesteps)
     path = export_version(
         network,
         args.store,
         args.name or source.name,
         info,
         result,
-        split="test",
+        split=split,
         training=training,
         version=args.version,
         onnx=args.onnx,
@@ -117,12 +178,14 @@ def _export(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     from training import calibration
-    from training.data import load_dataset
+    from training.data.image_folder import DATASET_NAME as IMAGE_FOLDER
     from training.store.source import load_trained
 
     source = load_trained(args.source)
     network = source.network
-    dataset_name, data_root = args.dataset or source.dataset, args.data_root or source.data_root
+    dataset_name = args.dataset or source.dataset
+    # Never the test split: an image folder's validation split, else the training split.
+    split = args.split or ("val" if dataset_name == IMAGE_FOLDER else "train")
     if network.spec.coding != "latency":
         raise ValueError(
             f"{args.source} is {network.spec.coding}-coded: only latency-coded networks decide at a "
@@ -130,30 +193,25 @@ def _calibrate(args: argparse.Namespace) -> int:
         )
     if args.samples < 1 or args.max_mean_timestep < 1:
         raise ValueError("--samples and --max-mean-timestep must be at least 1")
-    currents, labels = calibration.output_currents(
+    samples, _, split = source.load_split(split, args.dataset, args.data_root)
+    outcome = calibration.calibrate(
         network,
-        load_dataset(dataset_name, args.split, data_root, timesteps=network.timesteps),
+        samples,
+        args.max_mean_timestep,
         args.samples,
         args.seed,
-    )
-    output_neuron = network.spec.output_neuron
-    assert output_neuron is not None  # NetworkSpec fills it in from ``neuron``
-    rules = calibration.scan(
-        currents,
-        labels,
-        output_neuron,
         args.leaks or calibration.DEFAULT_LEAKS,
         args.thresholds or calibration.DEFAULT_THRESHOLDS,
     )
-    chosen = calibration.choose(rules, args.max_mean_timestep)
+    chosen = outcome.chosen
     print(
         json.dumps(
             {
                 "dataset": dataset_name,
-                "split": args.split,
-                "samples": len(labels),
+                "split": split,
+                "samples": outcome.samples,
                 "max_mean_timestep": args.max_mean_timestep,
-                "rules": calibration.as_rows(rules),
+                "rules": calibration.as_rows(outcome.rules),
                 "chosen": calibration.as_rows([chosen])[0],
                 "export_flags": f"--output-leak {chosen.leak:g} --output-threshold {chosen.threshold:g}",
             }
@@ -236,8 +294,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a network from a config",
         description="Train a network. Use torchrun --nproc_per_node=N to train data-parallel.",
     )
+    train.add_argument("--config", help="YAML/JSON config path or a shipped config name (e.g. digits)")
     train.add_argument(
-        "--config", required=True, help="YAML/JSON config path or a shipped config name (e.g. digits)"
+        "--data",
+        metavar="DIR",
+        help="train on your own images: one folder per class (the folder name is the label), optionally "
+        "under train/, val/ and test/; a recipe is chosen from the data (--config and --set override it)",
+    )
+    train.add_argument(
+        "--input-size",
+        type=int,
+        metavar="PX",
+        help="with --data: the model's input side (default: from the images)",
+    )
+    train.add_argument(
+        "--strict", action="store_true", help="with --data: refuse a file that is not a readable image"
+    )
+    train.add_argument(
+        "--max-mean-timestep",
+        type=float,
+        metavar="T",
+        help="with --data: the latency budget the output neurons are calibrated for on the "
+        "validation split after training (default 1.5)",
     )
     train.add_argument("--out", help="run folder for checkpoint.pt and history.json")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
@@ -259,8 +337,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="evaluate a model-store version")
     evaluate.add_argument("model_dir", help="model_store/<name>/<version> or model_store/<name> (latest)")
     evaluate.add_argument("--dataset", help="data set (default: the one in the manifest)")
-    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument(
+        "--data",
+        metavar="DIR",
+        help="your own images: class folders named by the model's labels (optionally under train/, val/, "
+        "test/); reports per-class accuracy, confusion, decision times and the least confident files",
+    )
+    evaluate.add_argument(
+        "--split", help="split to evaluate (default test; --data: test/ or val/, a plain folder whole)"
+    )
     evaluate.add_argument("--data-root", help="root folder for on-disk data sets")
+    evaluate.add_argument(
+        "--strict", action="store_true", help="with --data: refuse a file that is not a readable image"
+    )
     evaluate.add_argument("--batch-size", type=int, default=256)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(handler=_eval)
@@ -307,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("source", help="a run folder (or checkpoint.pt) or a model-store version")
     calibrate.add_argument("--dataset", help="data set (default: the run's or the manifest's)")
     calibrate.add_argument(
-        "--split", default="train", help="split to calibrate on (default train: keep test unseen)"
+        "--split", help="split to calibrate on (default: an image folder's val, else train: keep test unseen)"
     )
     calibrate.add_argument("--data-root", help="root folder for on-disk data sets")
     calibrate.add_argument(

@@ -51,6 +51,10 @@ class TrainConfig:
             per timestep, each covering 4/T of the default frames' span); given, it must equal T.
         sync_batchnorm: With several processes: BatchNorm statistics over the global batch (as
             on the paper's one GPU) instead of each process's share. Ignored by a single process.
+        max_mean_timestep: After training, choose the output neurons' leak and threshold on the
+            validation split for this latency budget (``training.calibration``); runs that
+            evaluate on a validation split (image folders) and are latency-coded only. None:
+            keep the trained output neurons.
     """
 
     name: str
@@ -72,6 +76,7 @@ class TrainConfig:
     eval_every: int = 1
     bins: int | None = None
     sync_batchnorm: bool = False
+    max_mean_timestep: float | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -99,6 +104,10 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {config.precision!r}")
         if config.bins is not None:
             config._check_bins()
+        if config.max_mean_timestep is not None and not (
+            isinstance(config.max_mean_timestep, (int, float)) and config.max_mean_timestep >= 1
+        ):
+            raise ValueError(f"max_mean_timestep must be at least 1, not {config.max_mean_timestep!r}")
         return config
 
     def per_process_batch_size(self, world_size: int) -> int:
@@ -145,7 +154,6 @@ class TrainConfig:
         Returns:
             The network's spec.
         """
-        info = dataset_info(self.dataset)
         values = dict(self.network)
         values["neuron"] = LIFParameters.from_dict(values.get("neuron", {}))
         if values.get("output_neuron") is not None:
@@ -153,12 +161,16 @@ class TrainConfig:
             values["output_neuron"] = LIFParameters.from_dict(
                 {**values["neuron"].to_dict(), **values["output_neuron"]}
             )
-        values.setdefault("input_shape", info.input_shape)
-        values.setdefault("num_classes", info.num_classes)
-        if values.get("encoder") == "intensity":
-            # the intensity encoder turns the data set's normalised images back into raw pixels
-            values.setdefault("input_mean", info.mean)
-            values.setdefault("input_std", info.std)
+        intensity = values.get("encoder") == "intensity"
+        # A user's image folder has no registry entry: its recipe gives input and classes itself.
+        if "input_shape" not in values or "num_classes" not in values or intensity:
+            info = dataset_info(self.dataset)
+            values.setdefault("input_shape", info.input_shape)
+            values.setdefault("num_classes", info.num_classes)
+            if intensity:
+                # the intensity encoder turns the data set's normalised images back into raw pixels
+                values.setdefault("input_mean", info.mean)
+                values.setdefault("input_std", info.std)
         values["input_shape"] = tuple(values["input_shape"])
         return NetworkSpec(**values)
 
@@ -177,6 +189,25 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         FileNotFoundError: No such file or shipped config.
         ValueError: The file is not a mapping, or an override or value is wrong.
     """
+    values = read_config_values(path)
+    for override in overrides:
+        apply_override(values, override)
+    return TrainConfig.from_dict(values)
+
+
+def read_config_values(path: str | Path) -> dict[str, Any]:
+    """A config file's mapping, unchecked (a path, or a name of a shipped config).
+
+    Args:
+        path: A YAML or JSON file, or the name of a shipped config.
+
+    Returns:
+        The mapping as the file holds it.
+
+    Raises:
+        FileNotFoundError: No such file or shipped config.
+        ValueError: The file is not a mapping.
+    """
     path = Path(path)
     if not path.exists() and (CONFIG_DIR / f"{path}.yaml").exists():
         path = CONFIG_DIR / f"{path}.yaml"
@@ -186,9 +217,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     if not isinstance(values, dict):
         raise ValueError(f"config {path} must hold a mapping at the top level")
-    for override in overrides:
-        apply_override(values, override)
-    return TrainConfig.from_dict(values)
+    return values
 
 
 def apply_override(values: dict[str, Any], override: str) -> None:

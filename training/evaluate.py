@@ -14,6 +14,7 @@ from training.contract.energy import operation_counts
 from training.contract.manifest import SynapticLayer
 from training.data.samples import Sample
 from training.decoding import Decision, first_spike_decision, time_mean_decision
+from training.losses.tad import confidence
 from training.network.network import NetworkOutput, SpikingNetwork
 
 
@@ -53,7 +54,7 @@ class EvaluationResult:
         decision_timestep_counts: Samples by decision timestep.
         timesteps: The network's T.
         per_sample: Columns by name (label, class_index, decision_timestep, exit_reason, spikes,
-            joules), one entry per sample.
+            joules, confidence: (12) at the decision timestep), one entry per sample.
     """
 
     samples: int
@@ -98,6 +99,7 @@ class _Totals:
             "exit_reason": [],
             "spikes": [],
             "joules": [],
+            "confidence": [],
         }
 
 
@@ -177,6 +179,9 @@ def _accumulate(
     synaptic_inputs = (output.synaptic_inputs * ran.unsqueeze(-1)).sum(dim=0).double()  # [B, S]
     spikes_per_sample = layer_spikes.sum(dim=1) + output_spikes
     reasons = decision.exit_reasons() if network.spec.coding == "latency" else [TIME_MEAN] * len(labels)
+    # (12) of the currents at the timestep each sample decided at
+    at_decision = (decision.decision_timestep - 1).clamp(max=timesteps - 1).view(1, -1)
+    confidences = confidence(output.current.float()).gather(0, at_decision).view(-1)
     synaptic_layers = [SynapticLayer.model_validate(layer) for layer in network.layout["synaptic_layers"]]
     for b, reason in enumerate(reasons):
         counts = operation_counts(synaptic_layers, synaptic_inputs[b].tolist(), int(last[b]))
@@ -194,6 +199,7 @@ def _accumulate(
         record["exit_reason"].append(reason)
         record["spikes"].append(float(spikes_per_sample[b]))
         record["joules"].append(joules)
+        record["confidence"].append(float(confidences[b]))
     totals.layer_spikes += layer_spikes.sum(dim=0).cpu()
     totals.spikes += float(spikes_per_sample.sum())
     totals.correct += int((decision.class_index == labels).sum())

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import random
 import resource
+import sys
 import time
 from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import torch
@@ -19,8 +20,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
+from training.calibration import WIDE_THRESHOLDS, as_rows, calibrate
 from training.config import TrainConfig
 from training.data import load_dataset
+from training.data.image_augment import UserInputAugmentation
+from training.data.image_folder import DATASET_NAME as IMAGE_FOLDER
+from training.data.image_folder import folder_data
 from training.data.samples import Sample
 from training.distributed import DistributedContext, all_reduce_sum, init_distributed, shutdown_distributed
 from training.evaluate import decide, evaluate
@@ -35,6 +40,14 @@ EpochStats = dict[str, float | None]
 # How a run was trained (processes, batches, learning rate, ...), as the checkpoint records it.
 RunRecord = dict[str, str | float | None]
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class BestWeights(TypedDict):
+    """The weights of the epoch with the best validation accuracy so far."""
+
+    epoch: int
+    accuracy: float
+    model: dict[str, torch.Tensor]
 
 
 @dataclass
@@ -80,28 +93,51 @@ def _augmentation_generator(dataset: object) -> torch.Generator | None:
 
 
 def load_training_data(config: TrainConfig) -> tuple[Dataset[Sample], Dataset[Sample]]:
-    """The config's training split (augmented as it says, cut to ``train_images``) and test split,
-    event data in frames of the network's T.
+    """The config's training split (augmented as it says, cut to ``train_images``) and the split
+    it is evaluated on (``evaluation_split``), event data in frames of the network's T.
 
     Args:
         config: The run's config.
 
     Returns:
-        The training and the test split.
+        The training and the evaluation split.
     """
-    timesteps = config.network_spec().timesteps
-    train_set = load_dataset(
-        config.dataset,
-        "train",
-        config.data_root,
-        augment=config.augment,
-        augmentation=config.augmentation,
-        timesteps=timesteps,
-    )
+    spec = config.network_spec()
+    train_set: Dataset[Sample]
+    evaluation_set: Dataset[Sample]
+    if config.dataset == IMAGE_FOLDER:
+        if config.data_root is None:
+            raise ValueError(f"dataset {IMAGE_FOLDER} needs data_root: the folder of class folders")
+        augment = UserInputAugmentation.from_dict(config.augmentation) if config.augment else None
+        folder = folder_data(config.data_root, spec.input_shape, seed=config.seed, augment=augment)
+        train_set, evaluation_set = folder.train, folder.val
+    else:
+        train_set = load_dataset(
+            config.dataset,
+            "train",
+            config.data_root,
+            augment=config.augment,
+            augmentation=config.augmentation,
+            timesteps=spec.timesteps,
+        )
+        evaluation_set = load_dataset(config.dataset, "test", config.data_root, timesteps=spec.timesteps)
     if config.train_images is not None:
         # torch types Dataset without __len__ (iterable data sets have none); ours all have one.
         train_set = Subset(train_set, range(min(config.train_images, len(cast(Sized, train_set)))))
-    return train_set, load_dataset(config.dataset, "test", config.data_root, timesteps=timesteps)
+    return train_set, evaluation_set
+
+
+def evaluation_split(config: TrainConfig) -> str:
+    """The split that training evaluates on: a user's image folder's validation split, on which
+    the kept checkpoint is chosen; the test split of a named data set, reported only.
+
+    Args:
+        config: The run's config.
+
+    Returns:
+        ``"val"`` or ``"test"``.
+    """
+    return "val" if config.dataset == IMAGE_FOLDER else "test"
 
 
 def build_loss(config: TrainConfig) -> LossFunction:
@@ -216,8 +252,12 @@ def _train(
     loss_fn = build_loss(config)
     history: list[EpochStats] = []
     start_epoch = 0
+    split = evaluation_split(config)
+    best: BestWeights | None = None  # the best on the validation split, the one exported
     if resume and run_dir and (run_dir / CHECKPOINT).exists():
-        start_epoch, history = _load_checkpoint(run_dir / CHECKPOINT, network, optimizer, scheduler, loader)
+        start_epoch, history, best = _load_checkpoint(
+            run_dir / CHECKPOINT, network, optimizer, scheduler, loader
+        )
     for epoch in range(start_epoch, until_epoch):
         if sampler is not None:
             sampler.set_epoch(epoch)
@@ -232,28 +272,98 @@ def _train(
             device,
             context,
             progress and context.is_main,
-            f"epoch {epoch + 1}/{config.epochs}",
+            _bar_title(epoch, config.epochs, split, history),
             config,
         )
-        stats.update(epoch=epoch + 1, seconds=time.perf_counter() - started, peak_rss_mib=peak_rss_mib())
         last = epoch + 1 == config.epochs
         if context.is_main and (last or (epoch + 1) % config.eval_every == 0):
             result = evaluate(network, test_set, device=str(device))
             stats.update(
-                test_accuracy=result.accuracy,
-                test_mean_decision_timestep=result.mean_decision_timestep,
-                test_firing_rate=result.firing_rate,
+                {
+                    f"{split}_accuracy": result.accuracy,
+                    f"{split}_mean_decision_timestep": result.mean_decision_timestep,
+                    f"{split}_firing_rate": result.firing_rate,
+                }
             )
+            if split == "val" and (best is None or result.accuracy > best["accuracy"]):
+                best = {
+                    "epoch": epoch + 1,
+                    "accuracy": result.accuracy,
+                    "model": {name: tensor.detach().clone() for name, tensor in network.state_dict().items()},
+                }
             network.train()
+        stats.update(epoch=epoch + 1, seconds=time.perf_counter() - started, peak_rss_mib=peak_rss_mib())
         history.append(stats)
         if progress and context.is_main:
-            tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()}))
+            done = history[start_epoch:]
+            # the run's remaining time at the pace of this session's epochs (evaluations included)
+            eta_s = sum(row["seconds"] or 0.0 for row in done) / len(done) * (until_epoch - epoch - 1)
+            shown = {**stats, "eta_s": eta_s}
+            tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in shown.items()}))
         if run_dir and context.is_main:
             _save_checkpoint(
-                run_dir, config, network, optimizer, scheduler, loader, epoch + 1, history, run_record
+                run_dir, config, network, optimizer, scheduler, loader, epoch + 1, history, run_record, best
             )
+    if best is not None:  # the kept network is the best on the validation split
+        network.load_state_dict(best["model"])
     network.eval()
+    if config.max_mean_timestep is not None and until_epoch == config.epochs and context.is_main:
+        _calibrate_output(config, network, test_set, split, run_dir, progress)
     return TrainResult(network, history, run_dir)
+
+
+def _calibrate_output(
+    config: TrainConfig,
+    network: SpikingNetwork,
+    validation_set: Dataset[Sample],
+    split: str,
+    run_dir: Path | None,
+    progress: bool,
+) -> None:
+    """Choose the output neurons for ``config.max_mean_timestep`` on the validation split, apply
+    them, and record the choice in the checkpoint (``network_from_payload`` applies it)."""
+    if split != "val":
+        raise ValueError(
+            f"max_mean_timestep calibrates on a validation split; {config.dataset} is evaluated on {split}"
+        )
+    if network.spec.coding != "latency":
+        raise ValueError("max_mean_timestep applies to latency-coded networks, which decide at a first spike")
+    assert config.max_mean_timestep is not None
+    outcome = calibrate(
+        network.cpu(), validation_set, config.max_mean_timestep, thresholds=WIDE_THRESHOLDS, strict=False
+    )
+    chosen = outcome.chosen
+    network.set_output_neuron(leak=chosen.leak, threshold=chosen.threshold)
+    record: dict[str, Any] = {
+        "split": split,
+        "samples": outcome.samples,
+        "max_mean_timestep": config.max_mean_timestep,
+        "met_budget": outcome.met_budget,
+    }
+    record |= as_rows([chosen])[0]
+    if not outcome.met_budget:
+        print(
+            f"warning: no output neurons decide within {config.max_mean_timestep} timesteps on average on "
+            f"the validation split; kept the fastest ({chosen.mean_decision_timestep:.3f})",
+            file=sys.stderr,
+        )
+    if progress:
+        tqdm.write(json.dumps({"calibration": record}))
+    if run_dir is not None:
+        payload = load_checkpoint_payload(run_dir / CHECKPOINT)
+        payload["calibration"] = record
+        _write_checkpoint(run_dir, payload)
+
+
+def _bar_title(epoch: int, epochs: int, split: str, history: list[EpochStats]) -> str:
+    """The epoch's progress bar title, with the latest evaluation's accuracy and decision time."""
+    title = f"epoch {epoch + 1}/{epochs}"
+    evaluated = [row for row in history if f"{split}_accuracy" in row]
+    if evaluated:
+        accuracy = evaluated[-1][f"{split}_accuracy"] or 0.0
+        timestep = evaluated[-1][f"{split}_mean_decision_timestep"] or 0.0
+        title += f" ({split} acc {accuracy:.3f}, t {timestep:.2f})"
+    return title
 
 
 def _train_epoch(
@@ -343,6 +453,7 @@ def _save_checkpoint(
     epoch: int,
     history: list[EpochStats],
     run_record: RunRecord,
+    best: BestWeights | None,
 ) -> None:
     """Write checkpoint.pt (atomically) and history.json into ``run_dir``."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -356,11 +467,16 @@ def _save_checkpoint(
         "history": history,
         "rng": _random_states(loader),
         "run": run_record,  # how it was trained: processes, batch per process, synchronised BatchNorm
+        "best": best,  # the weights with the best validation accuracy so far (image folders)
     }
+    _write_checkpoint(run_dir, payload)
+    (run_dir / "history.json").write_text(json.dumps(history, indent=2))
+
+
+def _write_checkpoint(run_dir: Path, payload: dict[str, Any]) -> None:
     partial = run_dir / (CHECKPOINT + ".partial")
     torch.save(payload, partial)
     partial.replace(run_dir / CHECKPOINT)  # a crash mid-write never leaves a torn checkpoint
-    (run_dir / "history.json").write_text(json.dumps(history, indent=2))
 
 
 def load_checkpoint_payload(path: Path) -> dict[str, Any]:
@@ -382,14 +498,15 @@ def _load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     loader: DataLoader[Sample],
-) -> tuple[int, list[EpochStats]]:
-    """Restore a run's state from ``path``; returns the epochs done and their history."""
+) -> tuple[int, list[EpochStats], BestWeights | None]:
+    """Restore a run's state from ``path``; returns the epochs done, their history and the best
+    weights on the validation split so far."""
     payload = load_checkpoint_payload(path)
     network.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
     _restore_random_states(payload["rng"], loader)
-    return payload["epoch"], payload["history"]
+    return payload["epoch"], payload["history"], payload.get("best")
 
 
 def checkpoint_path(run_dir: str | Path) -> Path:
@@ -438,7 +555,12 @@ def network_from_payload(payload: dict[str, Any]) -> tuple[SpikingNetwork, Train
     from training.network.spec import NetworkSpec
 
     network = SpikingNetwork(NetworkSpec.from_dict(payload["spec"]))
-    network.load_state_dict(payload["model"])
+    best = payload.get("best")
+    # A run evaluated on a validation split keeps its best weights there, not its last.
+    network.load_state_dict(best["model"] if best else payload["model"])
+    calibration = payload.get("calibration")
+    if calibration:
+        network.set_output_neuron(leak=calibration["leak"], threshold=calibration["threshold"])
     network.eval()
     return network, TrainConfig.from_dict(payload["config"]), payload["history"]
 

@@ -11,6 +11,6 @@ yield (frames float32 [T, 2, H, W], label int).
 from __future__ import annotations
 
 from training.data.info import DatasetInfo
-from training.data.registry import DATASETS, dataset_info, load_dataset
+from training.data.registry import DATASETS, dataset_info, load_dataset, load_split_for
 
-__all__ = ["DATASETS", "DatasetInfo", "dataset_info", "load_dataset"]
+__all__ = ["DATASETS", "DatasetInfo", "dataset_info", "load_dataset", "load_split_for"]

@@ -85,6 +85,7 @@ EPOCH_RANGE = (10, 100)
 BATCH_RANGE = (8, 64)
 MIN_STEPS_PER_EPOCH = 8
 EVALUATIONS = 15  # roughly, over a run
+DEFAULT_MAX_MEAN_TIMESTEP = 1.5  # the latency budget the output neurons are calibrated for
 
 
 class FolderError(ValueError):
@@ -399,6 +400,7 @@ def scan_folder(
     seed: int = 0,
     limits: ImageLimits = FOLDER_LIMITS,
     cache: ImageCache | None = None,
+    for_training: bool = True,
 ) -> FolderScan:
     """Walk an image folder, decode every file, and check it can train a classifier.
 
@@ -410,6 +412,8 @@ def scan_folder(
         limits: the largest image decoded; larger ones are skipped.
         cache: where decoded files' records are kept, so a second scan decodes nothing; None
             decodes every file.
+        for_training: False for a folder only evaluated on: one class, and classes of fewer
+            than ``MIN_IMAGES_PER_CLASS`` images, are fine there.
 
     Returns:
         The classes, splits, image statistics and skipped files.
@@ -447,7 +451,7 @@ def scan_folder(
         found["train"] = _classes(walker, root, top)
         class_root = root
     classes = tuple(sorted(found["train"]))
-    _check_classes(class_root, found["train"])
+    _check_classes(class_root, found["train"], for_training)
     for split in ("val", "test"):
         extra = sorted(set(found.get(split, {})) - set(classes))
         if extra:
@@ -489,18 +493,21 @@ def _classes(walker: _Walker, folder: Path, listing: list[Path] | None = None) -
     return classes
 
 
-def _check_classes(folder: Path, classes: dict[str, list[str]]) -> None:
-    """Refuse a set of training classes that cannot train a classifier."""
+def _check_classes(folder: Path, classes: dict[str, list[str]], for_training: bool) -> None:
+    """Refuse a set of training classes that cannot train a classifier (or, not ``for_training``,
+    that holds nothing to evaluate)."""
     if not classes:
         raise FolderError(
             f"image folder {folder} has no class folders: put each class's images in a folder named after it"
         )
-    if len(classes) == 1:
-        name = next(iter(classes))
-        raise FolderError(f"image folder {folder} has one class ({name!r}); a classifier needs at least two")
     for name in sorted(classes):
         if not classes[name]:
             raise FolderError(f"class {name!r} has no usable images")
+    if not for_training:
+        return
+    if len(classes) == 1:
+        name = next(iter(classes))
+        raise FolderError(f"image folder {folder} has one class ({name!r}); a classifier needs at least two")
     for name in sorted(classes):
         if len(classes[name]) < MIN_IMAGES_PER_CLASS:
             raise FolderError(
@@ -628,7 +635,8 @@ def default_recipe(
     rounded to a multiple of 4 and clamped to [16, 64] unless ``input_size`` says. Network:
     ``digits_net`` with ``stage_widths``, latency coding with the LE encoder, T = 4, TAD.
     Epochs: about ``TARGET_STEPS`` optimiser steps, within ``EPOCH_RANGE``. Augmentation: the
-    shipped Fashion-MNIST robust-input settings.
+    shipped Fashion-MNIST robust-input settings. After training, the output neurons are
+    calibrated on the validation split for ``DEFAULT_MAX_MEAN_TIMESTEP``.
 
     Args:
         scan: the folder's scan.
@@ -683,6 +691,7 @@ def default_recipe(
         "workers": base["workers"],
         "augment": True,
         "augmentation": dict(base["augmentation"]),
+        "max_mean_timestep": DEFAULT_MAX_MEAN_TIMESTEP,
     }
 
 
@@ -734,3 +743,49 @@ def _model_name(root: Path) -> str:
     """The folder's name as a model name: other characters become ``-``, at most 64."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-_.")[:64].rstrip("-_.")
     return slug or DATASET_NAME
+
+
+class FolderData(NamedTuple):
+    """An image folder ready to train on: its scan, what a model records of it, and its splits."""
+
+    scan: FolderScan
+    info: DatasetInfo
+    train: ImageFolderDataset
+    val: ImageFolderDataset
+    test: ImageFolderDataset | None  # only with an explicit test/ folder
+
+
+def folder_data(
+    root: str | Path,
+    input_shape: Sequence[int],
+    *,
+    seed: int = 0,
+    augment: PixelAugment | None = None,
+    strict: bool = False,
+    cache: ImageCache | None = None,
+) -> FolderData:
+    """Scan a folder and make its splits at the model's input, the training split augmented.
+
+    Args:
+        root: the image folder.
+        input_shape: the network's [C, H, W].
+        seed: seeds the automatic validation split and the augmentation.
+        augment: the training split's augmentation; None for none.
+        strict: refuse, rather than skip, a file that is not a readable image.
+        cache: where decoded pixels are kept; None for the default folder.
+
+    Returns:
+        The scan, the data set description and the splits.
+    """
+    cache = cache if cache is not None else ImageCache()
+    scan = scan_folder(root, strict, seed=seed, cache=cache)
+    info = folder_info(scan, input_shape)
+    spec = InputSpec.from_info(info)
+
+    def split(name: str, augmented: PixelAugment | None = None) -> ImageFolderDataset:
+        return ImageFolderDataset(
+            scan.root, scan.splits[name], spec, augment=augmented, seed=seed, cache=cache
+        )
+
+    test = split("test") if scan.splits["test"] else None
+    return FolderData(scan, info, split("train", augment), split("val"), test)

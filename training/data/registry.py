@@ -13,6 +13,8 @@ from training.data.cifar10_dvs import CIFAR10_DVS_INFO, Cifar10DvsDataset
 from training.data.digits import DIGITS_INFO, DigitsDataset
 from training.data.digits_dvs import DIGITS_DVS_INFO, DigitsDvsDataset
 from training.data.fashion_mnist import FASHION_MNIST_INFO, FashionMnistDataset
+from training.data.image_folder import DATASET_NAME as IMAGE_FOLDER
+from training.data.image_folder import folder_data
 from training.data.info import DatasetInfo
 from training.data.samples import Sample
 from training.data.tiny_imagenet import TINY_IMAGENET_INFO, TinyImageNetDataset
@@ -182,3 +184,46 @@ def load_dataset(
     info = dataset_info(name, timesteps)
     frames = Frames(timesteps or EVENT_BINS, _event_bin_us(info)) if info.kind == "events" else None
     return DATASETS[name][1](split, root, augment, dict(augmentation or {}), frames)
+
+
+def load_split_for(
+    name: str,
+    split: str | None,
+    root: str | None,
+    input_shape: tuple[int, ...],
+    timesteps: int,
+    seed: int = 0,
+) -> tuple[Dataset[Sample], DatasetInfo, str]:
+    """One unaugmented split as a trained network reads it: a registered data set by name, or a
+    user's image folder (``root``) at the network's input.
+
+    Args:
+        name: A registry name, or ``"image-folder"``.
+        split: The split; None for the one a model is reported on (``test``; an image folder
+            without a test/ folder: ``val``, the one its checkpoint was chosen on).
+        root: The data set's folder (an image folder's is required).
+        input_shape: The network's [C, H, W] (image folders are resized to it).
+        timesteps: The network's T (event data sets' frames).
+        seed: An image folder's automatic validation split's seed (its run's ``seed``).
+
+    Returns:
+        The samples, the data set's description and the split's name.
+
+    Raises:
+        ValueError: An unknown data set or split, or an image folder without its folder.
+    """
+    if name != IMAGE_FOLDER:
+        split = split or "test"
+        return load_dataset(name, split, root, timesteps=timesteps), dataset_info(name, timesteps), split
+    if root is None:
+        raise ValueError(f"dataset {IMAGE_FOLDER} needs its folder of class folders (--data-root)")
+    folder = folder_data(root, input_shape, seed=seed)
+    splits = {"train": folder.train, "val": folder.val, "test": folder.test}
+    split = split or ("test" if folder.test is not None else "val")
+    chosen = splits.get(split)
+    if chosen is None:
+        raise ValueError(
+            f"{root} has no {split!r} split: image folders have "
+            + ", ".join(name for name, data in splits.items() if data is not None)
+        )
+    return chosen, folder.info, split

@@ -17,6 +17,21 @@ import torch
 import torch.nn.functional as F
 
 
+def confidence(current: torch.Tensor) -> torch.Tensor:
+    """lambda of (12): one minus the normalised entropy of softmax(O[t]), per timestep.
+
+    Args:
+        current: the output layer's pre-synaptic currents O [T, B, K].
+
+    Returns:
+        lambda [T, B] in [0, 1]: 1 when one class takes all the probability, 0 when all share it.
+    """
+    num_classes = current.shape[-1]
+    log_probs = F.log_softmax(current, dim=-1)
+    entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
+    return 1.0 - entropy / math.log(num_classes)
+
+
 def tad_weights(current: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
     """Lambda of (13): each timestep's weight, from its confidence (12).
 
@@ -27,11 +42,7 @@ def tad_weights(current: torch.Tensor, temperature: float = 2.0) -> torch.Tensor
     Returns:
         Lambda [T, B], summing to 1 over T for each sample.
     """
-    num_classes = current.shape[-1]
-    log_probs = F.log_softmax(current, dim=-1)
-    entropy = -(log_probs.exp() * log_probs).sum(dim=-1)
-    confidence = 1.0 - entropy / math.log(num_classes)
-    return torch.softmax(confidence / temperature, dim=0)
+    return torch.softmax(confidence(current) / temperature, dim=0)
 
 
 def tad_loss(

@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from torch.utils.data import Dataset
+
 from training.contract.manifest import MANIFEST, list_versions, resolve_version_dir
+from training.data import DatasetInfo, load_split_for
+from training.data.samples import Sample
 from training.network.network import SpikingNetwork
 from training.store.load import load_network
 from training.trainer import CHECKPOINT, checkpoint_path, load_checkpoint_payload, network_from_payload
@@ -34,6 +38,29 @@ class TrainedSource:
     dataset: str
     data_root: str | None
     training: dict[str, Any]
+
+    def load_split(
+        self, split: str | None = None, dataset: str | None = None, data_root: str | None = None
+    ) -> tuple[Dataset[Sample], DatasetInfo, str]:
+        """A split of its data set (or another), unaugmented, at the network's input.
+
+        Args:
+            split: The split; None for the one a model is reported on (``load_split_for``).
+            dataset: Another data set than its own.
+            data_root: Another folder than the one it was trained from.
+
+        Returns:
+            The samples, the data set's description and the split's name.
+        """
+        config = self.training.get("config") or {}
+        return load_split_for(
+            dataset or self.dataset,
+            split,
+            data_root or self.data_root,
+            self.network.spec.input_shape,
+            self.network.timesteps,
+            seed=int(config.get("seed", 0)),  # an image folder's validation split is the run's
+        )
 
 
 def load_trained(path: str | Path) -> TrainedSource:
@@ -64,6 +91,11 @@ def _from_checkpoint(checkpoint: Path) -> TrainedSource:
     payload = load_checkpoint_payload(checkpoint)
     network, config, history = network_from_payload(payload)
     record = {"config": config.to_dict(), "epochs_trained": len(history), "run": payload.get("run")}
+    if payload.get("best"):
+        # chosen on the validation split: the epoch whose weights these are
+        record["kept_epoch"] = payload["best"]["epoch"]
+    if payload.get("calibration"):
+        record["calibration"] = payload["calibration"]  # the output neurons chosen after training
     return TrainedSource(network, config.name, config.dataset, config.data_root, record)
 
 
