@@ -55,8 +55,33 @@ Seed = int | list[int]
 
 def _polygon(points: int, radius: float) -> Corners:
     """A closed regular polygon through the origin (the path's start)."""
-    angles = np.linspace(0.0, 2 * np.pi, points + 1)
-    return tuple((float(radius - radius * np.cos(a)), float(radius * np.sin(a))) for a in angles)
+    angles = np.linspace(0.0, 2 * np.pi, points + 1).tolist()
+    # math's cos and sin, not numpy's: numpy's may take a vector path that rounds differently
+    return tuple((radius - radius * math.cos(a), radius * math.sin(a)) for a in angles)
+
+
+# 1/(2k+1) for k = 12 .. 0: the atanh series of the log below, whose 13th term is under 2^-60
+_ATANH_SERIES = tuple(1.0 / (2 * k + 1) for k in range(12, -1, -1))
+_LN2_HIGH, _LN2_LOW = 0.6931471803691238, 1.9082149292705877e-10  # ln 2 = high + low, high with 32 bits
+
+
+def _log(values: np.ndarray) -> np.ndarray:
+    """Natural log of positive values from IEEE-exact operations only, so every CPU gets the same
+    bits (numpy's ``np.log`` rounds differently where it has AVX-512, which changed streams).
+
+    log(m 2^e) = e ln 2 + 2 atanh((m - 1) / (m + 1)), m in [sqrt(1/2), sqrt(2)); within 3 ulp.
+    """
+    mantissa, exponent = np.frexp(values)  # exact: values = mantissa * 2**exponent, mantissa in [0.5, 1)
+    low = mantissa < math.sqrt(0.5)
+    mantissa = np.where(low, mantissa * 2.0, mantissa)
+    exponent = (exponent - low).astype(np.float64)
+    ratio = (mantissa - 1.0) / (mantissa + 1.0)
+    square = ratio * ratio
+    series = np.full_like(ratio, _ATANH_SERIES[0])
+    for coefficient in _ATANH_SERIES[1:]:
+        series = series * square + coefficient
+    logarithm: np.ndarray = exponent * _LN2_HIGH + (exponent * _LN2_LOW + 2.0 * ratio * series)
+    return logarithm
 
 
 # Path shapes by name. The first five are the training shapes; circle and zigzag are kept for
@@ -323,8 +348,8 @@ def _scene(digit: np.ndarray, size: int, pad: int) -> np.ndarray:
 def _window_positions(camera: CameraParams) -> tuple[np.ndarray, np.ndarray]:
     """Sensor window position (x, y) at the start and at the end of every 1 ms step: [steps + 1]."""
     path = np.asarray(camera.path, dtype=np.float64)
-    angle = np.deg2rad(camera.rotation_deg)
-    cos, sin = np.cos(angle), np.sin(angle)
+    angle = math.radians(camera.rotation_deg)
+    cos, sin = math.cos(angle), math.sin(angle)
     # With rotation 0, amplitude 1 and offset 0 every operation below is exact, so the nominal
     # camera follows SACCADE_PATH itself, without rounding.
     cx = (path[:, 0] * cos - path[:, 1] * sin) * camera.amplitude - camera.offset[0]
@@ -407,8 +432,7 @@ def generate_streams(
         view = (1 - wy) * ((1 - wx) * block[:, :-1, :-1] + wx * block[:, :-1, 1:]) + wy * (
             (1 - wx) * block[:, 1:, :-1] + wx * block[:, 1:, 1:]
         )
-        log_intensity: np.ndarray = np.log(0.05 + view)
-        return log_intensity
+        return _log(0.05 + view)
 
     reference = log_view(0)
     refractory = np.array([c.refractory_us for c in cameras], dtype=np.int64)[:, None, None]
