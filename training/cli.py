@@ -36,13 +36,20 @@ def _train(args: argparse.Namespace) -> int:
     from training.config import load_config
     from training.trainer import train
 
-    if args.data is None and args.config is None:
+    if (args.resume or args.until_epoch) and not args.out:
+        raise ValueError("--resume and --until-epoch need --out (the run folder holding the checkpoint)")
+    recorded = Path(args.out) / "config.yaml" if args.out else None
+    if args.resume and args.config is None and recorded is not None and recorded.is_file():
+        # the run's own recipe, as chosen when it started (its epochs fitted to that budget)
+        config = load_config(recorded, args.set or [])
+    elif args.data is not None:
+        config = _folder_config(args)
+    elif args.config is not None:
+        config = load_config(args.config, args.set or [])
+    else:
         raise ValueError(
             "give --config (a config file or shipped name) or --data (a folder of class folders)"
         )
-    if (args.resume or args.until_epoch) and not args.out:
-        raise ValueError("--resume and --until-epoch need --out (the run folder holding the checkpoint)")
-    config = _folder_config(args) if args.data is not None else load_config(args.config, args.set or [])
     if args.out:
         # The whole recipe, as chosen: `firstspike train --config RUN/config.yaml` repeats the run.
         Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -77,7 +84,32 @@ def _folder_config(args: argparse.Namespace) -> TrainConfig:
         values = _merged(values, read_config_values(args.config))
     for override in args.set or []:
         apply_override(values, override)
-    return TrainConfig.from_dict(values)
+    config = TrainConfig.from_dict(values)
+    epochs_given = args.config is not None or any(item.startswith("epochs=") for item in args.set or [])
+    if args.time_budget > 0 and not epochs_given and not args.resume:
+        config = _within_budget(config, len(scan.splits["train"]), args.time_budget * 60, args.quiet)
+    return config
+
+
+def _within_budget(config: TrainConfig, train_images: int, budget_seconds: float, quiet: bool) -> TrainConfig:
+    """``config`` with as many of its epochs as fit ``budget_seconds`` here (and evaluations
+    spread over them as the recipe spreads them)."""
+    from dataclasses import replace
+
+    from training.data.image_folder import EVALUATIONS
+    from training.recipe_budget import fit_epochs
+
+    fit = fit_epochs(config, train_images, budget_seconds)
+    if not quiet:
+        print(
+            f"recipe: {fit.epochs} epochs of {fit.steps_per_epoch} steps "
+            f"({fit.seconds_per_step:.2f} s a step here, about {fit.expected_seconds / 60:.0f} min; "
+            f"--time-budget {budget_seconds / 60:g} min)",
+            file=sys.stderr,
+        )
+    if fit.epochs == config.epochs:
+        return config
+    return replace(config, epochs=fit.epochs, eval_every=max(1, fit.epochs // EVALUATIONS))
 
 
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -309,6 +341,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--strict", action="store_true", help="with --data: refuse a file that is not a readable image"
+    )
+    train.add_argument(
+        "--time-budget",
+        type=float,
+        default=12.0,
+        metavar="MIN",
+        help="with --data and no --config: fit the recipe's epochs to about this many minutes of training "
+        "on this machine, from a few timed steps (default 12; 0: the recipe's epochs whatever they take)",
     )
     train.add_argument(
         "--max-mean-timestep",

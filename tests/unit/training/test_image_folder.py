@@ -393,10 +393,10 @@ def test_the_recipe_for_a_fashion_mnist_sized_folder() -> None:
 @pytest.mark.parametrize(
     "classes, per_class, size, grey, input_size, shape, widths",
     [
-        (3, 12, (4000, 3000), False, None, [3, 64, 64], [32, 64, 128, 256, 256]),
-        (2, 40, (10, 9), True, None, [1, 16, 16], [32, 64, 128]),
-        (2, 40, (30, 30), False, None, [3, 32, 32], [32, 64, 128, 256]),
-        (2, 40, (30, 30), True, 8, [1, 8, 8], [32, 64]),
+        (3, 12, (4000, 3000), False, None, [3, 64, 64], [16, 32, 64, 128, 128]),
+        (2, 40, (10, 9), True, None, [1, 16, 16], [16, 32, 64]),
+        (2, 40, (30, 30), False, None, [3, 32, 32], [16, 32, 64, 128]),
+        (2, 40, (30, 30), True, 8, [1, 8, 8], [16, 32]),
     ],
 )
 def test_the_recipe_follows_the_data(
@@ -429,4 +429,4 @@ def test_recipe_and_info_refusals_and_the_info(mixed: Path) -> None:
     info = folder_info(scan, recipe["network"]["input_shape"])
     assert info.labels == ("cat", "dog", "emu") and info.resize == DEFAULT_RESIZE
     assert InputSpec.from_info(info) == InputSpec(3, 16, 16, 255.0, (0.0,) * 3, (1.0,) * 3)
-    assert stage_widths(28) == [32, 64, 128, 256]
+    assert stage_widths(28) == [16, 32, 64, 128]

@@ -1,0 +1,51 @@
+"""Fitting a recipe's epochs to a time budget: the arithmetic on a given step time, and a real
+probe of a small network."""
+
+from __future__ import annotations
+
+import pytest
+
+from training import recipe_budget
+from training.config import TrainConfig
+from training.recipe_budget import MIN_EPOCHS, OVERHEAD, fit_epochs, seconds_per_step
+
+
+def _config(epochs: int = 60, batch_size: int = 64) -> TrainConfig:
+    return TrainConfig.from_dict(
+        {
+            "name": "x",
+            "dataset": "image-folder",
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "network": {
+                "architecture": "digits_net",
+                "arch_args": {"channels": [8, 16]},
+                "coding": "latency",
+                "encoder": "le",
+                "timesteps": 4,
+                "input_shape": [1, 8, 8],
+                "num_classes": 3,
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("budget_seconds", "epochs"),
+    [
+        (600, 12),  # 84 steps of 0.5 s with the overhead: 48.3 s an epoch
+        (10_000, 60),  # never more than the recipe's own
+        (60, MIN_EPOCHS),  # never fewer than the minimum, even over the budget
+    ],
+)
+def test_the_epochs_that_fit(monkeypatch, budget_seconds, epochs):
+    monkeypatch.setattr(recipe_budget, "seconds_per_step", lambda config: 0.5)
+    fit = fit_epochs(_config(), train_images=5400, budget_seconds=budget_seconds)
+    assert fit.steps_per_epoch == 84 and fit.seconds_per_step == 0.5
+    assert fit.epochs == epochs
+    assert fit.expected_seconds == pytest.approx(epochs * 84 * 0.5 * OVERHEAD)
+
+
+def test_a_real_probe_times_a_few_steps():
+    seconds = seconds_per_step(_config(batch_size=8), steps=2)
+    assert 0 < seconds < 30
