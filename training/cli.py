@@ -68,7 +68,7 @@ def _folder_config(args: argparse.Namespace) -> TrainConfig:
     """The config for a folder of class folders: its default recipe, a config file's values over
     it (``--config``), then ``--set``; the folder's scan is printed first."""
     from training.config import TrainConfig, apply_override, read_config_values
-    from training.data.image_folder import default_recipe, scan_folder
+    from training.data.image_folder import default_recipe, evaluation_interval, scan_folder
     from training.data.image_folder_cache import ImageCache
 
     cache = ImageCache()
@@ -80,12 +80,17 @@ def _folder_config(args: argparse.Namespace) -> TrainConfig:
     values = default_recipe(scan, input_size=args.input_size)
     if args.max_mean_timestep is not None:
         values["max_mean_timestep"] = args.max_mean_timestep
+    given = {override.split("=", 1)[0] for override in args.set or []}
     if args.config is not None:
-        values = _merged(values, read_config_values(args.config))
+        file_values = read_config_values(args.config)
+        given |= set(file_values)
+        values = _merged(values, file_values)
     for override in args.set or []:
         apply_override(values, override)
+    if "eval_every" not in given:  # spread over the epochs chosen, however they were
+        values["eval_every"] = evaluation_interval(values["epochs"])
     config = TrainConfig.from_dict(values)
-    epochs_given = args.config is not None or any(item.startswith("epochs=") for item in args.set or [])
+    epochs_given = args.config is not None or "epochs" in given
     if args.time_budget > 0 and not epochs_given and not args.resume:
         config = _within_budget(config, len(scan.splits["train"]), args.time_budget * 60, args.quiet)
     return config
@@ -96,7 +101,7 @@ def _within_budget(config: TrainConfig, train_images: int, budget_seconds: float
     spread over them as the recipe spreads them)."""
     from dataclasses import replace
 
-    from training.data.image_folder import EVALUATIONS
+    from training.data.image_folder import evaluation_interval
     from training.recipe_budget import fit_epochs
 
     fit = fit_epochs(config, train_images, budget_seconds)
@@ -109,7 +114,7 @@ def _within_budget(config: TrainConfig, train_images: int, budget_seconds: float
         )
     if fit.epochs == config.epochs:
         return config
-    return replace(config, epochs=fit.epochs, eval_every=max(1, fit.epochs // EVALUATIONS))
+    return replace(config, epochs=fit.epochs, eval_every=evaluation_interval(fit.epochs))
 
 
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -689,12 +689,24 @@ def default_recipe(
         "lr": base["lr"],
         "weight_decay": base["weight_decay"],
         "seed": scan.seed,
-        "eval_every": max(1, epochs // EVALUATIONS),
+        "eval_every": evaluation_interval(epochs),
         "workers": base["workers"],
         "augment": True,
         "augmentation": dict(base["augmentation"]),
         "max_mean_timestep": DEFAULT_MAX_MEAN_TIMESTEP,
     }
+
+
+def evaluation_interval(epochs: int) -> int:
+    """Epochs between evaluations on the validation split: about ``EVALUATIONS`` over a run.
+
+    Args:
+        epochs: the run's epochs.
+
+    Returns:
+        At least 1.
+    """
+    return max(1, int(epochs) // EVALUATIONS)
 
 
 def folder_info(scan: FolderScan, input_shape: Sequence[int]) -> DatasetInfo:
