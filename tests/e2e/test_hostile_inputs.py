@@ -39,7 +39,10 @@ WORK_THREADS = 2
 # here (a 16-bit 4096 x 4096 PNG: 32 MiB decoded, 16 MiB as 8 bits, a 16 MiB content mask, an
 # 8 MiB band of floats); the rest is bodies (at most 6 x 1.4 MiB) and answers.
 RSS_BOUND_MIB = 256
-ANSWER_WITHIN_S = 5.0
+# An answer, not a hang: inside the 30 s request timeout. How fast is for the benchmark
+# (benchmarks/hostile.py) to say: six 64-row requests of 1024 x 1024 images took 3-5 s on one
+# 2-core runner and 11 s on another, without AVX-512.
+ANSWER_WITHIN_S = 20.0
 IDLE_WITHIN_S = 2.0
 STREAM_MAX_SECONDS = 2.0
 HEADER = json.dumps({"format": "dvs-events/1", "width": 34, "height": 34})

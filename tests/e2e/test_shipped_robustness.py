@@ -75,8 +75,9 @@ def test_latest_event_model_holds_up_on_other_cameras():
     network, manifest = load_network(MODEL_STORE / "digits-dvs")
     result = evaluate(network, load_dataset("digits-dvs", "other-cameras"))
     assert result.samples == 360
-    # digits-dvs/3 gets 92.5% (digits-dvs/2: 81.4%, digits-dvs/1: 30.3%).
-    assert result.accuracy >= 0.92, json.dumps(result.summary())
+    # digits-dvs/3 gets 91.7% on the streams made the same on every CPU (92.5% on numpy's log with
+    # AVX-512; digits-dvs/2: 81.4%, digits-dvs/1: 30.3% there).
+    assert result.accuracy >= 0.91, json.dumps(result.summary())
     assert result.mean_decision_timestep <= 2.0
     decided_before_the_last_step = (
         sum(count for step, count in result.decision_timestep_counts.items() if int(step) < result.timesteps)
