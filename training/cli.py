@@ -92,13 +92,21 @@ def _folder_config(args: argparse.Namespace) -> TrainConfig:
     config = TrainConfig.from_dict(values)
     epochs_given = args.config is not None or "epochs" in given
     if args.time_budget > 0 and not epochs_given and not args.resume:
-        config = _within_budget(config, len(scan.splits["train"]), args.time_budget * 60, args.quiet)
+        config = _within_budget(
+            config,
+            len(scan.splits["train"]),
+            args.time_budget * 60,
+            args.quiet,
+            respread_evaluations="eval_every" not in given,
+        )
     return config
 
 
-def _within_budget(config: TrainConfig, train_images: int, budget_seconds: float, quiet: bool) -> TrainConfig:
-    """``config`` with as many of its epochs as fit ``budget_seconds`` here (and evaluations
-    spread over them as the recipe spreads them)."""
+def _within_budget(
+    config: TrainConfig, train_images: int, budget_seconds: float, quiet: bool, respread_evaluations: bool
+) -> TrainConfig:
+    """``config`` with as many of its epochs as fit ``budget_seconds`` here (and, unless the
+    user chose ``eval_every``, evaluations spread over them as the recipe spreads them)."""
     from dataclasses import replace
 
     from training.data.image_folder import evaluation_interval
@@ -114,7 +122,8 @@ def _within_budget(config: TrainConfig, train_images: int, budget_seconds: float
         )
     if fit.epochs == config.epochs:
         return config
-    return replace(config, epochs=fit.epochs, eval_every=evaluation_interval(fit.epochs))
+    eval_every = evaluation_interval(fit.epochs) if respread_evaluations else config.eval_every
+    return replace(config, epochs=fit.epochs, eval_every=eval_every)
 
 
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

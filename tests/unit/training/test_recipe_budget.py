@@ -3,9 +3,12 @@ probe of a small network."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from tests.helpers import png_bytes
 from training import recipe_budget
+from training.cli import _folder_config, build_parser
 from training.config import TrainConfig
 from training.recipe_budget import MIN_EPOCHS, OVERHEAD, fit_epochs, seconds_per_step
 
@@ -49,3 +52,22 @@ def test_the_epochs_that_fit(monkeypatch, budget_seconds, epochs):
 def test_a_real_probe_times_a_few_steps():
     seconds = seconds_per_step(_config(batch_size=8), steps=2)
     assert 0 < seconds < 30
+
+
+@pytest.mark.parametrize(("overrides", "eval_every"), [([], 1), (["--set", "eval_every=2"], 2)])
+def test_a_budget_respreads_evaluations_unless_the_user_chose(tmp_path, monkeypatch, overrides, eval_every):
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for index in range(6):
+            pixels = rng.integers(0, 256, (12, 12), dtype=np.uint8)
+            (tmp_path / "data" / name / f"{index}.png").write_bytes(png_bytes(pixels))
+    monkeypatch.setattr(recipe_budget, "seconds_per_step", lambda config: 1000.0)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    args = build_parser().parse_args(
+        ["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--quiet", *overrides]
+    )
+    config = _folder_config(args)
+    # a default budget of minutes holds MIN_EPOCHS of these slow steps, not the recipe's epochs
+    assert config.epochs == MIN_EPOCHS
+    assert config.eval_every == eval_every
