@@ -380,6 +380,7 @@ def test_the_recipe_for_a_fashion_mnist_sized_folder() -> None:
     network = recipe["network"]
     assert network["input_shape"] == [1, 28, 28] and network["num_classes"] == 10
     assert network["architecture"] == "digits_net" and network["arch_args"] == {"channels": [16, 32, 64, 128]}
+    assert network["stem_channels"] == 16  # half the shipped net's 32, as its stages are
     assert (network["timesteps"], network["encoder"], recipe["loss"]["name"]) == (4, "le", "tad")
     assert recipe["batch_size"] == 64 and recipe["epochs"] == 60
     assert recipe["name"] == "my-pets" and recipe["dataset"] == "image-folder"
