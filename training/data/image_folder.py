@@ -87,7 +87,7 @@ BATCH_RANGE = (8, 64)
 MIN_STEPS_PER_EPOCH = 8
 EVALUATIONS = 15  # roughly, over a run
 WIDTH_DIVISOR = 2  # the recipe's widths (stem and stages) are the Fashion-MNIST net's over this
-# A budgeted run is short, and in a dozen epochs the spiking net trains far from fitting its data
+# A budgeted run is short, and in a few dozen epochs the spiking net trains far from fitting its data
 # at the shipped recipe's 0.001; six times that, decayed by the cosine schedule, gets further in
 # the same minutes (docs/own-images.md has the comparison).
 RECIPE_LR = 0.006
