@@ -67,6 +67,8 @@ def _train(args: argparse.Namespace) -> int:
 def _folder_config(args: argparse.Namespace) -> TrainConfig:
     """The config for a folder of class folders: its default recipe, a config file's values over
     it (``--config``), then ``--set``; the folder's scan is printed first."""
+    from dataclasses import replace
+
     from training.config import TrainConfig, apply_override, read_config_values
     from training.data.image_folder import default_recipe, evaluation_interval, scan_folder
     from training.data.image_folder_cache import ImageCache
@@ -87,29 +89,19 @@ def _folder_config(args: argparse.Namespace) -> TrainConfig:
         values = _merged(values, file_values)
     for override in args.set or []:
         apply_override(values, override)
-    if "eval_every" not in given:  # spread over the epochs chosen, however they were
-        values["eval_every"] = evaluation_interval(values["epochs"])
     config = TrainConfig.from_dict(values)
     epochs_given = args.config is not None or "epochs" in given
     if args.time_budget > 0 and not epochs_given and not args.resume:
-        config = _within_budget(
-            config,
-            len(scan.splits["train"]),
-            args.time_budget * 60,
-            args.quiet,
-            respread_evaluations="eval_every" not in given,
-        )
+        config = _within_budget(config, len(scan.splits["train"]), args.time_budget * 60, args.quiet)
+    if "eval_every" not in given:  # spread over the epochs chosen, however they were
+        config = replace(config, eval_every=evaluation_interval(config.epochs))
     return config
 
 
-def _within_budget(
-    config: TrainConfig, train_images: int, budget_seconds: float, quiet: bool, respread_evaluations: bool
-) -> TrainConfig:
-    """``config`` with as many of its epochs as fit ``budget_seconds`` here (and, unless the
-    user chose ``eval_every``, evaluations spread over them as the recipe spreads them)."""
+def _within_budget(config: TrainConfig, train_images: int, budget_seconds: float, quiet: bool) -> TrainConfig:
+    """``config`` with as many of its epochs as fit ``budget_seconds`` here."""
     from dataclasses import replace
 
-    from training.data.image_folder import evaluation_interval
     from training.recipe_budget import fit_epochs
 
     fit = fit_epochs(config, train_images, budget_seconds)
@@ -120,10 +112,7 @@ def _within_budget(
             f"--time-budget {budget_seconds / 60:g} min)",
             file=sys.stderr,
         )
-    if fit.epochs == config.epochs:
-        return config
-    eval_every = evaluation_interval(fit.epochs) if respread_evaluations else config.eval_every
-    return replace(config, epochs=fit.epochs, eval_every=eval_every)
+    return replace(config, epochs=fit.epochs)
 
 
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
