@@ -19,7 +19,9 @@ from training.config import TrainConfig
 from training.network.network import SpikingNetwork
 from training.trainer import build_loss
 
-PROBE_STEPS = 3
+# A shared machine's pace wanders from step to step: the median of eight steadies the epochs chosen
+# for a few seconds more.
+PROBE_STEPS = 8
 WARM_UP_STEPS = 2  # the first steps pick and build their kernels, several times slower
 # Loading, augmentation (in a worker sharing the cores) and the evaluations add to the optimiser
 # steps: on a Fashion-MNIST folder on 2 cores an epoch took 1.27 times its probed steps.
