@@ -382,7 +382,7 @@ def test_the_recipe_for_a_fashion_mnist_sized_folder() -> None:
     assert network["architecture"] == "digits_net" and network["arch_args"] == {"channels": [16, 32, 64, 128]}
     assert network["stem_channels"] == 16  # half the shipped net's 32, as its stages are
     assert (network["timesteps"], network["encoder"], recipe["loss"]["name"]) == (4, "le", "tad")
-    assert recipe["batch_size"] == 64 and recipe["epochs"] == 60
+    assert recipe["batch_size"] == 32 and recipe["epochs"] == 60
     assert recipe["name"] == "my-pets" and recipe["dataset"] == "image-folder"
     assert recipe["augmentation"]["flip_p"] == 0.5  # the shipped Fashion-MNIST settings
     config = TrainConfig.from_dict(recipe)
