@@ -24,7 +24,7 @@ from training.trainer import build_loss
 PROBE_STEPS = 8
 WARM_UP_STEPS = 2  # the first steps pick and build their kernels, several times slower
 # Loading, augmentation (in a worker sharing the cores) and the evaluations add to the optimiser
-# steps: on a Fashion-MNIST folder on 2 cores an epoch took 1.27 times its probed steps.
+# steps (docs/own-images.md has how far the estimate was off).
 OVERHEAD = 1.3
 MIN_EPOCHS = 3
 

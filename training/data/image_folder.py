@@ -770,8 +770,8 @@ def _recipe_base() -> dict[str, Any]:
 
 
 def _batch_size(train_images: int) -> int:
-    """32, or the largest power of two that still gives ``MIN_STEPS_PER_EPOCH`` batches (at
-    least 8)."""
+    """The top of ``BATCH_RANGE``, or the largest power of two that still gives
+    ``MIN_STEPS_PER_EPOCH`` batches (at least the range's bottom)."""
     fitting = train_images // MIN_STEPS_PER_EPOCH
     size = 1 << max(0, fitting.bit_length() - 1) if fitting else 1
     return min(BATCH_RANGE[1], max(BATCH_RANGE[0], size))
