@@ -88,7 +88,11 @@ EPOCH_RANGE = (10, 100)
 BATCH_RANGE = (8, 32)
 MIN_STEPS_PER_EPOCH = 8
 EVALUATIONS = 15  # roughly, over a run
-WIDTH_DIVISOR = 2  # the recipe's widths (stem and stages) are the Fashion-MNIST net's over this
+WIDTH_DIVISOR = 2  # the recipe's stem and large-map stages are the Fashion-MNIST net's over this
+# Stages whose input map is at most this many pixels a side keep the Fashion-MNIST net's full
+# width: there a channel costs little (few pixels), and binary spikes need the channels to carry
+# what a ReLU net holds in fewer (docs/own-images.md has the comparison).
+FULL_WIDTH_MAX_SIDE = 8
 # A budgeted run is short, and in a few dozen epochs the spiking net trains far from fitting its data
 # at the shipped recipe's 0.001; six times that, decayed by the cosine schedule, gets further in
 # the same minutes (docs/own-images.md has the comparison).
@@ -617,9 +621,10 @@ def stage_widths(side: int) -> list[int]:
     """``digits_net`` stage widths for square inputs of ``side`` pixels.
 
     Each stage halves the map; stages are added until it is at most 2 pixels a side, as the
-    shipped nets do (8 -> 2 for digits, 28 -> 1 for Fashion-MNIST). The widths are half the
-    Fashion-MNIST net's, its widest repeated beyond its four stages: a user's first run has
-    minutes on a laptop's cores, and half the width trains twice the epochs in them.
+    shipped nets do (8 -> 2 for digits, 28 -> 1 for Fashion-MNIST). Stages on maps wider than
+    ``FULL_WIDTH_MAX_SIDE`` are half the Fashion-MNIST net's widths, the rest its full widths,
+    its widest repeated beyond its four stages: a user's first run has minutes on a laptop's
+    cores, and the large maps are where a step's time goes.
 
     Args:
         side: the input's height and width.
@@ -627,12 +632,14 @@ def stage_widths(side: int) -> list[int]:
     Returns:
         One width per stage.
     """
-    base = [int(width) // WIDTH_DIVISOR for width in _recipe_base()["network"]["arch_args"]["channels"]]
-    stages = 0
-    while side > 2:
+    full = [int(width) for width in _recipe_base()["network"]["arch_args"]["channels"]]
+    widths = []
+    while True:
+        width = full[min(len(widths), len(full) - 1)]
+        widths.append(width if side <= FULL_WIDTH_MAX_SIDE else width // WIDTH_DIVISOR)
         side //= 2
-        stages += 1
-    return [base[min(stage, len(base) - 1)] for stage in range(max(1, stages))]
+        if side <= 2:
+            return widths
 
 
 def stem_width() -> int:

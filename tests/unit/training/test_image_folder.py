@@ -379,8 +379,8 @@ def test_the_recipe_for_a_fashion_mnist_sized_folder() -> None:
     recipe = default_recipe(synthetic_scan(10, 600, (28, 28), grey=True))
     network = recipe["network"]
     assert network["input_shape"] == [1, 28, 28] and network["num_classes"] == 10
-    assert network["architecture"] == "digits_net" and network["arch_args"] == {"channels": [16, 32, 64, 128]}
-    assert network["stem_channels"] == 16  # half the shipped net's 32, as its stages are
+    assert network["architecture"] == "digits_net" and network["arch_args"] == {"channels": [16, 32, 128, 256]}
+    assert network["stem_channels"] == 16  # half the shipped net's 32, as its large-map stages are
     assert (network["timesteps"], network["encoder"], recipe["loss"]["name"]) == (4, "le", "tad")
     assert recipe["batch_size"] == 32 and recipe["epochs"] == 60
     assert recipe["name"] == "my-pets" and recipe["dataset"] == "image-folder"
@@ -392,10 +392,10 @@ def test_the_recipe_for_a_fashion_mnist_sized_folder() -> None:
 @pytest.mark.parametrize(
     "classes, per_class, size, grey, input_size, shape, widths",
     [
-        (3, 12, (4000, 3000), False, None, [3, 64, 64], [16, 32, 64, 128, 128]),
-        (2, 40, (10, 9), True, None, [1, 16, 16], [16, 32, 64]),
-        (2, 40, (30, 30), False, None, [3, 32, 32], [16, 32, 64, 128]),
-        (2, 40, (30, 30), True, 8, [1, 8, 8], [16, 32]),
+        (3, 12, (4000, 3000), False, None, [3, 64, 64], [16, 32, 64, 256, 256]),
+        (2, 40, (10, 9), True, None, [1, 16, 16], [16, 64, 128]),
+        (2, 40, (30, 30), False, None, [3, 32, 32], [16, 32, 128, 256]),
+        (2, 40, (30, 30), True, 8, [1, 8, 8], [32, 64]),
     ],
 )
 def test_the_recipe_follows_the_data(
@@ -428,4 +428,4 @@ def test_recipe_and_info_refusals_and_the_info(mixed: Path) -> None:
     info = folder_info(scan, recipe["network"]["input_shape"])
     assert info.labels == ("cat", "dog", "emu") and info.resize == DEFAULT_RESIZE
     assert InputSpec.from_info(info) == InputSpec(3, 16, 16, 255.0, (0.0,) * 3, (1.0,) * 3)
-    assert stage_widths(28) == [16, 32, 64, 128]
+    assert stage_widths(28) == [16, 32, 128, 256]  # full width on the 7- and 3-pixel maps
