@@ -92,23 +92,26 @@ def _folder_config(args: argparse.Namespace) -> TrainConfig:
     config = TrainConfig.from_dict(values)
     epochs_given = args.config is not None or "epochs" in given
     if args.time_budget > 0 and not epochs_given and not args.resume:
-        config = _within_budget(config, len(scan.splits["train"]), args.time_budget * 60, args.quiet)
+        config = _within_budget(config, args.time_budget * 60, args.quiet)
     if "eval_every" not in given:  # spread over the epochs chosen, however they were
         config = replace(config, eval_every=evaluation_interval(config.epochs))
     return config
 
 
-def _within_budget(config: TrainConfig, train_images: int, budget_seconds: float, quiet: bool) -> TrainConfig:
+def _within_budget(config: TrainConfig, budget_seconds: float, quiet: bool) -> TrainConfig:
     """``config`` with as many of its epochs as fit ``budget_seconds`` here."""
     from dataclasses import replace
 
     from training.recipe_budget import fit_epochs
+    from training.trainer import load_training_data
 
-    fit = fit_epochs(config, train_images, budget_seconds)
+    train_set, _ = load_training_data(config)
+    fit = fit_epochs(config, train_set, budget_seconds)
     if not quiet:
         print(
             f"recipe: {fit.epochs} epochs of {fit.steps_per_epoch} steps "
-            f"({fit.seconds_per_step:.2f} s a step here, about {fit.expected_seconds / 60:.0f} min; "
+            f"({fit.seconds_per_step:.2f} s a step and {fit.seconds_per_image * 1000:.1f} ms an image "
+            f"loaded here, about {fit.expected_seconds / 60:.0f} min; "
             f"--time-budget {budget_seconds / 60:g} min)",
             file=sys.stderr,
         )

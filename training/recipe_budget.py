@@ -3,7 +3,9 @@
 A user's first run should end in minutes, on whatever they have: the recipe's step count is an
 upper bound, and the epochs that fit the budget are counted from the time a few real training
 steps of its network take here (random inputs of the recipe's batch and size: a step costs the
-same whatever the pixels are).
+same whatever the pixels are), plus the time the loader takes to get a batch of real training
+images ready (read, augmented, normalised). The two add up: on a few cores the loader's worker
+takes its time from the same cores as the step.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Sized
 from dataclasses import dataclass
+from typing import cast
 
 import torch
+from torch.utils.data import Dataset
 
 from training.config import TrainConfig
+from training.data.samples import Sample
 from training.network.network import SpikingNetwork
 from training.trainer import build_loss
 
@@ -23,9 +29,10 @@ from training.trainer import build_loss
 # for a few seconds more.
 PROBE_STEPS = 8
 WARM_UP_STEPS = 2  # the first steps pick and build their kernels, several times slower
-# Loading, augmentation (in a worker sharing the cores) and the evaluations add to the optimiser
-# steps (docs/own-images.md has how far the estimate was off).
-OVERHEAD = 1.3
+PROBE_IMAGES = 64  # images loaded to time the loader: a few batches' worth
+# The evaluations and the loop's own work add a little to the steps and the loading
+# (docs/own-images.md has how far the estimate was off).
+OVERHEAD = 1.05
 MIN_EPOCHS = 3
 
 
@@ -36,12 +43,14 @@ class BudgetFit:
     Attributes:
         epochs: The epochs chosen: the recipe's, or fewer where they would not fit.
         seconds_per_step: One optimiser step of the recipe's batch, measured here.
+        seconds_per_image: Getting one training image ready for the step, measured here.
         steps_per_epoch: Optimiser steps in one epoch.
         expected_seconds: The run's expected training time at that pace.
     """
 
     epochs: int
     seconds_per_step: float
+    seconds_per_image: float
     steps_per_epoch: int
     expected_seconds: float
 
@@ -78,12 +87,37 @@ def seconds_per_step(config: TrainConfig, steps: int = PROBE_STEPS) -> float:
     return statistics.median(timings[WARM_UP_STEPS:])
 
 
-def fit_epochs(config: TrainConfig, train_images: int, budget_seconds: float) -> BudgetFit:
+def seconds_per_image(dataset: Dataset[Sample], images: int = PROBE_IMAGES) -> float:
+    """The wall time of getting one training image ready, as the loader does, here.
+
+    Args:
+        dataset: The training split, augmented as in training (a copy: this draws from its
+            augmentation generator).
+        images: How many images to time, drawn with a fixed seed; at most the split's.
+
+    Returns:
+        Seconds per image.
+    """
+    # torch types Dataset without __len__ (iterable data sets have none); the splits have one.
+    count = min(images, len(cast(Sized, dataset)))
+    if count == 0:
+        return 0.0
+    order = torch.randperm(len(cast(Sized, dataset)), generator=torch.Generator().manual_seed(0))
+    chosen = order[:count].tolist()
+    for index in chosen:  # a file met for the first time is decoded once, not every epoch
+        dataset[index]
+    started = time.perf_counter()
+    for index in chosen:
+        dataset[index]
+    return (time.perf_counter() - started) / count
+
+
+def fit_epochs(config: TrainConfig, train_set: Dataset[Sample], budget_seconds: float) -> BudgetFit:
     """The most epochs of ``config`` (at most its own) that train within ``budget_seconds``.
 
     Args:
         config: The recipe's config.
-        train_images: Images in the training split.
+        train_set: The training split, augmented as in training (a copy, see ``seconds_per_image``).
         budget_seconds: The training time allowed.
 
     Returns:
@@ -91,9 +125,11 @@ def fit_epochs(config: TrainConfig, train_images: int, budget_seconds: float) ->
         those take longer than the budget).
     """
     per_step = seconds_per_step(config)
+    per_image = seconds_per_image(train_set)
+    train_images = len(cast(Sized, train_set))
     # the trainer drops the last partial batch when there is more than one
     steps = max(1, train_images // config.batch_size)
-    epoch_seconds = steps * per_step * OVERHEAD
+    epoch_seconds = steps * (per_step + config.batch_size * per_image) * OVERHEAD
     fitting = math.floor(budget_seconds / epoch_seconds)
     epochs = min(config.epochs, max(MIN_EPOCHS, fitting))
-    return BudgetFit(epochs, per_step, steps, epochs * epoch_seconds)
+    return BudgetFit(epochs, per_step, per_image, steps, epochs * epoch_seconds)

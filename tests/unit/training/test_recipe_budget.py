@@ -1,16 +1,24 @@
-"""Fitting a recipe's epochs to a time budget: the arithmetic on a given step time, and a real
-probe of a small network."""
+"""Fitting a recipe's epochs to a time budget: the arithmetic on given step and loading times, and
+real probes of a small network and of a data set."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from tests.helpers import png_bytes
 from training import recipe_budget
 from training.cli import _folder_config, build_parser
 from training.config import TrainConfig
-from training.recipe_budget import MIN_EPOCHS, OVERHEAD, fit_epochs, seconds_per_step
+from training.recipe_budget import (
+    MIN_EPOCHS,
+    OVERHEAD,
+    PROBE_IMAGES,
+    fit_epochs,
+    seconds_per_image,
+    seconds_per_step,
+)
 
 
 def _config(epochs: int = 60, batch_size: int = 64) -> TrainConfig:
@@ -33,20 +41,47 @@ def _config(epochs: int = 60, batch_size: int = 64) -> TrainConfig:
     )
 
 
+class CountingImages:
+    """A stand-in training split that counts which images were asked for."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.asked: list[int] = []
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        self.asked.append(index)
+        return torch.zeros(1, 8, 8), 0
+
+
 @pytest.mark.parametrize(
     ("budget_seconds", "epochs"),
     [
-        (600, 10),  # 84 steps of 0.5 s with the overhead: 54.6 s an epoch
+        (600, 10),  # 84 steps of 0.5 s and 64 images of 2.5 ms, with the overhead: 58.2 s an epoch
         (10_000, 60),  # never more than the recipe's own
         (60, MIN_EPOCHS),  # never fewer than the minimum, even over the budget
     ],
 )
 def test_the_epochs_that_fit(monkeypatch, budget_seconds, epochs):
     monkeypatch.setattr(recipe_budget, "seconds_per_step", lambda config: 0.5)
-    fit = fit_epochs(_config(), train_images=5400, budget_seconds=budget_seconds)
-    assert fit.steps_per_epoch == 84 and fit.seconds_per_step == 0.5
+    monkeypatch.setattr(recipe_budget, "seconds_per_image", lambda dataset: 0.0025)
+    fit = fit_epochs(_config(), CountingImages(5400), budget_seconds=budget_seconds)
+    assert fit.steps_per_epoch == 84 and fit.seconds_per_step == 0.5 and fit.seconds_per_image == 0.0025
     assert fit.epochs == epochs
-    assert fit.expected_seconds == pytest.approx(epochs * 84 * 0.5 * OVERHEAD)
+    assert fit.expected_seconds == pytest.approx(epochs * 84 * (0.5 + 64 * 0.0025) * OVERHEAD)
+
+
+@pytest.mark.parametrize(("size", "timed"), [(1000, PROBE_IMAGES), (10, 10), (0, 0)])
+def test_the_loading_probe_times_a_seeded_draw_after_a_first_touch(size, timed):
+    split = CountingImages(size)
+    assert seconds_per_image(split) >= 0.0
+    # each image once untimed (a first decode), then once timed, without repeats
+    assert split.asked == split.asked[:timed] * 2 and len(set(split.asked)) == timed
+    again = CountingImages(size)
+    seconds_per_image(again)
+    assert again.asked == split.asked  # a fixed seed: the same images every time
 
 
 def test_a_real_probe_times_a_few_steps():
