@@ -633,7 +633,7 @@ def stage_widths(side: int) -> list[int]:
         One width per stage.
     """
     full = [int(width) for width in _recipe_base()["network"]["arch_args"]["channels"]]
-    widths = []
+    widths: list[int] = []
     while True:
         width = full[min(len(widths), len(full) - 1)]
         widths.append(width if side <= FULL_WIDTH_MAX_SIDE else width // WIDTH_DIVISOR)

@@ -379,7 +379,8 @@ def test_the_recipe_for_a_fashion_mnist_sized_folder() -> None:
     recipe = default_recipe(synthetic_scan(10, 600, (28, 28), grey=True))
     network = recipe["network"]
     assert network["input_shape"] == [1, 28, 28] and network["num_classes"] == 10
-    assert network["architecture"] == "digits_net" and network["arch_args"] == {"channels": [16, 32, 128, 256]}
+    assert network["architecture"] == "digits_net"
+    assert network["arch_args"] == {"channels": [16, 32, 128, 256]}
     assert network["stem_channels"] == 16  # half the shipped net's 32, as its large-map stages are
     assert (network["timesteps"], network["encoder"], recipe["loss"]["name"]) == (4, "le", "tad")
     assert recipe["batch_size"] == 32 and recipe["epochs"] == 60
