@@ -664,7 +664,7 @@ def default_recipe(
 
     Input: 1 channel when every image is grey, else 3; square, the median image's longer side
     rounded to a multiple of 4 and clamped to [16, 64] unless ``input_size`` says. Network:
-    ``digits_net`` with ``stage_widths`` and a stem as much narrower, latency coding with the LE
+    ``digits_net`` with ``stage_widths`` and a half-width stem (``stem_width``), latency coding with the LE
     encoder, T = 4, TAD. Epochs: about ``TARGET_STEPS`` optimiser steps, within ``EPOCH_RANGE``,
     at ``RECIPE_LR``. Augmentation: the shipped Fashion-MNIST robust-input settings. After
     training, the output neurons are calibrated on the validation split for
