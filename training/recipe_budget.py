@@ -99,17 +99,16 @@ def seconds_per_image(dataset: Dataset[Sample], images: int = PROBE_IMAGES) -> f
         Seconds per image.
     """
     # torch types Dataset without __len__ (iterable data sets have none); the splits have one.
-    count = min(images, len(cast(Sized, dataset)))
-    if count == 0:
+    size = len(cast(Sized, dataset))
+    if size == 0:
         return 0.0
-    order = torch.randperm(len(cast(Sized, dataset)), generator=torch.Generator().manual_seed(0))
-    chosen = order[:count].tolist()
+    chosen = torch.randperm(size, generator=torch.Generator().manual_seed(0))[:images].tolist()
     for index in chosen:  # a file met for the first time is decoded once, not every epoch
         dataset[index]
     started = time.perf_counter()
     for index in chosen:
         dataset[index]
-    return (time.perf_counter() - started) / count
+    return (time.perf_counter() - started) / len(chosen)
 
 
 def fit_epochs(config: TrainConfig, train_set: Dataset[Sample], budget_seconds: float) -> BudgetFit:
