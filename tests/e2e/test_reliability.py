@@ -59,12 +59,15 @@ def test_sigterm_drains_then_finishes_what_was_accepted(tmp_path, digits_test_pn
         tmp_path, env={"FIRSTSPIKE_DRAIN_DELAY_S": "2", "FIRSTSPIKE_SHUTDOWN_GRACE_S": "10"}
     )
     results: dict = {}
+    served = threading.Event()  # a request was answered before the signal
+    uploading = threading.Event()  # the slow upload's request has begun
 
     def slow_upload():
         def body():
             for start in range(0, len(png), 8):
                 yield png[start : start + 8]
-                time.sleep(0.02)  # still uploading when SIGTERM arrives
+                uploading.set()
+                time.sleep(0.05)  # still uploading when SIGTERM arrives
 
         results["slow"] = httpx.post(
             server.url + "/classify", content=body(), headers={"content-type": "image/png"}, timeout=30
@@ -86,13 +89,18 @@ def test_sigterm_drains_then_finishes_what_was_accepted(tmp_path, digits_test_pn
             outcomes.append(response.status_code)
             if response.status_code != 200:
                 return
+            served.set()
 
-    uploader = threading.Thread(target=slow_upload)
-    uploader.start()
     load = [threading.Thread(target=client) for _ in range(6)]
     for thread in load:
         thread.start()
-    time.sleep(0.3)
+    # Wait for events, not a fixed time: on a loaded machine the first answers can take longer
+    # than any sleep chosen here.
+    assert served.wait(timeout=30), "no request was answered before the signal"
+    uploader = threading.Thread(target=slow_upload)
+    uploader.start()
+    assert uploading.wait(timeout=30), "the slow upload never started"
+    time.sleep(0.2)  # its headers reach the server; its body is still coming
     server.process.send_signal(signal.SIGTERM)
     time.sleep(0.2)
     ready = httpx.get(server.url + "/health/ready", timeout=5)
