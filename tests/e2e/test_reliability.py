@@ -94,7 +94,7 @@ def test_sigterm_drains_then_finishes_what_was_accepted(tmp_path, digits_test_pn
     load = [threading.Thread(target=client) for _ in range(6)]
     for thread in load:
         thread.start()
-    # Wait for events, not a fixed time: on a loaded machine the first answers can take longer
+    # Wait for a first answer rather than a fixed time: on a loaded machine it can take longer
     # than any sleep chosen here.
     assert served.wait(timeout=30), "no request was answered before the signal"
     uploader = threading.Thread(target=slow_upload)
