@@ -100,22 +100,26 @@ def _folder_config(args: argparse.Namespace) -> TrainConfig:
 
 def _within_budget(config: TrainConfig, budget_seconds: float, quiet: bool) -> TrainConfig:
     """``config`` with as many of its epochs as fit ``budget_seconds`` here."""
-    from dataclasses import replace
-
     from training.recipe_budget import fit_epochs
     from training.trainer import load_training_data
 
     train_set, _ = load_training_data(config)
     fit = fit_epochs(config, train_set, budget_seconds)
     if not quiet:
+        twin_step = fit.seconds_per_pretraining_step
+        twin = (
+            f" after {fit.pretraining_epochs} of its ANN twin ({twin_step:.2f} s a step)"
+            if fit.pretraining_epochs is not None
+            else ""
+        )
         print(
-            f"recipe: {fit.epochs} epochs of {fit.steps_per_epoch} steps "
+            f"recipe: {fit.epochs} epochs of {fit.steps_per_epoch} steps{twin} "
             f"({fit.seconds_per_step:.2f} s a step and {fit.seconds_per_image * 1000:.1f} ms an image "
             f"loaded here, about {fit.expected_seconds / 60:.0f} min; "
             f"--time-budget {budget_seconds / 60:g} min)",
             file=sys.stderr,
         )
-    return replace(config, epochs=fit.epochs)
+    return fit.applied(config)
 
 
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

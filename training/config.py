@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,11 @@ from training.neurons.lif import LIFParameters
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 PRECISIONS = ("fp32", "bf16")
+# A network's ANN twin: the same layers with ReLU in one pass, fed the image directly, fitted by
+# cross-entropy. Its parameters have the spiking network's names and shapes.
+ANN_TWIN_OVERRIDES = ("network.coding=ann", "network.encoder=direct", "loss={name: mean_ce}")
+ANN_PRETRAINING_KEYS = frozenset({"epochs", "epochs_factor", "lr"})
+EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 @dataclass
@@ -55,6 +61,12 @@ class TrainConfig:
             validation split for this latency budget (``training.calibration``); runs that
             evaluate on a validation split (image folders) and are latency-coded only. None:
             keep the trained output neurons.
+        ann_pretraining: ``{epochs: N, lr: X}`` or ``{epochs_factor: F, lr: X}``, each
+            optional: first train the network's ANN twin (``ann_twin``) for N epochs (or F
+            times ``epochs``, rounded; ``epochs`` when neither is given) at peak learning rate X
+            (``lr`` when left out), and start from its weights, the best on the evaluation
+            split, instead of random ones. Spiking networks whose encoder has the twin's
+            parameters (LE or direct) only. None: from random weights.
     """
 
     name: str
@@ -77,6 +89,7 @@ class TrainConfig:
     bins: int | None = None
     sync_batchnorm: bool = False
     max_mean_timestep: float | None = None
+    ann_pretraining: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -100,6 +113,13 @@ class TrainConfig:
             not isinstance(config.train_images, int) or config.train_images < 1
         ):
             raise ValueError(f"train_images must be a positive whole number, not {config.train_images!r}")
+        for key in ("epochs", "batch_size"):
+            if not _is_number(getattr(config, key), whole=True) or getattr(config, key) < 1:
+                raise ValueError(f"{key} must be a positive whole number, not {getattr(config, key)!r}")
+        if not _is_number(config.lr) or not config.lr > 0:
+            raise ValueError(f"lr must be a positive number, not {config.lr!r}")
+        if not _is_number(config.weight_decay) or config.weight_decay < 0:
+            raise ValueError(f"weight_decay must be a number of at least 0, not {config.weight_decay!r}")
         if config.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {config.precision!r}")
         if config.bins is not None:
@@ -108,6 +128,8 @@ class TrainConfig:
             isinstance(config.max_mean_timestep, (int, float)) and config.max_mean_timestep >= 1
         ):
             raise ValueError(f"max_mean_timestep must be at least 1, not {config.max_mean_timestep!r}")
+        if config.ann_pretraining is not None:
+            config._check_ann_pretraining()
         return config
 
     def per_process_batch_size(self, world_size: int) -> int:
@@ -128,6 +150,58 @@ class TrainConfig:
                 f"{world_size} processes"
             )
         return self.batch_size // world_size
+
+    def ann_twin(self) -> TrainConfig:
+        """The config that trains this network's ANN twin for ``ann_pretraining``.
+
+        Returns:
+            The same run with ``ANN_TWIN_OVERRIDES``, the pretraining's epochs and learning
+            rate, and no calibration (an ANN has no output spikes) or pretraining of its own.
+
+        Raises:
+            ValueError: No ``ann_pretraining`` is set.
+        """
+        if self.ann_pretraining is None:
+            raise ValueError("ann_twin needs ann_pretraining ({} for the run's epochs and lr)")
+        settings = self.ann_pretraining
+        values = self.to_dict()
+        for override in ANN_TWIN_OVERRIDES:
+            apply_override(values, override)
+        values.update(
+            epochs=settings.get("epochs", max(1, round(settings.get("epochs_factor", 1) * self.epochs))),
+            lr=settings.get("lr", self.lr),
+            max_mean_timestep=None,
+            ann_pretraining=None,
+        )
+        return TrainConfig.from_dict(values)
+
+    def _check_ann_pretraining(self) -> None:
+        """Refuse pretraining settings other than ``{epochs: N >= 1 or epochs_factor: F > 0,
+        lr: X > 0}`` (each optional), or a network without an ANN twin to start from."""
+        settings = self.ann_pretraining
+        if (
+            not isinstance(settings, dict)
+            or not ANN_PRETRAINING_KEYS >= set(settings)
+            or {"epochs", "epochs_factor"} <= set(settings)
+        ):
+            raise ValueError(
+                "ann_pretraining must be {epochs: N or epochs_factor: F, lr: X} (each optional), "
+                f"not {settings!r}"
+            )
+        epochs, lr = settings.get("epochs", 1), settings.get("lr", self.lr)
+        if not _is_number(epochs, whole=True) or epochs < 1:
+            raise ValueError(f"ann_pretraining.epochs must be a positive whole number, not {epochs!r}")
+        factor = settings.get("epochs_factor", 1)
+        if not _is_number(factor) or not factor > 0:
+            raise ValueError(f"ann_pretraining.epochs_factor must be a positive number, not {factor!r}")
+        if not _is_number(lr) or not lr > 0:
+            raise ValueError(f"ann_pretraining.lr must be a positive number, not {lr!r}")
+        spec = self.network_spec()
+        if spec.coding == "ann" or spec.encoder not in ("le", "direct"):
+            raise ValueError(
+                "ann_pretraining starts a spiking network with an LE or direct encoder from its "
+                f"ANN twin; this one is {spec.coding} coded with the {spec.encoder} encoder"
+            )
 
     def _check_bins(self) -> None:
         """Refuse ``bins`` on image data or when it differs from the network's T."""
@@ -173,6 +247,11 @@ class TrainConfig:
                 values.setdefault("input_std", info.std)
         values["input_shape"] = tuple(values["input_shape"])
         return NetworkSpec(**values)
+
+
+def _is_number(value: object, whole: bool = False) -> bool:
+    """An int (or, unless ``whole``, a float) and not a bool (which Python counts as an int)."""
+    return not isinstance(value, bool) and isinstance(value, int if whole else (int, float))
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
@@ -239,7 +318,9 @@ def apply_override(values: dict[str, Any], override: str) -> None:
         target = target.setdefault(part, {})
         if not isinstance(target, dict):
             raise ValueError(f"override {override!r}: {part} is not a mapping")
-    target[leaf] = yaml.safe_load(raw)
+    value = yaml.safe_load(raw)
+    # YAML 1.1 reads 1e-3 (no dot) as a string; on a command line it is meant as a number.
+    target[leaf] = float(value) if isinstance(value, str) and EXPONENT_NUMBER.fullmatch(value) else value
 
 
 def shipped_configs() -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from training.analysis import plots
-from training.config import load_config
+from training.config import ANN_TWIN_OVERRIDES, load_config
 from training.data import dataset_info, load_dataset
 from training.data.samples import Sample
 from training.evaluate import evaluate
@@ -40,7 +40,7 @@ VARIANTS = {
     ),
     "ann": (
         "ANN (ReLU), same architecture",
-        ["network.coding=ann", "network.encoder=direct", "loss={name: mean_ce}"],
+        list(ANN_TWIN_OVERRIDES),
     ),
     "latency-t2": ("latency, LE, TAD, T = 2", ["network.timesteps=2"]),
     "latency-t6": ("latency, LE, TAD, T = 6", ["network.timesteps=6"]),

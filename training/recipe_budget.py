@@ -5,7 +5,8 @@ upper bound, and the epochs that fit the budget are counted from the time a few 
 steps of its network take here (random inputs of the recipe's batch and size: a step costs the
 same whatever the pixels are), plus the time the loader takes to get a batch of real training
 images ready (read, augmented, normalised). The two add up: on a few cores the loader's worker
-takes its time from the same cores as the step.
+takes its time from the same cores as the step. A run that starts from its ANN twin
+(``ann_pretraining``) pays for the twin's epochs too, timed the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import statistics
 import time
 from collections.abc import Sized
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 import torch
@@ -45,7 +46,11 @@ class BudgetFit:
         seconds_per_step: One optimiser step of the recipe's batch, measured here.
         seconds_per_image: Getting one training image ready for the step, measured here.
         steps_per_epoch: Optimiser steps in one epoch.
-        expected_seconds: The run's expected training time at that pace.
+        expected_seconds: The run's expected training time at that pace, pretraining included.
+        pretraining_epochs: The ANN twin's epochs, in the config's ratio to ``epochs`` (equal
+            when it gives none); None without ``ann_pretraining``.
+        seconds_per_pretraining_step: One optimiser step of the ANN twin, measured here (0
+            without pretraining).
     """
 
     epochs: int
@@ -53,6 +58,22 @@ class BudgetFit:
     seconds_per_image: float
     steps_per_epoch: int
     expected_seconds: float
+    pretraining_epochs: int | None = None
+    seconds_per_pretraining_step: float = 0.0
+
+    def applied(self, config: TrainConfig) -> TrainConfig:
+        """``config`` with the epochs chosen (its pretraining's too).
+
+        Args:
+            config: The config the epochs were fitted for.
+
+        Returns:
+            The config to train.
+        """
+        if config.ann_pretraining is None or "epochs" not in config.ann_pretraining:
+            return replace(config, epochs=self.epochs)  # the twin's epochs follow the run's
+        pretraining = {**config.ann_pretraining, "epochs": self.pretraining_epochs}
+        return replace(config, epochs=self.epochs, ann_pretraining=pretraining)
 
 
 def seconds_per_step(config: TrainConfig, steps: int = PROBE_STEPS) -> float:
@@ -128,7 +149,15 @@ def fit_epochs(config: TrainConfig, train_set: Dataset[Sample], budget_seconds: 
     train_images = len(cast(Sized, train_set))
     # the trainer drops the last partial batch when there is more than one
     steps = max(1, train_images // config.batch_size)
-    epoch_seconds = steps * (per_step + config.batch_size * per_image) * OVERHEAD
+    loading = config.batch_size * per_image
+    epoch_seconds = steps * (per_step + loading) * OVERHEAD
+    twin_per_step, ratio = 0.0, 0.0
+    if config.ann_pretraining is not None:
+        twin = config.ann_twin()
+        twin_per_step = seconds_per_step(twin)
+        ratio = twin.epochs / config.epochs  # the twin's epochs per epoch of the spiking net
+        epoch_seconds += ratio * steps * (twin_per_step + loading) * OVERHEAD
     fitting = math.floor(budget_seconds / epoch_seconds)
     epochs = min(config.epochs, max(MIN_EPOCHS, fitting))
-    return BudgetFit(epochs, per_step, per_image, steps, epochs * epoch_seconds)
+    pretraining = max(1, round(ratio * epochs)) if config.ann_pretraining is not None else None
+    return BudgetFit(epochs, per_step, per_image, steps, epochs * epoch_seconds, pretraining, twin_per_step)

@@ -34,6 +34,7 @@ from training.network.network import SpikingNetwork
 from training.network.sync_batchnorm import synchronise_batchnorm
 
 CHECKPOINT = "checkpoint.pt"
+PRETRAINING_DIR = "ann-pretraining"  # inside the run folder: the ANN twin's own run
 
 # One epoch's figures (loss, accuracies, timings, ...), as history.json lists them.
 EpochStats = dict[str, float | None]
@@ -207,6 +208,12 @@ def _train(
     context: DistributedContext,
     until_epoch: int,
 ) -> TrainResult:
+    resuming = resume and run_dir is not None and (run_dir / CHECKPOINT).exists()
+    start_weights = (
+        _pretrained_twin(config, run_dir, resume, progress, context)
+        if config.ann_pretraining is not None and not resuming
+        else None
+    )
     seed_everything(config.seed)
     device = context.device()
     if device.type == "cuda":
@@ -229,6 +236,8 @@ def _train(
         pin_memory=device.type == "cuda",
     )
     network = SpikingNetwork(config.network_spec()).to(device)
+    if start_weights is not None:
+        network.load_state_dict(start_weights)
     if config.channels_last:
         # Module.to takes memory_format at run time; torch's overloads leave it out.
         network = network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -254,7 +263,7 @@ def _train(
     start_epoch = 0
     split = evaluation_split(config)
     best: BestWeights | None = None  # the best on the validation split, the one exported
-    if resume and run_dir and (run_dir / CHECKPOINT).exists():
+    if resuming and run_dir is not None:
         start_epoch, history, best = _load_checkpoint(
             run_dir / CHECKPOINT, network, optimizer, scheduler, loader
         )
@@ -310,6 +319,27 @@ def _train(
     if config.max_mean_timestep is not None and until_epoch == config.epochs and context.is_main:
         _calibrate_output(config, network, test_set, split, run_dir, progress)
     return TrainResult(network, history, run_dir)
+
+
+def _pretrained_twin(
+    config: TrainConfig, run_dir: Path | None, resume: bool, progress: bool, context: DistributedContext
+) -> dict[str, torch.Tensor]:
+    """The weights of ``config``'s ANN twin trained for ``config.ann_pretraining``.
+
+    The twin is a run of its own in ``run_dir/ann-pretraining`` (so a resumed run trains it
+    once); its weights are the best on the evaluation split. Its convolutions, BatchNorms and
+    classifier have the spiking network's names and shapes, so the spiking network starts from
+    filters that already tell the classes apart, and its own epochs adapt them to spikes.
+    """
+    twin = config.ann_twin()
+    if progress and context.is_main:
+        tqdm.write(
+            f"ANN pretraining: {twin.epochs} epochs of the network's ANN twin, then the spiking network"
+        )
+    result = _train(
+        twin, run_dir / PRETRAINING_DIR if run_dir else None, resume, progress, context, twin.epochs
+    )
+    return result.network.state_dict()
 
 
 def _calibrate_output(

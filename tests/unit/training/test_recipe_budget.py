@@ -106,3 +106,38 @@ def test_a_budget_respreads_evaluations_unless_the_user_chose(tmp_path, monkeypa
     # a default budget of minutes holds MIN_EPOCHS of these slow steps, not the recipe's epochs
     assert config.epochs == MIN_EPOCHS
     assert config.eval_every == eval_every
+
+
+@pytest.mark.parametrize(
+    ("pretraining", "epochs", "twin_epochs"),
+    [
+        # 84 steps of 0.5 s, and of the twin's 0.2 s, each with 64 images of 2.5 ms: 58.2 s and
+        # 31.8 s an epoch with the overhead; together 90.0 s fit 6 of each in 600 s
+        ({"lr": 0.01}, 6, 6),
+        # two twin epochs per epoch of the spiking net: 121.7 s, so 4 of it and 8 of the twin's
+        ({"epochs": 120}, 4, 8),
+        # 2.5 per epoch, given as a factor: 137.6 s, so 4 and 10 (the twin's follow the run's)
+        ({"epochs_factor": 2.5}, 4, 10),
+    ],
+)
+def test_pretraining_epochs_count_in_the_budget(monkeypatch, pretraining, epochs, twin_epochs):
+    monkeypatch.setattr(
+        recipe_budget, "seconds_per_step", lambda config: 0.2 if config.network["coding"] == "ann" else 0.5
+    )
+    monkeypatch.setattr(recipe_budget, "seconds_per_image", lambda dataset: 0.0025)
+    config = TrainConfig.from_dict({**_config().to_dict(), "ann_pretraining": pretraining})
+    fit = fit_epochs(config, CountingImages(5400), budget_seconds=600)
+    assert (fit.epochs, fit.pretraining_epochs, fit.seconds_per_pretraining_step) == (
+        epochs,
+        twin_epochs,
+        0.2,
+    )
+    loading = 64 * 0.0025
+    ratio = twin_epochs / epochs
+    per_epoch = 84 * ((0.5 + loading) + ratio * (0.2 + loading)) * OVERHEAD
+    assert fit.expected_seconds == pytest.approx(epochs * per_epoch)
+    trained = fit.applied(config)
+    assert trained.epochs == epochs and trained.ann_twin().epochs == twin_epochs
+    assert trained.ann_pretraining == (
+        {**pretraining, "epochs": twin_epochs} if "epochs" in pretraining else pretraining
+    )
