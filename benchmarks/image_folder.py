@@ -11,7 +11,8 @@ Side by side, on the same training images:
     same first images; it evaluates on test and keeps its last epoch), calibrated on its
     training split for the same budget.
   * plain CNN: the same network as an ANN (ReLU, one pass, mean cross-entropy), trained on the
-    folder's split for the SNN's epochs: what a conventional model of the same size reaches.
+    folder's split for as many epochs as the folder run's ANN twin (the SNN's where it had
+    none): what a conventional model of the same size reaches.
 Each SNN is served by ``firstspike serve`` and sent the held-out test images (the first of the
 test split, as PNGs) over HTTP; the CNN is judged by ``firstspike eval --data`` on the same
 files. Training runs as a user runs it, one process each, timed by the wall clock; the image
@@ -34,7 +35,9 @@ import numpy as np
 import yaml
 
 from benchmarks.common import png, post_all, start_service
+from training.config import ANN_TWIN_OVERRIDES
 from training.data.fashion_mnist import FASHION_MNIST_INFO, fashion_mnist_split
+from training.trainer import PRETRAINING_DIR
 
 
 def folder_name(label: str) -> str:
@@ -86,6 +89,20 @@ def over_http(store: Path, model: str, files: list[Path], truth: list[str]) -> d
     }
 
 
+def pretraining_figures(run: Path) -> dict[str, Any] | None:
+    """The ANN twin's run inside a folder run: epochs, seconds and best validation accuracy."""
+    history_file = run / "history.json"
+    if not history_file.exists():
+        return None
+    history = json.loads(history_file.read_text())
+    accuracies = [row["val_accuracy"] for row in history if row.get("val_accuracy") is not None]
+    return {
+        "epochs": len(history),
+        "seconds": round(sum(row["seconds"] for row in history), 1),
+        "best_val_accuracy": max(accuracies, default=None),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", help="folder for the images, runs and store (default: a temporary one)")
@@ -128,8 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     row = {
         "path": "folder",
         "train_seconds": seconds,
-        "recipe": {key: recipe[key] for key in ("epochs", "batch_size", "lr", "max_mean_timestep")}
+        "recipe": {
+            key: recipe[key] for key in ("epochs", "batch_size", "lr", "ann_pretraining", "max_mean_timestep")
+        }
         | {"input_shape": recipe["network"]["input_shape"], "channels": recipe["network"]["arch_args"]},
+        "pretraining": pretraining_figures(run / PRETRAINING_DIR),
         "kept_epoch": manifest["training"].get("kept_epoch"),
         "calibration": manifest["training"].get("calibration"),
         "validation": {k: manifest["evaluation"][k] for k in ("accuracy", "mean_decision_timestep")},
@@ -171,11 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_cnn:
         run = work / "run-cnn"
         overrides = [
-            "network.coding=ann",
-            "network.encoder=direct",
-            "loss={name: mean_ce}",
+            *ANN_TWIN_OVERRIDES,
+            "ann_pretraining=null",
             "max_mean_timestep=null",
-            f"epochs={recipe['epochs']}",  # the SNN's: the same schedule, not a budget probed again
+            # the ANN twin's epochs where the folder run had one (it trains longer than the spiking
+            # net), else the spiking net's: the same schedule, not a budget probed again
+            f"epochs={max(recipe['epochs'], (figures['folder']['pretraining'] or {}).get('epochs', 0))}",
         ]
         seconds, _ = firstspike(
             "train",

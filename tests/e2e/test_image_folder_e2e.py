@@ -19,6 +19,8 @@ from sklearn.datasets import load_digits
 
 from benchmarks.hostile import oip_binary_body
 from tests.helpers import firstspike, start_server, stop_server
+from training.data.image_folder import RECIPE_LR
+from training.trainer import PRETRAINING_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -135,6 +137,11 @@ def test_the_run_records_a_recipe_that_repeats_it(trained, folders):
     history = json.loads((run / "history.json").read_text())
     assert len(history) == 6 and all("val_accuracy" in row and "test_accuracy" not in row for row in history)
     assert json.loads(first.stdout.strip().splitlines()[-1])["epoch"] == 6
+    # the spiking net started from its ANN twin, trained first for three times its epochs
+    assert config["ann_pretraining"] == {"epochs_factor": 3, "lr": RECIPE_LR}
+    assert "ANN pretraining: 18 epochs" in first.stdout
+    twin_history = json.loads((run / PRETRAINING_DIR / "history.json").read_text())
+    assert len(twin_history) == 18 and all(row["val_accuracy"] is not None for row in twin_history)
 
 
 def test_the_kept_weights_are_the_best_on_validation_and_calibrated(trained):
