@@ -108,15 +108,15 @@ def _within_budget(config: TrainConfig, budget_seconds: float, quiet: bool) -> T
     if not quiet:
         twin_step = fit.seconds_per_pretraining_step
         twin = (
-            f" after {fit.pretraining_epochs} of its ANN twin ({twin_step:.2f} s a step)"
+            f", after {fit.pretraining_epochs} of its ANN twin ({twin_step:.2f} s a step)"
             if fit.pretraining_epochs is not None
             else ""
         )
         print(
-            f"recipe: {fit.epochs} epochs of {fit.steps_per_epoch} steps{twin} "
-            f"({fit.seconds_per_step:.2f} s a step and {fit.seconds_per_image * 1000:.1f} ms an image "
-            f"loaded here, about {fit.expected_seconds / 60:.0f} min; "
-            f"--time-budget {budget_seconds / 60:g} min)",
+            f"recipe: {fit.epochs} epochs of {fit.steps_per_epoch} steps "
+            f"({fit.seconds_per_step:.2f} s a step){twin}; "
+            f"{fit.seconds_per_image * 1000:.1f} ms an image loaded here; about "
+            f"{fit.expected_seconds / 60:.0f} min (--time-budget {budget_seconds / 60:g} min)",
             file=sys.stderr,
         )
     return fit.applied(config)
