@@ -64,9 +64,10 @@ class TrainConfig:
         ann_pretraining: ``{epochs: N, lr: X}`` or ``{epochs_factor: F, lr: X}``, each
             optional: first train the network's ANN twin (``ann_twin``) for N epochs (or F
             times ``epochs``, rounded; ``epochs`` when neither is given) at peak learning rate X
-            (``lr`` when left out), and start from its weights, the best on the evaluation
-            split, instead of random ones. Spiking networks whose encoder has the twin's
-            parameters (LE or direct) only. None: from random weights.
+            (``lr`` when left out), and start from its weights (the best on the validation
+            split where the run has one, else the last) instead of random ones. Spiking
+            networks whose encoder has the twin's parameters (LE or direct) only. None: from
+            random weights.
     """
 
     name: str

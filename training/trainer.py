@@ -327,9 +327,10 @@ def _pretrained_twin(
     """The weights of ``config``'s ANN twin trained for ``config.ann_pretraining``.
 
     The twin is a run of its own in ``run_dir/ann-pretraining`` (so a resumed run trains it
-    once); its weights are the best on the evaluation split. Its convolutions, BatchNorms and
-    classifier have the spiking network's names and shapes, so the spiking network starts from
-    filters that already tell the classes apart, and its own epochs adapt them to spikes.
+    once); its weights are the best on the validation split where the run has one, else the
+    last. Its convolutions, BatchNorms and classifier have the spiking network's names and
+    shapes, so the spiking network starts from filters that already tell the classes apart,
+    and its own epochs adapt them to spikes.
     """
     twin = config.ann_twin()
     if progress and context.is_main:
